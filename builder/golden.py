@@ -1,0 +1,45 @@
+"""Comparing a handler's answer with a golden example's expected output.
+
+``expected`` is a partial picture of the answer: mappings compare only the keys they name, lists
+compare their first ``len(expected)`` items, numbers compare within the tolerance, everything else
+exactly. Differences come back as readable lines such as
+``predictions[0].label: expected 'espresso', got 'cup'``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["differences"]
+
+
+def differences(expected: Any, actual: Any, tolerance: float, path: str = "") -> list[str]:
+    where = path or "(answer)"
+    if isinstance(expected, dict):
+        if not isinstance(actual, dict):
+            return [f"{where}: expected an object, got {actual!r}"]
+        lines = []
+        for key, value in expected.items():
+            child = f"{path}.{key}" if path else str(key)
+            if key not in actual:
+                lines.append(f"{child}: missing from the answer")
+            else:
+                lines += differences(value, actual[key], tolerance, child)
+        return lines
+    if isinstance(expected, list):
+        if not isinstance(actual, list) or len(actual) < len(expected):
+            return [f"{where}: expected a list of at least {len(expected)} items, got {actual!r}"]
+        lines = []
+        for index, value in enumerate(expected):
+            lines += differences(value, actual[index], tolerance, f"{path}[{index}]")
+        return lines
+    if _is_number(expected) and _is_number(actual):
+        if abs(expected - actual) > tolerance:
+            return [f"{where}: expected {expected} ± {tolerance}, got {actual} (off by {abs(expected - actual):.6g})"]
+        return []
+    same = expected == actual and type(expected) is type(actual) if isinstance(expected, bool) else expected == actual
+    return [] if same else [f"{where}: expected {expected!r}, got {actual!r}"]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -1,0 +1,137 @@
+"""Running a .mar in this process the way a TorchServe worker does, without a server.
+
+The archive is unpacked, its handler module is imported by path and its one class is found with
+TorchServe's own ``list_classes_from_module``; requests go through TorchServe's own
+``Service.retrieve_data_for_inference`` and ``Context``, so statuses and headers are set exactly as
+in a worker. The builder uses this to check golden examples before an archive is published.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import sys
+import tempfile
+import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from ts.context import Context
+from ts.service import Service
+from ts.utils.util import list_classes_from_module
+
+from .errors import BuildError
+
+__all__ = ["LocalArchive", "LocalRequest", "LocalResponse"]
+
+
+@dataclass(frozen=True)
+class LocalRequest:
+    """One request as TorchServe's frontend would pass it: named fields with content types."""
+
+    fields: Mapping[str, Any]
+    content_types: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def raw(cls, body: bytes, content_type: str) -> LocalRequest:
+        return cls(fields={"body": body}, content_types={"body": content_type})
+
+
+@dataclass(frozen=True)
+class LocalResponse:
+    status: int
+    body: Any
+
+
+class LocalArchive:
+    """``with LocalArchive(path) as archive: archive.predict([...])``."""
+
+    def __init__(self, mar_path: Path, batch_size: int = 8) -> None:
+        self.mar_path = Path(mar_path)
+        self.batch_size = batch_size
+        self._tmp: tempfile.TemporaryDirectory | None = None
+        self._handler: Any = None
+        self._context: Context | None = None
+
+    def __enter__(self) -> LocalArchive:
+        self._tmp = tempfile.TemporaryDirectory(prefix="mar-local-")
+        model_dir = Path(self._tmp.name)
+        try:
+            with zipfile.ZipFile(self.mar_path) as archive:
+                archive.extractall(model_dir)
+            mar_manifest = json.loads((model_dir / "MAR-INF" / "MANIFEST.json").read_text())
+        except (OSError, zipfile.BadZipFile, ValueError) as err:
+            self._tmp.cleanup()
+            raise BuildError(f"{self.mar_path} is not a readable .mar: {err}") from err
+        model = mar_manifest["model"]
+        self._context = Context(model["modelName"], str(model_dir), mar_manifest, self.batch_size, None, None)
+        threads = torch.get_num_threads()
+        try:
+            self._handler = _handler_instance(model_dir / model["handler"])
+            self._handler.initialize(self._context)
+        finally:
+            torch.set_num_threads(threads)  # the worker's thread setting must not leak into this process
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        return self.describe()
+
+    def describe(self) -> dict[str, Any]:
+        request = LocalRequest(fields={"body": b""}, headers={"describe": "True"})
+        return self.predict([request])[0].body
+
+    def predict(self, requests: Sequence[LocalRequest]) -> list[LocalResponse]:
+        """One batch through the handler; one response (status, JSON body) per request."""
+        batch = [_wire_request(index, request) for index, request in enumerate(requests)]
+        headers, inputs, request_ids = Service.retrieve_data_for_inference(batch)
+        self._context.request_ids = request_ids
+        self._context.request_processor = headers
+        outputs = self._handler.handle(inputs, self._context)
+        return [LocalResponse(self._context.get_response_status(i)[0], outputs[i]) for i in range(len(requests))]
+
+
+def _handler_instance(path: Path) -> Any:
+    name = "_local_entry_" + hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    classes = list_classes_from_module(module)
+    if len(classes) != 1:
+        raise BuildError(f"handler {path.name} must define exactly one class, found {len(classes)}")
+    return classes[0]()
+
+
+def _wire_request(index: int, request: LocalRequest) -> dict[str, Any]:
+    """The dict TorchServe's socket protocol produces for one request."""
+    parameters = []
+    for name, value in request.fields.items():
+        content_type = request.content_types.get(name, "")
+        parameters.append({"name": name, "contentType": content_type, "value": _frontend_value(value, content_type)})
+    headers = [{"name": k.encode(), "value": v.encode()} for k, v in request.headers.items()]
+    return {"requestId": f"local-{index}".encode(), "parameters": parameters, "headers": headers}
+
+
+def _frontend_value(value: Any, content_type: str) -> Any:
+    """TorchServe decodes exactly ``application/json`` into objects and ``text/*`` into str."""
+    if isinstance(value, bytes) and content_type == "application/json":
+        try:
+            return json.loads(value.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            return value
+    if isinstance(value, bytes) and content_type.startswith("text"):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return value
+    return value

@@ -1,0 +1,349 @@
+"""The YAML model spec: parsed strictly into frozen dataclasses.
+
+Unknown or misspelled keys, wrong types and bad values fail with a message that names the dotted
+key (``preprocess.mean: expected 3 numbers for RGB, got 1``). File references are resolved and
+checked here, so later build steps only see valid, existing inputs. The format is documented in
+docs/spec.md.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import SpecError
+from .paths import resolve_reference
+
+__all__ = [
+    "GoldenSpec",
+    "ModelSpec",
+    "PostprocessSpec",
+    "PreprocessSpec",
+    "ServingSpec",
+    "Spec",
+    "load_spec",
+    "parse_spec",
+]
+
+TASKS = ("image_classification",)
+COLOR_CHANNELS = {"RGB": 3, "L": 1}
+INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming")
+NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
+VERSION_PATTERN = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.\-_+]{0,31}$")
+PYTHON_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Eager (``source`` + ``class`` + ``weights``) or TorchScript (``torchscript``)."""
+
+    format: str
+    source: Path | None = None
+    class_name: str | None = None
+    factory: str | None = None
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    weights: Path | None = None
+    torchscript: Path | None = None
+
+
+@dataclass(frozen=True)
+class PreprocessSpec:
+    color_mode: str
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    resize: int | tuple[int, int] | None = None
+    center_crop: tuple[int, int] | None = None
+    interpolation: str = "bilinear"
+    max_pixels: int = 40_000_000
+
+
+@dataclass(frozen=True)
+class PostprocessSpec:
+    top_k: int = 5
+    threshold: float = 0.0
+
+
+@dataclass(frozen=True)
+class ServingSpec:
+    """TorchServe settings that travel in the archive's model-config.yaml."""
+
+    workers: int = 1
+    batch_size: int = 1
+    max_batch_delay: int = 100
+    response_timeout: int = 120
+    torch_threads: int = 1
+
+
+@dataclass(frozen=True)
+class GoldenSpec:
+    input: Path
+    expected: Any
+    tolerance: float = 1e-3
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    version: str
+    task: str
+    model: ModelSpec
+    preprocess: PreprocessSpec
+    labels: Path
+    postprocess: PostprocessSpec
+    serving: ServingSpec
+    golden: tuple[GoldenSpec, ...]
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    references: Mapping[str, str] = field(default_factory=dict)
+
+
+def load_spec(path: Path) -> Spec:
+    """Read and validate a YAML spec file."""
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as err:
+        raise SpecError(f"spec file {path} cannot be read: {err.strerror}") from err
+    except yaml.YAMLError as err:
+        raise SpecError(f"spec file {path} is not valid YAML: {err}") from err
+    return parse_spec(data, Path(path).resolve().parent)
+
+
+def parse_spec(data: Any, spec_dir: Path) -> Spec:
+    """Validate a parsed spec; file references are resolved relative to ``spec_dir``."""
+    top = _Section(data, "", required={"name", "version", "task", "model", "golden"},
+                   optional={"preprocess", "labels", "postprocess", "metadata", "serving"})
+    refs: dict[str, str] = {}
+    task = top.choice("task", TASKS)
+    if task == "image_classification":
+        top.need("preprocess", "labels", "postprocess")
+    preprocess = _preprocess(top.section("preprocess"))
+    labels = _file(top, "labels", spec_dir, refs)
+    return Spec(
+        name=top.matching("name", NAME_PATTERN, "letters, digits, '_' or '-', starting with a letter"),
+        version=top.matching("version", VERSION_PATTERN, "e.g. 1.0 or 2024-05-01", allow_number=True),
+        task=task,
+        model=_model(top.section("model"), spec_dir, refs),
+        preprocess=preprocess,
+        labels=labels,
+        postprocess=_postprocess(top.section("postprocess", optional=True)),
+        serving=_serving(top.section("serving", optional=True)),
+        golden=_golden(top, spec_dir, refs),
+        metadata=_metadata(top),
+        references=refs,
+    )
+
+
+# -- sections -------------------------------------------------------------------------------
+
+def _model(section: _Section, spec_dir: Path, refs: dict[str, str]) -> ModelSpec:
+    section.allow(set(), {"source", "class", "factory", "kwargs", "weights", "torchscript"})
+    if "torchscript" in section.data:
+        extra = sorted(set(section.data) - {"torchscript"})
+        if extra:
+            raise SpecError(f"{section.key(extra[0])}: not used with model.torchscript; give either torchscript or source+class+weights")
+        return ModelSpec(format="torchscript", torchscript=_file(section, "torchscript", spec_dir, refs))
+    section.need("source", "class", "weights")
+    factory = section.optional("factory", str)
+    if factory is not None and not factory.isidentifier():
+        raise SpecError(f"{section.key('factory')}: {factory!r} is not a method name")
+    kwargs = section.optional("kwargs", dict) or {}
+    _json_value(kwargs, section.key("kwargs"))
+    return ModelSpec(
+        format="eager",
+        source=_file(section, "source", spec_dir, refs),
+        class_name=section.matching("class", PYTHON_NAME, "a class name, optionally module.Class"),
+        factory=factory,
+        kwargs=kwargs,
+        weights=_file(section, "weights", spec_dir, refs),
+    )
+
+
+def _preprocess(section: _Section) -> PreprocessSpec:
+    section.allow({"color_mode", "mean", "std"}, {"resize", "center_crop", "interpolation", "max_pixels"})
+    mode = section.choice("color_mode", tuple(COLOR_CHANNELS))
+    channels = COLOR_CHANNELS[mode]
+    mean = section.numbers("mean", channels, f"for {mode}")
+    std = section.numbers("std", channels, f"for {mode}")
+    if any(value <= 0 for value in std):
+        raise SpecError(f"{section.key('std')}: every value must be > 0, got {list(std)}")
+    resize = section.size("resize", allow_int=True)
+    crop = section.size("center_crop", allow_int=True)
+    if isinstance(resize, int) and crop is not None and max(_pair(crop)) > resize:
+        raise SpecError(f"{section.key('center_crop')}: {crop} is larger than preprocess.resize {resize}; crop at most the resized size")
+    return PreprocessSpec(
+        color_mode=mode,
+        mean=mean,
+        std=std,
+        resize=resize,
+        center_crop=_pair(crop) if crop is not None else None,
+        interpolation=section.choice("interpolation", INTERPOLATIONS, default="bilinear"),
+        max_pixels=section.integer("max_pixels", default=40_000_000, low=1),
+    )
+
+
+def _pair(size: int | tuple[int, int]) -> tuple[int, int]:
+    return (size, size) if isinstance(size, int) else size
+
+
+def _postprocess(section: _Section) -> PostprocessSpec:
+    section.allow(set(), {"top_k", "threshold"})
+    threshold = section.number("threshold", default=0.0)
+    if not 0.0 <= threshold <= 1.0:
+        raise SpecError(f"{section.key('threshold')}: must be a probability from 0 to 1, got {threshold}")
+    return PostprocessSpec(top_k=section.integer("top_k", default=5, low=1), threshold=threshold)
+
+
+def _serving(section: _Section) -> ServingSpec:
+    section.allow(set(), {"workers", "batch_size", "max_batch_delay", "response_timeout", "torch_threads"})
+    return ServingSpec(
+        workers=section.integer("workers", default=1, low=1, high=64),
+        batch_size=section.integer("batch_size", default=1, low=1, high=1024),
+        max_batch_delay=section.integer("max_batch_delay", default=100, low=0, high=60_000),
+        response_timeout=section.integer("response_timeout", default=120, low=1, high=3600),
+        torch_threads=section.integer("torch_threads", default=1, low=1, high=256),
+    )
+
+
+def _golden(top: _Section, spec_dir: Path, refs: dict[str, str]) -> tuple[GoldenSpec, ...]:
+    items = top.data["golden"]
+    if not isinstance(items, list) or not items:
+        raise SpecError("golden: expected a list of one or more examples (input, expected, tolerance)")
+    examples = []
+    for index, item in enumerate(items):
+        section = _Section(item, f"golden[{index}]", required={"input", "expected"}, optional={"tolerance"})
+        _json_value(section.data["expected"], section.key("expected"))
+        tolerance = section.number("tolerance", default=1e-3)
+        if tolerance < 0:
+            raise SpecError(f"{section.key('tolerance')}: must be >= 0, got {tolerance}")
+        examples.append(GoldenSpec(_file(section, "input", spec_dir, refs), section.data["expected"], tolerance))
+    return tuple(examples)
+
+
+def _metadata(top: _Section) -> dict[str, Any]:
+    metadata = top.data.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise SpecError(f"metadata: expected a mapping (description, author, training_data, ...), got {type(metadata).__name__}")
+    _json_value(metadata, "metadata")
+    return metadata
+
+
+def _file(section: _Section, key: str, spec_dir: Path, refs: dict[str, str]) -> Path:
+    reference = section.string(key)
+    refs[section.key(key)] = reference
+    return resolve_reference(reference, spec_dir, section.key(key))
+
+
+def _json_value(value: Any, key: str) -> None:
+    """Metadata and expected outputs go into JSON: refuse what JSON cannot hold (dates, NaN, ...)."""
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as err:
+        raise SpecError(f"{key}: must be plain JSON data (quote dates, no NaN): {err}") from err
+
+
+# -- strict reading of one mapping ----------------------------------------------------------
+
+class _Section:
+    """One mapping of the spec, read strictly; ``prefix`` is its dotted key for messages."""
+
+    def __init__(self, data: Any, prefix: str, required: set[str] = frozenset(), optional: set[str] = frozenset()) -> None:
+        if not isinstance(data, dict):
+            where = prefix or "the spec"
+            raise SpecError(f"{where}: expected a mapping of keys, got {type(data).__name__}")
+        self.data = data
+        self.prefix = prefix
+        if required or optional:
+            self.allow(set(required), set(optional))
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}.{name}" if self.prefix else name
+
+    def allow(self, required: set[str], optional: set[str]) -> None:
+        known = required | optional
+        for name in self.data:
+            if name not in known:
+                close = difflib.get_close_matches(str(name), sorted(known), n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(sorted(known))}"
+                raise SpecError(f"{self.key(str(name))}: unknown key{hint}")
+        self.need(*sorted(required))
+
+    def need(self, *names: str) -> None:
+        for name in names:
+            if name not in self.data or self.data[name] is None:
+                raise SpecError(f"{self.key(name)}: required key is missing")
+
+    def section(self, name: str, optional: bool = False) -> _Section:
+        value = self.data.get(name)
+        if value is None and optional:
+            value = {}
+        return _Section(value, self.key(name))
+
+    def optional(self, name: str, kind: type) -> Any:
+        value = self.data.get(name)
+        if value is not None and not isinstance(value, kind):
+            raise SpecError(f"{self.key(name)}: expected {kind.__name__}, got {type(value).__name__} {value!r}")
+        return value
+
+    def string(self, name: str) -> str:
+        value = self.data.get(name)
+        if not isinstance(value, str) or not value.strip():
+            raise SpecError(f"{self.key(name)}: expected a non-empty string, got {value!r}")
+        return value
+
+    def matching(self, name: str, pattern: re.Pattern, hint: str, allow_number: bool = False) -> str:
+        value = self.data.get(name)
+        if allow_number and isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str) or not pattern.match(value):
+            raise SpecError(f"{self.key(name)}: {value!r} is not valid ({hint})")
+        return value
+
+    def choice(self, name: str, choices: tuple[str, ...], default: str | None = None) -> str:
+        value = self.data.get(name, default)
+        if value not in choices:
+            raise SpecError(f"{self.key(name)}: {value!r} is not one of {', '.join(choices)}")
+        return value
+
+    def number(self, name: str, default: float) -> float:
+        value = self.data.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise SpecError(f"{self.key(name)}: expected a number, got {value!r}")
+        return float(value)
+
+    def integer(self, name: str, default: int, low: int, high: int | None = None) -> int:
+        value = self.data.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SpecError(f"{self.key(name)}: expected a whole number, got {value!r}")
+        if value < low or (high is not None and value > high):
+            bound = f"from {low} to {high}" if high is not None else f">= {low}"
+            raise SpecError(f"{self.key(name)}: must be {bound}, got {value}")
+        return value
+
+    def numbers(self, name: str, count: int, why: str) -> tuple[float, ...]:
+        value = self.data.get(name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = [value]
+        ok = isinstance(value, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+        if not ok:
+            raise SpecError(f"{self.key(name)}: expected a list of {count} numbers {why}, got {value!r}")
+        if len(value) != count:
+            raise SpecError(f"{self.key(name)}: expected {count} numbers {why}, got {len(value)}")
+        return tuple(float(v) for v in value)
+
+    def size(self, name: str, allow_int: bool) -> int | tuple[int, int] | None:
+        value = self.data.get(name)
+        if value is None:
+            return None
+        if allow_int and isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+        if (isinstance(value, list) and len(value) == 2
+                and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)):
+            return (value[0], value[1])
+        raise SpecError(f"{self.key(name)}: expected a positive integer (shorter side) or [height, width], got {value!r}")

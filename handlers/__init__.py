@@ -1,0 +1,37 @@
+"""Run-time package: executes inside TorchServe workers and travels inside every archive.
+
+Only torch, numpy, Pillow and safetensors are needed here; build-time code lives in ``builder``.
+Modules import each other relatively, so the archive can load this package under a private name.
+"""
+
+from .archive import Archive
+from .base import Decoded, TaskHandler
+from .errors import (
+    ArchiveError,
+    BadInput,
+    HandlerError,
+    PayloadTooLarge,
+    UnprocessableInput,
+    UnsupportedMediaType,
+)
+from .image_classifier import ImageClassifier
+from .service import TASKS, configure_threads, create_handler
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "TASKS",
+    "Archive",
+    "ArchiveError",
+    "BadInput",
+    "Decoded",
+    "HandlerError",
+    "ImageClassifier",
+    "PayloadTooLarge",
+    "TaskHandler",
+    "UnprocessableInput",
+    "UnsupportedMediaType",
+    "__version__",
+    "configure_threads",
+    "create_handler",
+]

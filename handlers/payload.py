@@ -1,0 +1,140 @@
+"""One TorchServe request as a small typed value, and the extraction of binary input from it.
+
+TorchServe hands a handler, per request, a dict of parameter name -> value: ``body`` for a raw
+body, one entry per form field for ``multipart/form-data``, one per query-string parameter, and a
+parsed object when the content type is exactly ``application/json``. This module turns that into
+(binary input, options) with a clear 4xx for every way it can be wrong.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import BadInput, UnsupportedMediaType
+
+__all__ = ["BinaryInput", "Payload", "binary_input", "parse_int_option"]
+
+RAW_FIELDS = ("body", "data")
+BINARY_CONTENT_TYPES = ("application/octet-stream", "")
+DATA_URL_MARK = ";base64,"
+
+
+@dataclass(frozen=True)
+class Payload:
+    """One request: its fields (name -> bytes | str | dict | list) and each field's content type."""
+
+    fields: Mapping[str, Any]
+    content_types: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_torchserve(cls, item: Mapping[str, Any], context: Any, index: int) -> Payload:
+        types = {}
+        for name in item:
+            header = context.get_request_header(index, name)
+            types[name] = (header.get("content-type") or "") if isinstance(header, dict) else ""
+        return cls(fields=dict(item), content_types=types)
+
+
+@dataclass(frozen=True)
+class BinaryInput:
+    data: bytes
+    options: Mapping[str, Any]
+
+
+def binary_input(payload: Payload, data_keys: tuple[str, ...], option_keys: tuple[str, ...]) -> BinaryInput:
+    """Find the binary input (raw body, form field, or base64 in JSON) and the options beside it.
+
+    ``data_keys`` name the JSON / form fields that may carry the data (e.g. ``("image",)``);
+    ``option_keys`` the per-request options (e.g. ``("top_k",)``). Any other field is an error, so a
+    typo such as ``topk`` is reported instead of silently ignored.
+    """
+    allowed = RAW_FIELDS + data_keys
+    options = {k: v for k, v in payload.fields.items() if k in option_keys}
+    data_fields = [k for k in payload.fields if k in allowed]
+    unknown = sorted(k for k in payload.fields if k not in allowed and k not in option_keys)
+    if unknown:
+        raise BadInput(f"unknown field {unknown[0]!r}; expected the data in one of {list(allowed)} and options {list(option_keys)}")
+    if len(data_fields) != 1:
+        found = "none" if not data_fields else ", ".join(data_fields)
+        raise BadInput(f"expected exactly one data field ({' or '.join(allowed)}), found {found}")
+    name = data_fields[0]
+    value = _decode_json_bytes(name, payload.fields[name], payload.content_types.get(name, ""))
+    if isinstance(value, dict):
+        return _from_json_object(value, data_keys, option_keys, options)
+    if isinstance(value, list):
+        raise BadInput("a JSON list is not accepted here: send one input per request (TorchServe batches requests)")
+    if isinstance(value, str):
+        if DATA_URL_MARK in value[:100]:
+            return BinaryInput(_b64decode(name, value), options)
+        ctype = payload.content_types.get(name) or "text"
+        raise UnsupportedMediaType(f"content type {ctype!r} carries text, not binary data; send the raw bytes or base64 in JSON")
+    return BinaryInput(_checked_binary(name, value, payload.content_types.get(name, "")), options)
+
+
+def _decode_json_bytes(name: str, value: Any, content_type: str) -> Any:
+    """TorchServe parses only exact ``application/json``; parse ``...json; charset=...`` bodies here."""
+    if isinstance(value, (bytes, bytearray)) and "json" in content_type.lower():
+        try:
+            return json.loads(bytes(value).decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as err:
+            raise BadInput(f"field {name!r} is declared {content_type!r} but is not valid JSON: {err}") from err
+    return value
+
+
+def _checked_binary(name: str, value: Any, content_type: str) -> bytes:
+    base = content_type.split(";", 1)[0].strip().lower()
+    if base and not (base.startswith(("image/", "audio/", "video/")) or base in BINARY_CONTENT_TYPES):
+        raise UnsupportedMediaType(
+            f"content type {content_type!r} of field {name!r} is not supported; send image bytes as "
+            "image/* or application/octet-stream, a multipart form field, or base64 in JSON"
+        )
+    if not isinstance(value, (bytes, bytearray)) or not value:
+        raise BadInput("the request body is empty: send the input bytes")
+    return bytes(value)
+
+
+def _from_json_object(obj: dict, data_keys: tuple[str, ...], option_keys: tuple[str, ...], options: dict) -> BinaryInput:
+    unknown = sorted(k for k in obj if k not in (*data_keys, "data", *option_keys))
+    if unknown:
+        raise BadInput(f"unknown JSON key {unknown[0]!r}; expected one of {list(data_keys)} (base64) and options {list(option_keys)}")
+    present = [k for k in (*data_keys, "data") if k in obj]
+    if len(present) != 1:
+        raise BadInput(f"the JSON object needs exactly one of {list(data_keys)} holding base64 data")
+    key = present[0]
+    if not isinstance(obj[key], str):
+        raise BadInput(f"JSON key {key!r} must be a base64 string, got {type(obj[key]).__name__}")
+    merged = {**options, **{k: obj[k] for k in option_keys if k in obj}}
+    return BinaryInput(_b64decode(key, obj[key]), merged)
+
+
+def _b64decode(name: str, text: str) -> bytes:
+    if DATA_URL_MARK in text[:100]:
+        text = text.split(DATA_URL_MARK, 1)[1]
+    try:
+        data = base64.b64decode("".join(text.split()), validate=True)
+    except (binascii.Error, ValueError) as err:
+        raise BadInput(f"{name!r} is not valid base64 ({err}); encode the file bytes with standard base64") from err
+    if not data:
+        raise BadInput(f"{name!r} decodes to zero bytes: send the input's base64")
+    return data
+
+
+def parse_int_option(name: str, value: Any, low: int, high: int, source: str) -> int:
+    """An integer option from JSON, a form field or the query string, within [low, high]."""
+    if isinstance(value, (bytes, bytearray)):
+        value = bytes(value).decode("utf-8", "replace")
+    if isinstance(value, bool):
+        number = None
+    elif isinstance(value, int):
+        number = value
+    else:
+        text = str(value).strip()
+        number = int(text) if text.lstrip("+-").isdigit() else None
+    if number is None or not low <= number <= high:
+        raise BadInput(f"{name} must be an integer from {low} to {high} ({source}), got {value!r}")
+    return number

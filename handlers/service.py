@@ -1,0 +1,39 @@
+"""From an unpacked archive directory to the task handler that serves it."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+
+from .archive import Archive
+from .base import TaskHandler
+from .errors import ArchiveError
+from .image_classifier import ImageClassifier
+from .model_loading import load_model
+
+__all__ = ["TASKS", "configure_threads", "create_handler"]
+
+log = logging.getLogger(__name__)
+
+TASKS: dict[str, type[TaskHandler]] = {ImageClassifier.task: ImageClassifier}
+
+
+def create_handler(archive_dir: Path) -> TaskHandler:
+    """Verify the archive, load its model and return the handler for its task."""
+    archive = Archive.open(archive_dir)
+    task = archive.spec.get("task")
+    if task not in TASKS:
+        raise ArchiveError(f"manifest spec.task {task!r} has no handler here; known tasks: {sorted(TASKS)}")
+    model = load_model(archive_dir, archive.spec["model"])
+    log.info(
+        "serving %s %s (%s, identity %s): all %d file hashes verified",
+        archive.spec["name"], archive.spec["version"], task, archive.manifest["identity"], len(archive.manifest["files"]),
+    )
+    return TASKS[task](archive, model)
+
+
+def configure_threads(archive: Archive) -> None:
+    """Use the archive's ``serving.torch_threads`` (default 1) so workers do not oversubscribe cores."""
+    torch.set_num_threads(int(archive.spec.get("serving", {}).get("torch_threads", 1)))

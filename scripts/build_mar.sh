@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Build a verified, self-describing NAME.mar from a YAML spec:
+#   ./scripts/build_mar.sh SPEC.yaml [--output DIR]      (default DIR: model_store)
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+"$root/scripts/setup.sh"
+exec "$root/.venv/bin/python" -m builder "$@"

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The whole suite from a fresh clone: set up .venv, lint, then unit and integration tests
+# (integration tests start real TorchServe processes on free loopback ports).
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+./scripts/setup.sh
+.venv/bin/python examples/efficientnet_lite0/prepare_labels.py >/dev/null
+.venv/bin/ruff check .
+exec .venv/bin/python -m pytest "$@"

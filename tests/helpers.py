@@ -1,0 +1,74 @@
+"""Test helpers: a tiny real model archive built from a spec written on the fly."""
+
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / "tests" / "data" / "tiny"
+
+
+def png_bytes(color: tuple[int, int, int], size: tuple[int, int] = (40, 30), mode: str = "RGB") -> bytes:
+    buffer = io.BytesIO()
+    Image.new(mode, size, color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def tiny_model(seed: int = 0) -> torch.nn.Module:
+    """The eager TinyNet with deterministic weights, imported straight from the test data file."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("tiny_model_for_tests", TINY / "tiny_model.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    torch.manual_seed(seed)
+    return module.TinyNet().eval()
+
+
+TINY_PREPROCESS = {"color_mode": "RGB", "resize": 16, "center_crop": 16, "interpolation": "bilinear",
+                   "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}
+
+
+def write_tiny_spec(directory: Path, expected: Any = None, **overrides: Any) -> Path:
+    """Lay out a complete tiny spec (source, .pth weights, labels, golden PNG) in ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(TINY / "tiny_model.py", directory / "tiny_model.py")
+    shutil.copyfile(TINY / "labels.txt", directory / "labels.txt")
+    torch.save(tiny_model().state_dict(), directory / "weights.pth")
+    (directory / "red.png").write_bytes(png_bytes((220, 20, 30)))
+    spec: dict[str, Any] = {
+        "name": "tiny",
+        "version": "1.0",
+        "task": "image_classification",
+        "model": {"source": "tiny_model.py", "class": "TinyNet", "weights": "weights.pth"},
+        "preprocess": dict(TINY_PREPROCESS),
+        "labels": "labels.txt",
+        "postprocess": {"top_k": 3},
+        "serving": {"workers": 1, "batch_size": 4, "max_batch_delay": 100},
+        "metadata": {"description": "tiny test model", "capabilities": ["testing"]},
+        "golden": [{"input": "red.png", "expected": expected if expected is not None else reference_answer(), "tolerance": 1e-4}],
+    }
+    spec.update(overrides)
+    path = directory / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def reference_answer() -> dict[str, Any]:
+    """The golden answer computed independently: eager model + numpy preprocessing, no handler code."""
+    import numpy as np
+
+    array = np.full((16, 16, 3), (220, 20, 30), dtype=np.float32) / 255.0  # a flat image stays flat
+    tensor = torch.from_numpy(((array - 0.5) / 0.25).transpose(2, 0, 1).copy())[None]
+    with torch.inference_mode():
+        probabilities = torch.softmax(tiny_model()(tensor)[0], dim=0)
+    order = torch.argsort(probabilities, descending=True).tolist()
+    labels = ["red", "green", "blue"]
+    return {"predictions": [{"label": labels[i], "probability": round(float(probabilities[i]), 6)} for i in order]}

@@ -1,0 +1,165 @@
+"""Starting a private TorchServe: own working dir (its key_file.json), own TMPDIR (pid file), own
+Java temp dir and worker port range (worker sockets), own logs, free loopback ports.
+
+Two such servers never collide, which is what tests and demos running beside a real deployment
+need. The server runs with ``--foreground`` in its own process group and is stopped as a group.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import requests
+
+from .client import TorchServeClient
+
+__all__ = ["ServerError", "TorchServeProcess", "free_port"]
+
+LOG_FILES = ("ts_log.log", "model_log.log")
+
+
+class ServerError(RuntimeError):
+    """TorchServe did not start or a model did not become ready; the message holds the log tail."""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class TorchServeProcess:
+    """``with TorchServeProcess(base_config, store, root) as ts: ts.client.predict_bytes(...)``."""
+
+    def __init__(
+        self,
+        base_config: Path,
+        model_store: Path,
+        root: Path,
+        overrides: Mapping[str, str] | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.base_config = Path(base_config)
+        self.model_store = Path(model_store).resolve()
+        self.root = Path(root).resolve()
+        self.overrides = dict(overrides or {})
+        self.extra_env = dict(env or {})
+        self.ports = {"inference": free_port(), "management": free_port(), "metrics": free_port()}
+        self.worker_port = random.randrange(20000, 60000, 100)
+        self.process: subprocess.Popen | None = None
+        self.client = TorchServeClient(self.url("inference"), self.url("management"), self.root / "work" / "key_file.json")
+
+    def url(self, api: str) -> str:
+        return f"http://127.0.0.1:{self.ports[api]}"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.root / "logs"
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def __enter__(self) -> TorchServeProcess:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        for name in ("work", "tmp", "logs", "java-tmp"):
+            (self.root / name).mkdir(parents=True, exist_ok=True)
+        config = self.root / "work" / "config.properties"
+        config.write_text(self._config_text(), encoding="utf-8")
+        torchserve = shutil.which("torchserve", path=str(Path(sys.executable).parent)) or "torchserve"
+        command = [torchserve, "--start", "--ncs", "--foreground", "--model-store", str(self.model_store), "--ts-config", str(config)]
+        env = {
+            **os.environ,
+            "TMPDIR": str(self.root / "tmp"),
+            "LOG_LOCATION": str(self.log_dir),
+            "METRICS_LOCATION": str(self.log_dir),
+            **self.extra_env,
+        }
+        self.stdout = (self.root / "torchserve.out").open("wb")
+        self.process = subprocess.Popen(
+            command, cwd=self.root / "work", env=env, stdout=self.stdout, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def stop(self, timeout: float = 20.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=timeout)
+        finally:
+            self.stdout.close()
+
+    def wait_ready(self, models: Iterable[str], timeout: float = 180.0) -> None:
+        """Until the token file exists and every model has a READY worker; ServerError with logs if not."""
+        deadline = time.monotonic() + timeout
+        pending = list(models)
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ServerError(f"TorchServe exited with {self.process.returncode}\n{self.log_tail()}")
+            if self.client.key_file.exists():
+                pending = [m for m in pending if not self._ready(m)]
+                if not pending:
+                    return
+            time.sleep(0.5)
+        raise ServerError(f"models {pending} not READY after {timeout:.0f} s\n{self.log_tail()}")
+
+    def _ready(self, model: str) -> bool:
+        try:
+            reply = self.client.status(model)
+        except (requests.ConnectionError, ValueError, KeyError, OSError):
+            return False
+        if reply.status != 200:
+            return False
+        return any(w.get("status") == "READY" for entry in reply.body for w in entry.get("workers", []))
+
+    # -- logs -------------------------------------------------------------------------------
+    def log_text(self, name: str = "model_log.log") -> str:
+        path = self.log_dir / name
+        return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+
+    def log_tail(self, lines: int = 60) -> str:
+        parts = []
+        for name in LOG_FILES:
+            text = self.log_text(name).splitlines()[-lines:]
+            parts.append(f"--- {name} (last {len(text)} lines) ---\n" + "\n".join(text))
+        out = self.root / "torchserve.out"
+        if out.exists():
+            tail = out.read_text(encoding="utf-8", errors="replace").splitlines()[-20:]
+            parts.append("--- torchserve stdout ---\n" + "\n".join(tail))
+        return "\n".join(parts)
+
+    # -- config -----------------------------------------------------------------------------
+    def _config_text(self) -> str:
+        """The base config with this server's addresses, store, ports and temp dir substituted."""
+        settings = {
+            "inference_address": self.url("inference"),
+            "management_address": self.url("management"),
+            "metrics_address": self.url("metrics"),
+            "model_store": str(self.model_store),
+            "initial_worker_port": str(self.worker_port),
+            "vmargs": f"-Djava.io.tmpdir={self.root / 'java-tmp'}",
+            **self.overrides,
+        }
+        lines = []
+        for line in self.base_config.read_text(encoding="utf-8").splitlines():
+            key = line.split("=", 1)[0].strip()
+            if key in settings and not line.lstrip().startswith("#"):
+                continue
+            lines.append(line)
+        lines += [f"{key}={value}" for key, value in settings.items()]
+        return "\n".join(lines) + "\n"
