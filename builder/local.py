@@ -74,6 +74,9 @@ class LocalArchive:
         try:
             self._handler = _handler_instance(model_dir / model["handler"])
             self._handler.initialize(self._context)
+        except Exception as err:  # whatever the archive's own code raises, as a worker would log it
+            self._tmp.cleanup()
+            raise BuildError(f"the archive's handler failed to start: {type(err).__name__}: {err}") from err
         finally:
             torch.set_num_threads(threads)  # the worker's thread setting must not leak into this process
         return self

@@ -1,0 +1,131 @@
+"""The builder: manifest, identity, hashes, golden verification, and what a failed build leaves."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+
+from builder import BuildError, LocalArchive, LocalRequest, VerificationError, build_archive
+from builder.manifest import validate_manifest
+from handlers.errors import ArchiveError
+from handlers.manifest import load_manifest, verify_files
+from helpers import reference_answer, write_tiny_spec
+
+
+def read_manifest(mar: Path) -> dict:
+    with zipfile.ZipFile(mar) as archive:
+        return json.loads(archive.read("manifest.json"))
+
+
+def quiet(_: str) -> None:
+    pass
+
+
+def test_archive_layout_and_manifest(tiny_mar):
+    manifest = read_manifest(tiny_mar)
+    validate_manifest(manifest)
+    with zipfile.ZipFile(tiny_mar) as archive:
+        names = set(archive.namelist())
+        mar_manifest = json.loads(archive.read("MAR-INF/MANIFEST.json"))
+    assert set(manifest["files"]) == names - {"manifest.json", "MAR-INF/MANIFEST.json"}
+    assert {"model/weights.safetensors", "model/tiny_model.py", "index_to_name.json", "model-config.yaml",
+            "handlers/base.py", "golden/0_red.png"} <= names
+    assert mar_manifest["model"]["handler"].startswith("archive_entry_")
+    assert not any(name.endswith((".pth", ".pyc")) for name in names)
+    spec = manifest["spec"]
+    assert spec["model"] == {"format": "eager", "source": "model/tiny_model.py", "class": "TinyNet", "factory": None,
+                             "kwargs": {}, "weights": "model/weights.safetensors"}
+    assert spec["labels"] == {"file": "index_to_name.json", "count": 3}
+    assert manifest["schema_version"] == "1.0"
+    assert manifest["provenance"]["torch_version"] == torch.__version__
+    assert manifest["provenance"]["inputs"]["model.weights"] == "weights.pth"
+
+
+def test_rebuilding_the_same_inputs_gives_the_same_identity(tmp_path, tiny_mar):
+    again = build_archive(write_tiny_spec(tmp_path / "spec"), tmp_path / "store", progress=quiet)
+    first, second = read_manifest(tiny_mar), read_manifest(again.path)
+    assert first["identity"] == second["identity"]
+    assert first["provenance"]["built_at"] <= second["provenance"]["built_at"]
+
+
+def test_identity_changes_with_the_weights(tmp_path, tiny_mar):
+    spec = write_tiny_spec(tmp_path / "spec", expected={"model": {"name": "tiny"}})
+    torch.manual_seed(1)
+    state = {k: torch.randn_like(v) for k, v in torch.load(spec.parent / "weights.pth").items()}
+    torch.save(state, spec.parent / "weights.pth")
+    changed = build_archive(spec, tmp_path / "store", progress=quiet)
+    assert read_manifest(changed.path)["identity"] != read_manifest(tiny_mar)["identity"]
+
+
+def test_golden_mismatch_fails_with_a_diff_and_leaves_no_archive(tmp_path):
+    expected = reference_answer()
+    expected["predictions"][0]["label"] = "purple"
+    spec = write_tiny_spec(tmp_path / "spec", expected=expected)
+    store = tmp_path / "store"
+    with pytest.raises(VerificationError) as caught:
+        build_archive(spec, store, progress=quiet)
+    assert "golden/0_red.png: predictions[0].label: expected 'purple', got" in str(caught.value)
+    assert list(store.iterdir()) == []
+
+
+def test_weights_that_do_not_fit_the_class_fail_the_build(tmp_path):
+    spec = write_tiny_spec(tmp_path / "spec")
+    torch.save({"conv.weight": torch.zeros(1)}, spec.parent / "weights.pth")
+    with pytest.raises(BuildError, match="do not fit 'TinyNet'"):
+        build_archive(spec, tmp_path / "store", progress=quiet)
+    assert list((tmp_path / "store").iterdir()) == []
+
+
+def test_pickled_objects_are_refused_as_weights(tmp_path):
+    spec = write_tiny_spec(tmp_path / "spec")
+    torch.save({"model": torch.nn.Linear(1, 1)}, spec.parent / "weights.pth")
+    with pytest.raises(BuildError, match=r"weights_only=True"):
+        build_archive(spec, tmp_path / "store", progress=quiet)
+
+
+def test_top_k_above_label_count_is_a_spec_error(tmp_path):
+    spec = write_tiny_spec(tmp_path / "spec", postprocess={"top_k": 4})
+    with pytest.raises(BuildError, match="postprocess.top_k: 4 is more than the 3 labels"):
+        build_archive(spec, tmp_path / "store", progress=quiet)
+
+
+def test_worker_side_verification_names_the_tampered_file(tmp_path, tiny_mar):
+    with zipfile.ZipFile(tiny_mar) as archive:
+        archive.extractall(tmp_path)
+    manifest = load_manifest(tmp_path)
+    verify_files(tmp_path, manifest)
+    (tmp_path / "index_to_name.json").write_text('{"0": "cat", "1": "green", "2": "blue"}')
+    with pytest.raises(ArchiveError, match=r"archive file 'index_to_name.json' was modified after build"):
+        verify_files(tmp_path, manifest)
+    (tmp_path / "index_to_name.json").unlink()
+    with pytest.raises(ArchiveError, match="'index_to_name.json' is missing"):
+        verify_files(tmp_path, manifest)
+
+
+def test_unknown_manifest_major_version_is_refused(tmp_path, tiny_mar):
+    with zipfile.ZipFile(tiny_mar) as archive:
+        archive.extractall(tmp_path)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    (tmp_path / "manifest.json").write_text(json.dumps({**manifest, "schema_version": "2.0"}))
+    with pytest.raises(ArchiveError, match="schema_version '2.0' is not supported"):
+        load_manifest(tmp_path)
+
+
+def test_progress_is_reported_for_each_step(tmp_path):
+    lines: list[str] = []
+    build_archive(write_tiny_spec(tmp_path / "spec"), tmp_path / "store", progress=lines.append)
+    assert [line.split("]")[0] for line in lines if line.startswith("[")] == ["[1/5", "[2/5", "[3/5", "[4/5", "[5/5"]
+    assert sum("done in" in line for line in lines) == 5
+
+
+def test_local_archive_serves_like_a_worker(tiny_mar):
+    with LocalArchive(tiny_mar) as archive:
+        threads = torch.get_num_threads()
+        answer = archive.predict([LocalRequest.raw((Path(__file__).parents[1] / "data" / "tiny" / "labels.txt").read_bytes(),
+                                                   "image/png")])
+        assert answer[0].status == 415
+        assert torch.get_num_threads() == threads

@@ -1,0 +1,120 @@
+"""The spec is strict: every mistake fails with a message naming the dotted key."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from builder.errors import SpecError
+from builder.spec import load_spec, parse_spec
+from helpers import write_tiny_spec
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
+    path = write_tiny_spec(tmp_path_factory.mktemp("spec"))
+    return yaml.safe_load(path.read_text()), path.parent
+
+
+def test_valid_spec_parses_with_defaults(base):
+    data, directory = base
+    spec = parse_spec(data, directory)
+    assert spec.name == "tiny" and spec.version == "1.0"
+    assert spec.model.format == "eager" and spec.model.weights == directory / "weights.pth"
+    assert spec.preprocess.center_crop == (16, 16) and spec.preprocess.mean == (0.5, 0.5, 0.5)
+    assert spec.preprocess.max_pixels == 40_000_000
+    assert spec.serving.batch_size == 4 and spec.serving.torch_threads == 1
+    assert spec.references["model.weights"] == "weights.pth"
+
+
+def test_version_may_be_written_as_a_number(base):
+    data, directory = base
+    assert parse_spec({**data, "version": 2.1}, directory).version == "2.1"
+
+
+def test_package_references_resolve_without_import(base):
+    data, directory = base
+    changed = copy.deepcopy(data)
+    changed["golden"][0]["input"] = "pkg:skimage/data/chelsea.png"
+    spec = parse_spec(changed, directory)
+    assert spec.golden[0].input.name == "chelsea.png" and spec.golden[0].input.is_file()
+
+
+def mutate(data: dict, dotted: str, value) -> dict:
+    changed = copy.deepcopy(data)
+    *parents, last = dotted.split(".")
+    node = changed
+    for part in parents:
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    if value is DELETE:
+        del node[last]
+    else:
+        node[last] = value
+    return changed
+
+
+DELETE = object()
+
+
+@pytest.mark.parametrize(
+    ("dotted", "value", "message"),
+    [
+        ("nmae", "x", "nmae: unknown key; did you mean 'name'?"),
+        ("preprocess.mena", [0.5], "preprocess.mena: unknown key; did you mean 'mean'?"),
+        ("preprocess.mean", [0.5], "preprocess.mean: expected 3 numbers for RGB, got 1"),
+        ("preprocess.mean", 0.5, "preprocess.mean: expected 3 numbers for RGB, got 1"),
+        ("preprocess.std", [0.2, 0.0, 0.2], "preprocess.std: every value must be > 0"),
+        ("preprocess.mean", ["a", 1, 2], "preprocess.mean: expected a list of 3 numbers for RGB"),
+        ("preprocess.color_mode", "BGR", "preprocess.color_mode: 'BGR' is not one of RGB, L"),
+        ("preprocess.interpolation", "cubic", "preprocess.interpolation: 'cubic' is not one of"),
+        ("preprocess.resize", -3, "preprocess.resize: expected a positive integer (shorter side) or [height, width]"),
+        ("preprocess.center_crop", 32, "preprocess.center_crop: 32 is larger than preprocess.resize 16"),
+        ("preprocess.max_pixels", 0, "preprocess.max_pixels: must be >= 1, got 0"),
+        ("postprocess.top_k", 0, "postprocess.top_k: must be >= 1, got 0"),
+        ("postprocess.top_k", "3", "postprocess.top_k: expected a whole number, got '3'"),
+        ("postprocess.threshold", 1.5, "postprocess.threshold: must be a probability from 0 to 1"),
+        ("serving.batch_size", True, "serving.batch_size: expected a whole number, got True"),
+        ("serving.workerz", 2, "serving.workerz: unknown key; did you mean 'workers'?"),
+        ("name", "9lives", "name: '9lives' is not valid"),
+        ("task", "regression", "task: 'regression' is not one of image_classification"),
+        ("model.weights", "missing.pth", "model.weights: 'missing.pth' does not exist"),
+        ("model.weights", DELETE, "model.weights: required key is missing"),
+        ("model.torchscript", "tiny_model.py", "model.class: not used with model.torchscript"),
+        ("model.class", "Tiny Net", "model.class: 'Tiny Net' is not valid"),
+        ("model.factory", "from-name", "model.factory: 'from-name' is not a method name"),
+        ("labels", "pkg:not_a_real_package_xyz/labels.txt", "labels: package 'not_a_real_package_xyz' is not installed"),
+        ("golden", [], "golden: expected a list of one or more examples"),
+        ("golden.0.tolerance", -1, "golden[0].tolerance: must be >= 0"),
+        ("golden.0.expect", 1, "golden[0].expect: unknown key; did you mean 'expected'?"),
+        ("metadata", {"trained": float("nan")}, "metadata: must be plain JSON data"),
+        ("preprocess", DELETE, "preprocess: required key is missing"),
+    ],
+)
+def test_bad_specs_name_the_key(base, dotted, value, message):
+    data, directory = base
+    with pytest.raises(SpecError) as caught:
+        parse_spec(mutate(data, dotted, value), directory)
+    assert message in str(caught.value)
+
+
+def test_yaml_dates_in_metadata_must_be_quoted(base, tmp_path):
+    data, directory = base
+    text = yaml.safe_dump(data).replace("metadata:", "metadata:\n  trained_on: 2024-05-01")
+    path = directory / "dated.yaml"
+    path.write_text(text)
+    with pytest.raises(SpecError, match="metadata: must be plain JSON data"):
+        load_spec(path)
+
+
+def test_unreadable_and_invalid_yaml(tmp_path):
+    with pytest.raises(SpecError, match="cannot be read"):
+        load_spec(tmp_path / "nope.yaml")
+    (tmp_path / "bad.yaml").write_text("name: [unclosed")
+    with pytest.raises(SpecError, match="not valid YAML"):
+        load_spec(tmp_path / "bad.yaml")
+    (tmp_path / "list.yaml").write_text("- a\n- b\n")
+    with pytest.raises(SpecError, match="the spec: expected a mapping"):
+        load_spec(tmp_path / "list.yaml")
