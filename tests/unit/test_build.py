@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import reference_answer, write_tiny_spec
 
 from builder import BuildError, LocalArchive, LocalRequest, VerificationError, build_archive
 from builder.manifest import validate_manifest
 from handlers.errors import ArchiveError
 from handlers.manifest import load_manifest, verify_files
-from helpers import reference_answer, write_tiny_spec
 
 
 def read_manifest(mar: Path) -> dict:
@@ -89,7 +89,7 @@ def test_pickled_objects_are_refused_as_weights(tmp_path):
 
 def test_top_k_above_label_count_is_a_spec_error(tmp_path):
     spec = write_tiny_spec(tmp_path / "spec", postprocess={"top_k": 4})
-    with pytest.raises(BuildError, match="postprocess.top_k: 4 is more than the 3 labels"):
+    with pytest.raises(BuildError, match=r"postprocess\.top_k: 4 is more than the 3 labels"):
         build_archive(spec, tmp_path / "store", progress=quiet)
 
 
@@ -102,7 +102,7 @@ def test_worker_side_verification_names_the_tampered_file(tmp_path, tiny_mar):
     with pytest.raises(ArchiveError, match=r"archive file 'index_to_name.json' was modified after build"):
         verify_files(tmp_path, manifest)
     (tmp_path / "index_to_name.json").unlink()
-    with pytest.raises(ArchiveError, match="'index_to_name.json' is missing"):
+    with pytest.raises(ArchiveError, match=r"'index_to_name\.json' is missing"):
         verify_files(tmp_path, manifest)
 
 
@@ -111,7 +111,7 @@ def test_unknown_manifest_major_version_is_refused(tmp_path, tiny_mar):
         archive.extractall(tmp_path)
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     (tmp_path / "manifest.json").write_text(json.dumps({**manifest, "schema_version": "2.0"}))
-    with pytest.raises(ArchiveError, match="schema_version '2.0' is not supported"):
+    with pytest.raises(ArchiveError, match=r"schema_version '2\.0' is not supported"):
         load_manifest(tmp_path)
 
 
