@@ -50,6 +50,10 @@ class TorchServeClient:
         return self._call("inference", "GET", "/ping")
 
     # -- management -------------------------------------------------------------------------
+    def list_status(self) -> int:
+        """HTTP status of ``GET /models`` (200 once the management API is up)."""
+        return self._call("management", "GET", "/models").status
+
     def models(self) -> list[str]:
         return [m["modelName"] for m in self._call("management", "GET", "/models").body.get("models", [])]
 

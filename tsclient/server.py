@@ -31,6 +31,23 @@ class ServerError(RuntimeError):
     """TorchServe did not start or a model did not become ready; the message holds the log tail."""
 
 
+def _signal_group(group: int, sig: int) -> None:
+    try:
+        os.killpg(group, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -53,7 +70,7 @@ class TorchServeProcess:
         self.root = Path(root).resolve()
         self.overrides = dict(overrides or {})
         self.extra_env = dict(env or {})
-        self.ports = {"inference": free_port(), "management": free_port(), "metrics": free_port()}
+        self.ports = {name: free_port() for name in ("inference", "management", "metrics", "grpc_inference", "grpc_management")}
         self.worker_port = random.randrange(20000, 60000, 100)
         self.process: subprocess.Popen | None = None
         self.client = TorchServeClient(self.url("inference"), self.url("management"), self.root / "work" / "key_file.json")
@@ -92,25 +109,47 @@ class TorchServeProcess:
             command, cwd=self.root / "work", env=env, stdout=self.stdout, stderr=subprocess.STDOUT, start_new_session=True
         )
 
-    def stop(self, timeout: float = 20.0) -> None:
-        if self.process is None or self.process.poll() is not None:
+    def stop(self, timeout: float = 30.0) -> None:
+        """SIGTERM the whole process group (CLI, Java frontend, Python workers); SIGKILL what is left."""
+        if self.process is None:
             return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=timeout)
-        finally:
-            self.stdout.close()
+        group = self.process.pid
+        _signal_group(group, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _group_alive(group) and time.monotonic() < deadline:
+            self.process.poll()
+            time.sleep(0.2)
+        if _group_alive(group):
+            _signal_group(group, signal.SIGKILL)
+        self.process.wait(timeout=timeout)
+        self.stdout.close()
+        self.process = None
+
+    def wait_listening(self, timeout: float = 120.0) -> None:
+        """Until the management API answers with the server's token (models may still be loading)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_alive()
+            if self.client.key_file.exists():
+                try:
+                    if self.client.list_status() == 200:
+                        return
+                except (requests.ConnectionError, ValueError, KeyError, OSError):
+                    pass
+            time.sleep(0.3)
+        raise ServerError(f"TorchServe did not listen within {timeout:.0f} s\n{self.log_tail()}")
+
+    def _check_alive(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            code = None if self.process is None else self.process.returncode
+            raise ServerError(f"TorchServe is not running (exit code {code})\n{self.log_tail()}")
 
     def wait_ready(self, models: Iterable[str], timeout: float = 180.0) -> None:
         """Until the token file exists and every model has a READY worker; ServerError with logs if not."""
         deadline = time.monotonic() + timeout
         pending = list(models)
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise ServerError(f"TorchServe exited with {self.process.returncode}\n{self.log_tail()}")
+            self._check_alive()
             if self.client.key_file.exists():
                 pending = [m for m in pending if not self._ready(m)]
                 if not pending:
@@ -150,6 +189,8 @@ class TorchServeProcess:
             "inference_address": self.url("inference"),
             "management_address": self.url("management"),
             "metrics_address": self.url("metrics"),
+            "grpc_inference_port": str(self.ports["grpc_inference"]),
+            "grpc_management_port": str(self.ports["grpc_management"]),
             "model_store": str(self.model_store),
             "initial_worker_port": str(self.worker_port),
             "vmargs": f"-Djava.io.tmpdir={self.root / 'java-tmp'}",

@@ -1,0 +1,67 @@
+"""A real TorchServe (Java frontend + Python workers) on free loopback ports, token auth on, serving
+archives built by the real builder. Its logs are attached to the report of any failing test."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from builder import build_archive
+from helpers import REPO, write_tiny_spec
+from tsclient import TorchServeProcess
+
+EXAMPLE = REPO / "examples" / "efficientnet_lite0"
+SHADOW_MESSAGE = "SHADOW COPY IMPORTED: the archive's own code was shadowed"
+
+
+def quiet(_: str) -> None:
+    pass
+
+
+@pytest.fixture(scope="session")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """efficientnet_lite0.mar from the example spec, and tiny.mar with a long batch delay so batches form."""
+    if not (EXAMPLE / "build" / "labels.txt").exists():
+        subprocess.run([sys.executable, str(EXAMPLE / "prepare_labels.py")], check=True)
+    root = tmp_path_factory.mktemp("store")
+    build_archive(EXAMPLE / "spec.yaml", root, progress=quiet)
+    serving = {"workers": 1, "batch_size": 4, "max_batch_delay": 2000}
+    build_archive(write_tiny_spec(tmp_path_factory.mktemp("tiny-spec"), serving=serving), root, progress=quiet)
+    return root
+
+
+@pytest.fixture(scope="session")
+def shadow_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A PYTHONPATH entry holding an incompatible 'handlers' package, as an installed copy of another version would."""
+    root = tmp_path_factory.mktemp("shadow")
+    (root / "handlers").mkdir()
+    (root / "handlers" / "__init__.py").write_text(f"raise ImportError({SHADOW_MESSAGE!r})\n")
+    (root / "serve_entry.py").write_text(f"raise ImportError({SHADOW_MESSAGE!r})\n")
+    return root
+
+
+@pytest.fixture(scope="session")
+def server(store: Path, shadow_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TorchServeProcess]:
+    process = TorchServeProcess(REPO / "config" / "config.properties", store, tmp_path_factory.mktemp("torchserve"),
+                                env={"PYTHONPATH": str(shadow_path)})
+    process.start()
+    try:
+        process.wait_ready(["efficientnet_lite0", "tiny"])
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        for name in ("server", "tampered_server"):
+            process = item.funcargs.get(name) if hasattr(item, "funcargs") else None
+            if isinstance(process, TorchServeProcess):
+                report.sections.append((f"TorchServe logs ({name})", process.log_tail()))
