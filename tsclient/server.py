@@ -7,6 +7,7 @@ need. The server runs with ``--foreground`` in its own process group and is stop
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
@@ -32,10 +33,8 @@ class ServerError(RuntimeError):
 
 
 def _signal_group(group: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(group, sig)
-    except ProcessLookupError:
-        pass
 
 
 def _group_alive(group: int) -> bool:

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers import REPO, write_tiny_spec
 
 from builder import build_archive
-from helpers import REPO, write_tiny_spec
 from tsclient import TorchServeProcess
 
 EXAMPLE = REPO / "examples" / "efficientnet_lite0"

@@ -8,8 +8,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from helpers import REPO
+
 from tsclient import TorchServeProcess
 
 pytestmark = pytest.mark.integration
