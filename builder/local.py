@@ -86,6 +86,11 @@ class LocalArchive:
             self._tmp.cleanup()
 
     @property
+    def directory(self) -> Path:
+        """Where the archive is unpacked while the ``with`` block lasts."""
+        return Path(self._tmp.name)
+
+    @property
     def manifest(self) -> dict[str, Any]:
         return self.describe()
 

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The main job, end to end on the bundled real example:
+#   set up .venv -> build model_store/efficientnet_lite0.mar from its YAML spec (verified on golden
+#   photos) -> start TorchServe with config/config.properties (token auth on) -> real requests ->
+#   readable answers -> stop TorchServe.
+#   ./scripts/demo.sh [--keep-running]     (--keep-running leaves TorchServe up and prints curl commands)
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+keep=false
+case "${1:-}" in
+  --keep-running) keep=true ;;
+  "") ;;
+  *) echo "usage: $0 [--keep-running]" >&2; exit 2 ;;
+esac
+
+./scripts/setup.sh
+export PATH="$root/.venv/bin:$PATH"
+# TorchServe keeps its pid file in TMPDIR: a private one lets 'torchserve --stop' find this server only.
+export TMPDIR="$root/.run/tmp"
+mkdir -p "$TMPDIR"
+
+echo "== building the archive from examples/efficientnet_lite0/spec.yaml"
+python examples/efficientnet_lite0/prepare_labels.py
+python -m builder examples/efficientnet_lite0/spec.yaml --output model_store
+
+stop() { torchserve --stop >/dev/null 2>&1 || true; }
+if [ -f "$TMPDIR/.model_server.pid" ] && kill -0 "$(cat "$TMPDIR/.model_server.pid")" 2>/dev/null; then
+  echo "(stopping the TorchServe an earlier 'demo.sh --keep-running' left up)"; stop; sleep 2
+fi
+echo
+echo "== torchserve --start --ncs --model-store model_store --ts-config config/config.properties"
+rm -f key_file.json
+torchserve --start --ncs --model-store model_store --ts-config config/config.properties >/dev/null
+$keep || trap stop EXIT
+
+python -m tsclient.demo --key-file key_file.json --archive model_store/efficientnet_lite0.mar
+
+if $keep; then
+  key=$(python -c 'import json; print(json.load(open("key_file.json"))["inference"]["key"])')
+  mkey=$(python -c 'import json; print(json.load(open("key_file.json"))["management"]["key"])')
+  photo=$(python -c 'import skimage, pathlib; print(pathlib.Path(skimage.__file__).parent / "data" / "chelsea.png")')
+  cat <<EOT
+
+TorchServe keeps running (tokens in key_file.json; logs in logs/). Try:
+  curl -H "Authorization: Bearer $key" http://127.0.0.1:8080/predictions/efficientnet_lite0 -T $photo
+  curl -H "Authorization: Bearer $key" http://127.0.0.1:8080/predictions/efficientnet_lite0 -F image=@$photo -F top_k=2
+  curl -H "Authorization: Bearer $mkey" "http://127.0.0.1:8081/models/efficientnet_lite0?customized=true"
+  curl -H "Authorization: Bearer $key" http://127.0.0.1:8082/metrics
+Stop it with:
+  TMPDIR=$TMPDIR .venv/bin/torchserve --stop
+EOT
+else
+  echo
+  echo "== torchserve --stop"
+fi

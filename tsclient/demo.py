@@ -1,0 +1,128 @@
+"""What scripts/demo.sh prints: real photos through a running TorchServe, every input form, a bad
+request, the archive's own description, and what the wrong normalization constants would do.
+
+    python -m tsclient.demo --inference http://127.0.0.1:8080 --management http://127.0.0.1:8081 \\
+        --key-file key_file.json --archive model_store/efficientnet_lite0.mar
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import skimage
+import torch
+
+from builder import LocalArchive
+from handlers.archive import Archive
+from handlers.classification import Classification, top_k
+from handlers.images import ImagePreprocessing
+from handlers.model_loading import load_model
+
+from .client import Reply, TorchServeClient
+
+PHOTOS = Path(skimage.__file__).parent / "data"
+MODEL = "efficientnet_lite0"
+IMAGENET = {"mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--inference", default="http://127.0.0.1:8080")
+    parser.add_argument("--management", default="http://127.0.0.1:8081")
+    parser.add_argument("--key-file", type=Path, default=Path("key_file.json"))
+    parser.add_argument("--archive", type=Path, default=Path("model_store") / f"{MODEL}.mar")
+    args = parser.parse_args(argv)
+    client = TorchServeClient(args.inference, args.management, args.key_file)
+    wait_until_ready(client, MODEL)
+    describe(client)
+    served = classify_photos(client)
+    other_forms(client)
+    bad_request(client)
+    wrong_constants(args.archive, served)
+    return 0
+
+
+def wait_until_ready(client: TorchServeClient, model: str, timeout: float = 180.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            reply = client.status(model)
+            if reply.status == 200 and any(w["status"] == "READY" for e in reply.body for w in e["workers"]):
+                return
+        except Exception:  # noqa: BLE001 - not up yet: key file missing, connection refused, ...
+            pass
+        time.sleep(1)
+    sys.exit(f"{model} did not become READY within {timeout:.0f} s; see logs/ts_log.log and logs/model_log.log")
+
+
+def heading(text: str) -> None:
+    print(f"\n== {text}")
+
+
+def describe(client: TorchServeClient) -> None:
+    manifest = client.describe(MODEL)
+    spec = manifest["spec"]
+    pre = spec["preprocess"]
+    heading(f"GET /models/{MODEL}?customized=true  (the archive's own manifest)")
+    print(f"  {spec['name']} {spec['version']}  task={spec['task']}  identity={manifest['identity'][:19]}…")
+    print(f"  {spec['metadata']['description']}")
+    print(f"  preprocess: {pre['color_mode']}, resize {pre['resize']} {pre['interpolation']}, crop {pre['center_crop']}, "
+          f"mean {pre['mean']}, std {pre['std']}")
+    print(f"  labels: {spec['labels']['count']}   files verified by the worker: {len(manifest['files'])}   "
+          f"built {manifest['provenance']['built_at']} with torch {manifest['provenance']['torch_version']}")
+
+
+def show(reply: Reply, count: int = 3) -> str:
+    if reply.status != 200:
+        return f"HTTP {reply.status}: {reply.body}"
+    return ",  ".join(f"{p['label']} {p['probability']:.1%}" for p in reply.body["predictions"][:count])
+
+
+def classify_photos(client: TorchServeClient) -> dict[str, Reply]:
+    heading(f"POST /predictions/{MODEL}  (raw image bytes; photos shipped with scikit-image)")
+    served = {}
+    for name in ("chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg"):
+        reply = client.predict_bytes(MODEL, (PHOTOS / name).read_bytes(), "image/png" if name.endswith("png") else "image/jpeg")
+        served[name] = reply
+        print(f"  {name:<14} -> {show(reply)}")
+    return served
+
+
+def other_forms(client: TorchServeClient) -> None:
+    coffee = (PHOTOS / "coffee.png").read_bytes()
+    heading("the same photo as a multipart form field and as base64 JSON, with top_k")
+    print(f"  multipart image=@coffee.png top_k=2   -> {show(client.predict_form(MODEL, {'image': ('coffee.png', coffee, 'image/png')}, {'top_k': '2'}))}")
+    print(f"  JSON {{\"image\": <base64>, \"top_k\": 1}}  -> {show(client.predict_base64(MODEL, coffee, top_k=1))}")
+
+
+def bad_request(client: TorchServeClient) -> None:
+    heading("bad input gets a 4xx naming the problem; the worker keeps serving")
+    reply = client.predict_bytes(MODEL, b"this is not a photo", "image/jpeg")
+    print(f"  'this is not a photo' -> HTTP {reply.status} {reply.body.get('type')}: {reply.body.get('message')}")
+    after = client.predict_bytes(MODEL, (PHOTOS / "chelsea.png").read_bytes(), "image/png")
+    print(f"  next request          -> HTTP {after.status}: {show(after, 1)}")
+
+
+def wrong_constants(mar: Path, served: dict[str, Reply]) -> None:
+    heading("why the constants travel with the model: same weights, ImageNet's mean/std instead of the archive's")
+    print(f"  {'photo':<14} {'served (archive constants)':<30} {'offline, archive constants':<30} offline, ImageNet constants")
+    with LocalArchive(mar) as local:
+        archive = Archive.open(local.directory)
+        model = load_model(archive.directory, archive.spec["model"])
+        rule = Classification.from_manifest(archive.spec["postprocess"], archive.labels())
+        right = ImagePreprocessing.from_manifest(archive.spec["preprocess"])
+        for name in ("chelsea.png", "coffee.png"):
+            data = (PHOTOS / name).read_bytes()
+            with torch.inference_mode():
+                offline = [top_k(model(pre.apply(data)[None])[0], rule, 1)[0] for pre in (right, replace(right, **IMAGENET))]
+            cells = [served[name].body["predictions"][0], *offline]
+            text = [f"{p['label']} {p['probability']:.1%}" for p in cells]
+            print(f"  {name:<14} {text[0]:<30} {text[1]:<30} {text[2]}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
