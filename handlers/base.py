@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from .archive import Archive
-from .errors import HandlerError, error_body
+from .errors import ArchiveError, HandlerError, error_body
 from .payload import Payload
 
 __all__ = ["Decoded", "TaskHandler"]
@@ -89,7 +89,11 @@ class TaskHandler:
 
     def _forward(self, items: list[Decoded]) -> torch.Tensor:
         with torch.inference_mode():
-            return self.model(self.preprocess(items))
+            outputs = self.model(self.preprocess(items))
+        if not isinstance(outputs, torch.Tensor) or outputs.ndim == 0 or outputs.shape[0] != len(items):
+            shape = tuple(outputs.shape) if isinstance(outputs, torch.Tensor) else type(outputs).__name__
+            raise ArchiveError(f"the model returned {shape} for a batch of {len(items)}; expected a tensor with one row per input")
+        return outputs
 
     def _run(self, context: Any, decoded: list[tuple[int, Decoded]], results: list[Any]) -> None:
         indices = [index for index, _ in decoded]

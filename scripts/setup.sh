@@ -34,12 +34,15 @@ want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
-pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
+pip_install() {
+  # pip's notes about configured-but-absent local index folders are noise here; real errors pass.
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check "$@" 2>&1 | { grep -v "is ignored: it is neither" || true; }
+}
 echo "setting up .venv (torch 2.13.0 CPU first, then the project) ..."
 # torch first, pinned: a bare or wider requirement resolved later would pull a multi-GB CUDA build.
-"${pip[@]}" "torch==2.13.0"
-"${pip[@]}" -e ".[examples,dev]"
+pip_install "torch==2.13.0"
+pip_install -e ".[examples,dev]"
 # timm only for its ImageNet label files; --no-deps keeps torchvision (and another torch) out.
-"${pip[@]}" --no-deps "timm==1.0.31"
+pip_install --no-deps "timm==1.0.31"
 echo "$want" > "$stamp"
 echo ".venv ready: $(.venv/bin/python -c 'import torch, ts; print("torch", torch.__version__, "· torchserve", ts.__version__)')"

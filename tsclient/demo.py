@@ -95,7 +95,8 @@ def classify_photos(client: TorchServeClient) -> dict[str, Reply]:
 def other_forms(client: TorchServeClient) -> None:
     coffee = (PHOTOS / "coffee.png").read_bytes()
     heading("the same photo as a multipart form field and as base64 JSON, with top_k")
-    print(f"  multipart image=@coffee.png top_k=2   -> {show(client.predict_form(MODEL, {'image': ('coffee.png', coffee, 'image/png')}, {'top_k': '2'}))}")
+    form = client.predict_form(MODEL, {"image": ("coffee.png", coffee, "image/png")}, {"top_k": "2"})
+    print(f"  multipart image=@coffee.png top_k=2   -> {show(form)}")
     print(f"  JSON {{\"image\": <base64>, \"top_k\": 1}}  -> {show(client.predict_base64(MODEL, coffee, top_k=1))}")
 
 

@@ -129,3 +129,18 @@ def test_local_archive_serves_like_a_worker(tiny_mar):
                                                    "image/png")])
         assert answer[0].status == 415
         assert torch.get_num_threads() == threads
+
+
+def test_torchscript_archive_answers_like_the_eager_model(tmp_path, tiny_mar):
+    from helpers import tiny_model
+
+    spec = write_tiny_spec(tmp_path / "spec")
+    torch.jit.script(tiny_model()).save(str(spec.parent / "tiny.pt"))
+    text = spec.read_text()
+    eager_model = "model:\n  source: tiny_model.py\n  class: TinyNet\n  weights: weights.pth\n"
+    assert eager_model in text
+    spec.write_text(text.replace(eager_model, "model:\n  torchscript: tiny.pt\n"))
+    scripted = build_archive(spec, tmp_path / "store", progress=quiet)  # golden = the eager reference answer
+    manifest = read_manifest(scripted.path)
+    assert manifest["spec"]["model"] == {"format": "torchscript", "file": "model/model.pt"}
+    assert manifest["identity"] != read_manifest(tiny_mar)["identity"]

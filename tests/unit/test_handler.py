@@ -74,3 +74,15 @@ def test_a_model_crash_fails_only_its_batch_and_the_handler_survives(served):
     assert [r.status for r in responses] == [500, 400]
     assert "internal error in the handler (RuntimeError)" in responses[0].body["message"]
     assert served.predict([LocalRequest.raw(RED, "image/png")])[0].status == 200
+
+
+def test_a_model_returning_a_tuple_is_reported_not_misread(served):
+    handler = served._handler._handler
+    real = handler.model
+    handler.model = lambda batch: (real(batch), real(batch))
+    try:
+        [response] = served.predict([LocalRequest.raw(RED, "image/png")])
+    finally:
+        handler.model = real
+    assert response.status == 500
+    assert "the model returned tuple for a batch of 1" in response.body["message"]
