@@ -15,10 +15,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="build_mar.sh", description="Build a verified .mar from a YAML spec.")
     parser.add_argument("spec", type=Path, help="the model spec (YAML); see docs/spec.md")
     parser.add_argument("--output", type=Path, default=Path("model_store"), help="directory for NAME.mar (default: model_store)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a spec value, e.g. --set serving.workers=2 (repeatable; validated like the file)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        result = build_archive(args.spec, args.output)
+        result = build_archive(args.spec, args.output, overrides=args.overrides)
     except BuildError as err:
         print(f"build failed: {err}", file=sys.stderr)
         return 1

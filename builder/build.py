@@ -11,7 +11,7 @@ import mimetypes
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +40,12 @@ class BuildResult:
         self.seconds = seconds
 
 
-def build_archive(spec_path: Path, output_dir: Path, progress: Progress = print) -> BuildResult:
-    """Build ``output_dir/NAME.mar`` from the spec; raise BuildError (the output dir is left untouched)."""
+def build_archive(spec_path: Path, output_dir: Path, progress: Progress = print, overrides: Sequence[str] = ()) -> BuildResult:
+    """Build ``output_dir/NAME.mar`` from the spec (with ``key=value`` overrides); raise BuildError, leaving the output dir untouched."""
     started = time.monotonic()
     step = _Steps(progress, 5)
     with step("validating spec"):
-        spec = load_spec(spec_path)
+        spec = load_spec(spec_path, overrides)
     output_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f"build-{spec.name}-", dir=output_dir) as tmp:
         staging, out = Path(tmp) / "staging", Path(tmp) / "out"

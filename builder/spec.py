@@ -12,7 +12,7 @@ import difflib
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,15 +104,36 @@ class Spec:
     references: Mapping[str, str] = field(default_factory=dict)
 
 
-def load_spec(path: Path) -> Spec:
-    """Read and validate a YAML spec file."""
+def load_spec(path: Path, overrides: Sequence[str] = ()) -> Spec:
+    """Read and validate a YAML spec file; ``overrides`` are ``dotted.key=value`` (value parsed as YAML)."""
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except OSError as err:
         raise SpecError(f"spec file {path} cannot be read: {err.strerror}") from err
     except yaml.YAMLError as err:
         raise SpecError(f"spec file {path} is not valid YAML: {err}") from err
+    for override in overrides:
+        _apply_override(data, override)
     return parse_spec(data, Path(path).resolve().parent)
+
+
+def _apply_override(data: Any, override: str) -> None:
+    """``serving.workers=2`` sets data["serving"]["workers"] = 2; the result is validated like the file."""
+    dotted, sep, text = override.partition("=")
+    if not sep or not dotted.strip():
+        raise SpecError(f"--set {override!r}: expected KEY=VALUE, e.g. serving.workers=2")
+    *parents, last = dotted.strip().split(".")
+    node = data
+    for part in parents:
+        if not isinstance(node, dict):
+            raise SpecError(f"--set {override!r}: {part!r} is not inside a mapping")
+        node = node.setdefault(part, {})
+    if not isinstance(node, dict):
+        raise SpecError(f"--set {override!r}: {dotted!r} is not inside a mapping")
+    try:
+        node[last] = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise SpecError(f"--set {override!r}: the value is not valid YAML: {err}") from err
 
 
 def parse_spec(data: Any, spec_dir: Path) -> Spec:

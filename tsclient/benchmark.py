@@ -1,6 +1,7 @@
 """Throughput and latency of one archive behind a private TorchServe (loopback, token auth on).
 
-    python -m tsclient.benchmark --archive model_store/efficientnet_lite0.mar --requests 200 --concurrency 8
+    python -m tsclient.benchmark [--spec SPEC.yaml] [--set serving.workers=1] --requests 200 --concurrency 8
+    python -m tsclient.benchmark --archive model_store/NAME.mar
 
 Sends a bounded number of requests (and stops after --max-seconds in any case) from a thread pool,
 then prints images/s, latency percentiles and the batch sizes TorchServe actually formed.
@@ -24,6 +25,8 @@ from pathlib import Path
 
 import skimage
 
+from builder import build_archive
+
 from .server import TorchServeProcess
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,12 +35,23 @@ BATCH_LINE = re.compile(r"batch of (\d+) requests")
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--archive", type=Path, default=REPO / "model_store" / "efficientnet_lite0.mar")
+    parser.add_argument("--archive", type=Path, help="an existing .mar (default: build --spec first)")
+    parser.add_argument("--spec", type=Path, default=REPO / "examples" / "efficientnet_lite0" / "spec.yaml",
+                        help="the spec to build and measure (default: the EfficientNet-Lite0 example)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="build the spec with this override, e.g. --set serving.workers=1 (repeatable)")
     parser.add_argument("--image", type=Path, default=Path(skimage.__file__).parent / "data" / "chelsea.png")
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--max-seconds", type=float, default=300.0)
     args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="bench-build-") as built:
+        if args.archive is None:
+            args.archive = build_archive(args.spec, Path(built), progress=lambda _: None, overrides=args.overrides).path
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     with zipfile.ZipFile(args.archive) as archive:
         spec = json.loads(archive.read("manifest.json"))["spec"]
     name, serving = spec["name"], spec["serving"]

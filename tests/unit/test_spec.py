@@ -118,3 +118,14 @@ def test_unreadable_and_invalid_yaml(tmp_path):
     (tmp_path / "list.yaml").write_text("- a\n- b\n")
     with pytest.raises(SpecError, match="the spec: expected a mapping"):
         load_spec(tmp_path / "list.yaml")
+
+
+def test_overrides_are_applied_then_validated(base):
+    _, directory = base
+    path = directory / "spec.yaml"
+    spec = load_spec(path, ["serving.workers=2", "postprocess.threshold=0.25", "metadata.owner=team-a"])
+    assert spec.serving.workers == 2 and spec.postprocess.threshold == 0.25 and spec.metadata["owner"] == "team-a"
+    with pytest.raises(SpecError, match=r"serving\.wokers: unknown key; did you mean 'workers'"):
+        load_spec(path, ["serving.wokers=2"])
+    with pytest.raises(SpecError, match="expected KEY=VALUE"):
+        load_spec(path, ["serving.workers"])
