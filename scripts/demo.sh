@@ -31,7 +31,8 @@ fi
 echo
 echo "== torchserve --start --ncs --model-store model_store --ts-config config/config.properties"
 rm -f key_file.json
-torchserve --start --ncs --model-store model_store --ts-config config/config.properties >/dev/null
+# The Java frontend outlives this script with --keep-running: give it no handle on our stdout/stderr.
+torchserve --start --ncs --model-store model_store --ts-config config/config.properties >.run/torchserve.out 2>&1
 $keep || trap stop EXIT
 
 python -m tsclient.demo --key-file key_file.json --archive model_store/efficientnet_lite0.mar

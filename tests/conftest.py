@@ -7,9 +7,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from helpers import write_tiny_spec
-
 from builder import build_archive
+
+from helpers import write_tiny_spec
 
 
 @pytest.fixture(scope="session")

@@ -60,6 +60,10 @@ class TorchServeClient:
     def status(self, model: str) -> Reply:
         return self._call("management", "GET", f"/models/{model}")
 
+    def register(self, url: str) -> Reply:
+        """``POST /models?url=...``: refused while the config keeps the model API off."""
+        return self._call("management", "POST", "/models", params={"url": url})
+
     def describe(self, model: str) -> dict[str, Any]:
         """The archive's manifest, from ``GET /models/NAME?customized=true``."""
         reply = self._call("management", "GET", f"/models/{model}?customized=true")
@@ -82,6 +86,10 @@ class TorchServeClient:
         except ValueError:
             body = response.text
         return Reply(response.status_code, body, dict(response.headers))
+
+    def token(self, api: str) -> str:
+        """The current ``inference`` or ``management`` token from the key file."""
+        return self._key(api)
 
     def _key(self, api: str, reload: bool = False) -> str:
         if self._keys is None or reload:

@@ -9,10 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import REPO, write_tiny_spec
 
 from builder import build_archive
 from tsclient import TorchServeProcess
+
+from helpers import REPO, write_tiny_spec
 
 EXAMPLE = REPO / "examples" / "efficientnet_lite0"
 SHADOW_MESSAGE = "SHADOW COPY IMPORTED: the archive's own code was shadowed"

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 import requests
 import skimage
+from PIL import Image
+
 from conftest import SHADOW_MESSAGE
 from helpers import png_bytes, reference_answer
-from PIL import Image
 
 pytestmark = pytest.mark.integration
 

@@ -8,9 +8,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from helpers import REPO
 
 from tsclient import TorchServeProcess
+
+from helpers import REPO
 
 pytestmark = pytest.mark.integration
 

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import reference_answer, write_tiny_spec
 
 from builder import BuildError, LocalArchive, LocalRequest, VerificationError, build_archive
 from builder.manifest import validate_manifest
 from handlers.errors import ArchiveError
 from handlers.manifest import load_manifest, verify_files
+
+from helpers import reference_answer, write_tiny_spec
 
 
 def read_manifest(mar: Path) -> dict:

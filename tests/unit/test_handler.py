@@ -7,9 +7,10 @@ import json
 import logging
 
 import pytest
-from helpers import png_bytes, reference_answer
 
 from builder import LocalArchive, LocalRequest
+
+from helpers import png_bytes, reference_answer
 
 RED = png_bytes((220, 20, 30))
 

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import write_tiny_spec
 
 from builder.errors import SpecError
 from builder.spec import load_spec, parse_spec
+
+from helpers import write_tiny_spec
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,52 @@
+"""The packages' public surface is explicit, and the manifest schema is itself a valid JSON Schema."""
+
+from __future__ import annotations
+
+import json
+
+import jsonschema
+import pytest
+
+import builder
+import handlers
+import tsclient
+from builder.manifest import SCHEMA_PATH
+
+
+@pytest.mark.parametrize(
+    ("package", "names"),
+    [
+        (handlers, {"TASKS", "Archive", "ArchiveError", "BadInput", "Decoded", "HandlerError", "ImageClassifier",
+                    "PayloadTooLarge", "TaskHandler", "UnprocessableInput", "UnsupportedMediaType", "__version__",
+                    "configure_threads", "create_handler"}),
+        (builder, {"BuildError", "BuildResult", "LocalArchive", "LocalRequest", "LocalResponse", "Spec", "SpecError",
+                   "VerificationError", "__version__", "build_archive", "load_spec", "parse_spec", "verify_golden"}),
+        (tsclient, {"Reply", "ServerError", "TorchServeClient", "TorchServeProcess", "free_port"}),
+    ],
+)
+def test_exports(package, names):
+    assert set(package.__all__) == names
+    assert all(hasattr(package, name) for name in names)
+
+
+def test_errors_map_to_http_statuses():
+    assert [cls.status for cls in (handlers.HandlerError, handlers.BadInput, handlers.PayloadTooLarge,
+                                   handlers.UnsupportedMediaType, handlers.UnprocessableInput, handlers.ArchiveError)] == [
+        500, 400, 413, 415, 422, 500]
+    assert issubclass(handlers.PayloadTooLarge, handlers.BadInput)
+    assert issubclass(builder.SpecError, builder.BuildError) and issubclass(builder.VerificationError, builder.BuildError)
+
+
+def test_manifest_schema_is_a_valid_draft_2020_12_schema():
+    jsonschema.Draft202012Validator.check_schema(json.loads(SCHEMA_PATH.read_text()))
+
+
+def test_schema_rejects_a_manifest_without_file_hashes(tiny_mar):
+    import zipfile
+
+    with zipfile.ZipFile(tiny_mar) as archive:
+        manifest = json.loads(archive.read("manifest.json"))
+    validator = jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text()))
+    assert not list(validator.iter_errors(manifest))
+    broken = {**manifest, "files": {"model/weights.safetensors": "not-a-hash"}}
+    assert any("does not match" in error.message for error in validator.iter_errors(broken))
