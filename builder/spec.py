@@ -196,6 +196,9 @@ def _preprocess(section: _Section) -> PreprocessSpec:
         raise SpecError(f"{section.key('std')}: every value must be > 0, got {list(std)}")
     resize = section.size("resize", allow_int=True)
     crop = section.size("center_crop", allow_int=True)
+    if crop is None and not isinstance(resize, tuple):
+        raise SpecError(f"{section.key('center_crop')}: required unless preprocess.resize is [height, width]: "
+                        "every image must come out the same size to be batched")
     if isinstance(resize, int) and crop is not None and max(_pair(crop)) > resize:
         raise SpecError(f"{section.key('center_crop')}: {crop} is larger than preprocess.resize {resize}; crop at most the resized size")
     return PreprocessSpec(

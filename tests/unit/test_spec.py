@@ -31,6 +31,12 @@ def test_valid_spec_parses_with_defaults(base):
     assert spec.references["model.weights"] == "weights.pth"
 
 
+def test_exact_resize_needs_no_crop(base):
+    data, directory = base
+    changed = mutate(mutate(data, "preprocess.center_crop", DELETE), "preprocess.resize", [20, 10])
+    assert parse_spec(changed, directory).preprocess.resize == (20, 10)
+
+
 def test_version_may_be_written_as_a_number(base):
     data, directory = base
     assert parse_spec({**data, "version": 2.1}, directory).version == "2.1"
@@ -92,6 +98,7 @@ DELETE = object()
         ("golden.0.expect", 1, "golden[0].expect: unknown key; did you mean 'expected'?"),
         ("metadata", {"trained": float("nan")}, "metadata: must be plain JSON data"),
         ("preprocess", DELETE, "preprocess: required key is missing"),
+        ("preprocess.center_crop", DELETE, "preprocess.center_crop: required unless preprocess.resize is [height, width]"),
     ],
 )
 def test_bad_specs_name_the_key(base, dotted, value, message):
