@@ -37,10 +37,12 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def shadow_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A PYTHONPATH entry holding an incompatible 'handlers' package, as an installed copy of another version would."""
+    """A PYTHONPATH entry whose 'handlers' and 'efficientnet_lite_pytorch' fail on import, as an installed
+    copy of another version could: the archive must use its own copies of both."""
     root = tmp_path_factory.mktemp("shadow")
-    (root / "handlers").mkdir()
-    (root / "handlers" / "__init__.py").write_text(f"raise ImportError({SHADOW_MESSAGE!r})\n")
+    for package in ("handlers", "efficientnet_lite_pytorch"):  # ours, and the example model's source package
+        (root / package).mkdir()
+        (root / package / "__init__.py").write_text(f"raise ImportError({SHADOW_MESSAGE!r})\n")
     (root / "serve_entry.py").write_text(f"raise ImportError({SHADOW_MESSAGE!r})\n")
     return root
 
