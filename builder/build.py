@@ -1,5 +1,9 @@
 """spec -> staged files -> manifest -> .mar (torch-model-archiver) -> golden check -> published.
 
+When the spec asks for a converted format, the eager archive is made and verified first, then its
+model is converted on the handler's own preprocessing of the golden inputs, compared with eager,
+and the archive is made and verified again with the converted program in place of the weights.
+
 The archive is made and verified in a temporary directory and moved into the output directory
 only when its golden examples pass, so a failed build never leaves an archive behind.
 """
@@ -12,6 +16,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +25,15 @@ from model_archiver.model_archiver_error import ModelArchiverError
 from model_archiver.model_packaging import generate_model_archive
 
 from handlers.manifest import MANIFEST_NAME
+from handlers.model_loading import import_source, resolve_attribute
 
-from .errors import BuildError, VerificationError
+from .convert import convert
+from .errors import BuildError, SpecError, VerificationError
 from .golden import differences
 from .local import LocalArchive, LocalRequest
 from .manifest import compose_manifest
 from .spec import Spec, load_spec
-from .staging import MODEL_CONFIG_FILE, stage
+from .staging import MODEL_CONFIG_FILE, PROGRAM_FILES, Staged, stage
 
 __all__ = ["BuildResult", "build_archive"]
 
@@ -41,27 +48,64 @@ class BuildResult:
 
 
 def build_archive(spec_path: Path, output_dir: Path, progress: Progress = print, overrides: Sequence[str] = ()) -> BuildResult:
-    """Build ``output_dir/NAME.mar`` from the spec (with ``key=value`` overrides); raise BuildError, leaving the output dir untouched."""
+    """Build ``output_dir/NAME.mar`` from the spec (with ``key=value`` overrides).
+
+    Raises BuildError and leaves the output directory untouched when anything fails."""
     started = time.monotonic()
-    step = _Steps(progress, 5)
-    with step("validating spec"):
-        spec = load_spec(spec_path, overrides)
+    spec = load_spec(spec_path, overrides)
+    progress(f"spec {spec_path} is valid: {spec.name} {spec.version}, task {spec.task}, model format {spec.model.format}")
+    step = _Steps(progress, 8 if spec.model.converted else 4)
     output_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f"build-{spec.name}-", dir=output_dir) as tmp:
-        staging, out = Path(tmp) / "staging", Path(tmp) / "out"
+        staging = Path(tmp) / "staging"
         staging.mkdir()
-        with step("staging handler code, model, weights (-> safetensors), labels, golden inputs"):
+        with step("staging handler code, model, weights (-> safetensors), labels, artifacts, golden inputs"):
             staged = stage(spec, staging)
-        with step("hashing files and writing the manifest"):
-            manifest = compose_manifest(staging, staged.section, dict(spec.references))
-            (staging / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
-        with step("packing with torch-model-archiver"):
-            mar = _pack(spec, staging, staged.entry, out)
-        with step(f"verifying {len(spec.golden)} golden example(s) through the handler, in process"):
-            verify_golden(mar, spec)
+            check_model_class(spec, staging, staged.section["model"])
+        mar, manifest = _pack_and_verify(spec, staging, staged, Path(tmp) / "eager", step)
+        if spec.model.converted:
+            with step(f"converting the eager model to {spec.model.format}, comparing outputs on the golden inputs"):
+                staged = _convert(mar, spec, staging, staged)
+            mar, manifest = _pack_and_verify(spec, staging, staged, Path(tmp) / "converted", step)
         final = output_dir / mar.name
         os.replace(mar, final)
     return BuildResult(final, manifest, time.monotonic() - started)
+
+
+def _pack_and_verify(spec: Spec, staging: Path, staged: Staged, out: Path, step: _Steps) -> tuple[Path, dict[str, Any]]:
+    with step("hashing files and writing the manifest"):
+        manifest = compose_manifest(staging, staged.section, dict(spec.references))
+        (staging / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
+    with step("packing with torch-model-archiver"):
+        mar = _pack(spec, staging, staged.entry, out)
+    with step(f"verifying {len(spec.golden)} golden example(s) through the handler, in process"):
+        verify_golden(mar, spec)
+    return mar, manifest
+
+
+def _convert(mar: Path, spec: Spec, staging: Path, staged: Staged) -> Staged:
+    """Replace the staged eager weights with the converted program; return the updated staging."""
+    fmt = spec.model.format
+    with LocalArchive(mar) as local:
+        batch = local.example_batch(golden_requests(spec))
+        conversion = convert(local.task_handler.model, batch, fmt, staging / "model" / PROGRAM_FILES[fmt], spec.model.tolerance)
+    model = dict(staged.section["model"])
+    (staging / model.pop("weights")).unlink()
+    model.update(format=fmt, file=f"model/{PROGRAM_FILES[fmt]}", conversion=conversion.record())
+    return replace(staged, section={**staged.section, "model": model})
+
+
+def check_model_class(spec: Spec, staging: Path, model: dict[str, Any]) -> None:
+    """The convention task calls the class's own preprocess/postprocess: refuse a class without them."""
+    if spec.task != "convention":
+        return
+    cls = resolve_attribute(import_source(staging / model["source"]), model["class"])
+    missing = [name for name in ("preprocess", "postprocess") if not callable(getattr(cls, name, None))]
+    if missing:
+        raise SpecError(
+            f"model.class: {model['class']} has no {' and no '.join(missing)} method; the convention task calls "
+            "preprocess(raw) -> tensor per request and postprocess(output_row) -> JSON per output (docs/convention.md)"
+        )
 
 
 def _pack(spec: Spec, staging: Path, entry: str, out: Path) -> Path:
@@ -82,12 +126,15 @@ def _pack(spec: Spec, staging: Path, entry: str, out: Path) -> Path:
     return out / f"{spec.name}.mar"
 
 
+def golden_requests(spec: Spec) -> list[LocalRequest]:
+    return [LocalRequest.raw(example.input.read_bytes(), _content_type(example.input)) for example in spec.golden]
+
+
 def verify_golden(mar: Path, spec: Spec) -> None:
     """Run every golden example through the packaged handler; VerificationError with a diff on mismatch."""
     with LocalArchive(mar) as archive:
         golden = archive.describe()["spec"]["golden"]
-        requests = [LocalRequest.raw(path.read_bytes(), _content_type(path)) for path in (g.input for g in spec.golden)]
-        responses = archive.predict(requests)
+        responses = archive.predict(golden_requests(spec))
     report = []
     for example, response, packaged in zip(spec.golden, responses, golden, strict=True):
         if response.status != 200:

@@ -86,6 +86,11 @@ class LocalArchive:
             self._tmp.cleanup()
 
     @property
+    def task_handler(self) -> Any:
+        """The archive's own task handler (its decode/preprocess/model), as the worker holds it."""
+        return self._handler._handler
+
+    @property
     def directory(self) -> Path:
         """Where the archive is unpacked while the ``with`` block lasts."""
         return Path(self._tmp.name)
@@ -100,12 +105,23 @@ class LocalArchive:
 
     def predict(self, requests: Sequence[LocalRequest]) -> list[LocalResponse]:
         """One batch through the handler; one response (status, JSON body) per request."""
+        inputs = self._receive(requests)
+        outputs = self._handler.handle(inputs, self._context)
+        return [LocalResponse(self._context.get_response_status(i)[0], outputs[i]) for i in range(len(requests))]
+
+    def example_batch(self, requests: Sequence[LocalRequest]) -> torch.Tensor:
+        """The batch tensor the archive's handler makes of these requests (its own decode + preprocess)."""
+        inputs = self._receive(requests)
+        handler = self.task_handler
+        return handler.preprocess([handler.decode_request(item, self._context, i) for i, item in enumerate(inputs)])
+
+    def _receive(self, requests: Sequence[LocalRequest]) -> list[dict[str, Any]]:
+        """What a worker receives for this batch, with the context set up as TorchServe does."""
         batch = [_wire_request(index, request) for index, request in enumerate(requests)]
         headers, inputs, request_ids = Service.retrieve_data_for_inference(batch)
         self._context.request_ids = request_ids
         self._context.request_processor = headers
-        outputs = self._handler.handle(inputs, self._context)
-        return [LocalResponse(self._context.get_response_status(i)[0], outputs[i]) for i in range(len(requests))]
+        return inputs
 
 
 def _handler_instance(path: Path) -> Any:

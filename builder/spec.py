@@ -23,6 +23,7 @@ from .errors import SpecError
 from .paths import resolve_reference
 
 __all__ = [
+    "ArtifactSpec",
     "GoldenSpec",
     "ModelSpec",
     "PostprocessSpec",
@@ -33,7 +34,9 @@ __all__ = [
     "parse_spec",
 ]
 
-TASKS = ("image_classification",)
+TASKS = ("image_classification", "convention")
+FORMATS = ("eager", "torchscript", "export")
+PROGRAM_KEYS = ("torchscript", "export")
 COLOR_CHANNELS = {"RGB": 3, "L": 1}
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming")
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
@@ -42,16 +45,32 @@ PYTHON_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
 @dataclass(frozen=True)
+class ArtifactSpec:
+    """A named constant or data file the model receives (``artifacts=`` keyword of its class)."""
+
+    file: Path | None = None
+    value: Any = None
+
+
+@dataclass(frozen=True)
 class ModelSpec:
-    """Eager (``source`` + ``class`` + ``weights``) or TorchScript (``torchscript``)."""
+    """Eager source (``source`` + ``class`` + ``weights``), shipped as ``format`` (eager, or converted to
+    torchscript/export at build), or a ready-made program (``torchscript:`` or ``export:`` file)."""
 
     format: str
     source: Path | None = None
     class_name: str | None = None
     factory: str | None = None
     kwargs: Mapping[str, Any] = field(default_factory=dict)
+    artifacts: Mapping[str, ArtifactSpec] = field(default_factory=dict)
     weights: Path | None = None
-    torchscript: Path | None = None
+    program: Path | None = None
+    tolerance: float = 1e-4
+
+    @property
+    def converted(self) -> bool:
+        """True when the builder converts the eager source into ``format``."""
+        return self.source is not None and self.format != "eager"
 
 
 @dataclass(frozen=True)
@@ -95,8 +114,8 @@ class Spec:
     version: str
     task: str
     model: ModelSpec
-    preprocess: PreprocessSpec
-    labels: Path
+    preprocess: PreprocessSpec | None
+    labels: Path | None
     postprocess: PostprocessSpec
     serving: ServingSpec
     golden: tuple[GoldenSpec, ...]
@@ -144,13 +163,22 @@ def parse_spec(data: Any, spec_dir: Path) -> Spec:
     task = top.choice("task", TASKS)
     if task == "image_classification":
         top.need("preprocess", "labels", "postprocess")
-    preprocess = _preprocess(top.section("preprocess"))
-    labels = _file(top, "labels", spec_dir, refs)
+        preprocess, labels = _preprocess(top.section("preprocess")), _file(top, "labels", spec_dir, refs)
+    else:
+        for key in ("preprocess", "labels", "postprocess"):
+            if key in top.data:
+                raise SpecError(f"{key}: not used by task {task}: the model's own preprocess/postprocess run; "
+                                "pass constants and data files as model.artifacts")
+        preprocess, labels = None, None
+    model = _model(top.section("model"), spec_dir, refs)
+    if task == "convention" and model.source is None:
+        raise SpecError("model.source: the convention task calls the class's preprocess/postprocess, so it needs "
+                        "source + class + weights (format: torchscript or export converts the forward only)")
     return Spec(
         name=top.matching("name", NAME_PATTERN, "letters, digits, '_' or '-', starting with a letter"),
         version=top.matching("version", VERSION_PATTERN, "e.g. 1.0 or 2024-05-01", allow_number=True),
         task=task,
-        model=_model(top.section("model"), spec_dir, refs),
+        model=model,
         preprocess=preprocess,
         labels=labels,
         postprocess=_postprocess(top.section("postprocess", optional=True)),
@@ -164,26 +192,52 @@ def parse_spec(data: Any, spec_dir: Path) -> Spec:
 # -- sections -------------------------------------------------------------------------------
 
 def _model(section: _Section, spec_dir: Path, refs: dict[str, str]) -> ModelSpec:
-    section.allow(set(), {"source", "class", "factory", "kwargs", "weights", "torchscript"})
-    if "torchscript" in section.data:
-        extra = sorted(set(section.data) - {"torchscript"})
+    section.allow(set(), {"source", "class", "factory", "kwargs", "artifacts", "weights", "format", "tolerance",
+                          "torchscript", "export"})
+    programs = [key for key in PROGRAM_KEYS if key in section.data]
+    if programs:
+        extra = sorted(set(section.data) - {programs[0]})
         if extra:
-            raise SpecError(f"{section.key(extra[0])}: not used with model.torchscript; give either torchscript or source+class+weights")
-        return ModelSpec(format="torchscript", torchscript=_file(section, "torchscript", spec_dir, refs))
+            raise SpecError(f"{section.key(extra[0])}: not used with model.{programs[0]}; give either a "
+                            f"{programs[0]} file or source+class+weights (+ format to convert)")
+        return ModelSpec(format=programs[0], program=_file(section, programs[0], spec_dir, refs))
     section.need("source", "class", "weights")
     factory = section.optional("factory", str)
     if factory is not None and not factory.isidentifier():
         raise SpecError(f"{section.key('factory')}: {factory!r} is not a method name")
     kwargs = section.optional("kwargs", dict) or {}
     _json_value(kwargs, section.key("kwargs"))
+    if "artifacts" in kwargs:
+        raise SpecError(f"{section.key('kwargs')}: 'artifacts' is passed by the handler; declare them under model.artifacts")
+    tolerance = section.number("tolerance", default=1e-4)
+    if tolerance < 0:
+        raise SpecError(f"{section.key('tolerance')}: must be >= 0, got {tolerance}")
     return ModelSpec(
-        format="eager",
+        format=section.choice("format", FORMATS, default="eager"),
         source=_file(section, "source", spec_dir, refs),
         class_name=section.matching("class", PYTHON_NAME, "a class name, optionally module.Class"),
         factory=factory,
         kwargs=kwargs,
+        artifacts=_artifacts(section.section("artifacts", optional=True), spec_dir, refs),
         weights=_file(section, "weights", spec_dir, refs),
+        tolerance=tolerance,
     )
+
+
+def _artifacts(section: _Section, spec_dir: Path, refs: dict[str, str]) -> dict[str, ArtifactSpec]:
+    artifacts = {}
+    for name in section.data:
+        if not isinstance(name, str) or not name.isidentifier():
+            raise SpecError(f"{section.key(str(name))}: an artifact name must be a Python identifier")
+        entry = _Section(section.data[name], section.key(name))
+        if set(entry.data) == {"file"}:
+            artifacts[name] = ArtifactSpec(file=_file(entry, "file", spec_dir, refs))
+        elif set(entry.data) == {"value"}:
+            _json_value(entry.data["value"], entry.key("value"))
+            artifacts[name] = ArtifactSpec(value=entry.data["value"])
+        else:
+            raise SpecError(f"{section.key(name)}: expected exactly one of {{file: PATH}} or {{value: JSON}}, got {sorted(entry.data)}")
+    return artifacts
 
 
 def _preprocess(section: _Section) -> PreprocessSpec:

@@ -7,7 +7,9 @@ machine, so the same inputs give the same manifest (and identity) anywhere.
                               path; the name carries a hash of the run-time code because TorchServe
                               imports it by module name, and PYTHONPATH comes before the archive
     handlers/                 this project's run-time package (the archive's own copy)
-    model/                    model source + weights.safetensors, or model.pt (TorchScript)
+    model/                    model source + weights.safetensors, and/or model.pt (TorchScript) or
+                              model.pt2 (torch.export)
+    artifacts/                data files the model's class receives (``artifacts=``)
     index_to_name.json        labels
     golden/                   golden example inputs
     model-config.yaml         TorchServe's per-model settings (workers, batching, timeout)
@@ -27,15 +29,16 @@ import yaml
 
 from .errors import SpecError
 from .labels import read_labels
-from .spec import Spec
+from .spec import ArtifactSpec, Spec
 from .weights import write_safetensors
 
-__all__ = ["ENTRY_FILE", "MODEL_CONFIG_FILE", "Staged", "runtime_package_dir", "stage"]
+__all__ = ["ENTRY_FILE", "MODEL_CONFIG_FILE", "PROGRAM_FILES", "Staged", "runtime_package_dir", "stage"]
 
 ENTRY_FILE = "serve_entry.py"
 ENTRY_PREFIX = "archive_entry_"
 MODEL_CONFIG_FILE = "model-config.yaml"
 LABELS_FILE = "index_to_name.json"
+PROGRAM_FILES = {"torchscript": "model.pt", "export": "model.pt2"}
 _SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo")
 
 
@@ -56,28 +59,30 @@ class Staged:
 
 
 def stage(spec: Spec, root: Path) -> Staged:
-    """Write every archive file under ``root``."""
+    """Write every archive file under ``root`` (an eager model stays eager here; see builder.convert)."""
     runtime = runtime_package_dir()
     shutil.copytree(runtime, root / "handlers", ignore=_SKIP)
     entry = f"{ENTRY_PREFIX}{_tree_hash(root / 'handlers')[:12]}.py"
     shutil.copyfile(runtime / ENTRY_FILE, root / entry)
+    (root / MODEL_CONFIG_FILE).write_text(yaml.safe_dump(_model_config(spec), sort_keys=True), encoding="utf-8")
+    section: dict[str, Any] = {"name": spec.name, "version": spec.version, "task": spec.task,
+                               "model": _stage_model(spec, root / "model")}
+    if spec.task == "image_classification":
+        section["preprocess"] = _plain(asdict(spec.preprocess))
+        section["labels"] = _stage_labels(spec, root)
+        section["postprocess"] = asdict(spec.postprocess)
+    section["serving"] = asdict(spec.serving)
+    section["metadata"] = dict(spec.metadata)
+    section["golden"] = _stage_golden(spec, root / "golden")
+    return Staged(entry=entry, section=section)
+
+
+def _stage_labels(spec: Spec, root: Path) -> dict[str, Any]:
     labels = read_labels(spec.labels)
     if spec.postprocess.top_k > len(labels):
         raise SpecError(f"postprocess.top_k: {spec.postprocess.top_k} is more than the {len(labels)} labels in {spec.labels.name}")
     (root / LABELS_FILE).write_text(json.dumps({str(i): name for i, name in enumerate(labels)}, indent=1), encoding="utf-8")
-    (root / MODEL_CONFIG_FILE).write_text(yaml.safe_dump(_model_config(spec), sort_keys=True), encoding="utf-8")
-    return Staged(entry=entry, section={
-        "name": spec.name,
-        "version": spec.version,
-        "task": spec.task,
-        "model": _stage_model(spec, root / "model"),
-        "preprocess": _plain(asdict(spec.preprocess)),
-        "labels": {"file": LABELS_FILE, "count": len(labels)},
-        "postprocess": asdict(spec.postprocess),
-        "serving": asdict(spec.serving),
-        "metadata": dict(spec.metadata),
-        "golden": _stage_golden(spec, root / "golden"),
-    })
+    return {"file": LABELS_FILE, "count": len(labels)}
 
 
 def _tree_hash(directory: Path) -> str:
@@ -91,9 +96,10 @@ def _tree_hash(directory: Path) -> str:
 def _stage_model(spec: Spec, target: Path) -> dict[str, Any]:
     target.mkdir()
     model = spec.model
-    if model.format == "torchscript":
-        shutil.copyfile(model.torchscript, target / "model.pt")
-        return {"format": "torchscript", "file": "model/model.pt"}
+    if model.program is not None:
+        name = PROGRAM_FILES[model.format]
+        shutil.copyfile(model.program, target / name)
+        return {"format": model.format, "file": f"model/{name}"}
     source = model.source
     if source.is_dir():
         if not (source / "__init__.py").is_file():
@@ -104,7 +110,7 @@ def _stage_model(spec: Spec, target: Path) -> dict[str, Any]:
     else:
         raise SpecError(f"model.source: {source.name} is neither a .py file nor a package directory")
     write_safetensors(model.weights, target / "weights.safetensors")
-    return {
+    section = {
         "format": "eager",
         "source": f"model/{source.name}",
         "class": model.class_name,
@@ -112,6 +118,26 @@ def _stage_model(spec: Spec, target: Path) -> dict[str, Any]:
         "kwargs": dict(model.kwargs),
         "weights": "model/weights.safetensors",
     }
+    if model.artifacts:
+        section["artifacts"] = _stage_artifacts(model.artifacts, target.parent / "artifacts")
+    return section
+
+
+def _stage_artifacts(artifacts: dict[str, ArtifactSpec], target: Path) -> dict[str, Any]:
+    target.mkdir()
+    staged: dict[str, Any] = {}
+    for name, artifact in sorted(artifacts.items()):
+        if artifact.file is None:
+            staged[name] = {"value": artifact.value}
+        elif artifact.file.is_file():
+            shutil.copyfile(artifact.file, target / artifact.file.name)
+            staged[name] = {"file": f"artifacts/{artifact.file.name}"}
+        else:
+            raise SpecError(f"model.artifacts.{name}.file: {artifact.file} is not a file")
+    names = [entry["file"] for entry in staged.values() if "file" in entry]
+    if len(names) != len(set(names)):
+        raise SpecError("model.artifacts: two artifact files have the same file name; rename one")
+    return staged
 
 
 def _stage_golden(spec: Spec, target: Path) -> list[dict[str, Any]]:

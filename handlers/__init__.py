@@ -6,6 +6,7 @@ Modules import each other relatively, so the archive can load this package under
 
 from .archive import Archive
 from .base import Decoded, TaskHandler
+from .convention import ConventionHandler
 from .errors import (
     ArchiveError,
     BadInput,
@@ -15,6 +16,7 @@ from .errors import (
     UnsupportedMediaType,
 )
 from .image_classifier import ImageClassifier
+from .model_loading import LoadedModel
 from .service import TASKS, configure_threads, create_handler
 
 __version__ = "0.1.0"
@@ -24,9 +26,11 @@ __all__ = [
     "Archive",
     "ArchiveError",
     "BadInput",
+    "ConventionHandler",
     "Decoded",
     "HandlerError",
     "ImageClassifier",
+    "LoadedModel",
     "PayloadTooLarge",
     "TaskHandler",
     "UnprocessableInput",

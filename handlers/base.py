@@ -17,6 +17,7 @@ import torch
 
 from .archive import Archive
 from .errors import ArchiveError, HandlerError, error_body
+from .model_loading import LoadedModel
 from .payload import Payload
 
 __all__ = ["Decoded", "TaskHandler"]
@@ -43,10 +44,12 @@ class TaskHandler:
     """Subclasses implement ``decode`` and ``postprocess``; ``preprocess`` stacks by default."""
 
     task: str = ""
+    needs_instance: bool = False  # True: the model class's own methods are used, not only its forward
 
-    def __init__(self, archive: Archive, model: torch.nn.Module) -> None:
+    def __init__(self, archive: Archive, model: LoadedModel) -> None:
         self.archive = archive
-        self.model = model
+        self.model = model.forward
+        self.instance = model.instance
 
     # -- the task's hooks -------------------------------------------------------------------
     def decode(self, payload: Payload) -> Decoded:
@@ -73,7 +76,7 @@ class TaskHandler:
         results: list[Any] = [None] * len(data)
         decoded: list[tuple[int, Decoded]] = []
         for index, item in enumerate(data):
-            outcome = self._guard(context, [index], self._decode_item, item, context, index)
+            outcome = self._guard(context, [index], self.decode_request, item, context, index)
             if isinstance(outcome, _Failed):
                 results[index] = outcome
             else:
@@ -84,7 +87,8 @@ class TaskHandler:
         log.info("batch of %d requests: %d answered, %d refused", len(data), len(data) - refused, refused)
         return [result.body if isinstance(result, _Failed) else result for result in results]
 
-    def _decode_item(self, item: dict, context: Any, index: int) -> Decoded:
+    def decode_request(self, item: dict, context: Any, index: int) -> Decoded:
+        """Request ``index`` of a TorchServe batch -> model-ready input (raises on bad input)."""
         return self.decode(Payload.from_torchserve(item, context, index))
 
     def _forward(self, items: list[Decoded]) -> torch.Tensor:

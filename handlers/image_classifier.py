@@ -10,6 +10,7 @@ from .archive import Archive
 from .base import Decoded, TaskHandler
 from .classification import Classification, top_k
 from .images import ImagePreprocessing
+from .model_loading import LoadedModel
 from .payload import Payload, binary_input, parse_int_option
 
 __all__ = ["ImageClassifier"]
@@ -21,7 +22,7 @@ class ImageClassifier(TaskHandler):
 
     task = "image_classification"
 
-    def __init__(self, archive: Archive, model: torch.nn.Module) -> None:
+    def __init__(self, archive: Archive, model: LoadedModel) -> None:
         super().__init__(archive, model)
         self.preprocessing = ImagePreprocessing.from_manifest(archive.spec["preprocess"])
         self.rule = Classification.from_manifest(archive.spec["postprocess"], archive.labels())

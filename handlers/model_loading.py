@@ -1,9 +1,9 @@
-"""Loading the archive's model: eager (source + safetensors state_dict) or TorchScript.
+"""Loading the archive's model: eager (source + safetensors state_dict), TorchScript or torch.export.
 
 Model source code is imported from the archive by path under a private module name, so an
 installed package of the same name never replaces the code that was verified at build time.
 Weights are loaded without unpickling: safetensors for eager models, ``torch.jit.load`` for
-TorchScript.
+TorchScript, ``torch.export.load`` for exported programs (``.pt2``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import importlib
 import importlib.util
 import inspect
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -23,34 +24,70 @@ from safetensors.torch import load_file
 
 from .errors import ArchiveError
 
-__all__ = ["import_source", "load_model", "resolve_attribute"]
+__all__ = ["FORMATS", "LoadedModel", "import_source", "load_model", "resolve_attribute"]
+
+FORMATS = ("eager", "torchscript", "export")
 
 
-def load_model(archive_dir: Path, section: Mapping[str, Any]) -> torch.nn.Module:
-    """Build the model the manifest's ``spec.model`` describes, in eval mode, on the CPU."""
+@dataclass(frozen=True)
+class LoadedModel:
+    """What serving needs of a model: the batch ``forward`` (eager module, TorchScript or an exported
+    program) and, when the archive ships the model's source, the instance of its class (whose
+    ``preprocess``/``postprocess`` the convention handler calls)."""
+
+    forward: Callable[..., Any]
+    instance: torch.nn.Module | None = None
+
+
+def load_model(archive_dir: Path, section: Mapping[str, Any], with_instance: bool = False) -> LoadedModel:
+    """Build the model the manifest's ``spec.model`` describes, in eval mode, on the CPU.
+
+    For TorchScript and exported programs the source class is instantiated only ``with_instance``
+    (the convention handler needs its preprocess/postprocess; task handlers do not)."""
     fmt = section.get("format")
+    if fmt not in FORMATS:
+        raise ArchiveError(f"manifest spec.model.format {fmt!r} is not one of {list(FORMATS)}")
+    wanted = fmt == "eager" or with_instance
+    instance = instantiate(archive_dir, section) if wanted and section.get("source") else None
+    if fmt == "eager":
+        if instance is None:
+            raise ArchiveError("manifest spec.model: an eager model needs 'source' and 'class'")
+        _load_weights(instance, archive_dir, section)
+        return LoadedModel(forward=instance, instance=instance)
+    path = str(archive_dir / section["file"])
     if fmt == "torchscript":
-        model = torch.jit.load(str(archive_dir / section["file"]), map_location="cpu")
-    elif fmt == "eager":
-        model = _load_eager(archive_dir, section)
-    else:
-        raise ArchiveError(f"manifest spec.model.format {fmt!r} is not one of ['eager', 'torchscript']")
-    return model.eval()
+        return LoadedModel(forward=torch.jit.load(path, map_location="cpu").eval(), instance=instance)
+    return LoadedModel(forward=torch.export.load(path).module(), instance=instance)
 
 
-def _load_eager(archive_dir: Path, section: Mapping[str, Any]) -> torch.nn.Module:
+def instantiate(archive_dir: Path, section: Mapping[str, Any]) -> torch.nn.Module:
+    """An instance of the source's class (eval mode, untrained weights), with its declared artifacts."""
     module = import_source(archive_dir / section["source"])
     cls = resolve_attribute(module, section["class"])
     build = getattr(cls, section["factory"]) if section.get("factory") else cls
-    model = build(**dict(section.get("kwargs") or {}))
+    kwargs = dict(section.get("kwargs") or {})
+    if section.get("artifacts"):
+        kwargs["artifacts"] = artifact_values(archive_dir, section["artifacts"])
+    model = build(**kwargs)
     if not isinstance(model, torch.nn.Module):
         raise ArchiveError(f"spec.model.class {section['class']!r} built a {type(model).__name__}, not a torch.nn.Module")
+    return model.eval()
+
+
+def artifact_values(archive_dir: Path, artifacts: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Named artifacts as the model receives them: a file as its Path inside the archive, a value as is."""
+    return {
+        name: (archive_dir / entry["file"]) if "file" in entry else entry["value"]
+        for name, entry in artifacts.items()
+    }
+
+
+def _load_weights(model: torch.nn.Module, archive_dir: Path, section: Mapping[str, Any]) -> None:
     state = load_file(str(archive_dir / section["weights"]), device="cpu")
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as err:
         raise ArchiveError(f"weights {section['weights']!r} do not fit {section['class']!r}: {err}") from err
-    return model
 
 
 def import_source(path: Path) -> ModuleType:

@@ -17,7 +17,7 @@ from typing import Any
 
 from .errors import BadInput, UnsupportedMediaType
 
-__all__ = ["BinaryInput", "Payload", "binary_input", "parse_int_option"]
+__all__ = ["RAW_FIELDS", "BinaryInput", "Payload", "binary_input", "decode_json_bytes", "parse_int_option"]
 
 RAW_FIELDS = ("body", "data")
 BINARY_CONTENT_TYPES = ("application/octet-stream", "")
@@ -63,7 +63,7 @@ def binary_input(payload: Payload, data_keys: tuple[str, ...], option_keys: tupl
         found = "none" if not data_fields else ", ".join(data_fields)
         raise BadInput(f"expected exactly one data field ({' or '.join(allowed)}), found {found}")
     name = data_fields[0]
-    value = _decode_json_bytes(name, payload.fields[name], payload.content_types.get(name, ""))
+    value = decode_json_bytes(name, payload.fields[name], payload.content_types.get(name, ""))
     if isinstance(value, dict):
         return _from_json_object(value, data_keys, option_keys, options)
     if isinstance(value, list):
@@ -76,7 +76,7 @@ def binary_input(payload: Payload, data_keys: tuple[str, ...], option_keys: tupl
     return BinaryInput(_checked_binary(name, value, payload.content_types.get(name, "")), options)
 
 
-def _decode_json_bytes(name: str, value: Any, content_type: str) -> Any:
+def decode_json_bytes(name: str, value: Any, content_type: str) -> Any:
     """TorchServe parses only exact ``application/json``; parse ``...json; charset=...`` bodies here."""
     if isinstance(value, (bytes, bytearray)) and "json" in content_type.lower():
         try:

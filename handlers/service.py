@@ -9,6 +9,7 @@ import torch
 
 from .archive import Archive
 from .base import TaskHandler
+from .convention import ConventionHandler
 from .errors import ArchiveError
 from .image_classifier import ImageClassifier
 from .model_loading import load_model
@@ -17,7 +18,7 @@ __all__ = ["TASKS", "configure_threads", "create_handler"]
 
 log = logging.getLogger(__name__)
 
-TASKS: dict[str, type[TaskHandler]] = {ImageClassifier.task: ImageClassifier}
+TASKS: dict[str, type[TaskHandler]] = {handler.task: handler for handler in (ImageClassifier, ConventionHandler)}
 
 
 def create_handler(archive_dir: Path) -> TaskHandler:
@@ -26,7 +27,7 @@ def create_handler(archive_dir: Path) -> TaskHandler:
     task = archive.spec.get("task")
     if task not in TASKS:
         raise ArchiveError(f"manifest spec.task {task!r} has no handler here; known tasks: {sorted(TASKS)}")
-    model = load_model(archive_dir, archive.spec["model"])
+    model = load_model(archive_dir, archive.spec["model"], with_instance=TASKS[task].needs_instance)
     log.info(
         "serving %s %s (%s, identity %s): all %d file hashes verified",
         archive.spec["name"], archive.spec["version"], task, archive.manifest["identity"], len(archive.manifest["files"]),

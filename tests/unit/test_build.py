@@ -41,7 +41,7 @@ def test_archive_layout_and_manifest(tiny_mar):
     assert spec["model"] == {"format": "eager", "source": "model/tiny_model.py", "class": "TinyNet", "factory": None,
                              "kwargs": {}, "weights": "model/weights.safetensors"}
     assert spec["labels"] == {"file": "index_to_name.json", "count": 3}
-    assert manifest["schema_version"] == "1.0"
+    assert manifest["schema_version"] == "1.1"
     assert manifest["provenance"]["torch_version"] == torch.__version__
     assert manifest["provenance"]["inputs"]["model.weights"] == "weights.pth"
 
@@ -119,8 +119,9 @@ def test_unknown_manifest_major_version_is_refused(tmp_path, tiny_mar):
 def test_progress_is_reported_for_each_step(tmp_path):
     lines: list[str] = []
     build_archive(write_tiny_spec(tmp_path / "spec"), tmp_path / "store", progress=lines.append)
-    assert [line.split("]")[0] for line in lines if line.startswith("[")] == ["[1/5", "[2/5", "[3/5", "[4/5", "[5/5"]
-    assert sum("done in" in line for line in lines) == 5
+    assert lines[0].startswith("spec ") and "is valid: tiny 1.0, task image_classification, model format eager" in lines[0]
+    assert [line.split("]")[0] for line in lines if line.startswith("[")] == ["[1/4", "[2/4", "[3/4", "[4/4"]
+    assert sum("done in" in line for line in lines) == 4
 
 
 def test_local_archive_serves_like_a_worker(tiny_mar):

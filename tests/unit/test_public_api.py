@@ -16,7 +16,8 @@ from builder.manifest import SCHEMA_PATH
 @pytest.mark.parametrize(
     ("package", "names"),
     [
-        (handlers, {"TASKS", "Archive", "ArchiveError", "BadInput", "Decoded", "HandlerError", "ImageClassifier",
+        (handlers, {"TASKS", "Archive", "ArchiveError", "BadInput", "ConventionHandler", "Decoded", "HandlerError",
+                    "ImageClassifier", "LoadedModel",
                     "PayloadTooLarge", "TaskHandler", "UnprocessableInput", "UnsupportedMediaType", "__version__",
                     "configure_threads", "create_handler"}),
         (builder, {"BuildError", "BuildResult", "LocalArchive", "LocalRequest", "LocalResponse", "Spec", "SpecError",
