@@ -2,7 +2,6 @@
 
 from .build import BuildResult, build_archive, verify_golden
 from .errors import BuildError, SpecError, VerificationError
-from .local import LocalArchive, LocalRequest, LocalResponse
 from .spec import Spec, load_spec, parse_spec
 
 __version__ = "0.1.0"
@@ -10,9 +9,6 @@ __version__ = "0.1.0"
 __all__ = [
     "BuildError",
     "BuildResult",
-    "LocalArchive",
-    "LocalRequest",
-    "LocalResponse",
     "Spec",
     "SpecError",
     "VerificationError",

@@ -15,7 +15,8 @@ import mimetypes
 import os
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -26,11 +27,11 @@ from model_archiver.model_packaging import generate_model_archive
 
 from handlers.manifest import MANIFEST_NAME
 from handlers.model_loading import import_source, resolve_attribute
+from offline import ArchiveLoadError, LocalArchive, LocalRequest
 
 from .convert import convert
 from .errors import BuildError, SpecError, VerificationError
 from .golden import differences
-from .local import LocalArchive, LocalRequest
 from .manifest import compose_manifest
 from .spec import Spec, load_spec
 from .staging import MODEL_CONFIG_FILE, PROGRAM_FILES, Staged, stage
@@ -86,7 +87,7 @@ def _pack_and_verify(spec: Spec, staging: Path, staged: Staged, out: Path, step:
 def _convert(mar: Path, spec: Spec, staging: Path, staged: Staged) -> Staged:
     """Replace the staged eager weights with the converted program; return the updated staging."""
     fmt = spec.model.format
-    with LocalArchive(mar) as local:
+    with _loaded(mar) as local:
         batch = local.example_batch(golden_requests(spec))
         conversion = convert(local.task_handler.model, batch, fmt, staging / "model" / PROGRAM_FILES[fmt], spec.model.tolerance)
     model = dict(staged.section["model"])
@@ -132,7 +133,7 @@ def golden_requests(spec: Spec) -> list[LocalRequest]:
 
 def verify_golden(mar: Path, spec: Spec) -> None:
     """Run every golden example through the packaged handler; VerificationError with a diff on mismatch."""
-    with LocalArchive(mar) as archive:
+    with _loaded(mar) as archive:
         golden = archive.describe()["spec"]["golden"]
         responses = archive.predict(golden_requests(spec))
     report = []
@@ -146,6 +147,19 @@ def verify_golden(mar: Path, spec: Spec) -> None:
         raise VerificationError(
             "golden examples do not reproduce; no archive was written:\n  " + "\n  ".join(report)
         )
+
+
+@contextmanager
+def _loaded(mar: Path) -> Iterator[LocalArchive]:
+    """The packed archive running in process; its failure to start is a build error."""
+    try:
+        archive = LocalArchive(mar).__enter__()
+    except ArchiveLoadError as err:
+        raise BuildError(str(err)) from err
+    try:
+        yield archive
+    finally:
+        archive.__exit__(None, None, None)
 
 
 def _content_type(path: Path) -> str:

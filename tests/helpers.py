@@ -72,3 +72,26 @@ def reference_answer() -> dict[str, Any]:
     order = torch.argsort(probabilities, descending=True).tolist()
     labels = ["red", "green", "blue"]
     return {"predictions": [{"label": labels[i], "probability": round(float(probabilities[i]), 6)} for i in order]}
+
+
+def write_convention_spec(directory: Path, cls: str = "Scorer", **model: Any) -> Path:
+    """A convention spec around tests/data/tiny/tiny_convention.py with a scale artifact and golden inputs."""
+    directory.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(TINY / "tiny_convention.py", directory / "tiny_convention.py")
+    (directory / "scale.json").write_text('{"scale": 0.5}')
+    torch.manual_seed(0)
+    torch.save({f"linear.{k}": v for k, v in torch.nn.Linear(4, 1).state_dict().items()}, directory / "weights.pth")
+    (directory / "a.json").write_text("[1, 2, 3, 4]")
+    (directory / "b.json").write_text("[0, 0, 1, 0]")
+    spec: dict[str, Any] = {
+        "name": "scorer",
+        "version": "1",
+        "task": "convention",
+        "model": {"source": "tiny_convention.py", "class": cls, "weights": "weights.pth",
+                  "artifacts": {"scale": {"file": "scale.json"}, "label": {"value": "tiny-score"}}, **model},
+        "golden": [{"input": "a.json", "expected": {"result": {"label": "tiny-score"}}},
+                   {"input": "b.json", "expected": {"result": {"label": "tiny-score"}}}],
+    }
+    path = directory / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    return path

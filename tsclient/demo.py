@@ -16,11 +16,11 @@ from pathlib import Path
 import skimage
 import torch
 
-from builder import LocalArchive
 from handlers.archive import Archive
 from handlers.classification import Classification, top_k
 from handlers.images import ImagePreprocessing
 from handlers.model_loading import load_model
+from offline import LocalArchive
 
 from .client import Reply, TorchServeClient
 

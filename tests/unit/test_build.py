@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from builder import BuildError, LocalArchive, LocalRequest, VerificationError, build_archive
+from builder import BuildError, VerificationError, build_archive
 from builder.manifest import validate_manifest
 from handlers.errors import ArchiveError
 from handlers.manifest import load_manifest, verify_files
+from offline import LocalArchive, LocalRequest
 
 from helpers import reference_answer, write_tiny_spec
 

@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from builder import LocalArchive, LocalRequest
+from offline import LocalArchive, LocalRequest
 
 from helpers import png_bytes, reference_answer
 

@@ -9,6 +9,7 @@ import pytest
 
 import builder
 import handlers
+import offline
 import tsclient
 from builder.manifest import SCHEMA_PATH
 
@@ -20,8 +21,9 @@ from builder.manifest import SCHEMA_PATH
                     "ImageClassifier", "LoadedModel",
                     "PayloadTooLarge", "TaskHandler", "UnprocessableInput", "UnsupportedMediaType", "__version__",
                     "configure_threads", "create_handler"}),
-        (builder, {"BuildError", "BuildResult", "LocalArchive", "LocalRequest", "LocalResponse", "Spec", "SpecError",
-                   "VerificationError", "__version__", "build_archive", "load_spec", "parse_spec", "verify_golden"}),
+        (builder, {"BuildError", "BuildResult", "Spec", "SpecError", "VerificationError", "__version__", "build_archive",
+                   "load_spec", "parse_spec", "verify_golden"}),
+        (offline, {"ArchiveLoadError", "LocalArchive", "LocalRequest", "LocalResponse", "PredictionLine", "predict"}),
         (tsclient, {"Reply", "ServerError", "TorchServeClient", "TorchServeProcess", "free_port"}),
     ],
 )

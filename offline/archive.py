@@ -3,7 +3,8 @@
 The archive is unpacked, its handler module is imported by path and its one class is found with
 TorchServe's own ``list_classes_from_module``; requests go through TorchServe's own
 ``Service.retrieve_data_for_inference`` and ``Context``, so statuses and headers are set exactly as
-in a worker. The builder uses this to check golden examples before an archive is published.
+in a worker. The builder uses this to check golden examples before an archive is published, and
+``offline.predict`` to answer many inputs without a server.
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ from ts.context import Context
 from ts.service import Service
 from ts.utils.util import list_classes_from_module
 
-from .errors import BuildError
+__all__ = ["ArchiveLoadError", "LocalArchive", "LocalRequest", "LocalResponse"]
 
-__all__ = ["LocalArchive", "LocalRequest", "LocalResponse"]
+
+class ArchiveLoadError(Exception):
+    """The .mar cannot be unpacked, or its handler failed to start (the message says which)."""
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,7 @@ class LocalArchive:
             mar_manifest = json.loads((model_dir / "MAR-INF" / "MANIFEST.json").read_text())
         except (OSError, zipfile.BadZipFile, ValueError) as err:
             self._tmp.cleanup()
-            raise BuildError(f"{self.mar_path} is not a readable .mar: {err}") from err
+            raise ArchiveLoadError(f"{self.mar_path} is not a readable .mar: {err}") from err
         model = mar_manifest["model"]
         self._context = Context(model["modelName"], str(model_dir), mar_manifest, self.batch_size, None, None)
         threads = torch.get_num_threads()
@@ -76,7 +79,7 @@ class LocalArchive:
             self._handler.initialize(self._context)
         except Exception as err:  # whatever the archive's own code raises, as a worker would log it
             self._tmp.cleanup()
-            raise BuildError(f"the archive's handler failed to start: {type(err).__name__}: {err}") from err
+            raise ArchiveLoadError(f"the archive's handler failed to start: {type(err).__name__}: {err}") from err
         finally:
             torch.set_num_threads(threads)  # the worker's thread setting must not leak into this process
         return self
@@ -132,7 +135,7 @@ def _handler_instance(path: Path) -> Any:
     spec.loader.exec_module(module)
     classes = list_classes_from_module(module)
     if len(classes) != 1:
-        raise BuildError(f"handler {path.name} must define exactly one class, found {len(classes)}")
+        raise ArchiveLoadError(f"handler {path.name} must define exactly one class, found {len(classes)}")
     return classes[0]()
 
 

@@ -1,0 +1,5 @@
+import sys
+
+from .predict import main
+
+sys.exit(main())
