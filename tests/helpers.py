@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import shutil
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import torch
@@ -21,13 +23,17 @@ def png_bytes(color: tuple[int, int, int], size: tuple[int, int] = (40, 30), mod
     return buffer.getvalue()
 
 
-def tiny_model(seed: int = 0) -> torch.nn.Module:
-    """The eager TinyNet with deterministic weights, imported straight from the test data file."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("tiny_model_for_tests", TINY / "tiny_model.py")
+def import_file(path: Path, name: str) -> ModuleType:
+    """Import a Python file that is not on sys.path (test data, example scripts)."""
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def tiny_model(seed: int = 0) -> torch.nn.Module:
+    """The eager TinyNet with deterministic weights, imported straight from the test data file."""
+    module = import_file(TINY / "tiny_model.py", "tiny_model_for_tests")
     torch.manual_seed(seed)
     return module.TinyNet().eval()
 

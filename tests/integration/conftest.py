@@ -32,6 +32,8 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     build_archive(EXAMPLE / "spec.yaml", root, progress=quiet)
     serving = {"workers": 1, "batch_size": 4, "max_batch_delay": 2000}
     build_archive(write_tiny_spec(tmp_path_factory.mktemp("tiny-spec"), serving=serving), root, progress=quiet)
+    # digits.mar (torch.export) and digits_eager.mar: trained and packaged in one path, as a user would
+    subprocess.run([sys.executable, str(REPO / "examples" / "digits" / "train.py"), "--output", str(root)], check=True)
     return root
 
 
@@ -53,7 +55,7 @@ def server(store: Path, shadow_path: Path, tmp_path_factory: pytest.TempPathFact
                                 env={"PYTHONPATH": str(shadow_path)})
     process.start()
     try:
-        process.wait_ready(["efficientnet_lite0", "tiny"])
+        process.wait_ready(["efficientnet_lite0", "tiny", "digits", "digits_eager"])
         yield process
     finally:
         process.stop()
