@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["differences"]
+__all__ = ["differences", "same_json"]
 
 
 def differences(expected: Any, actual: Any, tolerance: float, path: str = "") -> list[str]:
@@ -43,3 +43,8 @@ def differences(expected: Any, actual: Any, tolerance: float, path: str = "") ->
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def same_json(first: Any, second: Any, tolerance: float) -> bool:
+    """Whole-value equality with numbers compared within ``tolerance`` (both directions of ``differences``)."""
+    return not differences(first, second, tolerance) and not differences(second, first, tolerance)

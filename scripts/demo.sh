@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The main job, end to end on the bundled real example:
+# The main job, end to end on the bundled real examples:
 #   set up .venv -> build model_store/efficientnet_lite0.mar from its YAML spec (verified on golden
-#   photos) -> start TorchServe with config/config.properties (token auth on) -> real requests ->
-#   readable answers -> stop TorchServe.
+#   photos) -> train the digits model and build digits.mar (torch.export) + digits_eager.mar ->
+#   start TorchServe with config/config.properties (token auth on) -> real requests -> readable
+#   answers -> offline predict.sh compared with the server -> stop TorchServe.
 #   ./scripts/demo.sh [--keep-running]     (--keep-running leaves TorchServe up and prints curl commands)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -23,6 +24,9 @@ mkdir -p "$TMPDIR"
 echo "== building the archive from examples/efficientnet_lite0/spec.yaml"
 python examples/efficientnet_lite0/prepare_labels.py
 python -m builder examples/efficientnet_lite0/spec.yaml --output model_store
+echo
+echo "== training digits on scikit-learn's digits, then building its archives (examples/digits/train.py)"
+python examples/digits/train.py --output model_store
 
 stop() { torchserve --stop >/dev/null 2>&1 || true; }
 if [ -f "$TMPDIR/.model_server.pid" ] && kill -0 "$(cat "$TMPDIR/.model_server.pid")" 2>/dev/null; then

@@ -8,6 +8,7 @@ request, the archive's own description, and what the wrong normalization constan
 from __future__ import annotations
 
 import argparse
+import mimetypes
 import sys
 import time
 from dataclasses import replace
@@ -16,16 +17,19 @@ from pathlib import Path
 import skimage
 import torch
 
+from builder.golden import same_json
 from handlers.archive import Archive
 from handlers.classification import Classification, top_k
 from handlers.images import ImagePreprocessing
 from handlers.model_loading import load_model
-from offline import LocalArchive
+from offline import LocalArchive, predict
+from offline.predict import expand_inputs
 
 from .client import Reply, TorchServeClient
 
 PHOTOS = Path(skimage.__file__).parent / "data"
 MODEL = "efficientnet_lite0"
+FLOAT_NOISE = 1e-5  # CPU kernels sum in a batch-size-dependent order
 IMAGENET = {"mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)}
 
 
@@ -35,14 +39,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--management", default="http://127.0.0.1:8081")
     parser.add_argument("--key-file", type=Path, default=Path("key_file.json"))
     parser.add_argument("--archive", type=Path, default=Path("model_store") / f"{MODEL}.mar")
+    parser.add_argument("--digit-samples", type=Path, default=Path("examples") / "digits" / "build" / "samples",
+                        help="held-out digits drawn by examples/digits/train.py")
     args = parser.parse_args(argv)
     client = TorchServeClient(args.inference, args.management, args.key_file)
-    wait_until_ready(client, MODEL)
+    for model in (MODEL, "digits", "digits_eager"):
+        wait_until_ready(client, model)
     describe(client)
     served = classify_photos(client)
     other_forms(client)
     bad_request(client)
     wrong_constants(args.archive, served)
+    digits(client, args.archive.parent / "digits.mar", args.digit_samples)
     return 0
 
 
@@ -113,7 +121,7 @@ def wrong_constants(mar: Path, served: dict[str, Reply]) -> None:
     print(f"  {'photo':<14} {'served (archive constants)':<30} {'offline, archive constants':<30} offline, ImageNet constants")
     with LocalArchive(mar) as local:
         archive = Archive.open(local.directory)
-        model = load_model(archive.directory, archive.spec["model"])
+        model = load_model(archive.directory, archive.spec["model"]).forward
         rule = Classification.from_manifest(archive.spec["postprocess"], archive.labels())
         right = ImagePreprocessing.from_manifest(archive.spec["preprocess"])
         for name in ("chelsea.png", "coffee.png"):
@@ -123,6 +131,40 @@ def wrong_constants(mar: Path, served: dict[str, Reply]) -> None:
             cells = [served[name].body["predictions"][0], *offline]
             text = [f"{p['label']} {p['probability']:.1%}" for p in cells]
             print(f"  {name:<14} {text[0]:<30} {text[1]:<30} {text[2]}")
+
+
+def digits(client: TorchServeClient, mar: Path, samples: Path) -> None:
+    heading("digits: the model's own preprocess/postprocess; the forward shipped as torch.export and as eager")
+    manifest = client.describe("digits")
+    metadata = manifest["spec"]["metadata"]
+    print(f"  held-out accuracy {metadata['test_accuracy']:.1%} (8x8 arrays), {metadata['test_accuracy_png']:.1%} "
+          f"(the same digits sent as PNG drawings); conversion max |export - eager| = "
+          f"{manifest['spec']['model']['conversion']['max_abs_diff']:g}")
+    inputs = sorted(samples.iterdir())
+    print(f"  {'input':<22} {'digits (export)':<22} digits_eager")
+    for path in inputs[:8]:
+        cells = [_digit(_send(client, name, path)) for name in ("digits", "digits_eager")]
+        print(f"  {path.name:<22} {cells[0]:<22} {cells[1]}")
+    refused = client.predict_json("digits", [[1, 2]])
+    print(f"  [[1, 2]] -> HTTP {refused.status}: {refused.body['message']}")
+    heading(f"./scripts/predict.sh {mar} {samples}  (offline: the archive's handler, no server)")
+    offline = list(predict(mar, expand_inputs([samples]), batch_size=8))
+    served = [_send(client, "digits", Path(line.input)) for line in offline]
+    identical = sum((line.status, line.response) == (reply.status, reply.body) for line, reply in zip(offline, served, strict=True))
+    equal = sum(line.status == reply.status and same_json(reply.body, line.response, FLOAT_NOISE)
+                for line, reply in zip(offline, served, strict=True))
+    print(f"  {len(offline)} inputs: {equal} offline answers equal to the served ones, {identical} bit-identical "
+          f"(the rest differ only in float rounding, ≤ {FLOAT_NOISE:g}, because TorchServe batched them differently)")
+
+
+def _send(client: TorchServeClient, model: str, path: Path) -> Reply:
+    return client.predict_bytes(model, path.read_bytes(), mimetypes.guess_type(path.name)[0] or "application/octet-stream")
+
+
+def _digit(reply: Reply) -> str:
+    if reply.status != 200:
+        return f"HTTP {reply.status}"
+    return f"{reply.body['result']['digit']} ({reply.body['result']['probability']:.1%})"
 
 
 if __name__ == "__main__":

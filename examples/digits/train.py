@@ -2,7 +2,8 @@
 
 Training and packaging are one path (seed 003: train every model as if it goes to production):
     python examples/digits/train.py [--output model_store]
-writes build/ (weights, the normalization artifact, golden inputs, metrics) and builds
+writes build/ (weights, the normalization artifact, golden inputs, metrics, and samples/: held-out
+digits drawn as PNGs for the demo and predict.sh) and builds
     digits.mar        the forward converted to torch.export (.pt2), as the spec says
     digits_eager.mar  the same model shipped eager, to show both formats answer alike
 Held-out accuracy is measured on a stratified 25 % split and recorded in the manifests' metadata.
@@ -58,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(build / "weights.safetensors"))
     write_golden(build / "golden", x_test, y_test)
+    write_samples(build / "samples", x_test, y_test)
     metrics = {"test_accuracy": round(accuracy, 4), "test_accuracy_png": round(image_accuracy, 4),
                "train_size": len(y_train), "test_size": len(y_test), "epochs": args.epochs, "seed": SEED}
     (build / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n", encoding="utf-8")
@@ -129,6 +131,18 @@ def write_golden(directory: Path, images: np.ndarray, labels: np.ndarray) -> Non
     (directory / "three.png").write_bytes(render(images[first[3]]))
     (directory / "seven.png").write_bytes(render(images[first[7]]))
     (directory / "zero.json").write_text(json.dumps(images[first[0]].astype(int).tolist()) + "\n", encoding="utf-8")
+
+
+def write_samples(directory: Path, images: np.ndarray, labels: np.ndarray, count: int = 16) -> None:
+    """The last held-out digits as PNG drawings named after their true label, and two as 8x8 JSON arrays:
+    inputs for the demo and for ./scripts/predict.sh."""
+    directory.mkdir(exist_ok=True)
+    for old in directory.iterdir():
+        old.unlink()
+    for index in range(len(labels) - count, len(labels)):
+        (directory / f"heldout_{index:03d}_is_{labels[index]}.png").write_bytes(render(images[index]))
+    for index in range(len(labels) - count - 2, len(labels) - count):
+        (directory / f"heldout_{index:03d}_is_{labels[index]}.json").write_text(json.dumps(images[index].astype(int).tolist()))
 
 
 if __name__ == "__main__":

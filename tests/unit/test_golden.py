@@ -1,4 +1,4 @@
-from builder.golden import differences
+from builder.golden import differences, same_json
 
 ANSWER = {"predictions": [{"label": "espresso", "probability": 0.95}, {"label": "cup", "probability": 0.01}], "model": {"name": "m"}}
 
@@ -20,3 +20,9 @@ def test_list_too_short_and_type_mismatch():
     assert differences([1, 2, 3], [1], 0) == ["(answer): expected a list of at least 3 items, got [1]"]
     assert differences({"a": 1}, [1], 0) == ["(answer): expected an object, got [1]"]
     assert differences(True, 1, 0) == ["(answer): expected True, got 1"]
+
+
+def test_same_json_is_symmetric_and_tolerant():
+    assert same_json({"a": [1.0, 2.0]}, {"a": [1.0000001, 2.0]}, 1e-5)
+    assert not same_json({"a": [1.0]}, {"a": [1.0, 2.0]}, 1e-5)   # extra items count
+    assert not same_json({"a": 1}, {"a": 1, "b": 2}, 0)             # extra keys count

@@ -1,0 +1,25 @@
+"""What ./scripts/demo.sh prints, produced against the test server, so the demo cannot silently rot."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tsclient import demo
+
+pytestmark = pytest.mark.integration
+
+
+def test_demo_tells_the_whole_story(server, store, capsys):
+    code = demo.main(["--inference", server.url("inference"), "--management", server.url("management"),
+                      "--key-file", str(server.client.key_file), "--archive", str(store / "efficientnet_lite0.mar")])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert re.search(r"chelsea\.png +-> (tiger cat|tabby|Egyptian cat)", out)
+    assert re.search(r"coffee\.png +-> espresso 9\d\.\d%", out)
+    assert "HTTP 415 UnsupportedMediaType" in out
+    assert re.search(r"coffee\.png +espresso 9\d\.\d% +espresso 9\d\.\d% +espresso 7\d\.\d%", out)  # served, offline, ImageNet's constants
+    assert "HTTP 422: DigitNet.preprocess refused the input" in out
+    counts = re.search(r"(\d+) inputs: (\d+) offline answers equal to the served ones", out)
+    assert counts and counts.group(1) == counts.group(2) == "18"
