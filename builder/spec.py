@@ -1,5 +1,8 @@
 """The YAML model spec: parsed strictly into frozen dataclasses.
 
+Where the run-time already defines the value (``handlers.images.ImagePreprocessing``), the spec
+parses straight into that class, so build and serve agree on one definition.
+
 Unknown or misspelled keys, wrong types and bad values fail with a message that names the dotted
 key (``preprocess.mean: expected 3 numbers for RGB, got 1``). File references are resolved and
 checked here, so later build steps only see valid, existing inputs. The format is documented in
@@ -19,6 +22,8 @@ from typing import Any
 
 import yaml
 
+from handlers.images import COLOR_MODES, INTERPOLATIONS, ImagePreprocessing
+
 from .errors import SpecError
 from .paths import resolve_reference
 
@@ -27,7 +32,6 @@ __all__ = [
     "GoldenSpec",
     "ModelSpec",
     "PostprocessSpec",
-    "PreprocessSpec",
     "ServingSpec",
     "Spec",
     "load_spec",
@@ -37,8 +41,6 @@ __all__ = [
 TASKS = ("image_classification", "convention")
 FORMATS = ("eager", "torchscript", "export")
 PROGRAM_KEYS = ("torchscript", "export")
-COLOR_CHANNELS = {"RGB": 3, "L": 1}
-INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming")
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
 VERSION_PATTERN = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.\-_+]{0,31}$")
 PYTHON_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
@@ -74,17 +76,6 @@ class ModelSpec:
 
 
 @dataclass(frozen=True)
-class PreprocessSpec:
-    color_mode: str
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    resize: int | tuple[int, int] | None = None
-    center_crop: tuple[int, int] | None = None
-    interpolation: str = "bilinear"
-    max_pixels: int = 40_000_000
-
-
-@dataclass(frozen=True)
 class PostprocessSpec:
     top_k: int = 5
     threshold: float = 0.0
@@ -114,7 +105,7 @@ class Spec:
     version: str
     task: str
     model: ModelSpec
-    preprocess: PreprocessSpec | None
+    preprocess: ImagePreprocessing | None
     labels: Path | None
     postprocess: PostprocessSpec
     serving: ServingSpec
@@ -240,10 +231,10 @@ def _artifacts(section: _Section, spec_dir: Path, refs: dict[str, str]) -> dict[
     return artifacts
 
 
-def _preprocess(section: _Section) -> PreprocessSpec:
+def _preprocess(section: _Section) -> ImagePreprocessing:
     section.allow({"color_mode", "mean", "std"}, {"resize", "center_crop", "interpolation", "max_pixels"})
-    mode = section.choice("color_mode", tuple(COLOR_CHANNELS))
-    channels = COLOR_CHANNELS[mode]
+    mode = section.choice("color_mode", tuple(COLOR_MODES))
+    channels = COLOR_MODES[mode]
     mean = section.numbers("mean", channels, f"for {mode}")
     std = section.numbers("std", channels, f"for {mode}")
     if any(value <= 0 for value in std):
@@ -255,13 +246,13 @@ def _preprocess(section: _Section) -> PreprocessSpec:
                         "every image must come out the same size to be batched")
     if isinstance(resize, int) and crop is not None and max(_pair(crop)) > resize:
         raise SpecError(f"{section.key('center_crop')}: {crop} is larger than preprocess.resize {resize}; crop at most the resized size")
-    return PreprocessSpec(
+    return ImagePreprocessing(
         color_mode=mode,
         mean=mean,
         std=std,
         resize=resize,
         center_crop=_pair(crop) if crop is not None else None,
-        interpolation=section.choice("interpolation", INTERPOLATIONS, default="bilinear"),
+        interpolation=section.choice("interpolation", tuple(INTERPOLATIONS), default="bilinear"),
         max_pixels=section.integer("max_pixels", default=40_000_000, low=1),
     )
 

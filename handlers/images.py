@@ -22,6 +22,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from .errors import ArchiveError, BadInput, PayloadTooLarge, UnsupportedMediaType
 
 __all__ = [
+    "COLOR_MODES",
     "INTERPOLATIONS",
     "ImagePreprocessing",
     "center_crop",
