@@ -15,7 +15,7 @@ from handlers.errors import ArchiveError
 from handlers.manifest import load_manifest, verify_files
 from offline import LocalArchive, LocalRequest
 
-from helpers import reference_answer, write_tiny_spec
+from helpers import png_bytes, reference_answer, write_tiny_spec
 
 
 def read_manifest(mar: Path) -> dict:
@@ -147,3 +147,18 @@ def test_torchscript_archive_answers_like_the_eager_model(tmp_path, tiny_mar):
     manifest = read_manifest(scripted.path)
     assert manifest["spec"]["model"] == {"format": "torchscript", "file": "model/model.pt"}
     assert manifest["identity"] != read_manifest(tiny_mar)["identity"]
+
+
+@pytest.mark.parametrize("fmt", ["torchscript", "export"])
+def test_task_handler_model_converted_at_build_answers_like_eager(tmp_path, tiny_mar, fmt):
+    converted = build_archive(write_tiny_spec(tmp_path / "spec"), tmp_path / "store", progress=quiet, overrides=[f"model.format={fmt}"])
+    model = read_manifest(converted.path)["spec"]["model"]
+    assert model["format"] == fmt and model["conversion"]["max_abs_diff"] <= 1e-4
+    requests = [LocalRequest.raw(png_bytes(color), "image/png") for color in ((220, 20, 30), (0, 128, 255), (9, 9, 9))]
+    with LocalArchive(tiny_mar) as eager, LocalArchive(converted.path) as program:
+        expected, actual = eager.predict(requests), program.predict(requests)
+    for left, right in zip(expected, actual, strict=True):
+        assert left.status == right.status == 200
+        assert [p["label"] for p in left.body["predictions"]] == [p["label"] for p in right.body["predictions"]]
+        assert [p["probability"] for p in right.body["predictions"]] == pytest.approx(
+            [p["probability"] for p in left.body["predictions"]], abs=1e-5)
