@@ -15,7 +15,7 @@ import torch
 
 from .errors import BuildError, VerificationError
 
-__all__ = ["Conversion", "compare_outputs", "convert"]
+__all__ = ["Conversion", "batch_dim", "compare_outputs", "convert"]
 
 MAX_BATCH = 1024
 
@@ -27,22 +27,32 @@ class Conversion:
     tolerance: float
     examples: int
 
-    def record(self) -> dict:
-        return {"from": "eager", "max_abs_diff": self.max_abs_diff, "tolerance": self.tolerance, "examples": self.examples}
+    def record(self, origin: str = "eager") -> dict:
+        return {"from": origin, "max_abs_diff": self.max_abs_diff, "tolerance": self.tolerance, "examples": self.examples}
 
 
-def convert(eager: torch.nn.Module, batch: torch.Tensor, fmt: str, target: Path, tolerance: float) -> Conversion:
-    """Write ``eager`` as ``fmt`` to ``target`` and check it against the eager outputs on ``batch``."""
+def batch_dim() -> torch.export.Dim:
+    return torch.export.Dim("batch", min=1, max=MAX_BATCH)
+
+
+def convert(eager: torch.nn.Module, batch: torch.Tensor | tuple[torch.Tensor, ...], fmt: str, target: Path, tolerance: float,
+            dynamic: tuple[dict[int, torch.export.Dim], ...] | None = None) -> Conversion:
+    """Write ``eager`` as ``fmt`` to ``target`` and check it against the eager outputs on ``batch``.
+
+    ``batch`` is one input tensor or a tuple of them (passed as arguments); ``dynamic`` gives each
+    input's dynamic dimensions for torch.export (default: dimension 0 of every input, the batch)."""
+    inputs = batch if isinstance(batch, tuple) else (batch,)
+    if dynamic is None:
+        shared = batch_dim()
+        dynamic = tuple({0: shared} for _ in inputs)
     eager = eager.eval()
-    trace_batch = batch if batch.shape[0] >= 2 else torch.cat([batch, batch])  # batch size 1 would be specialised
+    traced_on = tuple(x if x.shape[0] >= 2 else torch.cat([x, x]) for x in inputs)  # batch size 1 would be specialised
     try:
         with torch.inference_mode(False), torch.no_grad():
             if fmt == "torchscript":
-                torch.jit.trace(eager, trace_batch, check_trace=False).save(str(target))
+                torch.jit.trace(eager, traced_on, check_trace=False).save(str(target))
             elif fmt == "export":
-                batch_dim = torch.export.Dim("batch", min=1, max=MAX_BATCH)
-                program = torch.export.export(eager, (trace_batch,), dynamic_shapes=({0: batch_dim},))
-                torch.export.save(program, str(target))
+                torch.export.save(torch.export.export(eager, traced_on, dynamic_shapes=dynamic), str(target))
             else:
                 raise BuildError(f"model.format: cannot convert to {fmt!r}")
     except BuildError:
@@ -50,20 +60,21 @@ def convert(eager: torch.nn.Module, batch: torch.Tensor, fmt: str, target: Path,
     except Exception as err:  # tracing/export failures come in many types
         raise BuildError(f"model.format: converting to {fmt} failed: {type(err).__name__}: {err}") from err
     converted = torch.jit.load(str(target)) if fmt == "torchscript" else torch.export.load(str(target)).module()
-    diff = max(compare_outputs(eager, converted, batch), compare_outputs(eager, converted, batch[:1]))
+    first = tuple(x[:1] for x in inputs)
+    diff = max(compare_outputs(eager, converted, inputs), compare_outputs(eager, converted, first))
     if diff > tolerance:
         target.unlink()
         raise VerificationError(
             f"the {fmt} conversion differs from the eager model by {diff:.3g} on the golden inputs, more than "
             f"model.tolerance {tolerance:g}; not shipping it (ship format: eager, or fix the model)"
         )
-    return Conversion(format=fmt, max_abs_diff=diff, tolerance=tolerance, examples=int(batch.shape[0]))
+    return Conversion(format=fmt, max_abs_diff=diff, tolerance=tolerance, examples=int(inputs[0].shape[0]))
 
 
-def compare_outputs(eager: torch.nn.Module, converted: torch.nn.Module, batch: torch.Tensor) -> float:
-    """Largest absolute difference between the two models' outputs on ``batch``."""
+def compare_outputs(eager: torch.nn.Module, converted: torch.nn.Module, inputs: tuple[torch.Tensor, ...]) -> float:
+    """Largest absolute difference between the two models' outputs on ``inputs``."""
     with torch.no_grad():
-        expected, actual = eager(batch), converted(batch)
+        expected, actual = eager(*inputs), converted(*inputs)
     if not isinstance(actual, torch.Tensor) or actual.shape != expected.shape:
         shape = tuple(actual.shape) if isinstance(actual, torch.Tensor) else type(actual).__name__
         raise VerificationError(f"the converted model returned {shape}, the eager model {tuple(expected.shape)}")

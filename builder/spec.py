@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from handlers.images import COLOR_MODES, INTERPOLATIONS, ImagePreprocessing
+from handlers.text import POOLINGS
 
 from .errors import SpecError
 from .paths import resolve_reference
@@ -34,11 +35,12 @@ __all__ = [
     "PostprocessSpec",
     "ServingSpec",
     "Spec",
+    "TextSpec",
     "load_spec",
     "parse_spec",
 ]
 
-TASKS = ("image_classification", "convention")
+TASKS = ("image_classification", "convention", "text_embedding")
 FORMATS = ("eager", "torchscript", "export")
 PROGRAM_KEYS = ("torchscript", "export")
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
@@ -67,11 +69,12 @@ class ModelSpec:
     artifacts: Mapping[str, ArtifactSpec] = field(default_factory=dict)
     weights: Path | None = None
     program: Path | None = None
+    transformers: Path | None = None
     tolerance: float = 1e-4
 
     @property
     def converted(self) -> bool:
-        """True when the builder converts the eager source into ``format``."""
+        """True when the builder converts the eager source (a class of the spec's) into ``format``."""
         return self.source is not None and self.format != "eager"
 
 
@@ -100,6 +103,17 @@ class GoldenSpec:
 
 
 @dataclass(frozen=True)
+class TextSpec:
+    """Text tasks: the tokenizer file and how texts become embeddings. None = from the model's config."""
+
+    tokenizer: Path
+    max_length: int | None = None
+    pooling: str | None = None
+    normalize: bool | None = None
+    max_texts: int = 64
+
+
+@dataclass(frozen=True)
 class Spec:
     name: str
     version: str
@@ -109,6 +123,7 @@ class Spec:
     labels: Path | None
     postprocess: PostprocessSpec
     serving: ServingSpec
+    text: TextSpec | None
     golden: tuple[GoldenSpec, ...]
     metadata: Mapping[str, Any] = field(default_factory=dict)
     references: Mapping[str, str] = field(default_factory=dict)
@@ -149,7 +164,7 @@ def _apply_override(data: Any, override: str) -> None:
 def parse_spec(data: Any, spec_dir: Path) -> Spec:
     """Validate a parsed spec; file references are resolved relative to ``spec_dir``."""
     top = _Section(data, "", required={"name", "version", "task", "model", "golden"},
-                   optional={"preprocess", "labels", "postprocess", "metadata", "serving"})
+                   optional={"preprocess", "labels", "postprocess", "metadata", "serving", "tokenizer", "text"})
     refs: dict[str, str] = {}
     task = top.choice("task", TASKS)
     if task == "image_classification":
@@ -161,7 +176,18 @@ def parse_spec(data: Any, spec_dir: Path) -> Spec:
                 raise SpecError(f"{key}: not used by task {task}: the model's own preprocess/postprocess run; "
                                 "pass constants and data files as model.artifacts")
         preprocess, labels = None, None
+    text = None
+    if task == "text_embedding":
+        top.need("tokenizer")
+        text = _text(top, spec_dir, refs)
+    else:
+        for key in ("tokenizer", "text"):
+            if key in top.data:
+                raise SpecError(f"{key}: only used by text tasks (task: text_embedding)")
     model = _model(top.section("model"), spec_dir, refs)
+    if (model.transformers is None) == (task == "text_embedding"):
+        raise SpecError("model.transformers: a text_embedding model is a Hugging Face model directory "
+                        "(model.transformers), and only text_embedding takes one")
     if task == "convention" and model.source is None:
         raise SpecError("model.source: the convention task calls the class's preprocess/postprocess, so it needs "
                         "source + class + weights (format: torchscript or export converts the forward only)")
@@ -174,6 +200,7 @@ def parse_spec(data: Any, spec_dir: Path) -> Spec:
         labels=labels,
         postprocess=_postprocess(top.section("postprocess", optional=True)),
         serving=_serving(top.section("serving", optional=True)),
+        text=text,
         golden=_golden(top, spec_dir, refs),
         metadata=_metadata(top),
         references=refs,
@@ -184,7 +211,9 @@ def parse_spec(data: Any, spec_dir: Path) -> Spec:
 
 def _model(section: _Section, spec_dir: Path, refs: dict[str, str]) -> ModelSpec:
     section.allow(set(), {"source", "class", "factory", "kwargs", "artifacts", "weights", "format", "tolerance",
-                          "torchscript", "export"})
+                          "torchscript", "export", "transformers"})
+    if "transformers" in section.data:
+        return _transformers_model(section, spec_dir, refs)
     programs = [key for key in PROGRAM_KEYS if key in section.data]
     if programs:
         extra = sorted(set(section.data) - {programs[0]})
@@ -212,6 +241,35 @@ def _model(section: _Section, spec_dir: Path, refs: dict[str, str]) -> ModelSpec
         artifacts=_artifacts(section.section("artifacts", optional=True), spec_dir, refs),
         weights=_file(section, "weights", spec_dir, refs),
         tolerance=tolerance,
+    )
+
+
+def _transformers_model(section: _Section, spec_dir: Path, refs: dict[str, str]) -> ModelSpec:
+    extra = sorted(set(section.data) - {"transformers", "format", "tolerance"})
+    if extra:
+        raise SpecError(f"{section.key(extra[0])}: not used with model.transformers (give format and tolerance only)")
+    directory = _file(section, "transformers", spec_dir, refs)
+    if not (directory / "config.json").is_file():
+        raise SpecError(f"{section.key('transformers')}: {directory} is not a Hugging Face model directory (no config.json)")
+    fmt = section.choice("format", PROGRAM_KEYS, default="export")
+    tolerance = section.number("tolerance", default=1e-4)
+    return ModelSpec(format=fmt, transformers=directory, tolerance=tolerance)
+
+
+def _text(top: _Section, spec_dir: Path, refs: dict[str, str]) -> TextSpec:
+    section = top.section("text", optional=True)
+    section.allow(set(), {"max_length", "pooling", "normalize", "max_texts"})
+    max_length = section.data.get("max_length")
+    if max_length is not None:
+        max_length = section.integer("max_length", default=0, low=1, high=8192)
+    pooling = section.choice("pooling", POOLINGS, default=None) if section.data.get("pooling") is not None else None
+    normalize = section.optional("normalize", bool)
+    return TextSpec(
+        tokenizer=_file(top, "tokenizer", spec_dir, refs),
+        max_length=max_length,
+        pooling=pooling,
+        normalize=normalize,
+        max_texts=section.integer("max_texts", default=64, low=1, high=4096),
     )
 
 

@@ -10,6 +10,7 @@ machine, so the same inputs give the same manifest (and identity) anywhere.
     model/                    model source + weights.safetensors, and/or model.pt (TorchScript) or
                               model.pt2 (torch.export)
     artifacts/                data files the model's class receives (``artifacts=``)
+    tokenizer/tokenizer.json  text models: the tokenizer the model was trained with
     index_to_name.json        labels
     golden/                   golden example inputs
     model-config.yaml         TorchServe's per-model settings (workers, batching, timeout)
@@ -30,6 +31,7 @@ import yaml
 from .errors import SpecError
 from .labels import read_labels
 from .spec import ArtifactSpec, Spec
+from .text_model import stage_encoder, stage_text
 from .weights import write_safetensors
 
 __all__ = ["ENTRY_FILE", "MODEL_CONFIG_FILE", "PROGRAM_FILES", "Staged", "runtime_package_dir", "stage"]
@@ -65,8 +67,12 @@ def stage(spec: Spec, root: Path) -> Staged:
     entry = f"{ENTRY_PREFIX}{_tree_hash(root / 'handlers')[:12]}.py"
     shutil.copyfile(runtime / ENTRY_FILE, root / entry)
     (root / MODEL_CONFIG_FILE).write_text(yaml.safe_dump(_model_config(spec), sort_keys=True), encoding="utf-8")
-    section: dict[str, Any] = {"name": spec.name, "version": spec.version, "task": spec.task,
-                               "model": _stage_model(spec, root / "model")}
+    section: dict[str, Any] = {"name": spec.name, "version": spec.version, "task": spec.task}
+    if spec.model.transformers is not None:
+        section["tokenizer"], section["text"] = stage_text(spec, root)
+        section["model"] = stage_encoder(spec, root, section["tokenizer"])
+    else:
+        section["model"] = _stage_model(spec, root / "model")
     if spec.task == "image_classification":
         section["preprocess"] = _plain(asdict(spec.preprocess))
         section["labels"] = _stage_labels(spec, root)

@@ -27,10 +27,20 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Decoded:
-    """One request, ready for the model: its input tensor and its per-request options."""
+    """One request, ready for the model.
 
-    tensor: torch.Tensor
+    ``tensor`` is its input (or ``data`` a task-specific form of it, e.g. token ids); ``rows`` is
+    None when the request is one input (its answer gets one output row), or k when it carries k
+    inputs (its answer gets the k rows in order)."""
+
+    tensor: torch.Tensor | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    data: Any = None
+    rows: int | None = None
+
+    @property
+    def row_count(self) -> int:
+        return 1 if self.rows is None else self.rows
 
 
 class _Failed:
@@ -56,12 +66,12 @@ class TaskHandler:
         """One request -> model-ready input; raise BadInput (or a subclass) naming the problem."""
         raise NotImplementedError
 
-    def preprocess(self, items: Sequence[Decoded]) -> torch.Tensor:
-        """Decoded requests -> one batch tensor."""
+    def preprocess(self, items: Sequence[Decoded]) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        """Decoded requests -> the model's batch input (a tuple is passed as several arguments)."""
         return torch.stack([item.tensor for item in items])
 
     def postprocess(self, output: torch.Tensor, item: Decoded) -> Any:
-        """One row of model output -> the JSON-able answer for that request."""
+        """The request's output row (or its ``rows`` rows) -> the JSON-able answer for that request."""
         raise NotImplementedError
 
     def describe(self) -> dict[str, Any]:
@@ -93,20 +103,25 @@ class TaskHandler:
 
     def _forward(self, items: list[Decoded]) -> torch.Tensor:
         with torch.inference_mode():
-            outputs = self.model(self.preprocess(items))
-        if not isinstance(outputs, torch.Tensor) or outputs.ndim == 0 or outputs.shape[0] != len(items):
+            inputs = self.preprocess(items)
+            outputs = self.model(*inputs) if isinstance(inputs, tuple) else self.model(inputs)
+        rows = sum(item.row_count for item in items)
+        if not isinstance(outputs, torch.Tensor) or outputs.ndim == 0 or outputs.shape[0] != rows:
             shape = tuple(outputs.shape) if isinstance(outputs, torch.Tensor) else type(outputs).__name__
-            raise ArchiveError(f"the model returned {shape} for a batch of {len(items)}; expected a tensor with one row per input")
+            raise ArchiveError(f"the model returned {shape} for a batch of {rows}; expected a tensor with one row per input")
         return outputs
 
     def _run(self, context: Any, decoded: list[tuple[int, Decoded]], results: list[Any]) -> None:
         indices = [index for index, _ in decoded]
         outputs = self._guard(context, indices, self._forward, [item for _, item in decoded])
-        for row, (index, item) in enumerate(decoded):
+        offset = 0
+        for index, item in decoded:
             if isinstance(outputs, _Failed):
                 results[index] = outputs
-            else:
-                results[index] = self._guard(context, [index], self.postprocess, outputs[row], item)
+                continue
+            mine = outputs[offset] if item.rows is None else outputs[offset:offset + item.rows]
+            results[index] = self._guard(context, [index], self.postprocess, mine, item)
+            offset += item.row_count
 
     def _guard(self, context: Any, indices: list[int], step: Callable[..., Any], *args: Any) -> Any:
         """Run one step; on error set the status of the requests it concerns and return _Failed."""

@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import BadInput, UnsupportedMediaType
+from .errors import BadInput, PayloadTooLarge, UnsupportedMediaType
 
-__all__ = ["RAW_FIELDS", "BinaryInput", "Payload", "binary_input", "decode_json_bytes", "parse_int_option"]
+__all__ = ["RAW_FIELDS", "BinaryInput", "Payload", "binary_input", "decode_json_bytes", "parse_int_option", "text_input"]
 
 RAW_FIELDS = ("body", "data")
 BINARY_CONTENT_TYPES = ("application/octet-stream", "")
@@ -138,3 +138,45 @@ def parse_int_option(name: str, value: Any, low: int, high: int, source: str) ->
     if number is None or not low <= number <= high:
         raise BadInput(f"{name} must be an integer from {low} to {high} ({source}), got {value!r}")
     return number
+
+
+def text_input(payload: Payload, max_texts: int) -> tuple[list[str], bool]:
+    """The request's text(s): ``text/plain``, a JSON string, or a JSON list of strings.
+
+    Returns the texts and whether the request was a single text (not a list)."""
+    unknown = sorted(name for name in payload.fields if name not in RAW_FIELDS)
+    present = [name for name in RAW_FIELDS if name in payload.fields]
+    if unknown or len(present) != 1:
+        raise BadInput("send the text as the request body (text/plain), a JSON string, or a JSON list of strings")
+    name = present[0]
+    content_type = payload.content_types.get(name, "")
+    value = decode_json_bytes(name, payload.fields[name], content_type)
+    if isinstance(value, (bytes, bytearray)):
+        value = _utf8(bytes(value), content_type)
+    if isinstance(value, str):
+        return [_checked_text(value, "the text")], True
+    if not isinstance(value, list):
+        raise BadInput(f"expected a JSON string or a list of strings, got a JSON {type(value).__name__}")
+    if not value:
+        raise BadInput("the JSON list is empty: send one or more texts")
+    if len(value) > max_texts:
+        raise PayloadTooLarge(f"{len(value)} texts in one request, more than this model's limit of {max_texts} (text.max_texts)")
+    return [_checked_text(item, f"texts[{index}]") for index, item in enumerate(value)], False
+
+
+def _utf8(data: bytes, content_type: str) -> str:
+    base = content_type.split(";", 1)[0].strip().lower()
+    if base and not base.startswith("text/"):
+        raise UnsupportedMediaType(f"content type {content_type!r} is not text; send text/plain or application/json")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise BadInput(f"the body is not valid UTF-8 (byte {err.start}: {data[err.start:err.start + 1]!r}); send UTF-8 text") from err
+
+
+def _checked_text(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise BadInput(f"{where} is a JSON {type(value).__name__}, expected a string")
+    if not value.strip():
+        raise BadInput(f"{where} is empty or only whitespace")
+    return value

@@ -1,0 +1,120 @@
+"""Build time only: a Hugging Face encoder directory -> a program serving can run with torch alone,
+plus the tokenizer settings the handler applies.
+
+``transformers`` is imported here (at build) and never in a worker: the encoder's forward becomes a
+torch.export (or TorchScript) program, checked against the original on the golden texts, tokenized
+by the run-time's own ``TextEncoder``. Defaults come from the model's own configuration files
+(sentence-transformers' ``sentence_bert_config.json``, ``1_Pooling/config.json``, ``modules.json``,
+then ``config.json``) unless the spec sets them.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from handlers.manifest import file_sha256
+from handlers.text import TextEncoder, pad_batch
+
+from .convert import batch_dim, convert
+from .errors import BuildError, SpecError
+from .spec import Spec
+
+__all__ = ["stage_encoder", "stage_text"]
+
+TOKENIZER_FILE = "tokenizer/tokenizer.json"
+POOLING_FLAGS = {"pooling_mode_mean_tokens": "mean", "pooling_mode_cls_token": "cls", "pooling_mode_max_tokens": "max"}
+
+
+class _Encoder(torch.nn.Module):
+    """(input_ids, attention_mask) -> token embeddings (batch, seq, hidden)."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+
+def stage_text(spec: Spec, root: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Copy the tokenizer; return the manifest's ``tokenizer`` and ``text`` sections."""
+    model_dir, text = spec.model.transformers, spec.text
+    (root / "tokenizer").mkdir()
+    shutil.copyfile(text.tokenizer, root / TOKENIZER_FILE)
+    max_length, source = (text.max_length, "spec") if text.max_length else _max_length(model_dir)
+    tokenizer = {"file": TOKENIZER_FILE, "max_length": max_length, "max_length_from": source,
+                 "pad_id": _pad_id(root / TOKENIZER_FILE), "sha256": file_sha256(root / TOKENIZER_FILE)}
+    pooling = text.pooling or _pooling(model_dir)
+    normalize = text.normalize if text.normalize is not None else _normalizes(model_dir)
+    return tokenizer, {"pooling": pooling, "normalize": normalize, "max_texts": text.max_texts}
+
+
+def stage_encoder(spec: Spec, root: Path, tokenizer: dict[str, Any]) -> dict[str, Any]:
+    """Convert the encoder on the golden texts; write model/model.pt2 (or .pt); return the model section."""
+    try:
+        from transformers import AutoModel
+    except ImportError as err:
+        raise BuildError("model.transformers needs the transformers package at build time (pip install transformers)") from err
+    encoder = TextEncoder.from_manifest(root, tokenizer)
+    texts = golden_texts(spec)
+    batch = pad_batch([t.ids for t in encoder.encode(texts)], encoder.pad_id)
+    original = _Encoder(AutoModel.from_pretrained(str(spec.model.transformers), local_files_only=True)).eval()
+    name = {"export": "model.pt2", "torchscript": "model.pt"}[spec.model.format]
+    (root / "model").mkdir()
+    batch_size, sequence = batch_dim(), torch.export.Dim("sequence", min=2, max=tokenizer["max_length"])
+    shapes = ({0: batch_size, 1: sequence}, {0: batch_size, 1: sequence})
+    conversion = convert(original, batch, spec.model.format, root / "model" / name, spec.model.tolerance, dynamic=shapes)
+    return {"format": spec.model.format, "file": f"model/{name}", "conversion": conversion.record("transformers")}
+
+
+def golden_texts(spec: Spec) -> list[str]:
+    """The texts of the golden inputs (.json: a string or a list of strings; anything else: UTF-8 text)."""
+    texts: list[str] = []
+    for example in spec.golden:
+        raw = example.input.read_text(encoding="utf-8")
+        value = json.loads(raw) if example.input.suffix == ".json" else raw
+        texts += value if isinstance(value, list) else [value]
+    return texts
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def _max_length(model_dir: Path) -> tuple[int, str]:
+    for name, key in (("sentence_bert_config.json", "max_seq_length"), ("config.json", "max_position_embeddings")):
+        value = (_read_json(model_dir / name) or {}).get(key)
+        if isinstance(value, int) and value > 0:
+            return value, f"{name}:{key}"
+    raise SpecError("text.max_length: not set and not found in the model's sentence_bert_config.json or config.json")
+
+
+def _pooling(model_dir: Path) -> str:
+    config = _read_json(model_dir / "1_Pooling" / "config.json") or {}
+    modes = [mode for flag, mode in POOLING_FLAGS.items() if config.get(flag)]
+    if len(modes) != 1:
+        raise SpecError("text.pooling: not set, and the model directory declares no single sentence-transformers "
+                        "pooling (1_Pooling/config.json); set mean, cls or max")
+    return modes[0]
+
+
+def _normalizes(model_dir: Path) -> bool:
+    modules = _read_json(model_dir / "modules.json") or []
+    return any(str(module.get("type", "")).endswith(".Normalize") for module in modules)
+
+
+def _pad_id(tokenizer_file: Path) -> int:
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(tokenizer_file))
+    if tokenizer.padding:
+        return int(tokenizer.padding["pad_id"])
+    for token in ("[PAD]", "<pad>"):
+        if tokenizer.token_to_id(token) is not None:
+            return int(tokenizer.token_to_id(token))
+    raise SpecError(f"tokenizer: {tokenizer_file.name} defines no padding token ([PAD] or <pad>)")
