@@ -34,15 +34,18 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     build_archive(write_tiny_spec(tmp_path_factory.mktemp("tiny-spec"), serving=serving), root, progress=quiet)
     # digits.mar (torch.export) and digits_eager.mar: trained and packaged in one path, as a user would
     subprocess.run([sys.executable, str(REPO / "examples" / "digits" / "train.py"), "--output", str(root)], check=True)
+    build_archive(REPO / "examples" / "minilm_embeddings" / "spec.yaml", root, progress=quiet)
     return root
 
 
 @pytest.fixture(scope="session")
 def shadow_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A PYTHONPATH entry whose 'handlers' and 'efficientnet_lite_pytorch' fail on import, as an installed
-    copy of another version could: the archive must use its own copies of both."""
+    copy of another version could (the archive must use its own copies), and whose 'transformers' and
+    'sentence_transformers' fail too (text archives must serve without them)."""
     root = tmp_path_factory.mktemp("shadow")
-    for package in ("handlers", "efficientnet_lite_pytorch"):  # ours, and the example model's source package
+    # ours, the example model's source package, and the build-time-only text stack
+    for package in ("handlers", "efficientnet_lite_pytorch", "transformers", "sentence_transformers"):
         (root / package).mkdir()
         (root / package / "__init__.py").write_text(f"raise ImportError({SHADOW_MESSAGE!r})\n")
     (root / "serve_entry.py").write_text(f"raise ImportError({SHADOW_MESSAGE!r})\n")
@@ -55,7 +58,7 @@ def server(store: Path, shadow_path: Path, tmp_path_factory: pytest.TempPathFact
                                 env={"PYTHONPATH": str(shadow_path)})
     process.start()
     try:
-        process.wait_ready(["efficientnet_lite0", "tiny", "digits", "digits_eager"])
+        process.wait_ready(["efficientnet_lite0", "tiny", "digits", "digits_eager", "minilm_embeddings"])
         yield process
     finally:
         process.stop()

