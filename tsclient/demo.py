@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="held-out digits drawn by examples/digits/train.py")
     args = parser.parse_args(argv)
     client = TorchServeClient(args.inference, args.management, args.key_file)
-    for model in (MODEL, "digits", "digits_eager"):
+    for model in (MODEL, "digits", "digits_eager", "minilm_embeddings"):
         wait_until_ready(client, model)
     describe(client)
     served = classify_photos(client)
@@ -51,7 +51,34 @@ def main(argv: list[str] | None = None) -> int:
     bad_request(client)
     wrong_constants(args.archive, served)
     digits(client, args.archive.parent / "digits.mar", args.digit_samples)
+    sentences(client)
     return 0
+
+
+SIMILARITY_SENTENCES = [
+    "A man is riding a horse.",
+    "A man is riding a white horse on an enclosed ground.",
+    "A monkey is playing drums.",
+    "Someone in a gorilla costume is playing a set of drums.",
+    "The stock market fell sharply today.",
+]
+
+
+def sentences(client: TorchServeClient) -> None:
+    heading("minilm_embeddings: the archive's own tokenizer; encoder as torch.export; no transformers in the worker")
+    reply = client.predict_json("minilm_embeddings", SIMILARITY_SENTENCES)
+    vectors = torch.tensor(reply.body["embeddings"])
+    manifest = client.describe("minilm_embeddings")
+    tokenizer = manifest["spec"]["tokenizer"]
+    print(f"  tokenizer {tokenizer['file']} sha256 {tokenizer['sha256'][:12]}…, max_length {tokenizer['max_length']} "
+          f"(from {tokenizer['max_length_from']}); {vectors.shape[1]}-d unit vectors; tokens {reply.body['tokens']}")
+    similarity = vectors @ vectors.T
+    for i, sentence in enumerate(SIMILARITY_SENTENCES):
+        others = [(float(similarity[i, j]), SIMILARITY_SENTENCES[j]) for j in range(len(SIMILARITY_SENTENCES)) if j != i]
+        score, nearest = max(others)
+        print(f"  {sentence:<55} nearest: {nearest} ({score:.2f})")
+    long = client.predict_json("minilm_embeddings", " ".join(["horse"] * 400))
+    print(f"  a 400-word text -> tokens {long.body['tokens']}, truncated {long.body['truncated']}")
 
 
 def wait_until_ready(client: TorchServeClient, model: str, timeout: float = 180.0) -> None:

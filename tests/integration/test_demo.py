@@ -23,3 +23,5 @@ def test_demo_tells_the_whole_story(server, store, capsys):
     assert "HTTP 422: DigitNet.preprocess refused the input" in out
     counts = re.search(r"(\d+) inputs: (\d+) offline answers equal to the served ones", out)
     assert counts and counts.group(1) == counts.group(2) == "18"
+    assert re.search(r"A monkey is playing drums\. +nearest: Someone in a gorilla costume", out)
+    assert "a 400-word text -> tokens 256, truncated True" in out
