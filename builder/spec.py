@@ -36,11 +36,13 @@ __all__ = [
     "ServingSpec",
     "Spec",
     "TextSpec",
+    "ZeroShotSpec",
     "load_spec",
     "parse_spec",
 ]
 
-TASKS = ("image_classification", "convention", "text_embedding")
+TASKS = ("image_classification", "convention", "text_embedding", "text_classification")
+TEXT_TASKS = ("text_embedding", "text_classification")
 FORMATS = ("eager", "torchscript", "export")
 PROGRAM_KEYS = ("torchscript", "export")
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
@@ -114,6 +116,14 @@ class TextSpec:
 
 
 @dataclass(frozen=True)
+class ZeroShotSpec:
+    """Labels described in words; the descriptions are embedded at build and shipped."""
+
+    labels: Mapping[str, str]
+    temperature: float = 0.05
+
+
+@dataclass(frozen=True)
 class Spec:
     name: str
     version: str
@@ -124,6 +134,7 @@ class Spec:
     postprocess: PostprocessSpec
     serving: ServingSpec
     text: TextSpec | None
+    zero_shot: ZeroShotSpec | None
     golden: tuple[GoldenSpec, ...]
     metadata: Mapping[str, Any] = field(default_factory=dict)
     references: Mapping[str, str] = field(default_factory=dict)
@@ -164,30 +175,37 @@ def _apply_override(data: Any, override: str) -> None:
 def parse_spec(data: Any, spec_dir: Path) -> Spec:
     """Validate a parsed spec; file references are resolved relative to ``spec_dir``."""
     top = _Section(data, "", required={"name", "version", "task", "model", "golden"},
-                   optional={"preprocess", "labels", "postprocess", "metadata", "serving", "tokenizer", "text"})
+                   optional={"preprocess", "labels", "postprocess", "metadata", "serving", "tokenizer", "text", "zero_shot"})
     refs: dict[str, str] = {}
     task = top.choice("task", TASKS)
     if task == "image_classification":
         top.need("preprocess", "labels", "postprocess")
         preprocess, labels = _preprocess(top.section("preprocess")), _file(top, "labels", spec_dir, refs)
     else:
-        for key in ("preprocess", "labels", "postprocess"):
+        unused = ("preprocess", "labels") if task == "text_classification" else ("preprocess", "labels", "postprocess")
+        for key in unused:
             if key in top.data:
-                raise SpecError(f"{key}: not used by task {task}: the model's own preprocess/postprocess run; "
-                                "pass constants and data files as model.artifacts")
+                raise SpecError(f"{key}: not used by task {task}: " + (
+                    "give the labels and their descriptions under zero_shot" if task == "text_classification" else
+                    "the model's own preprocess/postprocess run; pass constants and data files as model.artifacts"))
         preprocess, labels = None, None
-    text = None
-    if task == "text_embedding":
+    text = zero_shot = None
+    if task in TEXT_TASKS:
         top.need("tokenizer")
         text = _text(top, spec_dir, refs)
     else:
         for key in ("tokenizer", "text"):
             if key in top.data:
-                raise SpecError(f"{key}: only used by text tasks (task: text_embedding)")
+                raise SpecError(f"{key}: only used by text tasks ({', '.join(TEXT_TASKS)})")
+    if task == "text_classification":
+        top.need("zero_shot")
+        zero_shot = _zero_shot(top.section("zero_shot"))
+    elif "zero_shot" in top.data:
+        raise SpecError("zero_shot: only used by task text_classification")
     model = _model(top.section("model"), spec_dir, refs)
-    if (model.transformers is None) == (task == "text_embedding"):
-        raise SpecError("model.transformers: a text_embedding model is a Hugging Face model directory "
-                        "(model.transformers), and only text_embedding takes one")
+    if (model.transformers is None) == (task in TEXT_TASKS):
+        raise SpecError("model.transformers: a text model is a Hugging Face model directory (model.transformers), "
+                        "and only text tasks take one")
     if task == "convention" and model.source is None:
         raise SpecError("model.source: the convention task calls the class's preprocess/postprocess, so it needs "
                         "source + class + weights (format: torchscript or export converts the forward only)")
@@ -201,6 +219,7 @@ def parse_spec(data: Any, spec_dir: Path) -> Spec:
         postprocess=_postprocess(top.section("postprocess", optional=True)),
         serving=_serving(top.section("serving", optional=True)),
         text=text,
+        zero_shot=zero_shot,
         golden=_golden(top, spec_dir, refs),
         metadata=_metadata(top),
         references=refs,
@@ -271,6 +290,20 @@ def _text(top: _Section, spec_dir: Path, refs: dict[str, str]) -> TextSpec:
         normalize=normalize,
         max_texts=section.integer("max_texts", default=64, low=1, high=4096),
     )
+
+
+def _zero_shot(section: _Section) -> ZeroShotSpec:
+    section.allow({"labels"}, {"temperature"})
+    labels = section.data["labels"]
+    if not isinstance(labels, dict) or len(labels) < 2:
+        raise SpecError(f"{section.key('labels')}: expected a mapping of two or more label: description")
+    for label, description in labels.items():
+        if not isinstance(label, str) or not label.strip() or not isinstance(description, str) or not description.strip():
+            raise SpecError(f"{section.key('labels')}.{label}: expected a non-empty label and a description sentence")
+    temperature = section.number("temperature", default=0.05)
+    if temperature <= 0:
+        raise SpecError(f"{section.key('temperature')}: must be > 0, got {temperature}")
+    return ZeroShotSpec(labels=dict(labels), temperature=temperature)
 
 
 def _artifacts(section: _Section, spec_dir: Path, refs: dict[str, str]) -> dict[str, ArtifactSpec]:

@@ -31,7 +31,7 @@ import yaml
 from .errors import SpecError
 from .labels import read_labels
 from .spec import ArtifactSpec, Spec
-from .text_model import stage_encoder, stage_text
+from .text_model import stage_encoder, stage_label_embeddings, stage_text
 from .weights import write_safetensors
 
 __all__ = ["ENTRY_FILE", "MODEL_CONFIG_FILE", "PROGRAM_FILES", "Staged", "runtime_package_dir", "stage"]
@@ -76,6 +76,9 @@ def stage(spec: Spec, root: Path) -> Staged:
     if spec.task == "image_classification":
         section["preprocess"] = _plain(asdict(spec.preprocess))
         section["labels"] = _stage_labels(spec, root)
+    if spec.task == "text_classification":
+        stage_label_embeddings(spec, root, section)
+    if spec.task in ("image_classification", "text_classification"):
         section["postprocess"] = asdict(spec.postprocess)
     section["serving"] = asdict(spec.serving)
     section["metadata"] = dict(spec.metadata)

@@ -24,7 +24,7 @@ from .convert import batch_dim, convert
 from .errors import BuildError, SpecError
 from .spec import Spec
 
-__all__ = ["stage_encoder", "stage_text"]
+__all__ = ["stage_encoder", "stage_label_embeddings", "stage_text"]
 
 TOKENIZER_FILE = "tokenizer/tokenizer.json"
 POOLING_FLAGS = {"pooling_mode_mean_tokens": "mean", "pooling_mode_cls_token": "cls", "pooling_mode_max_tokens": "max"}
@@ -70,6 +70,32 @@ def stage_encoder(spec: Spec, root: Path, tokenizer: dict[str, Any]) -> dict[str
     shapes = ({0: batch_size, 1: sequence}, {0: batch_size, 1: sequence})
     conversion = convert(original, batch, spec.model.format, root / "model" / name, spec.model.tolerance, dynamic=shapes)
     return {"format": spec.model.format, "file": f"model/{name}", "conversion": conversion.record("transformers")}
+
+
+def stage_label_embeddings(spec: Spec, root: Path, section: dict[str, Any]) -> None:
+    """Embed the zero-shot label descriptions with the staged program and tokenizer (the run-time's own
+    code path), ship them as labels/label_embeddings.safetensors, and add labels + zero_shot to the section."""
+    from safetensors.torch import save_file
+
+    from handlers.model_loading import load_model
+    from handlers.text import pool
+
+    encoder = TextEncoder.from_manifest(root, section["tokenizer"])
+    program = load_model(root, section["model"]).forward
+    names, descriptions = list(spec.zero_shot.labels), list(spec.zero_shot.labels.values())
+    tokens = encoder.encode(descriptions)
+    with torch.inference_mode():
+        output = program(*pad_batch([t.ids for t in tokens], encoder.pad_id))
+    text = section["text"]
+    matrix = torch.stack([pool(row, len(t.ids), text["pooling"], text["normalize"]) for row, t in zip(output, tokens, strict=True)])
+    (root / "labels").mkdir()
+    save_file({"embeddings": matrix.contiguous()}, str(root / "labels" / "label_embeddings.safetensors"))
+    (root / "index_to_name.json").write_text(json.dumps({str(i): n for i, n in enumerate(names)}, indent=1), encoding="utf-8")
+    if spec.postprocess.top_k > len(names):
+        raise SpecError(f"postprocess.top_k: {spec.postprocess.top_k} is more than the {len(names)} zero_shot labels")
+    section["labels"] = {"file": "index_to_name.json", "count": len(names)}
+    section["zero_shot"] = {"embeddings": "labels/label_embeddings.safetensors", "temperature": spec.zero_shot.temperature,
+                            "descriptions": dict(spec.zero_shot.labels)}
 
 
 def golden_texts(spec: Spec) -> list[str]:

@@ -13,13 +13,16 @@ from .convention import ConventionHandler
 from .errors import ArchiveError
 from .image_classifier import ImageClassifier
 from .model_loading import load_model
+from .text_classifier import TextClassifier
 from .text_embedding import TextEmbedder
 
 __all__ = ["TASKS", "configure_threads", "create_handler"]
 
 log = logging.getLogger(__name__)
 
-TASKS: dict[str, type[TaskHandler]] = {handler.task: handler for handler in (ImageClassifier, ConventionHandler, TextEmbedder)}
+TASKS: dict[str, type[TaskHandler]] = {
+    handler.task: handler for handler in (ImageClassifier, ConventionHandler, TextEmbedder, TextClassifier)
+}
 
 
 def create_handler(archive_dir: Path) -> TaskHandler:

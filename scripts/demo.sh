@@ -28,8 +28,10 @@ echo
 echo "== training digits on scikit-learn's digits, then building its archives (examples/digits/train.py)"
 python examples/digits/train.py --output model_store
 echo
-echo "== building minilm_embeddings from examples/minilm_embeddings/spec.yaml (transformers at build only)"
-python -m builder examples/minilm_embeddings/spec.yaml --output model_store
+for text_model in minilm_embeddings minilm_topics; do
+  echo "== building $text_model from examples/$text_model/spec.yaml (transformers at build only)"
+  python -m builder "examples/$text_model/spec.yaml" --output model_store
+done
 
 stop() { torchserve --stop >/dev/null 2>&1 || true; }
 if [ -f "$TMPDIR/.model_server.pid" ] && kill -0 "$(cat "$TMPDIR/.model_server.pid")" 2>/dev/null; then

@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="held-out digits drawn by examples/digits/train.py")
     args = parser.parse_args(argv)
     client = TorchServeClient(args.inference, args.management, args.key_file)
-    for model in (MODEL, "digits", "digits_eager", "minilm_embeddings"):
+    for model in (MODEL, "digits", "digits_eager", "minilm_embeddings", "minilm_topics"):
         wait_until_ready(client, model)
     describe(client)
     served = classify_photos(client)
@@ -79,6 +79,27 @@ def sentences(client: TorchServeClient) -> None:
         print(f"  {sentence:<55} nearest: {nearest} ({score:.2f})")
     long = client.predict_json("minilm_embeddings", " ".join(["horse"] * 400))
     print(f"  a 400-word text -> tokens {long.body['tokens']}, truncated {long.body['truncated']}")
+    topics(client)
+
+
+TOPIC_SENTENCES = [
+    "Our team won the championship after a penalty shootout.",
+    "The central bank raised interest rates again.",
+    "Preheat the oven and knead the dough for ten minutes.",
+    "A fox was spotted near the river at dawn.",
+    "I don't know what to say.",
+]
+
+
+def topics(client: TorchServeClient) -> None:
+    heading("minilm_topics: zero-shot topics; label descriptions embedded at build and shipped in the archive")
+    labels = list(client.describe("minilm_topics")["spec"]["zero_shot"]["descriptions"])
+    print(f"  topics: {', '.join(labels)}")
+    reply = client.predict_json("minilm_topics", TOPIC_SENTENCES)
+    for sentence, result in zip(TOPIC_SENTENCES, reply.body["results"], strict=True):
+        best = result["predictions"][:2]
+        text = ",  ".join(f"{p['label']} {p['probability']:.0%} (cos {p['similarity']:.2f})" for p in best)
+        print(f"  {sentence:<55} {text}")
 
 
 def wait_until_ready(client: TorchServeClient, model: str, timeout: float = 180.0) -> None:

@@ -34,7 +34,8 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     build_archive(write_tiny_spec(tmp_path_factory.mktemp("tiny-spec"), serving=serving), root, progress=quiet)
     # digits.mar (torch.export) and digits_eager.mar: trained and packaged in one path, as a user would
     subprocess.run([sys.executable, str(REPO / "examples" / "digits" / "train.py"), "--output", str(root)], check=True)
-    build_archive(REPO / "examples" / "minilm_embeddings" / "spec.yaml", root, progress=quiet)
+    for text_model in ("minilm_embeddings", "minilm_topics"):
+        build_archive(REPO / "examples" / text_model / "spec.yaml", root, progress=quiet)
     return root
 
 
@@ -58,7 +59,7 @@ def server(store: Path, shadow_path: Path, tmp_path_factory: pytest.TempPathFact
                                 env={"PYTHONPATH": str(shadow_path)})
     process.start()
     try:
-        process.wait_ready(["efficientnet_lite0", "tiny", "digits", "digits_eager", "minilm_embeddings"])
+        process.wait_ready(["efficientnet_lite0", "tiny", "digits", "digits_eager", "minilm_embeddings", "minilm_topics"])
         yield process
     finally:
         process.stop()

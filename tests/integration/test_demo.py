@@ -25,3 +25,4 @@ def test_demo_tells_the_whole_story(server, store, capsys):
     assert counts and counts.group(1) == counts.group(2) == "18"
     assert re.search(r"A monkey is playing drums\. +nearest: Someone in a gorilla costume", out)
     assert "a 400-word text -> tokens 256, truncated True" in out
+    assert re.search(r"The central bank raised interest rates again\. +finance \d+%", out)

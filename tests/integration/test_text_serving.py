@@ -125,3 +125,46 @@ def test_workers_serve_without_transformers(server, shadow_path):
     assert (shadow_path / "transformers" / "__init__.py").exists()
     assert server.client.predict_json(MODEL, "still answering").status == 200
     assert SHADOW_MESSAGE not in server.log_text()
+
+
+TOPICS = [
+    ("Our team won the championship after a penalty shootout.", "sports"),
+    ("The central bank raised interest rates again.", "finance"),
+    ("Preheat the oven and knead the dough for ten minutes.", "food"),
+    ("The guitarist tuned her instrument before the concert.", "music"),
+    ("A fox was spotted near the river at dawn.", "animals"),
+    ("The new laptop ships with a faster processor.", "technology"),
+]
+
+
+def test_topics_of_real_sentences(server):
+    reply = server.client.predict_json("minilm_topics", [text for text, _ in TOPICS])
+    assert reply.status == 200
+    assert [r["predictions"][0]["label"] for r in reply.body["results"]] == [topic for _, topic in TOPICS]
+    first = reply.body["results"][0]["predictions"]
+    assert len(first) == 3 and first[0]["probability"] > first[1]["probability"]
+    assert -1 <= first[0]["similarity"] <= 1
+
+
+def test_topic_scores_are_the_shipped_label_embeddings(server):
+    """The classifier's similarity equals the cosine between the text's served embedding and the label
+    description's served embedding: the build-time artifact matches what serving computes."""
+    manifest = server.client.describe("minilm_topics")
+    description = manifest["spec"]["zero_shot"]["descriptions"]["music"]
+    text = "The guitarist tuned her instrument before the concert."
+    vectors = embed(server, [text, description])
+    reply = server.client.predict_bytes("minilm_topics", text.encode(), "text/plain")
+    music = next(p for p in reply.body["predictions"] if p["label"] == "music")
+    assert music["similarity"] == pytest.approx(float(vectors[0] @ vectors[1]), abs=1e-4)
+    assert manifest["files"]["labels/label_embeddings.safetensors"]
+
+
+def test_topics_batch_with_a_bad_text(server):
+    calls = [lambda: server.client.predict_json("minilm_topics", "A fox was spotted near the river."),
+             lambda: server.client.predict_json("minilm_topics", ""),
+             lambda: server.client.predict_bytes("minilm_topics", b"Stocks rallied on Friday.", "text/plain")]
+    with ThreadPoolExecutor(len(calls)) as pool:
+        replies = [future.result() for future in [pool.submit(call) for call in calls]]
+    assert [r.status for r in replies] == [200, 400, 200]
+    assert replies[0].body["predictions"][0]["label"] == "animals"
+    assert replies[2].body["predictions"][0]["label"] == "finance"

@@ -137,3 +137,21 @@ def test_overrides_are_applied_then_validated(base):
         load_spec(path, ["serving.wokers=2"])
     with pytest.raises(SpecError, match="expected KEY=VALUE"):
         load_spec(path, ["serving.workers"])
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"zero_shot": {"labels": {"a": "about a"}}}, "zero_shot: only used by task text_classification"),
+        ({"tokenizer": "labels.txt"}, "tokenizer: only used by text tasks"),
+        ({"task": "text_classification", "preprocess": None, "labels": None}, "tokenizer: required key is missing"),
+        ({"task": "text_embedding", "preprocess": None, "labels": None, "postprocess": None, "tokenizer": "labels.txt"},
+         "model.transformers: a text model is a Hugging Face model directory"),
+    ],
+)
+def test_text_spec_errors(base, change, message):
+    data, directory = base
+    changed = {k: v for k, v in {**copy.deepcopy(data), **change}.items() if v is not None}
+    with pytest.raises(SpecError) as caught:
+        parse_spec(changed, directory)
+    assert message in str(caught.value)
