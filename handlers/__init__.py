@@ -1,6 +1,7 @@
 """Run-time package: executes inside TorchServe workers and travels inside every archive.
 
-Only torch, numpy, Pillow and safetensors are needed here; build-time code lives in ``builder``.
+Only torch, numpy, Pillow and safetensors are needed here (and ``tokenizers``, imported only when a
+text archive loads); build-time code lives in ``builder``.
 Modules import each other relatively, so the archive can load this package under a private name.
 """
 
@@ -18,6 +19,8 @@ from .errors import (
 from .image_classifier import ImageClassifier
 from .model_loading import LoadedModel
 from .service import TASKS, configure_threads, create_handler
+from .text_classifier import TextClassifier
+from .text_embedding import TextEmbedder
 
 __version__ = "0.1.0"
 
@@ -33,6 +36,8 @@ __all__ = [
     "LoadedModel",
     "PayloadTooLarge",
     "TaskHandler",
+    "TextClassifier",
+    "TextEmbedder",
     "UnprocessableInput",
     "UnsupportedMediaType",
     "__version__",

@@ -19,7 +19,8 @@ from builder.manifest import SCHEMA_PATH
     [
         (handlers, {"TASKS", "Archive", "ArchiveError", "BadInput", "ConventionHandler", "Decoded", "HandlerError",
                     "ImageClassifier", "LoadedModel",
-                    "PayloadTooLarge", "TaskHandler", "UnprocessableInput", "UnsupportedMediaType", "__version__",
+                    "PayloadTooLarge", "TaskHandler", "TextClassifier", "TextEmbedder", "UnprocessableInput",
+                    "UnsupportedMediaType", "__version__",
                     "configure_threads", "create_handler"}),
         (builder, {"BuildError", "BuildResult", "Spec", "SpecError", "VerificationError", "__version__", "build_archive",
                    "load_spec", "parse_spec", "verify_golden"}),
