@@ -8,6 +8,8 @@ batch and on its first input alone (a program that only works for one batch size
 
 from __future__ import annotations
 
+import re
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from .errors import BuildError, VerificationError
 __all__ = ["Conversion", "batch_dim", "compare_outputs", "convert"]
 
 MAX_BATCH = 1024
+PRIVATE_MODULE = re.compile(r"_archive_model_[0-9a-f]+")
 
 
 @dataclass(frozen=True)
@@ -51,8 +54,10 @@ def convert(eager: torch.nn.Module, batch: torch.Tensor | tuple[torch.Tensor, ..
         with torch.inference_mode(False), torch.no_grad():
             if fmt == "torchscript":
                 torch.jit.trace(eager, traced_on, check_trace=False).save(str(target))
+                _drop_debug_info(target)
             elif fmt == "export":
-                torch.export.save(torch.export.export(eager, traced_on, dynamic_shapes=dynamic), str(target))
+                program = torch.export.export(eager, traced_on, dynamic_shapes=dynamic)
+                torch.export.save(_without_build_paths(program), str(target))
             else:
                 raise BuildError(f"model.format: cannot convert to {fmt!r}")
     except BuildError:
@@ -69,6 +74,32 @@ def convert(eager: torch.nn.Module, batch: torch.Tensor | tuple[torch.Tensor, ..
             f"model.tolerance {tolerance:g}; not shipping it (ship format: eager, or fix the model)"
         )
     return Conversion(format=fmt, max_abs_diff=diff, tolerance=tolerance, examples=int(inputs[0].shape[0]))
+
+
+def _without_build_paths(program: torch.export.ExportedProgram) -> torch.export.ExportedProgram:
+    """Drop debug metadata that names the build's temporary directory (source stack traces, the private
+    module name derived from that path), so the same inputs give the same bytes, hence the same identity."""
+    for node in program.graph.nodes:
+        node.meta.pop("stack_trace", None)
+        stack = node.meta.get("nn_module_stack")
+        if stack:
+            node.meta["nn_module_stack"] = {
+                key: (path, PRIVATE_MODULE.sub("_archive_model", kind) if isinstance(kind, str) else kind)
+                for key, (path, kind) in stack.items()
+            }
+    return program
+
+
+def _drop_debug_info(target: Path) -> None:
+    """TorchScript's *.debug_pkl records source file paths (the build's temporary directory) and
+    .data/serialization_id is random per save; loading needs neither, and without them the same inputs
+    give the same bytes (in a fresh process: TorchScript renames a class it has already compiled)."""
+    with zipfile.ZipFile(target) as original:
+        entries = [(info, original.read(info)) for info in original.infolist()
+                   if not info.filename.endswith((".debug_pkl", ".data/serialization_id"))]
+    with zipfile.ZipFile(target, "w") as rewritten:
+        for info, data in entries:
+            rewritten.writestr(info, data)
 
 
 def compare_outputs(eager: torch.nn.Module, converted: torch.nn.Module, inputs: tuple[torch.Tensor, ...]) -> float:

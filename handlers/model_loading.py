@@ -91,12 +91,18 @@ def _load_weights(model: torch.nn.Module, archive_dir: Path, section: Mapping[st
 
 
 def import_source(path: Path) -> ModuleType:
-    """Import a ``.py`` file or a package directory by path, under a name private to that path."""
+    """Import a ``.py`` file or a package directory by path, under a private name derived from its content.
+
+    The name depends on the code, not on where the archive was unpacked, so programs converted from
+    it (which record module names) come out the same on every build. The same code at another path
+    is imported afresh under the same name."""
     path = path.resolve()
-    key = hashlib.sha256(str(path).encode()).hexdigest()[:16]
-    name = f"_archive_model_{key}"
-    if name in sys.modules:
-        return sys.modules[name]
+    name = f"_archive_model_{_content_hash(path)[:16]}"
+    loaded = sys.modules.get(name)
+    if loaded is not None and Path(loaded.__file__ or "").resolve() == (path / "__init__.py" if path.is_dir() else path):
+        return loaded
+    for stale in [key for key in sys.modules if key == name or key.startswith(name + ".")]:
+        del sys.modules[stale]
     if path.is_dir():
         spec = importlib.util.spec_from_file_location(name, path / "__init__.py", submodule_search_locations=[str(path)])
     else:
@@ -111,6 +117,14 @@ def import_source(path: Path) -> ModuleType:
         del sys.modules[name]
         raise
     return module
+
+
+def _content_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*.py")) if path.is_dir() else [path]
+    for file in files:
+        digest.update(file.relative_to(path.parent).as_posix().encode() + b"\0" + file.read_bytes())
+    return digest.hexdigest()
 
 
 def resolve_attribute(module: ModuleType, dotted: str) -> Any:

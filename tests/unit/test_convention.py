@@ -4,6 +4,8 @@ three formats answering alike; conversions that change answers are refused."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import zipfile
 
 import pytest
@@ -13,7 +15,7 @@ import yaml
 from builder import BuildError, SpecError, build_archive
 from offline import LocalArchive, LocalRequest
 
-from helpers import write_convention_spec
+from helpers import REPO, write_convention_spec
 
 
 def quiet(_: str) -> None:
@@ -123,3 +125,23 @@ def test_convention_spec_errors(tmp_path, change, message):
     with pytest.raises(SpecError) as caught:
         build_archive(spec, tmp_path / "store", progress=quiet)
     assert message in str(caught.value)
+
+
+def identity(mar) -> str:
+    with zipfile.ZipFile(mar) as archive:
+        return json.loads(archive.read("manifest.json"))["identity"]
+
+
+def test_rebuilding_an_exported_model_gives_the_same_identity(tmp_path, archives):
+    """Converted programs must not embed the build's temporary paths (they once did, via stack traces)."""
+    again = build_archive(write_convention_spec(tmp_path / "spec", format="export"), tmp_path / "store", progress=quiet)
+    assert identity(again.path) == identity(archives["export"])
+
+
+def test_rebuilding_a_torchscript_model_gives_the_same_identity(tmp_path):
+    """Each build in its own process, as build_mar.sh runs (TorchScript renames classes it compiled before)."""
+    spec = write_convention_spec(tmp_path / "spec", format="torchscript")
+    for run in ("one", "two"):
+        subprocess.run([sys.executable, "-m", "builder", str(spec), "--output", str(tmp_path / run)], check=True,
+                       capture_output=True, cwd=REPO)
+    assert identity(tmp_path / "one" / "scorer.mar") == identity(tmp_path / "two" / "scorer.mar")
