@@ -35,13 +35,20 @@ __all__ = [
     "PostprocessSpec",
     "ServingSpec",
     "Spec",
+    "TabularSpec",
     "TextSpec",
     "ZeroShotSpec",
     "load_spec",
     "parse_spec",
 ]
 
-TASKS = ("image_classification", "convention", "text_embedding", "text_classification")
+TASKS = ("image_classification", "convention", "text_embedding", "text_classification", "regression")
+GUARD_POLICIES = ("reject", "flag")
+UNUSED_HINTS = {
+    "text_classification": "give the labels and their descriptions under zero_shot",
+    "regression": "declare the inputs under features and the predictions under outputs",
+    "convention": "the model's own preprocess/postprocess run; pass constants and data files as model.artifacts",
+}
 TEXT_TASKS = ("text_embedding", "text_classification")
 FORMATS = ("eager", "torchscript", "export")
 PROGRAM_KEYS = ("torchscript", "export")
@@ -124,6 +131,15 @@ class ZeroShotSpec:
 
 
 @dataclass(frozen=True)
+class TabularSpec:
+    """Regression: named input features, named outputs, and guards on the feature values."""
+
+    features: tuple[dict[str, Any], ...]
+    outputs: tuple[dict[str, Any], ...]
+    guards: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
 class Spec:
     name: str
     version: str
@@ -135,6 +151,7 @@ class Spec:
     serving: ServingSpec
     text: TextSpec | None
     zero_shot: ZeroShotSpec | None
+    tabular: TabularSpec | None
     golden: tuple[GoldenSpec, ...]
     metadata: Mapping[str, Any] = field(default_factory=dict)
     references: Mapping[str, str] = field(default_factory=dict)
@@ -175,7 +192,8 @@ def _apply_override(data: Any, override: str) -> None:
 def parse_spec(data: Any, spec_dir: Path) -> Spec:
     """Validate a parsed spec; file references are resolved relative to ``spec_dir``."""
     top = _Section(data, "", required={"name", "version", "task", "model", "golden"},
-                   optional={"preprocess", "labels", "postprocess", "metadata", "serving", "tokenizer", "text", "zero_shot"})
+                   optional={"preprocess", "labels", "postprocess", "metadata", "serving", "tokenizer", "text", "zero_shot",
+                             "features", "outputs", "guards"})
     refs: dict[str, str] = {}
     task = top.choice("task", TASKS)
     if task == "image_classification":
@@ -185,9 +203,7 @@ def parse_spec(data: Any, spec_dir: Path) -> Spec:
         unused = ("preprocess", "labels") if task == "text_classification" else ("preprocess", "labels", "postprocess")
         for key in unused:
             if key in top.data:
-                raise SpecError(f"{key}: not used by task {task}: " + (
-                    "give the labels and their descriptions under zero_shot" if task == "text_classification" else
-                    "the model's own preprocess/postprocess run; pass constants and data files as model.artifacts"))
+                raise SpecError(f"{key}: not used by task {task}: {UNUSED_HINTS.get(task, UNUSED_HINTS['convention'])}")
         preprocess, labels = None, None
     text = zero_shot = None
     if task in TEXT_TASKS:
@@ -202,6 +218,14 @@ def parse_spec(data: Any, spec_dir: Path) -> Spec:
         zero_shot = _zero_shot(top.section("zero_shot"))
     elif "zero_shot" in top.data:
         raise SpecError("zero_shot: only used by task text_classification")
+    tabular = None
+    if task == "regression":
+        top.need("features", "outputs")
+        tabular = _tabular(top)
+    else:
+        for key in ("features", "outputs", "guards"):
+            if key in top.data:
+                raise SpecError(f"{key}: only used by task regression")
     model = _model(top.section("model"), spec_dir, refs)
     if (model.transformers is None) == (task in TEXT_TASKS):
         raise SpecError("model.transformers: a text model is a Hugging Face model directory (model.transformers), "
@@ -220,6 +244,7 @@ def parse_spec(data: Any, spec_dir: Path) -> Spec:
         serving=_serving(top.section("serving", optional=True)),
         text=text,
         zero_shot=zero_shot,
+        tabular=tabular,
         golden=_golden(top, spec_dir, refs),
         metadata=_metadata(top),
         references=refs,
@@ -304,6 +329,43 @@ def _zero_shot(section: _Section) -> ZeroShotSpec:
     if temperature <= 0:
         raise SpecError(f"{section.key('temperature')}: must be > 0, got {temperature}")
     return ZeroShotSpec(labels=dict(labels), temperature=temperature)
+
+
+def _tabular(top: _Section) -> TabularSpec:
+    features = tuple(_named_list(top, "features", {"name", "unit"}, {"shape"}))
+    outputs = tuple(_named_list(top, "outputs", {"name", "unit"}, set()))
+    for index, feature in enumerate(features):
+        shape = feature.setdefault("shape", [])
+        if not isinstance(shape, list) or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in shape):
+            raise SpecError(f"features[{index}].shape: expected a list of positive integers ([] for one number), got {shape!r}")
+    names = {feature["name"] for feature in features}
+    guards = []
+    for index, item in enumerate(top.data.get("guards") or []):
+        guard = _Section(item, f"guards[{index}]", required={"feature", "policy"}, optional={"min", "max"})
+        if guard.data["feature"] not in names:
+            raise SpecError(f"guards[{index}].feature: {guard.data['feature']!r} is not a declared feature ({sorted(names)})")
+        bounds = {key: guard.number(key, default=0.0) for key in ("min", "max") if guard.data.get(key) is not None}
+        if not bounds:
+            raise SpecError(f"guards[{index}]: give min, max or both")
+        if len(bounds) == 2 and bounds["min"] > bounds["max"]:
+            raise SpecError(f"guards[{index}]: min {bounds['min']} is greater than max {bounds['max']}")
+        guards.append({"feature": guard.data["feature"], "policy": guard.choice("policy", GUARD_POLICIES), **bounds})
+    return TabularSpec(features=features, outputs=outputs, guards=tuple(guards))
+
+
+def _named_list(top: _Section, key: str, required: set[str], optional: set[str]) -> list[dict[str, Any]]:
+    items = top.data.get(key)
+    if not isinstance(items, list) or not items:
+        raise SpecError(f"{key}: expected a list of one or more {{name, unit}} entries")
+    entries, seen = [], set()
+    for index, item in enumerate(items):
+        entry = _Section(item, f"{key}[{index}]", required=required, optional=optional)
+        name = entry.matching("name", PYTHON_NAME, "a name like temperature_history")
+        if name in seen:
+            raise SpecError(f"{key}[{index}].name: {name!r} appears twice")
+        seen.add(name)
+        entries.append({**entry.data, "name": name, "unit": entry.string("unit")})
+    return entries
 
 
 def _artifacts(section: _Section, spec_dir: Path, refs: dict[str, str]) -> dict[str, ArtifactSpec]:

@@ -78,6 +78,10 @@ def stage(spec: Spec, root: Path) -> Staged:
         section["labels"] = _stage_labels(spec, root)
     if spec.task == "text_classification":
         stage_label_embeddings(spec, root, section)
+    if spec.task == "regression":
+        section["features"] = [dict(feature) for feature in spec.tabular.features]
+        section["outputs"] = [dict(output) for output in spec.tabular.outputs]
+        section["guards"] = [dict(guard) for guard in spec.tabular.guards]
     if spec.task in ("image_classification", "text_classification"):
         section["postprocess"] = asdict(spec.postprocess)
     section["serving"] = asdict(spec.serving)

@@ -13,6 +13,7 @@ from .convention import ConventionHandler
 from .errors import ArchiveError
 from .image_classifier import ImageClassifier
 from .model_loading import load_model
+from .regression import Regressor
 from .text_classifier import TextClassifier
 from .text_embedding import TextEmbedder
 
@@ -21,7 +22,7 @@ __all__ = ["TASKS", "configure_threads", "create_handler"]
 log = logging.getLogger(__name__)
 
 TASKS: dict[str, type[TaskHandler]] = {
-    handler.task: handler for handler in (ImageClassifier, ConventionHandler, TextEmbedder, TextClassifier)
+    handler.task: handler for handler in (ImageClassifier, ConventionHandler, TextEmbedder, TextClassifier, Regressor)
 }
 
 

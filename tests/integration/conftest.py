@@ -36,6 +36,12 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     subprocess.run([sys.executable, str(REPO / "examples" / "digits" / "train.py"), "--output", str(root)], check=True)
     for text_model in ("minilm_embeddings", "minilm_topics"):
         build_archive(REPO / "examples" / text_model / "spec.yaml", root, progress=quiet)
+    subprocess.run([sys.executable, str(REPO / "examples" / "weather" / "train.py"), "--output", str(root)], check=True)
+    # the Seattle forecaster again, with a flagging guard, for a made-up area nothing else asks for
+    flagged = ["name=weather_flagged", "model.weights=build/seattle/weights.safetensors", "metadata.capabilities.area=[Flagville]",
+               "guards=[{feature: temperature_history, min: 40, max: 75, policy: flag}]",
+               "golden=[{input: build/seattle/golden.json, expected: {units: {temperature_plus_1h: degF}}}]"]
+    build_archive(REPO / "examples" / "weather" / "spec.yaml", root, progress=quiet, overrides=flagged)
     return root
 
 
@@ -59,7 +65,8 @@ def server(store: Path, shadow_path: Path, tmp_path_factory: pytest.TempPathFact
                                 env={"PYTHONPATH": str(shadow_path)})
     process.start()
     try:
-        process.wait_ready(["efficientnet_lite0", "tiny", "digits", "digits_eager", "minilm_embeddings", "minilm_topics"])
+        process.wait_ready(["efficientnet_lite0", "tiny", "digits", "digits_eager", "minilm_embeddings", "minilm_topics",
+                              "weather_seattle", "weather_sf", "weather_flagged"])
         yield process
     finally:
         process.stop()

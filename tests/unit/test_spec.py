@@ -86,7 +86,7 @@ DELETE = object()
         ("serving.batch_size", True, "serving.batch_size: expected a whole number, got True"),
         ("serving.workerz", 2, "serving.workerz: unknown key; did you mean 'workers'?"),
         ("name", "9lives", "name: '9lives' is not valid"),
-        ("task", "regression", "task: 'regression' is not one of image_classification"),
+        ("task", "forecasting", "task: 'forecasting' is not one of image_classification"),
         ("model.weights", "missing.pth", "model.weights: 'missing.pth' does not exist"),
         ("model.weights", DELETE, "model.weights: required key is missing"),
         ("model.torchscript", "tiny_model.py", "model.class: not used with model.torchscript"),
