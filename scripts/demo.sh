@@ -28,6 +28,9 @@ echo
 echo "== training digits on scikit-learn's digits, then building its archives (examples/digits/train.py)"
 python examples/digits/train.py --output model_store
 echo
+echo
+echo "== training weather forecasters for Seattle and San Francisco, then building their archives"
+python examples/weather/train.py --output model_store
 for text_model in minilm_embeddings minilm_topics; do
   echo "== building $text_model from examples/$text_model/spec.yaml (transformers at build only)"
   python -m builder "examples/$text_model/spec.yaml" --output model_store

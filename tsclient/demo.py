@@ -8,6 +8,7 @@ request, the archive's own description, and what the wrong normalization constan
 from __future__ import annotations
 
 import argparse
+import json
 import mimetypes
 import sys
 import time
@@ -25,9 +26,11 @@ from handlers.model_loading import load_model
 from offline import LocalArchive, predict
 from offline.predict import expand_inputs
 
+from .catalog import Catalog, NoModelError
 from .client import Reply, TorchServeClient
 
 PHOTOS = Path(skimage.__file__).parent / "data"
+REPO = Path(__file__).resolve().parents[1]
 MODEL = "efficientnet_lite0"
 FLOAT_NOISE = 1e-5  # CPU kernels sum in a batch-size-dependent order
 IMAGENET = {"mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)}
@@ -39,11 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--management", default="http://127.0.0.1:8081")
     parser.add_argument("--key-file", type=Path, default=Path("key_file.json"))
     parser.add_argument("--archive", type=Path, default=Path("model_store") / f"{MODEL}.mar")
-    parser.add_argument("--digit-samples", type=Path, default=Path("examples") / "digits" / "build" / "samples",
+    parser.add_argument("--digit-samples", type=Path, default=REPO / "examples" / "digits" / "build" / "samples",
                         help="held-out digits drawn by examples/digits/train.py")
     args = parser.parse_args(argv)
     client = TorchServeClient(args.inference, args.management, args.key_file)
-    for model in (MODEL, "digits", "digits_eager", "minilm_embeddings", "minilm_topics"):
+    for model in (MODEL, "digits", "digits_eager", "minilm_embeddings", "minilm_topics", "weather_seattle", "weather_sf"):
         wait_until_ready(client, model)
     describe(client)
     served = classify_photos(client)
@@ -52,7 +55,34 @@ def main(argv: list[str] | None = None) -> int:
     wrong_constants(args.archive, served)
     digits(client, args.archive.parent / "digits.mar", args.digit_samples)
     sentences(client)
+    weather(client)
     return 0
+
+
+def weather(client: TorchServeClient) -> None:
+    heading("weather: the application picks a model by what its manifest says it covers (seed 003)")
+    catalog = Catalog(client)
+    for name in ("weather_seattle", "weather_sf"):
+        spec = next(m for m in catalog.models if m.name == name).manifest["spec"]
+        quality, guard = spec["metadata"]["quality"], spec["guards"][0]
+        print(f"  {name:<16} area {spec['metadata']['capabilities']['area']}, held-out MAE {quality['mae']:.2f} degF "
+              f"(persistence {quality['persistence_mae']:.2f}), guard {guard['feature']} in [{guard['min']}, {guard['max']}] "
+              f"({guard['policy']})")
+    for area, city in (("Seattle", "seattle"), ("San Francisco", "sf"), ("Portland", "seattle")):
+        history = json.loads((REPO / f"examples/weather/build/{city}/golden.json").read_text())["temperature_history"]
+        try:
+            name = catalog.find_best_model(area=area)
+        except NoModelError as err:
+            print(f"  find_best_model(area={area!r}) -> {err} (no 'close enough' fallback)")
+            continue
+        reply = client.predict_json(name, {"temperature_history": history})
+        if reply.status != 200:
+            print(f"  find_best_model(area={area!r}) -> {name}: HTTP {reply.status} {reply.body.get('message')}")
+            continue
+        forecast = ", ".join(f"{value:.1f}" for value in reply.body["prediction"].values())
+        print(f"  find_best_model(area={area!r}) -> {name}: next 3 hours {forecast} degF after {history[-1]} degF")
+    hot = client.predict_json("weather_seattle", {"temperature_history": [*history[:-1], 104.0]})
+    print(f"  a 104 degF reading -> HTTP {hot.status}: {hot.body['message']}")
 
 
 SIMILARITY_SENTENCES = [

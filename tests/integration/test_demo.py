@@ -26,3 +26,7 @@ def test_demo_tells_the_whole_story(server, store, capsys):
     assert re.search(r"A monkey is playing drums\. +nearest: Someone in a gorilla costume", out)
     assert "a 400-word text -> tokens 256, truncated True" in out
     assert re.search(r"The central bank raised interest rates again\. +finance \d+%", out)
+    assert "find_best_model(area='Seattle') -> weather_seattle: next 3 hours" in out
+    assert "find_best_model(area='San Francisco') -> weather_sf: next 3 hours" in out
+    assert "find_best_model(area='Portland') -> no served model covers area=Portland" in out
+    assert re.search(r"a 104 degF reading -> HTTP 422: temperature_history: value 104 is outside the range", out)
