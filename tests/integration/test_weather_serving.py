@@ -78,3 +78,14 @@ def test_choose_a_model_by_capability(server):
     seattle = next(m for m in catalog.models if m.name == "weather_seattle")
     quality = seattle.manifest["spec"]["metadata"]["quality"]
     assert quality["mae"] < quality["persistence_mae"]
+
+
+def test_catalog_cli(server, capsys):
+    from tsclient.catalog import main
+
+    common = ["--inference", server.url("inference"), "--management", server.url("management"),
+              "--key-file", str(server.client.key_file)]
+    assert main([*common, "area=San Francisco"]) == 0
+    assert capsys.readouterr().out.strip() == "weather_sf"
+    assert main([*common, "area=Portland"]) == 1
+    assert "no served model covers area=Portland" in capsys.readouterr().err

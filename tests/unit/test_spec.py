@@ -155,3 +155,38 @@ def test_text_spec_errors(base, change, message):
     with pytest.raises(SpecError) as caught:
         parse_spec(changed, directory)
     assert message in str(caught.value)
+
+
+REGRESSION = {
+    "task": "regression", "preprocess": None, "labels": None, "postprocess": None,
+    "features": [{"name": "history", "shape": [24], "unit": "degF"}],
+    "outputs": [{"name": "next_hour", "unit": "degF"}],
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"guards": [{"feature": "humidity", "min": 0, "policy": "reject"}]}, "guards[0].feature: 'humidity' is not a declared feature"),
+        ({"guards": [{"feature": "history", "policy": "reject"}]}, "guards[0]: give min, max or both"),
+        ({"guards": [{"feature": "history", "min": 5, "max": 1, "policy": "flag"}]}, "guards[0]: min 5.0 is greater than max 1.0"),
+        ({"guards": [{"feature": "history", "min": 5, "policy": "warn"}]}, "guards[0].policy: 'warn' is not one of reject, flag"),
+        ({"features": [{"name": "history", "shape": [0], "unit": "degF"}]}, "features[0].shape: expected a list of positive integers"),
+        ({"outputs": [{"name": "a", "unit": "x"}, {"name": "a", "unit": "y"}]}, "outputs[1].name: 'a' appears twice"),
+        ({"outputs": [{"name": "a"}]}, "outputs[0].unit: required key is missing"),
+    ],
+)
+def test_regression_spec_errors(base, change, message):
+    data, directory = base
+    changed = {k: v for k, v in {**copy.deepcopy(data), **REGRESSION, **change}.items() if v is not None}
+    with pytest.raises(SpecError) as caught:
+        parse_spec(changed, directory)
+    assert message in str(caught.value)
+
+
+def test_regression_spec_parses(base):
+    data, directory = base
+    changed = {k: v for k, v in {**copy.deepcopy(data), **REGRESSION,
+                                 "guards": [{"feature": "history", "min": 1, "policy": "flag"}]}.items() if v is not None}
+    spec = parse_spec(changed, directory)
+    assert spec.tabular.guards == ({"feature": "history", "policy": "flag", "min": 1.0},)
