@@ -101,3 +101,11 @@ def write_convention_spec(directory: Path, cls: str = "Scorer", **model: Any) ->
     path = directory / "spec.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
     return path
+
+
+def concurrently(calls: list) -> list:
+    """Send requests at the same time, so TorchServe batches them; their replies, in call order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(len(calls)) as pool:
+        return [future.result() for future in [pool.submit(call) for call in calls]]

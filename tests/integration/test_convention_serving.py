@@ -4,7 +4,6 @@ batch, and offline prediction equal to the server's answers."""
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,7 @@ import pytest
 from builder.golden import same_json
 from offline.predict import main as predict_main
 
-from helpers import REPO, import_file
+from helpers import REPO, concurrently, import_file
 
 pytestmark = pytest.mark.integration
 
@@ -62,8 +61,7 @@ def test_a_refused_item_leaves_its_batch_alone(server):
         lambda: server.client.predict_bytes("digits", b"not a picture", "image/png"),
         lambda: server.client.predict_json("digits", {"pixels": [[0] * 8] * 8}),
     ]
-    with ThreadPoolExecutor(len(calls)) as pool:
-        replies = [future.result() for future in [pool.submit(call) for call in calls]]
+    replies = concurrently(calls)
     assert [r.status for r in replies] == [200, 422, 422, 200]
     assert "expected an 8x8 array of ink values, got shape [1, 2]" in replies[1].body["message"]
     assert replies[2].body["type"] == "UnprocessableInput"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ import skimage
 from PIL import Image
 
 from conftest import SHADOW_MESSAGE
-from helpers import png_bytes, reference_answer
+from helpers import concurrently, png_bytes, reference_answer
 
 pytestmark = pytest.mark.integration
 
@@ -109,8 +108,7 @@ def test_a_real_batch_with_bad_requests_harms_no_one(server):
         lambda: server.client.predict_base64("tiny", good, top_k=1),
         lambda: server.client.predict_json("tiny", {"image": "@@"}),
     ]
-    with ThreadPoolExecutor(len(calls)) as pool:
-        replies = [future.result() for future in [pool.submit(call) for call in calls]]
+    replies = concurrently(calls)
     assert [r.status for r in replies] == [200, 415, 200, 400]
     assert replies[0].body["predictions"][0]["label"] == reference_answer()["predictions"][0]["label"]
     assert len(replies[2].body["predictions"]) == 1

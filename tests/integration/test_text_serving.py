@@ -4,12 +4,12 @@ the reference implementation, batching with bad inputs mixed in, truncation, des
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import torch
 
 from conftest import SHADOW_MESSAGE
+from helpers import concurrently
 
 pytestmark = pytest.mark.integration
 
@@ -98,8 +98,7 @@ def test_a_batch_with_bad_texts_harms_no_one(server):
         lambda: server.client.predict_json(MODEL, ["x"] * 65),
         lambda: server.client.predict_json(MODEL, ["another good one", "and one more"]),
     ]
-    with ThreadPoolExecutor(len(calls)) as pool:
-        replies = [future.result() for future in [pool.submit(call) for call in calls]]
+    replies = concurrently(calls)
     assert [r.status for r in replies] == [200, 400, 400, 400, 400, 413, 200]
     messages = [r.body.get("message", "") for r in replies]
     assert "empty or only whitespace" in messages[1]
@@ -163,8 +162,7 @@ def test_topics_batch_with_a_bad_text(server):
     calls = [lambda: server.client.predict_json("minilm_topics", "A fox was spotted near the river."),
              lambda: server.client.predict_json("minilm_topics", ""),
              lambda: server.client.predict_bytes("minilm_topics", b"Stocks rallied on Friday.", "text/plain")]
-    with ThreadPoolExecutor(len(calls)) as pool:
-        replies = [future.result() for future in [pool.submit(call) for call in calls]]
+    replies = concurrently(calls)
     assert [r.status for r in replies] == [200, 400, 200]
     assert replies[0].body["predictions"][0]["label"] == "animals"
     assert replies[2].body["predictions"][0]["label"] == "finance"

@@ -5,32 +5,37 @@ from __future__ import annotations
 
 import json
 import math
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
 
 from tsclient.catalog import Catalog, NoModelError
 
-from helpers import REPO
+from helpers import REPO, concurrently
 
 pytestmark = pytest.mark.integration
 
-GOLDEN = json.loads((REPO / "examples" / "weather" / "build" / "seattle" / "golden.json").read_text())
-HISTORY = GOLDEN["temperature_history"]
 
 
-def test_forecast_with_units(server):
-    reply = server.client.predict_json("weather_seattle", GOLDEN)
+@pytest.fixture(scope="module")
+def golden(store) -> dict:
+    """A held-out Seattle input that examples/weather/train.py (run by the store fixture) wrote."""
+    return json.loads((REPO / "examples" / "weather" / "build" / "seattle" / "golden.json").read_text())
+
+
+def test_forecast_with_units(server, golden):
+    history = golden["temperature_history"]
+    reply = server.client.predict_json("weather_seattle", golden)
     assert reply.status == 200
     assert set(reply.body["prediction"]) == {"temperature_plus_1h", "temperature_plus_2h", "temperature_plus_3h"}
     assert reply.body["units"]["temperature_plus_1h"] == "degF"
-    assert abs(reply.body["prediction"]["temperature_plus_1h"] - HISTORY[-1]) < 5
+    assert abs(reply.body["prediction"]["temperature_plus_1h"] - history[-1]) < 5
     assert reply.body["warnings"] == []
 
 
-def test_reject_guard_names_feature_value_and_range(server):
-    reply = server.client.predict_json("weather_seattle", {"temperature_history": [*HISTORY[:-1], 130.0]})
+def test_reject_guard_names_feature_value_and_range(server, golden):
+    history = golden["temperature_history"]
+    reply = server.client.predict_json("weather_seattle", {"temperature_history": [*history[:-1], 130.0]})
     assert reply.status == 422
     message = reply.body["message"]
     guard = server.client.describe("weather_seattle")["spec"]["guards"][0]
@@ -38,8 +43,9 @@ def test_reject_guard_names_feature_value_and_range(server):
     assert f"[{guard['min']}, {guard['max']}]" in message and "policy reject" in message
 
 
-def test_flag_guard_answers_with_a_warning_and_counts_the_hit(server):
-    reply = server.client.predict_json("weather_flagged", {"temperature_history": [*HISTORY[:-1], 80.0]})
+def test_flag_guard_answers_with_a_warning_and_counts_the_hit(server, golden):
+    history = golden["temperature_history"]
+    reply = server.client.predict_json("weather_flagged", {"temperature_history": [*history[:-1], 80.0]})
     assert reply.status == 200
     assert reply.body["prediction"]["temperature_plus_1h"]
     assert "temperature_history: value 80 is outside the range [40.0, 75.0]" in reply.body["warnings"][0]
@@ -48,18 +54,18 @@ def test_flag_guard_answers_with_a_warning_and_counts_the_hit(server):
     assert any(line.startswith("GuardHits") and "weather_flagged" in line for line in metrics.splitlines()), metrics[-2000:]
 
 
-def test_rows_with_bad_features_fail_alone(server):
+def test_rows_with_bad_features_fail_alone(server, golden):
+    history = golden["temperature_history"]
     calls = [
-        lambda: server.client.predict_json("weather_sf", GOLDEN | {"temperature_history": [55.0] * 24}),
-        lambda: server.client.predict_json("weather_sf", {"temperature_histroy": HISTORY}),
+        lambda: server.client.predict_json("weather_sf", golden | {"temperature_history": [55.0] * 24}),
+        lambda: server.client.predict_json("weather_sf", {"temperature_histroy": history}),
         lambda: server.client.predict_bytes("weather_sf", json.dumps({"temperature_history": [math.nan] * 24}).encode(),
                                             "application/json"),
-        lambda: server.client.predict_json("weather_sf", {"temperature_history": HISTORY[:10]}),
+        lambda: server.client.predict_json("weather_sf", {"temperature_history": history[:10]}),
         lambda: server.client.predict_json("weather_sf", [{"temperature_history": [55.0] * 24}, {"temperature_history": "warm"}]),
         lambda: server.client.predict_json("weather_sf", [{"temperature_history": [55.0] * 24}, {"temperature_history": [60.0] * 24}]),
     ]
-    with ThreadPoolExecutor(len(calls)) as pool:
-        replies = [future.result() for future in [pool.submit(call) for call in calls]]
+    replies = concurrently(calls)
     assert [r.status for r in replies] == [200, 400, 400, 400, 400, 200]
     messages = [r.body.get("message", "") for r in replies]
     assert "temperature_histroy: unknown feature" in messages[1]
