@@ -11,7 +11,6 @@ only when its golden examples pass, so a failed build never leaves an archive be
 from __future__ import annotations
 
 import json
-import mimetypes
 import os
 import tempfile
 import time
@@ -128,7 +127,7 @@ def _pack(spec: Spec, staging: Path, entry: str, out: Path) -> Path:
 
 
 def golden_requests(spec: Spec) -> list[LocalRequest]:
-    return [LocalRequest.raw(example.input.read_bytes(), _content_type(example.input)) for example in spec.golden]
+    return [LocalRequest.from_file(example.input) for example in spec.golden]
 
 
 def verify_golden(mar: Path, spec: Spec) -> None:
@@ -160,10 +159,6 @@ def _loaded(mar: Path) -> Iterator[LocalArchive]:
         yield archive
     finally:
         archive.__exit__(None, None, None)
-
-
-def _content_type(path: Path) -> str:
-    return mimetypes.guess_type(path.name)[0] or "application/octet-stream"
 
 
 class _Steps:

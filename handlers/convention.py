@@ -19,7 +19,7 @@ from .archive import Archive
 from .base import Decoded, TaskHandler
 from .errors import ArchiveError, BadInput, UnprocessableInput
 from .model_loading import LoadedModel
-from .payload import RAW_FIELDS, Payload, decode_json_bytes
+from .payload import Payload, sole_input
 
 __all__ = ["ConventionHandler", "raw_input"]
 
@@ -54,14 +54,7 @@ class ConventionHandler(TaskHandler):
 
 def raw_input(payload: Payload) -> Any:
     """The one input field (``body``, or a form field ``data``) as bytes, parsed JSON or text."""
-    unknown = sorted(name for name in payload.fields if name not in RAW_FIELDS)
-    if unknown:
-        raise BadInput(f"unknown field {unknown[0]!r}; send the input as the body or as one form field named 'data'")
-    present = [name for name in RAW_FIELDS if name in payload.fields]
-    if len(present) != 1:
-        raise BadInput("expected exactly one input: the request body or a form field named 'data'")
-    name = present[0]
-    value = decode_json_bytes(name, payload.fields[name], payload.content_types.get(name, ""))
+    _, value, _ = sole_input(payload, "send the input as the request body or as one form field named 'data'")
     if isinstance(value, bytearray):
         value = bytes(value)
     if isinstance(value, bytes) and not value:

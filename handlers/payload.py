@@ -17,7 +17,8 @@ from typing import Any
 
 from .errors import BadInput, PayloadTooLarge, UnsupportedMediaType
 
-__all__ = ["RAW_FIELDS", "BinaryInput", "Payload", "binary_input", "decode_json_bytes", "parse_int_option", "text_input"]
+__all__ = ["RAW_FIELDS", "BinaryInput", "Payload", "binary_input", "decode_json_bytes", "parse_int_option",
+           "sole_input", "text_input"]
 
 RAW_FIELDS = ("body", "data")
 BINARY_CONTENT_TYPES = ("application/octet-stream", "")
@@ -140,17 +141,26 @@ def parse_int_option(name: str, value: Any, low: int, high: int, source: str) ->
     return number
 
 
+def sole_input(payload: Payload, hint: str, default_type: str = "") -> tuple[str, Any, str]:
+    """The request's one input field (``body``, or a form field ``data``): its name, its value (JSON
+    bodies parsed) and its content type. Any other field, or not exactly one, is a 400 with ``hint``."""
+    unknown = sorted(name for name in payload.fields if name not in RAW_FIELDS)
+    if unknown:
+        raise BadInput(f"unknown field {unknown[0]!r}; {hint}")
+    present = [name for name in RAW_FIELDS if name in payload.fields]
+    if len(present) != 1:
+        raise BadInput(hint)
+    name = present[0]
+    content_type = payload.content_types.get(name, "") or default_type
+    return name, decode_json_bytes(name, payload.fields[name], content_type), content_type
+
+
 def text_input(payload: Payload, max_texts: int) -> tuple[list[str], bool]:
     """The request's text(s): ``text/plain``, a JSON string, or a JSON list of strings.
 
     Returns the texts and whether the request was a single text (not a list)."""
-    unknown = sorted(name for name in payload.fields if name not in RAW_FIELDS)
-    present = [name for name in RAW_FIELDS if name in payload.fields]
-    if unknown or len(present) != 1:
-        raise BadInput("send the text as the request body (text/plain), a JSON string, or a JSON list of strings")
-    name = present[0]
-    content_type = payload.content_types.get(name, "")
-    value = decode_json_bytes(name, payload.fields[name], content_type)
+    _, value, content_type = sole_input(payload, "send the text as the request body (text/plain), a JSON string, "
+                                                 "or a JSON list of strings")
     if isinstance(value, (bytes, bytearray)):
         value = _utf8(bytes(value), content_type)
     if isinstance(value, str):

@@ -23,7 +23,7 @@ from .archive import Archive
 from .base import Decoded, TaskHandler
 from .errors import ArchiveError, BadInput, PayloadTooLarge, UnprocessableInput
 from .model_loading import LoadedModel
-from .payload import RAW_FIELDS, Payload, decode_json_bytes
+from .payload import Payload, sole_input
 
 __all__ = ["Feature", "Guard", "Regressor"]
 
@@ -136,11 +136,8 @@ class Regressor(TaskHandler):
 
 
 def json_rows(payload: Payload) -> tuple[list[Any], bool]:
-    present = [name for name in RAW_FIELDS if name in payload.fields]
-    if len(present) != 1 or len(payload.fields) != 1:
-        raise BadInput("send the features as a JSON object (one row) or a JSON list of objects (rows)")
-    name = present[0]
-    value = decode_json_bytes(name, payload.fields[name], payload.content_types.get(name, "") or "json")
+    _, value, _ = sole_input(payload, "send the features as a JSON object (one row) or a JSON list of objects (rows)",
+                             default_type="application/json")
     if isinstance(value, (bytes, bytearray, str)):
         raise BadInput("the body is not a JSON object or list; send Content-Type: application/json")
     if isinstance(value, list):

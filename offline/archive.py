@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import mimetypes
 import sys
 import tempfile
 import zipfile
@@ -25,7 +26,7 @@ from ts.context import Context
 from ts.service import Service
 from ts.utils.util import list_classes_from_module
 
-__all__ = ["ArchiveLoadError", "LocalArchive", "LocalRequest", "LocalResponse"]
+__all__ = ["ArchiveLoadError", "LocalArchive", "LocalRequest", "LocalResponse", "content_type_for"]
 
 
 class ArchiveLoadError(Exception):
@@ -43,6 +44,16 @@ class LocalRequest:
     @classmethod
     def raw(cls, body: bytes, content_type: str) -> LocalRequest:
         return cls(fields={"body": body}, content_types={"body": content_type})
+
+    @classmethod
+    def from_file(cls, path: Path) -> LocalRequest:
+        """A file sent as the raw body, with the content type its name implies."""
+        return cls.raw(path.read_bytes(), content_type_for(path))
+
+
+def content_type_for(path: Path) -> str:
+    """``image/png`` for ``a.png``, ``application/json`` for ``a.json``, ... ; octet-stream when unknown."""
+    return mimetypes.guess_type(path.name)[0] or "application/octet-stream"
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import mimetypes
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -62,8 +61,7 @@ class _Inputs(Dataset):
         if ref.line is not None:
             text = ref.path.read_text(encoding="utf-8").splitlines()[ref.line - 1]
             return ref.name, LocalRequest.raw(text.encode("utf-8"), "application/json")
-        content_type = mimetypes.guess_type(ref.path.name)[0] or "application/octet-stream"
-        return ref.name, LocalRequest.raw(ref.path.read_bytes(), content_type)
+        return ref.name, LocalRequest.from_file(ref.path)
 
 
 def expand_inputs(inputs: Sequence[Path]) -> list[InputRef]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import mimetypes
 import sys
 import time
 from dataclasses import replace
@@ -24,6 +23,7 @@ from handlers.classification import Classification, top_k
 from handlers.images import ImagePreprocessing
 from handlers.model_loading import load_model
 from offline import LocalArchive, predict
+from offline.archive import content_type_for
 from offline.predict import expand_inputs
 
 from .catalog import Catalog, NoModelError
@@ -236,7 +236,7 @@ def digits(client: TorchServeClient, mar: Path, samples: Path) -> None:
 
 
 def _send(client: TorchServeClient, model: str, path: Path) -> Reply:
-    return client.predict_bytes(model, path.read_bytes(), mimetypes.guess_type(path.name)[0] or "application/octet-stream")
+    return client.predict_bytes(model, path.read_bytes(), content_type_for(path))
 
 
 def _digit(reply: Reply) -> str:
