@@ -46,6 +46,14 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store with only tiny.mar (batch size 1): for servers whose test is about the server, not the model."""
+    root = tmp_path_factory.mktemp("tiny-store")
+    build_archive(write_tiny_spec(tmp_path_factory.mktemp("tiny-spec-1"), serving={"workers": 1}), root, progress=quiet)
+    return root
+
+
+@pytest.fixture(scope="session")
 def shadow_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A PYTHONPATH entry whose 'handlers' and 'efficientnet_lite_pytorch' fail on import, as an installed
     copy of another version could (the archive must use its own copies), and whose 'transformers' and

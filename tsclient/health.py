@@ -1,0 +1,112 @@
+"""A health probe that works while token authorization is on.
+
+``/ping`` sits behind TorchServe's inference token, so an HTTP probe without the token gets 400.
+This probe runs beside the server (container HEALTHCHECK, Kubernetes exec probe), reads the
+addresses from the server's config and the token from its key file, renews an expired token
+with the file's API key (an expired token is useless to every client, and the renewed one is
+written back to the file), and exits 0 only when the server says it is healthy::
+
+    python -m tsclient.health [--config config.properties] [--key-file key_file.json] [--ready]
+
+``--ready`` also requires every registered model to have a READY worker (a readiness probe).
+Exit codes: 0 healthy, 1 not healthy (one line on stderr says why).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from .properties import read_properties, server_urls
+from .tokens import KeyFile, TokenError
+
+__all__ = ["Probe", "Unhealthy", "main"]
+
+DEFAULT_CONFIG = "config/config.properties"
+
+
+class Unhealthy(RuntimeError):
+    """The server is down, refuses the probe, or a model has no READY worker."""
+
+
+@dataclass(frozen=True)
+class Probe:
+    urls: dict[str, str]
+    key_file: KeyFile | None  # None when the config turns token authorization off
+    timeout: float = 5.0
+
+    @classmethod
+    def from_config(cls, config: Path, key_file: Path | None = None, timeout: float = 5.0) -> Probe:
+        values = read_properties(config)
+        auth_off = values.get("disable_token_authorization", "false").strip().lower() == "true"
+        keys = None if auth_off else KeyFile((key_file or Path("key_file.json")).absolute())
+        return cls(server_urls(config), keys, timeout)
+
+    def healthy(self) -> str:
+        body = self._get("inference", "/ping")
+        if body.get("status") != "Healthy":
+            raise Unhealthy(f"/ping says {body}")
+        return "healthy"
+
+    def ready(self) -> str:
+        self.healthy()
+        names = sorted({m["modelName"] for m in self._get("management", "/models").get("models", [])})
+        if not names:
+            raise Unhealthy("no model is registered")
+        waiting = [name for name in names if not self._model_ready(name)]
+        if waiting:
+            raise Unhealthy(f"no READY worker yet for {', '.join(waiting)}")
+        return f"ready: {len(names)} model(s) with READY workers ({', '.join(names)})"
+
+    def _model_ready(self, name: str) -> bool:
+        versions = self._get("management", f"/models/{name}")
+        return any(w.get("status") == "READY" for v in versions for w in v.get("workers", []))
+
+    def _get(self, api: str, path: str):
+        try:
+            response = requests.get(self.urls[api] + path, headers=self._headers(api), timeout=self.timeout)
+        except requests.RequestException as err:
+            raise Unhealthy(f"{self.urls[api]}{path}: {type(err).__name__}: {err}") from err
+        if response.status_code != 200:
+            raise Unhealthy(f"{self.urls[api]}{path}: HTTP {response.status_code}: {response.text.strip()[:300]}")
+        try:
+            return response.json()
+        except ValueError as err:
+            raise Unhealthy(f"{self.urls[api]}{path}: not JSON: {response.text.strip()[:200]}") from err
+
+    def _headers(self, api: str) -> dict[str, str]:
+        if self.key_file is None:
+            return {}
+        try:
+            token = self.key_file.renew(api, self.urls["management"], self.timeout) if self.key_file.expired(api) \
+                else self.key_file.token(api)
+        except TokenError as err:
+            raise Unhealthy(str(err)) from err
+        return {"Authorization": f"Bearer {token}"}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tsclient.health", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", type=Path, default=Path(os.environ.get("TS_CONFIG_FILE", DEFAULT_CONFIG)),
+                        help="the server's config.properties (default: $TS_CONFIG_FILE or config/config.properties)")
+    parser.add_argument("--key-file", type=Path, help="the server's key_file.json (default: ./key_file.json)")
+    parser.add_argument("--ready", action="store_true", help="also require a READY worker for every model")
+    parser.add_argument("--timeout", type=float, default=5.0, help="seconds per HTTP call (default 5)")
+    args = parser.parse_args(argv)
+    try:
+        probe = Probe.from_config(args.config, args.key_file, args.timeout)
+        print(probe.ready() if args.ready else probe.healthy())
+    except (Unhealthy, OSError) as err:
+        print(f"unhealthy: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
