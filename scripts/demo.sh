@@ -17,9 +17,6 @@ esac
 
 ./scripts/setup.sh
 export PATH="$root/.venv/bin:$PATH"
-# TorchServe keeps its pid file in TMPDIR: a private one lets 'torchserve --stop' find this server only.
-export TMPDIR="$root/.run/tmp"
-mkdir -p "$TMPDIR"
 
 echo "== building the archive from examples/efficientnet_lite0/spec.yaml"
 python examples/efficientnet_lite0/prepare_labels.py
@@ -36,16 +33,12 @@ for text_model in minilm_embeddings minilm_topics; do
   python -m builder "examples/$text_model/spec.yaml" --output model_store
 done
 
-stop() { torchserve --stop >/dev/null 2>&1 || true; }
-if [ -f "$TMPDIR/.model_server.pid" ] && kill -0 "$(cat "$TMPDIR/.model_server.pid")" 2>/dev/null; then
-  echo "(stopping the TorchServe an earlier 'demo.sh --keep-running' left up)"; stop; sleep 2
-fi
+# a server an earlier 'demo.sh --keep-running' left up would still serve the old archives
+./scripts/serve.sh stop >/dev/null
 echo
-echo "== torchserve --start --ncs --model-store model_store --ts-config config/config.properties"
-rm -f key_file.json
-# The Java frontend outlives this script with --keep-running: give it no handle on our stdout/stderr.
-torchserve --start --ncs --model-store model_store --ts-config config/config.properties >.run/torchserve.out 2>&1
-$keep || trap stop EXIT
+echo "== ./scripts/serve.sh start   (torchserve --start --ncs --model-store model_store --ts-config config/config.properties)"
+$keep || trap './scripts/serve.sh stop' EXIT
+./scripts/serve.sh start
 
 python -m tsclient.demo --key-file key_file.json --archive model_store/efficientnet_lite0.mar
 
@@ -60,10 +53,11 @@ TorchServe keeps running (tokens in key_file.json; logs in logs/). Try:
   curl -H "Authorization: Bearer $key" http://127.0.0.1:8080/predictions/efficientnet_lite0 -F image=@$photo -F top_k=2
   curl -H "Authorization: Bearer $mkey" "http://127.0.0.1:8081/models/efficientnet_lite0?customized=true"
   curl -H "Authorization: Bearer $key" http://127.0.0.1:8082/metrics
-Stop it with:
-  TMPDIR=$TMPDIR .venv/bin/torchserve --stop
+Status and stop:
+  ./scripts/serve.sh status
+  ./scripts/serve.sh stop
 EOT
 else
   echo
-  echo "== torchserve --stop"
+  echo "== ./scripts/serve.sh stop"
 fi

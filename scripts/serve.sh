@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Run TorchServe on the archives in model_store/ with config/config.properties (token auth on):
+#   ./scripts/serve.sh start [--timeout SECONDS]   start in the background, wait until every model has a READY worker
+#   ./scripts/serve.sh status                      health probe with --ready; exit 0 when all models are ready
+#   ./scripts/serve.sh stop                        stop the server this script started
+#   ./scripts/serve.sh foreground                  run in the foreground (containers: PID 1's child, logs to stdout)
+# TorchServe runs in TS_HOME (default: the repository root), so its key_file.json (tokens) and logs/
+# land there. TS_CONFIG and MODEL_STORE override the config file and the model store (relative paths
+# are taken from the repository root). Config snapshots are off (--ncs).
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+config=$(realpath -m "${TS_CONFIG:-config/config.properties}")
+store=$(realpath -m "${MODEL_STORE:-model_store}")
+home=$(realpath -m "${TS_HOME:-$root}")
+# TorchServe keeps its pid file in TMPDIR: a private one lets 'torchserve --stop' find this server only.
+export TMPDIR="$home/.run/tmp"
+mkdir -p "$TMPDIR"
+pidfile="$TMPDIR/.model_server.pid"
+
+usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
+probe() { "$root/.venv/bin/python" -m tsclient.health --config "$config" --key-file "$home/key_file.json" "$@"; }
+check_inputs() {
+  [ -r "$config" ] || { echo "serve.sh: config $config not found (set TS_CONFIG)" >&2; exit 2; }
+  [ -d "$store" ] || { echo "serve.sh: model store $store not found (set MODEL_STORE, or build archives with scripts/build_mar.sh)" >&2; exit 2; }
+  compgen -G "$store/*.mar" >/dev/null || echo "serve.sh: warning: no .mar in $store; the server will start with no models" >&2
+}
+torchserve_args=(--start --ncs --model-store "$store" --ts-config "$config")
+
+start() {
+  local timeout=300
+  case "${1:-}" in --timeout) timeout=${2:?--timeout needs seconds} ;; "") ;; *) usage ;; esac
+  if running; then echo "TorchServe is already running (pid $(cat "$pidfile"))"; return 0; fi
+  check_inputs
+  rm -f "$home/key_file.json"
+  echo "torchserve ${torchserve_args[*]}   (in $home)"
+  # The Java frontend outlives this script: give it no handle on our stdout/stderr.
+  (cd "$home" && "$root/.venv/bin/torchserve" "${torchserve_args[@]}" >"$home/.run/torchserve.out" 2>&1)
+  local deadline=$((SECONDS + timeout)) reason=""
+  until reason=$(probe --ready 2>&1); do
+    if ! running; then
+      echo "serve.sh: TorchServe exited; see $home/logs/ts_log.log and $home/.run/torchserve.out" >&2; exit 1
+    fi
+    if [ "$SECONDS" -ge "$deadline" ]; then echo "serve.sh: not ready after ${timeout}s: $reason" >&2; exit 1; fi
+    sleep 1
+  done
+  echo "$reason"
+  echo "tokens: $home/key_file.json · logs: $home/logs · stop: ./scripts/serve.sh stop"
+}
+
+stop() {
+  if ! running; then echo "TorchServe is not running"; return 0; fi
+  "$root/.venv/bin/torchserve" --stop
+  local deadline=$((SECONDS + 60))
+  while running && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.5; done
+  if running; then echo "serve.sh: TorchServe did not stop within 60 s (pid $(cat "$pidfile"))" >&2; exit 1; fi
+}
+
+status() {
+  if ! running; then echo "TorchServe is not running"; exit 3; fi
+  echo "TorchServe pid $(cat "$pidfile")"
+  probe --ready
+}
+
+foreground() {
+  check_inputs
+  cd "$home"
+  exec "$root/.venv/bin/torchserve" "${torchserve_args[@]}" --foreground
+}
+
+command=${1:-}
+[ $# -gt 0 ] && shift
+case "$command" in
+  start|stop|status|foreground) "$root/scripts/setup.sh" >&2; "$command" "$@" ;;
+  *) usage ;;
+esac
