@@ -42,12 +42,12 @@ TINY_PREPROCESS = {"color_mode": "RGB", "resize": 16, "center_crop": 16, "interp
                    "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}
 
 
-def write_tiny_spec(directory: Path, expected: Any = None, **overrides: Any) -> Path:
-    """Lay out a complete tiny spec (source, .pth weights, labels, golden PNG) in ``directory``."""
+def write_tiny_spec(directory: Path, expected: Any = None, seed: int = 0, **overrides: Any) -> Path:
+    """Lay out a complete tiny spec (source, .pth weights of ``tiny_model(seed)``, labels, golden PNG) in ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(TINY / "tiny_model.py", directory / "tiny_model.py")
     shutil.copyfile(TINY / "labels.txt", directory / "labels.txt")
-    torch.save(tiny_model().state_dict(), directory / "weights.pth")
+    torch.save(tiny_model(seed).state_dict(), directory / "weights.pth")
     (directory / "red.png").write_bytes(png_bytes((220, 20, 30)))
     spec: dict[str, Any] = {
         "name": "tiny",
@@ -59,7 +59,7 @@ def write_tiny_spec(directory: Path, expected: Any = None, **overrides: Any) -> 
         "postprocess": {"top_k": 3},
         "serving": {"workers": 1, "batch_size": 4, "max_batch_delay": 100},
         "metadata": {"description": "tiny test model", "capabilities": ["testing"]},
-        "golden": [{"input": "red.png", "expected": expected if expected is not None else reference_answer(), "tolerance": 1e-4}],
+        "golden": [{"input": "red.png", "expected": expected if expected is not None else reference_answer(seed), "tolerance": 1e-4}],
     }
     spec.update(overrides)
     path = directory / "spec.yaml"
@@ -67,14 +67,14 @@ def write_tiny_spec(directory: Path, expected: Any = None, **overrides: Any) -> 
     return path
 
 
-def reference_answer() -> dict[str, Any]:
-    """The golden answer computed independently: eager model + numpy preprocessing, no handler code."""
+def reference_answer(seed: int = 0) -> dict[str, Any]:
+    """The golden answer for red.png computed independently: eager ``tiny_model(seed)`` + numpy preprocessing, no handler code."""
     import numpy as np
 
     array = np.full((16, 16, 3), (220, 20, 30), dtype=np.float32) / 255.0  # a flat image stays flat
     tensor = torch.from_numpy(((array - 0.5) / 0.25).transpose(2, 0, 1).copy())[None]
     with torch.inference_mode():
-        probabilities = torch.softmax(tiny_model()(tensor)[0], dim=0)
+        probabilities = torch.softmax(tiny_model(seed)(tensor)[0], dim=0)
     order = torch.argsort(probabilities, descending=True).tolist()
     labels = ["red", "green", "blue"]
     return {"predictions": [{"label": labels[i], "probability": round(float(probabilities[i]), 6)} for i in order]}
