@@ -44,6 +44,7 @@ __all__ = [
 
 TASKS = ("image_classification", "convention", "text_embedding", "text_classification", "regression")
 GUARD_POLICIES = ("reject", "flag")
+KSERVE_KEYS = ("instances", "inputs")  # top-level keys of KServe v1/v2 request bodies (handlers/kserve.py)
 UNUSED_HINTS = {
     "text_classification": "give the labels and their descriptions under zero_shot",
     "regression": "declare the inputs under features and the predictions under outputs",
@@ -338,6 +339,9 @@ def _tabular(top: _Section) -> TabularSpec:
         shape = feature.setdefault("shape", [])
         if not isinstance(shape, list) or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in shape):
             raise SpecError(f"features[{index}].shape: expected a list of positive integers ([] for one number), got {shape!r}")
+        if feature["name"] in KSERVE_KEYS:
+            raise SpecError(f"features[{index}].name: {feature['name']!r} is reserved (a JSON body with that key is a KServe "
+                            "request, see docs/kserve.md); choose another name")
     names = {feature["name"] for feature in features}
     guards = []
     for index, item in enumerate(top.data.get("guards") or []):

@@ -17,8 +17,8 @@ from typing import Any
 
 from .errors import BadInput, PayloadTooLarge, UnsupportedMediaType
 
-__all__ = ["RAW_FIELDS", "BinaryInput", "Payload", "binary_input", "decode_json_bytes", "parse_int_option",
-           "sole_input", "text_input"]
+__all__ = ["RAW_FIELDS", "BinaryInput", "Payload", "binary_input", "decode_base64", "decode_json_bytes",
+           "parse_int_option", "sole_input", "text_input"]
 
 RAW_FIELDS = ("body", "data")
 BINARY_CONTENT_TYPES = ("application/octet-stream", "")
@@ -70,9 +70,11 @@ def binary_input(payload: Payload, data_keys: tuple[str, ...], option_keys: tupl
     if isinstance(value, list):
         raise BadInput("a JSON list is not accepted here: send one input per request (TorchServe batches requests)")
     if isinstance(value, str):
-        if DATA_URL_MARK in value[:100]:
-            return BinaryInput(_b64decode(name, value), options)
         ctype = payload.content_types.get(name) or "text"
+        if DATA_URL_MARK in value[:100]:
+            return BinaryInput(decode_base64(f"field {name!r}", value), options)
+        if "json" in ctype.lower():  # a JSON string body: base64 (also how a KServe instance carries an image)
+            return BinaryInput(decode_base64("the JSON string", value), options)
         raise UnsupportedMediaType(f"content type {ctype!r} carries text, not binary data; send the raw bytes or base64 in JSON")
     return BinaryInput(_checked_binary(name, value, payload.content_types.get(name, "")), options)
 
@@ -110,18 +112,19 @@ def _from_json_object(obj: dict, data_keys: tuple[str, ...], option_keys: tuple[
     if not isinstance(obj[key], str):
         raise BadInput(f"JSON key {key!r} must be a base64 string, got {type(obj[key]).__name__}")
     merged = {**options, **{k: obj[k] for k in option_keys if k in obj}}
-    return BinaryInput(_b64decode(key, obj[key]), merged)
+    return BinaryInput(decode_base64(f"JSON key {key!r}", obj[key]), merged)
 
 
-def _b64decode(name: str, text: str) -> bytes:
+def decode_base64(where: str, text: str) -> bytes:
+    """Standard base64 (or a ``data:...;base64,`` URL) -> bytes; ``where`` names it in errors."""
     if DATA_URL_MARK in text[:100]:
         text = text.split(DATA_URL_MARK, 1)[1]
     try:
         data = base64.b64decode("".join(text.split()), validate=True)
     except (binascii.Error, ValueError) as err:
-        raise BadInput(f"{name!r} is not valid base64 ({err}); encode the file bytes with standard base64") from err
+        raise BadInput(f"{where} is not valid base64 ({err}); encode the file bytes with standard base64") from err
     if not data:
-        raise BadInput(f"{name!r} decodes to zero bytes: send the input's base64")
+        raise BadInput(f"{where} decodes to zero bytes: send the input's base64")
     return data
 
 

@@ -55,6 +55,8 @@ class Guard:
 
 class Regressor(TaskHandler):
     task = "regression"
+    named_inputs = True  # KServe v2: one input tensor per feature, named after it
+    max_instances = MAX_ROWS
 
     def __init__(self, archive: Archive, model: LoadedModel) -> None:
         super().__init__(archive, model)
@@ -139,7 +141,8 @@ def json_rows(payload: Payload) -> tuple[list[Any], bool]:
     _, value, _ = sole_input(payload, "send the features as a JSON object (one row) or a JSON list of objects (rows)",
                              default_type="application/json")
     if isinstance(value, (bytes, bytearray, str)):
-        raise BadInput("the body is not a JSON object or list; send Content-Type: application/json")
+        kind = "text" if isinstance(value, str) else "bytes"
+        raise BadInput(f"expected a JSON object of features or a list of them, got {kind}; send JSON (Content-Type: application/json)")
     if isinstance(value, list):
         if not value:
             raise BadInput("the JSON list is empty: send one or more rows")

@@ -24,6 +24,7 @@ def extract(fields, types=None):
         ({"image": PNG, "top_k": b"2"}, {"image": "image/png", "top_k": ""}, {"top_k": b"2"}),     # multipart
         ({"body": {"image": B64, "top_k": 2}}, {"body": "application/json"}, {"top_k": 2}),       # parsed JSON
         ({"body": {"data": "data:image/png;base64," + B64}}, {"body": "application/json"}, {}),   # data URL
+        ({"body": B64}, {"body": "application/json"}, {}),                                        # a JSON string
         ({"body": b'{"image": "%s"}' % B64.encode()}, {"body": "application/json; charset=utf-8"}, {}),
     ],
 )

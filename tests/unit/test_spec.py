@@ -172,6 +172,7 @@ REGRESSION = {
         ({"guards": [{"feature": "history", "min": 5, "max": 1, "policy": "flag"}]}, "guards[0]: min 5.0 is greater than max 1.0"),
         ({"guards": [{"feature": "history", "min": 5, "policy": "warn"}]}, "guards[0].policy: 'warn' is not one of reject, flag"),
         ({"features": [{"name": "history", "shape": [0], "unit": "degF"}]}, "features[0].shape: expected a list of positive integers"),
+        ({"features": [{"name": "inputs", "unit": "degF"}]}, "features[0].name: 'inputs' is reserved (a JSON body"),
         ({"outputs": [{"name": "a", "unit": "x"}, {"name": "a", "unit": "y"}]}, "outputs[1].name: 'a' appears twice"),
         ({"outputs": [{"name": "a"}]}, "outputs[0].unit: required key is missing"),
     ],

@@ -1,0 +1,400 @@
+"""KServe's inference protocols, v1 and v2 (the Open Inference Protocol), as pure functions.
+
+A request whose JSON body is a KServe request is expanded into *instances*; each instance becomes
+the ``Payload`` that the task's own single-request JSON body would be, so the task decodes it
+exactly as it decodes ``/predictions`` requests. The answers are regrouped into the protocol's
+response. Nothing here knows about TorchServe's batch or context (``base.py`` holds that glue).
+
+    v1 request   {"instances": [i0, i1, ...]}
+    v1 response  {"predictions": [a0, a1, ...]}        a_k: the task's /predictions answer for i_k
+
+    v2 request   {"id"?, "inputs": [tensor, ...], "parameters"?, "outputs"?}
+                 tensor = {"name", "shape", "datatype", "data", "parameters"?}
+    v2 response  {"model_name", "model_version", "id",
+                  "outputs": [{"name": "answer", "datatype": "BYTES", "shape": [N], "data": [json(a0), ...]}]}
+
+A body is a KServe request when it is a JSON object with the key ``instances`` (v1) or ``inputs``
+(v2); these two keys are therefore reserved at the top level of every task's JSON body.
+
+v1 instances: each element of ``instances`` is a JSON value decoded like the task's JSON body;
+``{"b64": "<base64>"}`` (KServe's binary convention) stands for raw bytes, like a raw body.
+
+v2 instances: the first dimension of every input tensor counts the instances (all tensors agree).
+With one input tensor (and a task that does not name its inputs) instance k is row k of that
+tensor: a string for ``BYTES``, a number or nested list for numeric types; a ``BYTES`` tensor with
+``parameters: {"content_type": "base64"}`` carries raw bytes, one element per instance. With several
+tensors, or a task whose inputs are named (regression features), instance k is the object
+``{tensor name: row k}``. ``data`` may be flat (row-major) or nested; its element count must match
+``shape``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import BadInput, PayloadTooLarge
+from .payload import RAW_FIELDS, Payload, decode_base64, decode_json_bytes
+
+__all__ = [
+    "MAX_INSTANCES",
+    "OUTPUT_NAME",
+    "PLAIN",
+    "V1",
+    "V2",
+    "Inbound",
+    "envelope_failure",
+    "envelope_result",
+    "error_response",
+    "expand",
+    "from_envelope",
+    "protocol_of",
+    "v1_payloads",
+    "v1_response",
+    "v2_answer_data",
+    "v2_payloads",
+    "v2_response",
+]
+
+PLAIN, V1, V2 = "plain", "v1", "v2"
+MAX_INSTANCES = 64
+OUTPUT_NAME = "answer"
+JSON_TYPE = "application/json"
+V1_KEYS = frozenset({"instances"})
+V2_KEYS = frozenset({"id", "inputs", "parameters", "outputs"})
+TENSOR_KEYS = frozenset({"name", "shape", "datatype", "data", "parameters"})
+BYTES_CONTENT_TYPES = ("str", "base64")
+V1_FORM = '{"instances": [...]}'
+TENSOR_FORM = "{name, shape, datatype, data}"
+
+
+def _int_range(bits: int, signed: bool) -> tuple[int, int]:
+    return (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
+
+
+INT_RANGES = {f"{'' if signed else 'U'}INT{bits}": _int_range(bits, signed) for bits in (8, 16, 32, 64) for signed in (True, False)}
+DATATYPES = ("BOOL", *INT_RANGES, "FP16", "FP32", "FP64", "BYTES")
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One request's inputs and the protocol its answer goes back in.
+
+    ``payloads`` holds one payload for a plain request, one per instance for a KServe request;
+    ``envelope`` is True when TorchServe's own service envelope already unwrapped the request."""
+
+    protocol: str
+    payloads: tuple[Payload, ...]
+    request_id: str | None = None
+    envelope: bool = False
+
+    def label(self, position: int) -> str:
+        """How an error names the instance at ``position`` ('' for a plain request)."""
+        if self.protocol == V1:
+            return f"instances[{position}]"
+        return f"instance {position}" if self.protocol == V2 else ""
+
+
+# -- requests ------------------------------------------------------------------------------
+def protocol_of(payload: Payload) -> str:
+    """``V1`` or ``V2`` when a request's JSON body is a KServe request, else ``PLAIN``."""
+    body = _json_body(payload)
+    if isinstance(body, Mapping) and "instances" in body:
+        return V1
+    return V2 if isinstance(body, Mapping) and "inputs" in body else PLAIN
+
+
+def expand(payload: Payload, protocol: str, named: bool = False, limit: int = MAX_INSTANCES) -> Inbound:
+    """A request of the given protocol -> its instances (a plain request is its own one payload).
+
+    ``named``: v2 instances are objects keyed by tensor name even with one tensor (regression)."""
+    if protocol == PLAIN:
+        return Inbound(PLAIN, (payload,))
+    body = _json_body(payload)
+    if protocol == V2:
+        return _v2_request(body, named, limit)
+    unknown = sorted(set(body) - V1_KEYS)
+    if unknown:
+        raise BadInput(f"KServe v1 request: unknown key {unknown[0]!r}; a v1 request is {V1_FORM} "
+                       "(the v2 protocol uses 'inputs')")
+    return Inbound(V1, v1_payloads(body["instances"], limit))
+
+
+def from_envelope(protocol: str, rows: Any, named: bool = False, limit: int = MAX_INSTANCES) -> Inbound:
+    """What TorchServe's ``kserve`` / ``kservev2`` service envelope passed as the batch's rows ->
+    the instances of the one request it unwrapped (v1: the ``instances``; v2: the input tensors,
+    with ``BYTES`` data already reduced by the envelope to its first element)."""
+    if protocol == V1:
+        if rows is None:
+            raise BadInput(f"TorchServe's kserve envelope found no 'instances' in the request; send {V1_FORM}")
+        return Inbound(V1, v1_payloads(rows, limit), envelope=True)
+    return Inbound(V2, v2_payloads(rows, named, limit, reduced=True), envelope=True)
+
+
+def v1_payloads(instances: Any, limit: int = MAX_INSTANCES) -> tuple[Payload, ...]:
+    """The elements of a v1 ``instances`` list -> one payload each."""
+    if not isinstance(instances, list) or not instances:
+        raise BadInput(f"KServe v1 request: 'instances' must be a non-empty JSON list, one element per input; "
+                       f"got {_kind(instances)}")
+    _check_count(len(instances), limit)
+    return tuple(_instance(value, f"instances[{index}]") for index, value in enumerate(instances))
+
+
+def _instance(value: Any, where: str) -> Payload:
+    if isinstance(value, Mapping) and set(value) == {"b64"}:
+        if not isinstance(value["b64"], str):
+            raise BadInput(f"{where}.b64 must be a base64 string, got {_kind(value['b64'])}")
+        return _raw(decode_base64(f"{where}.b64", value["b64"]))
+    return Payload(fields={"body": value}, content_types={"body": JSON_TYPE})
+
+
+def _raw(data: bytes) -> Payload:
+    """Bytes as a raw body of no declared type (each task reads them as it reads a raw body)."""
+    return Payload(fields={"body": data}, content_types={"body": ""})
+
+
+def _v2_request(body: Mapping[str, Any], named: bool, limit: int) -> Inbound:
+    unknown = sorted(set(body) - V2_KEYS)
+    if unknown:
+        raise BadInput(f"KServe v2 request: unknown key {unknown[0]!r}; expected {sorted(V2_KEYS)}")
+    request_id = body.get("id")
+    if request_id is not None and not isinstance(request_id, str):
+        raise BadInput(f"KServe v2 request: 'id' must be a string, got {_kind(request_id)}")
+    parameters = body.get("parameters")
+    if parameters is not None and not isinstance(parameters, Mapping):
+        raise BadInput(f"KServe v2 request: 'parameters' must be an object, got {_kind(parameters)}")
+    if parameters:
+        raise BadInput(f"KServe v2 request: parameter {sorted(parameters)[0]!r} is not one this model takes "
+                       "(it takes no request parameters); remove it")
+    _check_requested_outputs(body.get("outputs"))
+    return Inbound(V2, v2_payloads(body["inputs"], named, limit), request_id=request_id)
+
+
+def _check_requested_outputs(outputs: Any) -> None:
+    if outputs is None:
+        return
+    if not isinstance(outputs, list):
+        raise BadInput(f"KServe v2 request: 'outputs' must be a list of {{name}} objects, got {_kind(outputs)}")
+    for index, output in enumerate(outputs):
+        name = output.get("name") if isinstance(output, Mapping) else None
+        if name != OUTPUT_NAME:
+            raise BadInput(f"KServe v2 request: outputs[{index}] asks for {name!r}; this model has one output, "
+                           f"{OUTPUT_NAME!r} (one JSON answer per instance)")
+
+
+@dataclass(frozen=True)
+class _Tensor:
+    name: str
+    shape: tuple[int, ...]
+    elements: list[Any]
+    binary: bool
+
+    @property
+    def rows(self) -> int:
+        return self.shape[0]
+
+    def row(self, index: int) -> Any:
+        """Row ``index`` (the instance's part of this tensor): an element, or a nested list."""
+        inner = self.shape[1:]
+        size = math.prod(inner)
+        chunk = self.elements[index * size:(index + 1) * size]
+        return _nest(chunk, inner) if inner else chunk[0]
+
+
+def v2_payloads(inputs: Any, named: bool = False, limit: int = MAX_INSTANCES, reduced: bool = False) -> tuple[Payload, ...]:
+    """v2 input tensors -> one payload per instance (see the module docstring).
+
+    ``reduced``: the tensors come from TorchServe's kservev2 envelope, which replaced each BYTES
+    tensor's ``data`` by its first element."""
+    if not isinstance(inputs, list) or not inputs:
+        raise BadInput(f"KServe v2 request: 'inputs' must be a non-empty list of tensors {TENSOR_FORM}; "
+                       f"got {_kind(inputs)} (a KServe v1 request is {V1_FORM})")
+    tensors = [_tensor(value, f"inputs[{index}]", reduced) for index, value in enumerate(inputs)]
+    names = [tensor.name for tensor in tensors]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise BadInput(f"KServe v2 request: input name {repeated[0]!r} appears more than once")
+    first = tensors[0]
+    for index, tensor in enumerate(tensors[1:], 1):
+        if tensor.rows != first.rows:
+            raise BadInput(f"KServe v2 request: inputs[{index}] ({tensor.name!r}) has {tensor.rows} rows but inputs[0] "
+                           f"({first.name!r}) has {first.rows}; the first dimension counts the instances")
+    _check_count(first.rows, limit)
+    if not named and len(tensors) == 1:
+        if first.binary:
+            return tuple(_raw(first.row(index)) for index in range(first.rows))
+        return tuple(Payload({"body": first.row(index)}, {"body": JSON_TYPE}) for index in range(first.rows))
+    binary = [tensor.name for tensor in tensors if tensor.binary]
+    if binary:
+        raise BadInput(f"KServe v2 request: input {binary[0]!r} is base64 (raw bytes), which only works as the one input "
+                       "of a model that takes unnamed inputs; send the values themselves")
+    return tuple(Payload({"body": {tensor.name: tensor.row(index) for tensor in tensors}}, {"body": JSON_TYPE})
+                 for index in range(first.rows))
+
+
+def _tensor(value: Any, where: str, reduced: bool) -> _Tensor:
+    if not isinstance(value, Mapping):
+        raise BadInput(f"KServe v2 request: {where} must be a tensor object {TENSOR_FORM}, got {_kind(value)} "
+                       f"(a KServe v1 request is {V1_FORM})")
+    unknown = sorted(set(value) - TENSOR_KEYS)
+    missing = sorted(TENSOR_KEYS - {"parameters"} - set(value))
+    if unknown or missing:
+        problem = f"unknown key {unknown[0]!r}" if unknown else f"missing key {missing[0]!r}"
+        raise BadInput(f"KServe v2 request: {where}: {problem}; a tensor is {TENSOR_FORM} (+ optional parameters)")
+    name, shape, datatype = value["name"], value["shape"], value["datatype"]
+    if not isinstance(name, str) or not name:
+        raise BadInput(f"KServe v2 request: {where}.name must be a non-empty string, got {_kind(name)}")
+    where = f"{where} ({name!r})"
+    if (not isinstance(shape, list) or not shape
+            or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)):
+        raise BadInput(f"KServe v2 request: {where}.shape must be a list of one or more non-negative integers "
+                       f"(the first counts the instances), got {json.dumps(shape)[:60]}")
+    if datatype not in DATATYPES:
+        raise BadInput(f"KServe v2 request: {where}.datatype {datatype!r} is not one of {list(DATATYPES)}")
+    binary = _binary(value.get("parameters"), datatype, shape, where)
+    data = value["data"]
+    expected = math.prod(shape)
+    if reduced and datatype == "BYTES" and not isinstance(data, list):
+        if expected != 1:
+            raise BadInput(f"KServe v2 request: {where} has shape {shape}, but TorchServe's kservev2 envelope passes only the "
+                           "first element of a BYTES tensor; send one element per request, or serve without "
+                           "service_envelope (the handlers speak v2 themselves, see docs/kserve.md)")
+        data = [data]
+    if not isinstance(data, list):
+        raise BadInput(f"KServe v2 request: {where}.data must be a JSON list (flat or nested), got {_kind(data)}")
+    elements = _flatten(data)
+    if len(elements) != expected:
+        raise BadInput(f"KServe v2 request: {where}.data holds {len(elements)} elements but shape {shape} needs {expected}")
+    for index, element in enumerate(elements):
+        if not _fits(element, datatype):
+            raise BadInput(f"KServe v2 request: {where}.data element {index} is {_kind(element)}, not a value of datatype {datatype}")
+    if binary:
+        elements = [decode_base64(f"{where}.data[{index}]", text) for index, text in enumerate(elements)]
+    return _Tensor(name=name, shape=tuple(shape), elements=elements, binary=binary)
+
+
+def _binary(parameters: Any, datatype: str, shape: list[int], where: str) -> bool:
+    """Whether a tensor's elements are base64 bytes (``parameters.content_type``)."""
+    if parameters is None:
+        return False
+    if not isinstance(parameters, Mapping):
+        raise BadInput(f"KServe v2 request: {where}.parameters must be an object, got {_kind(parameters)}")
+    unknown = sorted(set(parameters) - {"content_type"})
+    if unknown:
+        raise BadInput(f"KServe v2 request: {where}.parameters: {unknown[0]!r} is not supported here; only content_type "
+                       f"{list(BYTES_CONTENT_TYPES)} for BYTES (tensor data travels as JSON)")
+    content_type = parameters.get("content_type", "str")
+    if datatype != "BYTES" or content_type not in BYTES_CONTENT_TYPES:
+        raise BadInput(f"KServe v2 request: {where}.parameters.content_type {content_type!r} is not supported for "
+                       f"{datatype}; use 'str' or 'base64' on a BYTES tensor")
+    if content_type == "base64" and len(shape) != 1:
+        raise BadInput(f"KServe v2 request: {where} is base64 with shape {shape}; base64 needs one element per instance "
+                       "(shape [N])")
+    return content_type == "base64"
+
+
+def _fits(element: Any, datatype: str) -> bool:
+    if datatype == "BYTES":
+        return isinstance(element, str)
+    if datatype == "BOOL":
+        return isinstance(element, bool)
+    if isinstance(element, bool) or not isinstance(element, (int, float)):
+        return False
+    if datatype in INT_RANGES:
+        low, high = INT_RANGES[datatype]
+        return isinstance(element, int) and low <= element <= high
+    return True
+
+
+def _flatten(data: list[Any]) -> list[Any]:
+    flat: list[Any] = []
+    for item in data:
+        if isinstance(item, list):
+            flat.extend(_flatten(item))
+        else:
+            flat.append(item)
+    return flat
+
+
+def _nest(flat: Sequence[Any], shape: Sequence[int]) -> list[Any]:
+    if len(shape) == 1:
+        return list(flat)
+    size = math.prod(shape[1:])
+    return [_nest(flat[index * size:(index + 1) * size], shape[1:]) for index in range(shape[0])]
+
+
+def _check_count(count: int, limit: int) -> None:
+    if count == 0:
+        raise BadInput("the KServe request holds no instances; send at least one")
+    if count > limit:
+        raise PayloadTooLarge(f"{count} instances in one KServe request, more than this model's limit of {limit}; "
+                              "split it into several requests (TorchServe batches them)")
+
+
+def _json_body(payload: Payload) -> Any:
+    """The request's parsed JSON body when it is one (a KServe request is a JSON body), else None."""
+    if len(payload.fields) != 1:
+        return None
+    [(name, value)] = payload.fields.items()
+    if name not in RAW_FIELDS:
+        return None
+    try:
+        return decode_json_bytes(name, value, payload.content_types.get(name, ""))
+    except BadInput:
+        return None  # not JSON after all: the task reports it as it reports any malformed body
+
+
+def _kind(value: Any) -> str:
+    """A JSON value described for a message: 'an object', 'an empty list', 'a string "abc"', ..."""
+    if value is None:
+        return "null"
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, list):
+        return "a list" if value else "an empty list"
+    kinds = {str: "a string", bool: "a boolean", int: "a number", float: "a number"}
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = type(value).__name__
+    return f"{kinds.get(type(value), 'a value')} {text if len(text) <= 40 else text[:36] + '...'}"
+
+
+# -- responses -----------------------------------------------------------------------------
+def v1_response(answers: Sequence[Any]) -> dict[str, Any]:
+    return {"predictions": list(answers)}
+
+
+def v2_answer_data(answers: Sequence[Any]) -> list[str]:
+    """One ``BYTES`` element per instance: its answer as JSON text."""
+    return [json.dumps(answer, ensure_ascii=False, separators=(",", ":")) for answer in answers]
+
+
+def v2_response(answers: Sequence[Any], model_name: str, model_version: str, request_id: str | None) -> dict[str, Any]:
+    data = v2_answer_data(answers)
+    return {
+        "model_name": model_name,
+        "model_version": model_version,
+        "id": request_id,
+        "outputs": [{"name": OUTPUT_NAME, "shape": [len(data)], "datatype": "BYTES", "data": data}],
+    }
+
+
+def error_response(body: Mapping[str, Any]) -> dict[str, Any]:
+    """Our error body ({code, type, message}) plus KServe's ``error`` key holding the message."""
+    return {"error": body["message"], **body}
+
+
+def envelope_result(protocol: str, answers: Sequence[Any]) -> list[Any]:
+    """What the handler returns to TorchServe's envelope, which builds the response around it:
+    v1 wraps the list as ``predictions``; v2 turns each item into one output tensor."""
+    return list(answers) if protocol == V1 else [v2_answer_data(answers)]
+
+
+def envelope_failure(protocol: str, body: Mapping[str, Any]) -> list[Any]:
+    """The error of the request an envelope unwrapped, as the one item the envelope wraps."""
+    error = error_response(body)
+    return [error] if protocol == V1 else [json.dumps(error, ensure_ascii=False)]

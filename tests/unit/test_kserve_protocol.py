@@ -1,0 +1,338 @@
+"""KServe v1/v2: the pure protocol module, and the handlers answering it in process, natively and
+behind TorchServe's own ``kserve``/``kservev2`` envelopes (TorchServe's envelope classes, TorchServe's Context)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+
+import pytest
+from ts.torch_handler.request_envelope.kserve import KServeEnvelope
+from ts.torch_handler.request_envelope.kservev2 import KServev2Envelope
+
+from builder import build_archive
+from builder.golden import same_json
+from handlers import kserve
+from handlers.errors import BadInput, PayloadTooLarge
+from handlers.payload import Payload, binary_input, text_input
+from offline import LocalArchive, LocalRequest
+
+from helpers import png_bytes, write_convention_spec
+
+JSON = "application/json"
+PNG = png_bytes((220, 20, 30))
+RED = base64.b64encode(PNG).decode()
+BLUE = base64.b64encode(png_bytes((20, 20, 230))).decode()
+
+
+def payload(value, content_type=JSON, name="body") -> Payload:
+    return Payload({name: value}, {name: content_type})
+
+
+def tensor(name, shape, datatype, data, **extra):
+    return {"name": name, "shape": shape, "datatype": datatype, "data": data, **extra}
+
+
+def expand(body, named=False, limit=kserve.MAX_INSTANCES) -> kserve.Inbound:
+    request = payload(body)
+    return kserve.expand(request, kserve.protocol_of(request), named, limit)
+
+
+def bodies(inbound: kserve.Inbound) -> list[tuple]:
+    return [(p.fields["body"], p.content_types["body"]) for p in inbound.payloads]
+
+
+# -- the pure module ----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("request_payload", "protocol"),
+    [
+        (payload({"instances": [1]}), kserve.V1),
+        (payload({"inputs": []}), kserve.V2),
+        (payload({"instances": [1], "inputs": []}), kserve.V1),          # then refused: unknown key 'inputs'
+        (payload(b'{"instances": [1]}', "application/json; charset=utf-8"), kserve.V1),
+        (payload({"image": RED}), kserve.PLAIN),
+        (payload(["instances"]), kserve.PLAIN),
+        (payload("inputs"), kserve.PLAIN),
+        (payload(b'{"instances": [1]}', "application/octet-stream"), kserve.PLAIN),  # not declared JSON
+        (payload(b'{"instances": ', "application/json; charset=utf-8"), kserve.PLAIN),  # the task reports bad JSON
+        (payload({"instances": [1]}, name="image"), kserve.PLAIN),        # a multipart field, not a body
+        (Payload({"body": {"instances": [1]}, "top_k": b"1"}, {}), kserve.PLAIN),
+    ],
+)
+def test_protocol_of(request_payload, protocol):
+    assert kserve.protocol_of(request_payload) == protocol
+
+
+def test_v1_instances_become_the_task_json_bodies():
+    inbound = expand({"instances": ["abc", {"b64": base64.b64encode(b"\x89PNG").decode()}, {"image": "x", "top_k": 1}, [1, 2]]})
+    assert inbound.protocol == kserve.V1 and not inbound.envelope
+    assert bodies(inbound) == [("abc", JSON), (b"\x89PNG", ""), ({"image": "x", "top_k": 1}, JSON), ([1, 2], JSON)]
+    assert [inbound.label(i) for i in (0, 3)] == ["instances[0]", "instances[3]"]
+
+
+@pytest.mark.parametrize(
+    ("inputs", "named", "expected"),
+    [
+        ([tensor("t", [2], "BYTES", ["a", "b"])], False, [("a", JSON), ("b", JSON)]),
+        ([tensor("x", [2, 2], "FP32", [1, 2.5, 3, 4])], False, [([1, 2.5], JSON), ([3, 4], JSON)]),
+        ([tensor("x", [2, 2], "FP32", [[1, 2.5], [3, 4]])], False, [([1, 2.5], JSON), ([3, 4], JSON)]),  # nested data
+        ([tensor("x", [2, 1, 2], "INT64", [1, 2, 3, 4])], False, [([[1, 2]], JSON), ([[3, 4]], JSON)]),
+        ([tensor("flag", [1], "BOOL", [True])], False, [(True, JSON)]),
+        ([tensor("x", [2, 3], "FP64", list(range(6)))], True, [({"x": [0, 1, 2]}, JSON), ({"x": [3, 4, 5]}, JSON)]),
+        ([tensor("image", [2], "BYTES", ["a", "b"]), tensor("top_k", [2], "INT32", [1, 2])], False,
+         [({"image": "a", "top_k": 1}, JSON), ({"image": "b", "top_k": 2}, JSON)]),
+        ([tensor("t", [1], "BYTES", [base64.b64encode(b"raw").decode()], parameters={"content_type": "base64"})], False,
+         [(b"raw", "")]),
+        ([tensor("t", [1], "BYTES", ["text"], parameters={"content_type": "str"})], False, [("text", JSON)]),
+    ],
+    ids=["bytes", "fp32-flat", "fp32-nested", "int64-3d", "bool", "named", "two-tensors", "base64", "str"],
+)
+def test_v2_rows_become_instances(inputs, named, expected):
+    inbound = expand({"id": "r-1", "inputs": inputs, "parameters": {}, "outputs": [{"name": "answer"}]}, named)
+    assert inbound.protocol == kserve.V2 and inbound.request_id == "r-1"
+    assert bodies(inbound) == expected
+    assert inbound.label(1) == "instance 1"
+
+
+TOO_MANY = 4
+
+
+@pytest.mark.parametrize(
+    ("body", "named", "error", "fragment"),
+    [
+        ({"instances": "abc"}, False, BadInput, "'instances' must be a non-empty JSON list, one element per input; got a string"),
+        ({"instances": []}, False, BadInput, "got an empty list"),
+        ({"instances": [1], "signature_name": "x"}, False, BadInput, "KServe v1 request: unknown key 'signature_name'"),
+        ({"instances": [1], "inputs": []}, False, BadInput, "unknown key 'inputs'"),
+        ({"instances": [{"b64": 5}]}, False, BadInput, "instances[0].b64 must be a base64 string, got a number 5"),
+        ({"instances": ["a", {"b64": "%%"}]}, False, BadInput, "instances[1].b64 is not valid base64"),
+        ({"instances": [1] * (TOO_MANY + 1)}, False, PayloadTooLarge, "5 instances in one KServe request, more than this model's limit"),
+        ({"inputs": {"name": "x"}}, False, BadInput, "'inputs' must be a non-empty list of tensors"),
+        ({"inputs": ["abc"]}, False, BadInput, "inputs[0] must be a tensor object {name, shape, datatype, data}, got a string"),
+        ({"inputs": [{"name": "x", "shape": [1], "datatype": "FP32"}]}, False, BadInput, "inputs[0]: missing key 'data'"),
+        ({"inputs": [{**tensor("x", [1], "FP32", [1]), "dims": [1]}]}, False, BadInput, "inputs[0]: unknown key 'dims'"),
+        ({"inputs": [tensor("", [1], "FP32", [1])]}, False, BadInput, "inputs[0].name must be a non-empty string"),
+        ({"inputs": [tensor("x", [], "FP32", [1])]}, False, BadInput, "inputs[0] ('x').shape must be a list of one or more"),
+        ({"inputs": [tensor("x", [-1], "FP32", [1])]}, False, BadInput, "non-negative integers"),
+        ({"inputs": [tensor("x", [1], "FLOAT", [1])]}, False, BadInput, "datatype 'FLOAT' is not one of"),
+        ({"inputs": [tensor("x", [2, 2], "FP32", [1, 2, 3])]}, False, BadInput, "data holds 3 elements but shape [2, 2] needs 4"),
+        ({"inputs": [tensor("x", [1], "FP32", 1.5)]}, False, BadInput, "data must be a JSON list (flat or nested), got a number"),
+        ({"inputs": [tensor("x", [2], "FP32", [1, "a"])]}, False, BadInput, "element 1 is a string \"a\", not a value of datatype FP32"),
+        ({"inputs": [tensor("x", [1], "INT8", [200])]}, False, BadInput, "element 0 is a number 200, not a value of datatype INT8"),
+        ({"inputs": [tensor("x", [1], "UINT8", [-1])]}, False, BadInput, "not a value of datatype UINT8"),
+        ({"inputs": [tensor("x", [1], "INT32", [1.5])]}, False, BadInput, "not a value of datatype INT32"),
+        ({"inputs": [tensor("x", [1], "BOOL", [1])]}, False, BadInput, "not a value of datatype BOOL"),
+        ({"inputs": [tensor("x", [1], "FP32", [True])]}, False, BadInput, "not a value of datatype FP32"),
+        ({"inputs": [tensor("x", [1], "BYTES", [5])]}, False, BadInput, "not a value of datatype BYTES"),
+        ({"inputs": [tensor("x", [0], "BYTES", [])]}, False, BadInput, "holds no instances"),
+        ({"inputs": [tensor("a", [2], "BYTES", ["x", "y"]), tensor("b", [3], "INT32", [1, 2, 3])]}, False, BadInput,
+         "inputs[1] ('b') has 3 rows but inputs[0] ('a') has 2"),
+        ({"inputs": [tensor("a", [1], "BYTES", ["x"]), tensor("a", [1], "BYTES", ["y"])]}, False, BadInput,
+         "input name 'a' appears more than once"),
+        ({"inputs": [tensor("x", [1], "FP32", [1])], "id": 7}, False, BadInput, "'id' must be a string, got a number 7"),
+        ({"inputs": [tensor("x", [1], "FP32", [1])], "parameters": {"binary_data_output": True}}, False, BadInput,
+         "parameter 'binary_data_output' is not one this model takes"),
+        ({"inputs": [tensor("x", [1], "FP32", [1])], "outputs": [{"name": "logits"}]}, False, BadInput,
+         "outputs[0] asks for 'logits'; this model has one output, 'answer'"),
+        ({"inputs": [tensor("x", [1], "FP32", [1])], "model": "x"}, False, BadInput, "KServe v2 request: unknown key 'model'"),
+        ({"inputs": [tensor("x", [1], "BYTES", ["x"], parameters={"binary_data_size": 3})]}, False, BadInput,
+         "'binary_data_size' is not supported here"),
+        ({"inputs": [tensor("x", [1], "FP32", [1], parameters={"content_type": "base64"})]}, False, BadInput,
+         "content_type 'base64' is not supported for FP32"),
+        ({"inputs": [tensor("x", [1, 2], "BYTES", ["a", "b"], parameters={"content_type": "base64"})]}, False, BadInput,
+         "base64 needs one element per instance"),
+        ({"inputs": [tensor("x", [1], "BYTES", ["%%"], parameters={"content_type": "base64"})]}, False, BadInput,
+         "inputs[0] ('x').data[0] is not valid base64"),
+        ({"inputs": [tensor("x", [1], "BYTES", ["eA=="], parameters={"content_type": "base64"})]}, True, BadInput,
+         "input 'x' is base64 (raw bytes), which only works as the one input"),
+        ({"inputs": [tensor("x", [TOO_MANY + 1], "INT32", [1] * (TOO_MANY + 1))]}, False, PayloadTooLarge, "more than this model's limit"),
+    ],
+)
+def test_malformed_requests_name_the_problem(body, named, error, fragment):
+    with pytest.raises(error) as caught:
+        expand(body, named, limit=TOO_MANY)
+    assert fragment in str(caught.value)
+    assert type(caught.value) is error
+
+
+def test_instances_decode_as_each_task_reads_its_json_body():
+    texts = expand({"instances": ["a text", {"b64": base64.b64encode("héllo".encode()).decode()}, ["x", "y"]]})
+    assert [text_input(p, 8) for p in texts.payloads] == [(["a text"], True), (["héllo"], True), (["x", "y"], False)]
+    by_v2 = expand({"inputs": [tensor("text", [2], "BYTES", ["one", "two"])]})
+    assert [text_input(p, 8) for p in by_v2.payloads] == [(["one"], True), (["two"], True)]
+    images = expand({"instances": [RED, {"b64": RED}, {"image": RED, "top_k": 2}, "data:image/png;base64," + RED]})
+    found = [binary_input(p, data_keys=("image",), option_keys=("top_k",)) for p in images.payloads]
+    assert [f.data for f in found] == [PNG] * 4
+    assert [dict(f.options) for f in found] == [{}, {}, {"top_k": 2}, {}]
+
+
+def test_envelope_rows():
+    v1 = kserve.from_envelope(kserve.V1, ["a", {"b64": "eA=="}])
+    assert v1.envelope and bodies(v1) == [("a", JSON), (b"x", "")]
+    # TorchServe's kservev2 envelope replaced BYTES data by its first element and reshaped numeric data
+    v2 = kserve.from_envelope(kserve.V2, [tensor("t", [1], "BYTES", "a")])
+    assert bodies(v2) == [("a", JSON)]
+    numeric = kserve.from_envelope(kserve.V2, [tensor("x", [2, 2], "FP32", [[1, 2], [3, 4]])])
+    assert bodies(numeric) == [([1, 2], JSON), ([3, 4], JSON)]
+    with pytest.raises(BadInput, match="found no 'instances' in the request"):
+        kserve.from_envelope(kserve.V1, None)
+    with pytest.raises(BadInput, match=r"has shape \[2\], but TorchServe's kservev2 envelope passes only the first element"):
+        kserve.from_envelope(kserve.V2, [tensor("t", [2], "BYTES", "a")])
+    with pytest.raises(BadInput, match="data must be a JSON list"):  # only the envelope's rows may carry a bare element
+        expand({"inputs": [tensor("t", [1], "BYTES", "a")]})
+
+
+def test_responses():
+    answers = [{"label": "cat", "p": 0.5}, {"label": "dog", "note": "ünïcode"}]
+    assert kserve.v1_response(answers) == {"predictions": answers}
+    v2 = kserve.v2_response(answers, "m", "1.0", "r-1")
+    assert {k: v2[k] for k in ("model_name", "model_version", "id")} == {"model_name": "m", "model_version": "1.0", "id": "r-1"}
+    [output] = v2["outputs"]
+    assert (output["name"], output["datatype"], output["shape"]) == ("answer", "BYTES", [2])
+    assert [json.loads(text) for text in output["data"]] == answers
+    error = kserve.error_response({"code": 400, "type": "BadInput", "message": "instances[1]: bad"})
+    assert error == {"error": "instances[1]: bad", "code": 400, "type": "BadInput", "message": "instances[1]: bad"}
+    assert kserve.envelope_result(kserve.V1, answers) == answers
+    assert kserve.envelope_result(kserve.V2, answers) == [output["data"]]
+    assert kserve.envelope_failure(kserve.V2, error) == [json.dumps(error)]
+
+
+# -- the handlers, in process -------------------------------------------------------------
+def json_request(value) -> LocalRequest:
+    return LocalRequest(fields={"body": value}, content_types={"body": JSON})
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_mar):
+    with LocalArchive(tiny_mar) as archive:
+        yield archive
+
+
+@pytest.fixture(scope="module")
+def scorer(tmp_path_factory):
+    """The convention Scorer: a JSON list of 4 numbers (or its UTF-8 text as bytes) -> {score, label}."""
+    root = tmp_path_factory.mktemp("scorer")
+    mar = build_archive(write_convention_spec(root / "spec"), root / "store", progress=lambda _: None).path
+    with LocalArchive(mar) as archive:
+        yield archive
+
+
+def close(first, second) -> bool:
+    return same_json(first, second, 1e-5)
+
+
+def test_native_requests_share_one_batch_and_equal_plain_answers(tiny, caplog):
+    plain = [json_request({"image": RED}), json_request({"image": BLUE}), json_request({"image": RED, "top_k": 1})]
+    v1 = json_request({"instances": [RED, {"b64": BLUE}, {"image": RED, "top_k": 1}]})
+    v2 = json_request({"id": "mine", "inputs": [tensor("image", [2], "BYTES", [RED, BLUE])]})
+    v2_top = json_request({"inputs": [tensor("image", [2], "BYTES", [BLUE, RED]), tensor("top_k", [2], "INT32", [1, 2])]})
+    with caplog.at_level(logging.INFO):
+        responses = tiny.predict([*plain, v1, v2, v2_top])
+    assert [r.status for r in responses] == [200] * 6
+    red, blue, red_top1 = (r.body for r in responses[:3])
+    assert close(responses[3].body, {"predictions": [red, blue, red_top1]})
+    body = responses[4].body
+    assert (body["model_name"], body["model_version"], body["id"]) == ("tiny", "1.0", "mine")
+    assert close([json.loads(text) for text in body["outputs"][0]["data"]], [red, blue])
+    assert close([json.loads(text) for text in responses[5].body["outputs"][0]["data"]],
+                 [{**blue, "predictions": blue["predictions"][:1]}, {**red, "predictions": red["predictions"][:2]}])
+    assert responses[5].body["id"] == "local-5"  # no id sent: TorchServe's request id, as its own envelope does
+    assert "batch of 6 requests: 6 answered, 0 refused" in caplog.text
+
+
+def test_a_bad_instance_fails_its_own_request_only(tiny, caplog):
+    not_an_image = base64.b64encode(b"not an image").decode()
+    requests = [
+        json_request({"instances": [RED, "@@"]}),
+        json_request({"instances": [RED]}),
+        json_request({"instances": [RED, {"b64": not_an_image}]}),
+        json_request({"inputs": [tensor("image", [2], "BYTES", [RED, BLUE]), tensor("top_k", [2], "INT32", [1, 9])]}),
+        json_request({"inputs": [tensor("image", [1], "FP32", [RED])]}),
+        json_request({"image": RED}),
+    ]
+    with caplog.at_level(logging.INFO):
+        responses = tiny.predict(requests)
+    assert [r.status for r in responses] == [400, 200, 415, 400, 400, 200]
+    messages = [r.body.get("message") for r in responses]
+    assert messages[0].startswith("instances[1]: the JSON string is not valid base64")
+    assert messages[2].startswith("instances[1]: the body") and "is not an image format" in messages[2]
+    assert messages[3] == "instance 1: top_k must be an integer from 1 to 3 (this model's postprocess.top_k is 3), got 9"
+    assert messages[4] == f"KServe v2 request: inputs[0] ('image').data element 0 is a string \"{RED[:35]}..., not a value of datatype FP32"
+    for bad in (0, 2, 3, 4):
+        assert responses[bad].body["error"] == messages[bad] and responses[bad].body["code"] == responses[bad].status
+    assert close(responses[1].body["predictions"][0], responses[5].body)
+    assert "batch of 6 requests: 2 answered, 4 refused" in caplog.text
+
+
+def test_convention_instances_numeric_tensors_and_bytes(scorer):
+    rows = [[1, 2, 3, 4], [0, 0.5, 0, 1]]
+    plain = scorer.predict([json_request(row) for row in rows])
+    text = base64.b64encode(json.dumps(rows[1]).encode()).decode()
+    v1, v2, v2_bytes, refused = scorer.predict([
+        json_request({"instances": [rows[0], {"b64": text}]}),
+        json_request({"inputs": [tensor("x", [2, 4], "FP32", [v for row in rows for v in row])]}),
+        json_request({"inputs": [tensor("x", [1], "BYTES", [text], parameters={"content_type": "base64"})]}),
+        json_request({"instances": [rows[0], [1, 2]]}),
+    ])
+    assert [r.status for r in (*plain, v1, v2, v2_bytes)] == [200] * 5
+    assert v1.body == {"predictions": [r.body for r in plain]}
+    assert [json.loads(t) for t in v2.body["outputs"][0]["data"]] == [r.body for r in plain]
+    assert [json.loads(t) for t in v2_bytes.body["outputs"][0]["data"]] == [plain[1].body]
+    assert refused.status == 422
+    assert refused.body["message"] == "instances[1]: Scorer.preprocess refused the input: expected a list of 4 numbers, got [1, 2]"
+
+
+def test_a_header_named_like_a_field_does_not_disturb_the_batch(tiny):
+    """A client's HTTP header 'body' replaces that field's content-type entry in TorchServe's headers;
+    the batch must still be read as requests (not as instances an envelope passed)."""
+    sneaky = LocalRequest(fields={"body": PNG}, content_types={"body": "image/png"}, headers={"body": "x"})
+    responses = tiny.predict([sneaky, json_request({"instances": [RED]})])
+    assert [r.status for r in responses] == [200, 200]
+    assert close(responses[1].body, {"predictions": [responses[0].body]})
+
+
+def test_too_many_instances(tiny):
+    [response] = tiny.predict([json_request({"instances": [RED] * (kserve.MAX_INSTANCES + 1)})])
+    assert response.status == 413
+    assert f"{kserve.MAX_INSTANCES + 1} instances in one KServe request" in response.body["message"]
+
+
+def enveloped(archive: LocalArchive, envelope: type, body) -> tuple[int, object]:
+    """One request through TorchServe's own envelope class wrapped around the archive's handler, as
+    a worker started with service_envelope=kserve / kservev2 runs it."""
+    inputs = archive._receive([json_request(body)])
+    [out] = envelope(archive._handler.handle).handle(inputs, archive._context)
+    return archive._context.get_response_status(0)[0], out
+
+
+def test_under_torchserve_kserve_envelope(tiny):
+    native = tiny.predict([json_request({"instances": [RED, {"b64": BLUE}]})])[0].body
+    status, body = enveloped(tiny, KServeEnvelope, {"instances": [RED, {"b64": BLUE}]})
+    assert status == 200 and close(body, native)
+    status, body = enveloped(tiny, KServeEnvelope, {"instances": [RED, "@@"]})
+    assert status == 400
+    [error] = body["predictions"]
+    assert error["error"].startswith("instances[1]: the JSON string is not valid base64")
+    status, body = enveloped(tiny, KServeEnvelope, {"inputs": []})
+    assert status == 400 and "found no 'instances'" in body["predictions"][0]["message"]
+    assert tiny.predict([json_request({"image": RED})])[0].status == 200  # the next plain batch is native again
+
+
+def test_under_torchserve_kservev2_envelope(tiny, scorer):
+    native = tiny.predict([json_request({"inputs": [tensor("image", [1], "BYTES", [RED])]})])[0].body
+    status, body = enveloped(tiny, KServev2Envelope, {"id": "r-9", "inputs": [tensor("image", [1], "BYTES", [RED])]})
+    assert status == 200 and body["id"] == "r-9" and body["model_name"] == "tiny"
+    [output] = body["outputs"]
+    assert output["name"] == "image" and output["datatype"] == "BYTES"  # the envelope names outputs after inputs
+    assert close([json.loads(t) for t in output["data"]], [json.loads(t) for t in native["outputs"][0]["data"]])
+    status, body = enveloped(tiny, KServev2Envelope, {"inputs": [tensor("image", [2], "BYTES", [RED, BLUE])]})
+    assert status == 400
+    assert "passes only the first element of a BYTES tensor" in json.loads(body["outputs"][0]["data"][0])["error"]
+    assert not hasattr(tiny._context, "input_names")
+    assert tiny.predict([json_request({"image": RED})])[0].status == 200
+    # numeric tensors keep every row through the envelope
+    rows = [[1, 2, 3, 4], [0, 0.5, 0, 1]]
+    status, body = enveloped(scorer, KServev2Envelope, {"inputs": [tensor("x", [2, 4], "FP32", rows)]})
+    assert status == 200
+    assert [json.loads(t) for t in body["outputs"][0]["data"]] == [r.body for r in scorer.predict([json_request(r) for r in rows])]
