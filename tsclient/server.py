@@ -16,12 +16,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import requests
 
 from .client import TorchServeClient
+from .tokens import TokenError
 
 __all__ = ["ServerError", "TorchServeProcess", "free_port"]
 
@@ -89,23 +90,42 @@ class TorchServeProcess:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def start(self) -> None:
+    @property
+    def config_path(self) -> Path:
+        """Where :meth:`start` writes the config: the base config with this server's ports and paths."""
+        return self.root / "work" / "config.properties"
+
+    def write_config(self) -> Path:
+        """Create the server's directories and write its config to :attr:`config_path` (``start`` does this)."""
         for name in ("work", "tmp", "logs", "java-tmp"):
             (self.root / name).mkdir(parents=True, exist_ok=True)
-        config = self.root / "work" / "config.properties"
-        config.write_text(self._config_text(), encoding="utf-8")
-        torchserve = shutil.which("torchserve", path=str(Path(sys.executable).parent)) or "torchserve"
-        command = [torchserve, "--start", "--ncs", "--foreground", "--model-store", str(self.model_store), "--ts-config", str(config)]
-        env = {
+        self.config_path.write_text(self._config_text(), encoding="utf-8")
+        return self.config_path
+
+    def start(self, command: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> None:
+        """Start ``torchserve --foreground`` in the server's working dir with its private TMPDIR and logs.
+
+        ``command`` runs something else in its place that starts TorchServe in the foreground from
+        the same working dir and environment (e.g. the container entrypoint, told where
+        :attr:`config_path` is through ``env``).
+        """
+        self.write_config()
+        if command is None:
+            torchserve = shutil.which("torchserve", path=str(Path(sys.executable).parent)) or "torchserve"
+            command = [torchserve, "--start", "--ncs", "--foreground", "--model-store", str(self.model_store),
+                       "--ts-config", str(self.config_path)]
+        environment = {
             **os.environ,
             "TMPDIR": str(self.root / "tmp"),
             "LOG_LOCATION": str(self.log_dir),
             "METRICS_LOCATION": str(self.log_dir),
             **self.extra_env,
+            **(env or {}),
         }
         self.stdout = (self.root / "torchserve.out").open("wb")
         self.process = subprocess.Popen(
-            command, cwd=self.root / "work", env=env, stdout=self.stdout, stderr=subprocess.STDOUT, start_new_session=True
+            list(command), cwd=self.root / "work", env=environment, stdout=self.stdout, stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -133,7 +153,7 @@ class TorchServeProcess:
                 try:
                     if self.client.list_status() == 200:
                         return
-                except (requests.ConnectionError, ValueError, KeyError, OSError):
+                except (requests.ConnectionError, ValueError, KeyError, OSError, TokenError):  # key file still being written
                     pass
             time.sleep(0.3)
         raise ServerError(f"TorchServe did not listen within {timeout:.0f} s\n{self.log_tail()}")
@@ -159,7 +179,7 @@ class TorchServeProcess:
     def _ready(self, model: str) -> bool:
         try:
             reply = self.client.status(model)
-        except (requests.ConnectionError, ValueError, KeyError, OSError):
+        except (requests.ConnectionError, ValueError, KeyError, OSError, TokenError):  # key file still being written
             return False
         if reply.status != 200:
             return False
