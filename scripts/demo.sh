@@ -42,6 +42,29 @@ $keep || trap './scripts/serve.sh stop' EXIT
 
 python -m tsclient.demo --key-file key_file.json --archive model_store/efficientnet_lite0.mar
 
+echo
+echo "== operating it: the health probe, the management CLI, a KServe v1 request"
+echo "\$ ./scripts/serve.sh status"
+./scripts/serve.sh status
+echo "\$ ./scripts/tsctl.sh list"
+./scripts/tsctl.sh list
+echo "\$ ./scripts/tsctl.sh status digits   (workers)"
+./scripts/tsctl.sh status digits | python -c "import json, sys
+for m in json.load(sys.stdin):
+    print(f'  {m[\"modelName\"]} {m[\"modelVersion\"]}:', ', '.join(f'worker {w[\"id\"]} {w[\"status\"]}' for w in m['workers']))"
+photos=$(python -c 'import skimage, pathlib; print(pathlib.Path(skimage.__file__).parent / "data")')
+python - "$photos" >.run/kserve_v1.json <<'PY'
+import base64, json, pathlib, sys
+photos = pathlib.Path(sys.argv[1])
+print(json.dumps({"instances": [{"b64": base64.b64encode((photos / name).read_bytes()).decode()} for name in ("chelsea.png", "coffee.png")]}))
+PY
+echo "\$ ./scripts/tsctl.sh predict efficientnet_lite0 --json-file .run/kserve_v1.json   ({\"instances\": [chelsea, coffee]})"
+./scripts/tsctl.sh predict efficientnet_lite0 --json-file .run/kserve_v1.json \
+  | python -c "import json, sys
+for i, answer in enumerate(json.load(sys.stdin)['predictions']):
+    top = answer['predictions'][0]
+    print(f'  instance {i}: {top[\"label\"]} {top[\"probability\"]:.1%}')"
+
 if $keep; then
   key=$(python -c 'import json; print(json.load(open("key_file.json"))["inference"]["key"])')
   mkey=$(python -c 'import json; print(json.load(open("key_file.json"))["management"]["key"])')

@@ -3,7 +3,7 @@
 #   ./scripts/serve.sh start [--timeout SECONDS]   start in the background, wait until every model has a READY worker
 #   ./scripts/serve.sh status                      health probe with --ready; exit 0 when all models are ready
 #   ./scripts/serve.sh stop                        stop the server this script started
-#   ./scripts/serve.sh foreground                  run in the foreground (containers: PID 1's child, logs to stdout)
+#   ./scripts/serve.sh foreground                  run in the foreground as Java itself (SIGTERM stops it; a crash is a non-zero exit)
 # TorchServe runs in TS_HOME (default: the repository root), so its key_file.json (tokens) and logs/
 # land there. TS_CONFIG and MODEL_STORE override the config file and the model store (relative paths
 # are taken from the repository root). Config snapshots are off (--ncs).
@@ -66,7 +66,8 @@ status() {
 foreground() {
   check_inputs
   cd "$home"
-  exec "$root/.venv/bin/torchserve" "${torchserve_args[@]}" --foreground
+  # Java replaces this shell (tsclient.launch): signals reach it and its exit status is ours.
+  exec "$root/.venv/bin/python" -m tsclient.launch "${torchserve_args[@]}"
 }
 
 command=${1:-}

@@ -1,0 +1,78 @@
+"""scripts/serve.sh start|status|stop|foreground on a real TorchServe, as a user or a container runs it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tsclient import TorchServeClient, TorchServeProcess
+from tsclient.properties import server_urls
+
+from helpers import REPO, png_bytes, reference_answer
+
+pytestmark = pytest.mark.integration
+SERVE = REPO / "scripts" / "serve.sh"
+
+
+@pytest.fixture
+def home(tmp_path: Path, tiny_store: Path) -> dict[str, str]:
+    """TS_HOME, TS_CONFIG (the project config with free ports) and MODEL_STORE for one private server."""
+    config = TorchServeProcess(REPO / "config" / "config.properties", tiny_store, tmp_path).write_config()
+    return {**os.environ, "TS_HOME": str(tmp_path / "home"), "TS_CONFIG": str(config), "MODEL_STORE": str(tiny_store)}
+
+
+def serve(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(SERVE), *args], env=env, capture_output=True, text=True, timeout=300)
+
+
+def client(env: dict[str, str]) -> TorchServeClient:
+    urls = server_urls(Path(env["TS_CONFIG"]))
+    return TorchServeClient(urls["inference"], urls["management"], Path(env["TS_HOME"]) / "key_file.json")
+
+
+def test_start_status_stop(home):
+    started = serve(home, "start", "--timeout", "120")
+    try:
+        assert started.returncode == 0, started.stdout + started.stderr
+        assert "ready: 1 model(s) with READY workers (tiny)" in started.stdout
+        assert serve(home, "start").stdout.startswith("TorchServe is already running")
+        status = serve(home, "status")
+        assert status.returncode == 0 and "ready: 1 model(s)" in status.stdout, status.stderr
+        reply = client(home).predict_bytes("tiny", png_bytes((220, 20, 30)), "image/png")
+        assert reply.status == 200
+        assert reply.body["predictions"][0]["label"] == reference_answer()["predictions"][0]["label"]
+        assert (Path(home["TS_HOME"]) / "logs" / "ts_log.log").exists()
+    finally:
+        stopped = serve(home, "stop")
+    assert stopped.returncode == 0, stopped.stderr
+    after = serve(home, "status")
+    assert (after.returncode, after.stdout.strip()) == (3, "TorchServe is not running")
+
+
+def test_foreground_runs_until_terminated(home):
+    process = subprocess.Popen([str(SERVE), "foreground"], env=home, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while serve(home, "status").returncode != 0:
+            assert process.poll() is None, process.stdout.read().decode(errors="replace")[-2000:]
+            assert time.monotonic() < deadline, "serve.sh foreground did not become ready in 120 s"
+            time.sleep(1)
+        os.kill(process.pid, signal.SIGTERM)  # what a container runtime sends to its main process
+        process.wait(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+    assert serve(home, "status").returncode == 3
+
+
+def test_missing_store_is_named(home, tmp_path):
+    result = serve({**home, "MODEL_STORE": str(tmp_path / "nowhere")}, "start")
+    assert result.returncode == 2
+    assert f"model store {tmp_path / 'nowhere'} not found" in result.stderr
