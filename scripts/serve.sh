@@ -33,6 +33,8 @@ start() {
   case "${1:-}" in --timeout) timeout=${2:?--timeout needs seconds} ;; "") ;; *) usage ;; esac
   if running; then echo "TorchServe is already running (pid $(cat "$pidfile"))"; return 0; fi
   check_inputs
+  # workers x torch threads of every archive against this machine's CPUs (a warning, not a refusal)
+  "$root/.venv/bin/python" -m tsclient.capacity "$store" || true
   rm -f "$home/key_file.json"
   echo "torchserve ${torchserve_args[*]}   (in $home)"
   # The Java frontend outlives this script: give it no handle on our stdout/stderr.
