@@ -5,6 +5,7 @@ it. Every model of the snapshot loads with the archive's own settings and answer
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import subprocess
@@ -89,3 +90,19 @@ def test_predictions_need_no_token_and_no_envelope_wraps_the_handler(kserved, la
     body = reply.json()
     assert [p["label"] for p in body["predictions"]] == [p["label"] for p in reference_answer()["predictions"]]
     assert body["model"]["name"] == "tiny"
+
+
+def test_kserve_requests_are_answered_by_the_handlers(kserved):
+    """What KServe's wrapper forwards: v1 and v2 bodies, several instances each, to the laid-out server."""
+    _, url = kserved
+    image = base64.b64encode(png_bytes((220, 20, 30))).decode()
+    expected = [p["label"] for p in reference_answer()["predictions"]]
+    v1 = requests.post(f"{url}/v1/models/tiny:predict", json={"instances": [{"b64": image}, {"b64": image}]}, timeout=60)
+    assert v1.status_code == 200, v1.text
+    assert [[p["label"] for p in answer["predictions"]] for answer in v1.json()["predictions"]] == [expected, expected]
+    tensor = {"name": "image", "shape": [2], "datatype": "BYTES", "data": [image, image], "parameters": {"content_type": "base64"}}
+    v2 = requests.post(f"{url}/v2/models/tiny/infer", json={"id": "r1", "inputs": [tensor]}, timeout=60)
+    assert v2.status_code == 200, v2.text
+    body = v2.json()
+    assert (body["id"], body["model_name"], body["outputs"][0]["shape"]) == ("r1", "tiny", [2])
+    assert [[p["label"] for p in json.loads(text)["predictions"]] for text in body["outputs"][0]["data"]] == [expected, expected]
