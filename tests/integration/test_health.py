@@ -54,18 +54,15 @@ def test_probe_names_a_missing_key_file(ts, tmp_path):
 
 
 def test_probe_reports_a_model_without_ready_workers(ts):
-    client = ts.client
-    scaled = requests.put(ts.url("management") + "/models/tiny", params={"min_worker": 0, "max_worker": 0, "synchronous": "true"},
-                          headers={"Authorization": f"Bearer {client.token('management')}"}, timeout=60)
-    assert scaled.status_code == 200, scaled.text
+    scaled = ts.client.scale("tiny", 0, 0)
+    assert scaled.status == 200, scaled.body
     try:
         result = probe(ts, "--ready")
         assert result.returncode == 1
         assert "no READY worker yet for tiny" in result.stderr
         assert probe(ts).returncode == 0  # liveness is about the server, not the model
     finally:
-        requests.put(ts.url("management") + "/models/tiny", params={"min_worker": 1, "max_worker": 1, "synchronous": "true"},
-                     headers={"Authorization": f"Bearer {client.token('management')}"}, timeout=60)
+        ts.client.scale("tiny", 1, 1)
         ts.wait_ready(["tiny"])
 
 
