@@ -40,7 +40,10 @@ start() {
   # The Java frontend outlives this script: give it no handle on our stdout/stderr.
   (cd "$home" && "$root/.venv/bin/torchserve" "${torchserve_args[@]}" >"$home/.run/torchserve.out" 2>&1)
   local deadline=$((SECONDS + timeout)) reason=""
-  until reason=$(probe --ready 2>&1); do
+  # with no archive there is no model to wait for: wait until the server itself is healthy
+  local ready=(--ready)
+  compgen -G "$store/*.mar" >/dev/null || ready=()
+  until reason=$(probe "${ready[@]}" 2>&1); do
     if ! running; then
       echo "serve.sh: TorchServe exited; see $home/logs/ts_log.log and $home/.run/torchserve.out" >&2; exit 1
     fi

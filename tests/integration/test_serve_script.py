@@ -76,3 +76,16 @@ def test_missing_store_is_named(home, tmp_path):
     result = serve({**home, "MODEL_STORE": str(tmp_path / "nowhere")}, "start")
     assert result.returncode == 2
     assert f"model store {tmp_path / 'nowhere'} not found" in result.stderr
+
+
+def test_an_empty_store_starts_without_waiting_for_models(home, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    env = {**home, "MODEL_STORE": str(empty)}
+    started = serve(env, "start", "--timeout", "60")
+    try:
+        assert started.returncode == 0, started.stdout + started.stderr
+        assert "warning: no .mar in" in started.stderr
+        assert started.stdout.splitlines()[-2] == "healthy"
+    finally:
+        serve(env, "stop")
