@@ -1,7 +1,11 @@
-"""Talking to and running TorchServe: a small HTTP client that uses TorchServe's token file, and a
-process wrapper that starts a private, isolated server (used by the demo and the integration tests)."""
+"""Operating TorchServe: a token-aware HTTP client (and its CLI, ``python -m tsclient``), the
+server's key file, a health probe that works with token auth on, and a process wrapper that
+starts a private, isolated server (used by the demo and the integration tests)."""
 
 from .client import Reply, TorchServeClient
 from .server import ServerError, TorchServeProcess, free_port
+from .tokens import KeyFile, TokenError
 
-__all__ = ["Reply", "ServerError", "TorchServeClient", "TorchServeProcess", "free_port"]
+# tsclient.health is not imported here: it runs as `python -m tsclient.health`, which warns when
+# the package has already imported the module it is about to run.
+__all__ = ["KeyFile", "Reply", "ServerError", "TokenError", "TorchServeClient", "TorchServeProcess", "free_port"]

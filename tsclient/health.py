@@ -99,6 +99,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--ready", action="store_true", help="also require a READY worker for every model")
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds per HTTP call (default 5)")
     args = parser.parse_args(argv)
+    if not args.config.is_file():
+        print(f"unhealthy: config {args.config} not found (pass --config or set TS_CONFIG_FILE)", file=sys.stderr)
+        return 1
     try:
         probe = Probe.from_config(args.config, args.key_file, args.timeout)
         print(probe.ready() if args.ready else probe.healthy())

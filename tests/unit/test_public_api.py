@@ -25,7 +25,7 @@ from builder.manifest import SCHEMA_PATH
         (builder, {"BuildError", "BuildResult", "Spec", "SpecError", "VerificationError", "__version__", "build_archive",
                    "load_spec", "parse_spec", "verify_golden"}),
         (offline, {"ArchiveLoadError", "LocalArchive", "LocalRequest", "LocalResponse", "PredictionLine", "predict"}),
-        (tsclient, {"Reply", "ServerError", "TorchServeClient", "TorchServeProcess", "free_port"}),
+        (tsclient, {"KeyFile", "Reply", "ServerError", "TokenError", "TorchServeClient", "TorchServeProcess", "free_port"}),
     ],
 )
 def test_exports(package, names):

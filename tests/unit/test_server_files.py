@@ -62,3 +62,10 @@ def test_key_file_errors_name_the_file(tmp_path):
         KeyFile(tmp_path / "key_file.json").token("inference")
     with pytest.raises(ValueError, match="api must be one of"):
         key_file(tmp_path, datetime.now(timezone.utc)).token("API")
+
+
+def test_probe_names_a_missing_config(tmp_path, capsys):
+    from tsclient.health import main
+
+    assert main(["--config", str(tmp_path / "nope.properties")]) == 1
+    assert f"unhealthy: config {tmp_path / 'nope.properties'} not found" in capsys.readouterr().err
