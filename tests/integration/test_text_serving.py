@@ -3,6 +3,7 @@ the reference implementation, batching with bad inputs mixed in, truncation, des
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -166,3 +167,19 @@ def test_topics_batch_with_a_bad_text(server):
     assert [r.status for r in replies] == [200, 400, 200]
     assert replies[0].body["predictions"][0]["label"] == "animals"
     assert replies[2].body["predictions"][0]["label"] == "finance"
+
+
+def test_kserve_v1_and_v2_text_requests(server):
+    """Texts as KServe instances (v1 strings, v2 BYTES elements) get the answers each text gets on its own."""
+    texts = ["A man is eating food.", "The stock market fell sharply today."]
+    alone = [server.client.predict_json(MODEL, text).body for text in texts]
+    v1 = server.client.predict_json(MODEL, {"instances": texts})
+    assert v1.status == 200, v1.body
+    v2 = server.client.predict_json(MODEL, {"inputs": [{"name": "text", "shape": [2], "datatype": "BYTES", "data": texts}]})
+    assert v2.status == 200, v2.body
+    for answers in (v1.body["predictions"], [json.loads(text) for text in v2.body["outputs"][0]["data"]]):
+        for answer, single in zip(answers, alone, strict=True):
+            assert torch.allclose(torch.tensor(answer["embedding"]), torch.tensor(single["embedding"]), atol=1e-5)
+    topics = server.client.predict_json("minilm_topics", {"instances": [text for text, _ in TOPICS]})
+    assert topics.status == 200, topics.body
+    assert [answer["predictions"][0]["label"] for answer in topics.body["predictions"]] == [topic for _, topic in TOPICS]
