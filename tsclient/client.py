@@ -30,7 +30,7 @@ import requests
 from .properties import read_properties, server_urls
 from .tokens import APIS, KeyFile
 
-__all__ = ["Reply", "TorchServeClient", "manifest_of"]
+__all__ = ["Reply", "TorchServeClient", "has_ready_worker", "manifest_of"]
 
 
 @dataclass(frozen=True)
@@ -197,3 +197,9 @@ def manifest_of(reply: Reply) -> dict[str, Any]:
     if custom is None:
         raise LookupError("TorchServe's answer has no customizedMetadata (an archive not built by this project, or version 'all')")
     return json.loads(custom) if isinstance(custom, str) else custom
+
+
+def has_ready_worker(reply: Reply) -> bool:
+    """Whether a ``status(model)`` reply shows a READY worker in any of the versions it lists."""
+    return reply.status == 200 and isinstance(reply.body, list) and any(
+        worker.get("status") == "READY" for version in reply.body for worker in version.get("workers", []))

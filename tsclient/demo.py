@@ -27,7 +27,7 @@ from offline.archive import content_type_for
 from offline.predict import expand_inputs
 
 from .catalog import Catalog, NoModelError
-from .client import Reply, TorchServeClient
+from .client import Reply, TorchServeClient, has_ready_worker
 
 PHOTOS = Path(skimage.__file__).parent / "data"
 REPO = Path(__file__).resolve().parents[1]
@@ -136,8 +136,7 @@ def wait_until_ready(client: TorchServeClient, model: str, timeout: float = 180.
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            reply = client.status(model)
-            if reply.status == 200 and any(w["status"] == "READY" for e in reply.body for w in e["workers"]):
+            if has_ready_worker(client.status(model)):
                 return
         except Exception:  # noqa: BLE001 - not up yet: key file missing, connection refused, ...
             pass

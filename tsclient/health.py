@@ -15,16 +15,18 @@ Exit codes: 0 healthy, 1 not healthy (one line on stderr says why).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import requests
 
-from .properties import read_properties, server_urls
-from .tokens import KeyFile, TokenError
+from .client import Reply, TorchServeClient, has_ready_worker
+from .tokens import TokenError
 
 __all__ = ["Probe", "Unhealthy", "main"]
 
@@ -37,58 +39,47 @@ class Unhealthy(RuntimeError):
 
 @dataclass(frozen=True)
 class Probe:
-    urls: dict[str, str]
-    key_file: KeyFile | None  # None when the config turns token authorization off
-    timeout: float = 5.0
+    """Health questions asked through the token-aware client (which renews an expired token)."""
+
+    client: TorchServeClient
 
     @classmethod
     def from_config(cls, config: Path, key_file: Path | None = None, timeout: float = 5.0) -> Probe:
-        values = read_properties(config)
-        auth_off = values.get("disable_token_authorization", "false").strip().lower() == "true"
-        keys = None if auth_off else KeyFile((key_file or Path("key_file.json")).absolute())
-        return cls(server_urls(config), keys, timeout)
+        key_file = (key_file or Path("key_file.json")).absolute()
+        return cls(TorchServeClient.from_config(config, key_file, timeout))
 
     def healthy(self) -> str:
-        body = self._get("inference", "/ping")
+        body = self._answer(f"{self.client.inference_url}/ping", self.client.ping)
         if body.get("status") != "Healthy":
             raise Unhealthy(f"/ping says {body}")
         return "healthy"
 
     def ready(self) -> str:
         self.healthy()
-        names = sorted({m["modelName"] for m in self._get("management", "/models").get("models", [])})
+        listed = self._answer(f"{self.client.management_url}/models", self.client.list_models)
+        names = sorted({m["modelName"] for m in listed.get("models", [])})
         if not names:
             raise Unhealthy("no model is registered")
-        waiting = [name for name in names if not self._model_ready(name)]
+        waiting = [name for name in names if not has_ready_worker(self._call(self.client.status, name))]
         if waiting:
             raise Unhealthy(f"no READY worker yet for {', '.join(waiting)}")
         return f"ready: {len(names)} model(s) with READY workers ({', '.join(names)})"
 
-    def _model_ready(self, name: str) -> bool:
-        versions = self._get("management", f"/models/{name}")
-        return any(w.get("status") == "READY" for v in versions for w in v.get("workers", []))
+    def _answer(self, what: str, call: Callable[[], Reply]) -> Any:
+        reply = self._call(call)
+        if reply.status != 200:
+            text = reply.body if isinstance(reply.body, str) else json.dumps(reply.body)
+            raise Unhealthy(f"{what}: HTTP {reply.status}: {text.strip()[:300]}")
+        return reply.body
 
-    def _get(self, api: str, path: str):
+    @staticmethod
+    def _call(call: Callable[..., Reply], *args: Any) -> Reply:
         try:
-            response = requests.get(self.urls[api] + path, headers=self._headers(api), timeout=self.timeout)
-        except requests.RequestException as err:
-            raise Unhealthy(f"{self.urls[api]}{path}: {type(err).__name__}: {err}") from err
-        if response.status_code != 200:
-            raise Unhealthy(f"{self.urls[api]}{path}: HTTP {response.status_code}: {response.text.strip()[:300]}")
-        try:
-            return response.json()
-        except ValueError as err:
-            raise Unhealthy(f"{self.urls[api]}{path}: not JSON: {response.text.strip()[:200]}") from err
-
-    def _headers(self, api: str) -> dict[str, str]:
-        if self.key_file is None:
-            return {}
-        try:
-            token = self.key_file.renew(api, self.urls["management"], self.timeout) if self.key_file.expired(api) \
-                else self.key_file.token(api)
+            return call(*args)
         except TokenError as err:
             raise Unhealthy(str(err)) from err
-        return {"Authorization": f"Bearer {token}"}
+        except requests.RequestException as err:
+            raise Unhealthy(f"{type(err).__name__}: {err}") from err
 
 
 def main(argv: Sequence[str] | None = None) -> int:

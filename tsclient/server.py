@@ -21,7 +21,7 @@ from pathlib import Path
 
 import requests
 
-from .client import TorchServeClient
+from .client import TorchServeClient, has_ready_worker
 from .tokens import TokenError
 
 __all__ = ["ServerError", "TorchServeProcess", "free_port"]
@@ -181,9 +181,7 @@ class TorchServeProcess:
             reply = self.client.status(model)
         except (requests.ConnectionError, ValueError, KeyError, OSError, TokenError):  # key file still being written
             return False
-        if reply.status != 200:
-            return False
-        return any(w.get("status") == "READY" for entry in reply.body for w in entry.get("workers", []))
+        return has_ready_worker(reply)
 
     # -- logs -------------------------------------------------------------------------------
     def log_text(self, name: str = "model_log.log") -> str:
