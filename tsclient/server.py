@@ -16,17 +16,20 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import requests
 
 from .client import TorchServeClient, has_ready_worker
+from .ports import free_ports
 from .tokens import TokenError
 
 __all__ = ["ServerError", "TorchServeProcess", "free_port"]
 
 LOG_FILES = ("ts_log.log", "model_log.log")
+PORT_NAMES = ("inference", "management", "metrics", "grpc_inference", "grpc_management")
+PORT_RESTARTS = 2  # starts on fresh ports when another process took a chosen one first
 
 
 class ServerError(RuntimeError):
@@ -49,9 +52,8 @@ def _group_alive(group: int) -> bool:
 
 
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """One loopback port nothing listens on, outside the kernel's ephemeral range (see :mod:`.ports`)."""
+    return free_ports(1)[0]
 
 
 class TorchServeProcess:
@@ -70,9 +72,14 @@ class TorchServeProcess:
         self.root = Path(root).resolve()
         self.overrides = dict(overrides or {})
         self.extra_env = dict(env or {})
-        self.ports = {name: free_port() for name in ("inference", "management", "metrics", "grpc_inference", "grpc_management")}
         self.worker_port = random.randrange(20000, 60000, 100)
         self.process: subprocess.Popen | None = None
+        self._choose_ports()
+        self._launch: tuple[Sequence[str] | None, Mapping[str, str] | None] = (None, None)
+        self._restarts_left = PORT_RESTARTS
+
+    def _choose_ports(self) -> None:
+        self.ports = dict(zip(PORT_NAMES, free_ports(len(PORT_NAMES)), strict=True))
         self.client = TorchServeClient(self.url("inference"), self.url("management"), self.root / "work" / "key_file.json")
 
     def url(self, api: str) -> str:
@@ -109,6 +116,7 @@ class TorchServeProcess:
         the same working dir and environment (e.g. the container entrypoint, told where
         :attr:`config_path` is through ``env``).
         """
+        self._launch = (command, env)
         self.write_config()
         if command is None:
             torchserve = shutil.which("torchserve", path=str(Path(sys.executable).parent)) or "torchserve"
@@ -145,36 +153,56 @@ class TorchServeProcess:
         self.process = None
 
     def wait_listening(self, timeout: float = 120.0) -> None:
-        """Until the management API answers with the server's token (models may still be loading)."""
+        """Until every port is bound and the management API answers with the server's token (models may still be loading)."""
+        if not self._wait(lambda: self._bound() and self._answers(), timeout):
+            raise ServerError(f"TorchServe did not listen within {timeout:.0f} s\n{self.log_tail()}")
+
+    def wait_ready(self, models: Iterable[str], timeout: float = 180.0) -> None:
+        """Until every port is bound and every model has a READY worker; ServerError with logs if not."""
+        pending = list(models)
+
+        def ready() -> bool:
+            pending[:] = [m for m in pending if not self._ready(m)]
+            return not pending and self._bound()
+
+        if not self._wait(ready, timeout):
+            raise ServerError(f"models {pending} not READY after {timeout:.0f} s\n{self.log_tail()}")
+
+    def _wait(self, condition: Callable[[], bool], timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self._check_alive()
-            if self.client.key_file.exists():
-                try:
-                    if self.client.list_status() == 200:
-                        return
-                except (requests.ConnectionError, ValueError, KeyError, OSError, TokenError):  # key file still being written
-                    pass
+            if self.client.key_file.exists() and condition():
+                return True
             time.sleep(0.3)
-        raise ServerError(f"TorchServe did not listen within {timeout:.0f} s\n{self.log_tail()}")
+        return False
+
+    def _bound(self) -> bool:
+        """Whether its chosen ports accept connections: gRPC binds last, and a taken port ends the server."""
+        for port in self._own_ports():
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=2).close()
+            except OSError:
+                return False
+        return True
+
+    def _answers(self) -> bool:
+        try:
+            return self.client.list_status() == 200
+        except (requests.ConnectionError, ValueError, KeyError, OSError, TokenError):  # key file still being written
+            return False
 
     def _check_alive(self) -> None:
+        """ServerError with the logs if TorchServe exited; a restart on fresh ports if a port was taken."""
+        if self.process is not None and self.process.poll() is not None and self._port_taken():
+            self._restarts_left -= 1
+            self.stop()
+            self._choose_ports()
+            self.start(*self._launch)
+            return
         if self.process is None or self.process.poll() is not None:
             code = None if self.process is None else self.process.returncode
             raise ServerError(f"TorchServe is not running (exit code {code})\n{self.log_tail()}")
-
-    def wait_ready(self, models: Iterable[str], timeout: float = 180.0) -> None:
-        """Until the token file exists and every model has a READY worker; ServerError with logs if not."""
-        deadline = time.monotonic() + timeout
-        pending = list(models)
-        while time.monotonic() < deadline:
-            self._check_alive()
-            if self.client.key_file.exists():
-                pending = [m for m in pending if not self._ready(m)]
-                if not pending:
-                    return
-            time.sleep(0.5)
-        raise ServerError(f"models {pending} not READY after {timeout:.0f} s\n{self.log_tail()}")
 
     def _ready(self, model: str) -> bool:
         try:
@@ -182,6 +210,18 @@ class TorchServeProcess:
         except (requests.ConnectionError, ValueError, KeyError, OSError, TokenError):  # key file still being written
             return False
         return has_ready_worker(reply)
+
+    def _own_ports(self) -> list[int]:
+        """The chosen ports that ``overrides`` left in place (an override may bind a port of its own)."""
+        overridden = {key.rsplit("_", 1)[0] for key in self.overrides if key.endswith(("_address", "_port"))}
+        return [port for name, port in self.ports.items() if name not in overridden]
+
+    def _port_taken(self) -> bool:
+        """Whether TorchServe died binding a port chosen for it: worth a start on fresh ports."""
+        if self._restarts_left <= 0 or len(self._own_ports()) < len(PORT_NAMES):
+            return False
+        out = self.root / "torchserve.out"
+        return out.exists() and "Address already in use" in out.read_text(encoding="utf-8", errors="replace")
 
     # -- logs -------------------------------------------------------------------------------
     def log_text(self, name: str = "model_log.log") -> str:
