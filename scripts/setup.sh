@@ -30,7 +30,7 @@ fi
 
 # Re-install only when the inputs of the install change.
 stamp=.venv/.setup-stamp
-want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
+want=$(cat pyproject.toml scripts/setup.sh deploy/container/constraints.txt | sha256sum | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
@@ -41,7 +41,9 @@ pip_install() {
 echo "setting up .venv (torch 2.13.0 CPU first, then the project) ..."
 # torch first, pinned: a bare or wider requirement resolved later would pull a multi-GB CUDA build.
 pip_install "torch==2.13.0"
-pip_install -e ".[examples,dev]"
+# The image's pins (deploy/container/constraints.txt) hold here too: the suite runs the versions the
+# container ships, and a new upstream release changes nothing until the pins are edited.
+pip_install --constraint deploy/container/constraints.txt -e ".[examples,dev]"
 # timm only for its ImageNet label files; --no-deps keeps torchvision (and another torch) out.
 pip_install --no-deps "timm==1.0.31"
 echo "$want" > "$stamp"
