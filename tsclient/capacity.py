@@ -13,15 +13,13 @@ the CPUs. ``scripts/serve.sh start`` prints it.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .kserve_layout import LayoutError, read_archive
+from .archive import ArchiveError, read_archive
 
 __all__ = ["ArchiveLoad", "main", "report", "store_load"]
 
@@ -41,16 +39,8 @@ def store_load(model_store: Path) -> list[ArchiveLoad]:
     loads = []
     for path in sorted(Path(model_store).glob("*.mar")):
         archive = read_archive(path)
-        loads.append(ArchiveLoad(archive.name, archive.settings["maxWorkers"], _torch_threads(path)))
+        loads.append(ArchiveLoad(archive.name, archive.settings["maxWorkers"], archive.torch_threads))
     return loads
-
-
-def _torch_threads(path: Path) -> int:
-    with zipfile.ZipFile(path) as archive:
-        if "manifest.json" not in archive.namelist():
-            return 1
-        manifest = json.loads(archive.read("manifest.json"))
-    return int(manifest.get("spec", {}).get("serving", {}).get("torch_threads", 1))
 
 
 def report(loads: Sequence[ArchiveLoad], cpus: int) -> tuple[str, bool]:
@@ -72,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         text, fits = report(store_load(args.model_store), args.cpus)
-    except LayoutError as err:
+    except ArchiveError as err:
         print(f"capacity: {err}", file=sys.stderr)
         return 2
     print(text)

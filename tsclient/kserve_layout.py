@@ -20,19 +20,13 @@ import argparse
 import json
 import shutil
 import sys
-import zipfile
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+from .archive import ArchiveError, ArchiveInfo, read_archive
 
-__all__ = ["CONFIG_TEMPLATE", "SNAPSHOT_SETTINGS", "LayoutError", "SnapshotModel", "config_text", "lay_out", "main",
-           "model_snapshot", "read_archive"]
-
-# model-config.yaml keys TorchServe's snapshot restore requires (ModelManager.registerAndUpdateModel)
-SNAPSHOT_SETTINGS = ("minWorkers", "maxWorkers", "batchSize", "maxBatchDelay", "responseTimeout")
+__all__ = ["CONFIG_TEMPLATE", "LayoutError", "config_text", "lay_out", "main", "model_snapshot", "snapshot_entry"]
 
 # No comment line holds an equals sign: older kserve_wrapper versions read comment lines as keys too.
 CONFIG_TEMPLATE = """\
@@ -72,60 +66,31 @@ model_metrics_auto_detect=true
 """
 
 
-class LayoutError(ValueError):
-    """An input that cannot be laid out: no archives, an archive without its serving settings, a clash."""
+class LayoutError(ArchiveError):
+    """An input that cannot be laid out: no archives, an unreadable archive, a name clash, a full folder."""
 
 
-@dataclass(frozen=True)
-class SnapshotModel:
-    """One archive's entry in ``model_snapshot``: its name and version from MANIFEST.json, its
-    serving settings from its model-config.yaml."""
-
-    name: str
-    version: str
-    mar_name: str
-    runtime: str
-    settings: dict[str, int]
-
-    def snapshot_entry(self) -> dict[str, Any]:
-        return {"defaultVersion": True, "marName": self.mar_name, **self.settings, "runtimeType": self.runtime}
+def snapshot_entry(model: ArchiveInfo) -> dict[str, Any]:
+    """One archive's entry in ``model_snapshot``: its .mar, its serving settings, its runtime."""
+    return {"defaultVersion": True, "marName": model.mar_name, **model.settings, "runtimeType": model.runtime}
 
 
-def read_archive(path: Path) -> SnapshotModel:
-    """Name, version, runtime and serving settings of a .mar, read from the archive itself."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            manifest = json.loads(archive.read("MAR-INF/MANIFEST.json"))
-            name, config_file = manifest["model"]["modelName"], manifest["model"].get("configFile")
-            config = yaml.safe_load(archive.read(config_file)) if config_file else None
-    except (OSError, zipfile.BadZipFile, KeyError, ValueError, yaml.YAMLError) as err:
-        raise LayoutError(f"{path.name}: not a readable model archive: {type(err).__name__}: {err}") from err
-    if config_file is None:
-        raise LayoutError(f"{path.name}: MANIFEST.json names no model-config.yaml (configFile), whose workers and batching "
-                          "the snapshot needs; build archives with scripts/build_mar.sh")
-    missing = [key for key in SNAPSHOT_SETTINGS if not isinstance((config or {}).get(key), int)]
-    if missing:
-        raise LayoutError(f"{path.name}: {config_file} has no integer {', '.join(missing)}; the snapshot needs them")
-    return SnapshotModel(name=name, version=str(manifest["model"].get("modelVersion") or "1.0"), mar_name=path.name,
-                         runtime=manifest.get("runtime", "python"), settings={key: config[key] for key in SNAPSHOT_SETTINGS})
-
-
-def model_snapshot(models: Sequence[SnapshotModel]) -> dict[str, Any]:
+def model_snapshot(models: Sequence[ArchiveInfo]) -> dict[str, Any]:
     """TorchServe's snapshot of ``models``: ``{"name", "modelCount", "models": {name: {version: entry}}}``."""
     entries: dict[str, dict[str, Any]] = {}
     for model in models:
         if model.name in entries:
             clash = next(iter(entries[model.name].values()))["marName"]
             raise LayoutError(f"{clash} and {model.mar_name} both serve model {model.name!r}; KServe routes by model name")
-        entries[model.name] = {model.version: model.snapshot_entry()}
+        entries[model.name] = {model.version: snapshot_entry(model)}
     return {"name": "startup.cfg", "modelCount": len(models), "models": entries}
 
 
-def config_text(models: Sequence[SnapshotModel]) -> str:
+def config_text(models: Sequence[ArchiveInfo]) -> str:
     return CONFIG_TEMPLATE + "model_snapshot=" + json.dumps(model_snapshot(models), separators=(",", ":")) + "\n"
 
 
-def lay_out(model_store: Path, out_dir: Path) -> list[SnapshotModel]:
+def lay_out(model_store: Path, out_dir: Path) -> list[ArchiveInfo]:
     """Write ``out_dir/config/config.properties`` and copy the store's archives to ``out_dir/model-store``."""
     if not Path(model_store).is_dir():
         raise LayoutError(f"model store {model_store} is not a directory")
@@ -151,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         models = lay_out(args.model_store, args.out_dir)
-    except (LayoutError, OSError) as err:
+    except (ArchiveError, OSError) as err:
         print(f"kserve_layout: {err}", file=sys.stderr)
         return 2
     for model in models:

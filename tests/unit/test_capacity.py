@@ -34,3 +34,9 @@ def test_report_says_whether_the_threads_fit():
 def test_a_store_without_archives_fits_trivially(tmp_path, capsys):
     assert main([str(tmp_path), "--strict"]) == 0
     assert "0 worker thread(s) over 0 archive(s)" in capsys.readouterr().out
+
+
+def test_an_unreadable_archive_is_named(tmp_path, capsys):
+    (tmp_path / "broken.mar").write_bytes(b"not a zip")
+    assert main([str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith("capacity: broken.mar: not a readable model archive: BadZipFile")

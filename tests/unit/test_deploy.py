@@ -23,7 +23,8 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from tsclient.kserve_layout import SNAPSHOT_SETTINGS, LayoutError, lay_out
+from tsclient.archive import SERVING_SETTINGS, ArchiveError
+from tsclient.kserve_layout import LayoutError, lay_out
 from tsclient.kserve_layout import main as kserve_layout_main
 from tsclient.properties import read_properties
 
@@ -404,7 +405,7 @@ def archive_settings(path: Path) -> tuple[str, str, dict[str, int]]:
     with zipfile.ZipFile(path) as archive:
         model = json.loads(archive.read("MAR-INF/MANIFEST.json"))["model"]
         config = yaml.safe_load(archive.read(model["configFile"]))
-    return model["modelName"], model["modelVersion"], {key: config[key] for key in SNAPSHOT_SETTINGS}
+    return model["modelName"], model["modelVersion"], {key: config[key] for key in SERVING_SETTINGS}
 
 
 @pytest.fixture
@@ -431,7 +432,7 @@ def test_layout_has_kserves_structure_and_a_snapshot_read_from_the_archives(two_
         name, version, settings = archive_settings(archive)
         entry = snapshot["models"][name][version]
         assert entry["marName"] == archive.name and entry["defaultVersion"] is True
-        assert {key: entry[key] for key in SNAPSHOT_SETTINGS} == settings
+        assert {key: entry[key] for key in SERVING_SETTINGS} == settings
     assert config["model_store"] == "/mnt/models/model-store"  # where KServe puts storageUri's model-store/
 
 
@@ -465,7 +466,7 @@ def test_layout_refuses_what_it_cannot_lay_out(tiny_mar, tmp_path):
     assert not (tmp_path / "out").exists()  # nothing half-written
     (store / "tiny-copy.mar").unlink()
     rewritten(tiny_mar, store / "unbatched.mar", "unbatched", {"batchSize": None})
-    with pytest.raises(LayoutError, match=re.escape("unbatched.mar: model-config.yaml has no integer batchSize")):
+    with pytest.raises(ArchiveError, match=re.escape("unbatched.mar: model-config.yaml has no integer batchSize")):
         lay_out(store, tmp_path / "out")
     (store / "unbatched.mar").unlink()
     (tmp_path / "out").mkdir()

@@ -1,0 +1,58 @@
+"""What a built .mar declares about serving it, read from the archive in one pass.
+
+TorchServe's ``MAR-INF/MANIFEST.json`` names the model, its version, runtime and the
+``model-config.yaml`` holding workers and batching; this project's ``manifest.json`` holds the
+spec's ``serving.torch_threads``. The KServe layout and the capacity check both start here.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+__all__ = ["SERVING_SETTINGS", "ArchiveError", "ArchiveInfo", "read_archive"]
+
+# model-config.yaml keys TorchServe's snapshot restore requires (ModelManager.registerAndUpdateModel)
+SERVING_SETTINGS = ("minWorkers", "maxWorkers", "batchSize", "maxBatchDelay", "responseTimeout")
+
+
+class ArchiveError(ValueError):
+    """An archive that cannot be read, or that lacks the serving settings it must declare."""
+
+
+@dataclass(frozen=True)
+class ArchiveInfo:
+    name: str  # MANIFEST.json model.modelName
+    version: str  # MANIFEST.json model.modelVersion ("1.0" if absent)
+    mar_name: str  # the archive's file name
+    runtime: str  # MANIFEST.json runtime ("python" if absent)
+    settings: dict[str, int]  # SERVING_SETTINGS from model-config.yaml
+    torch_threads: int  # manifest.json spec.serving.torch_threads (1 if absent)
+
+
+def read_archive(path: Path) -> ArchiveInfo:
+    """Name, version, runtime, serving settings and torch threads of the .mar at ``path``."""
+    path = Path(path)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            manifest = json.loads(archive.read("MAR-INF/MANIFEST.json"))
+            config_file = manifest["model"].get("configFile")
+            config = yaml.safe_load(archive.read(config_file)) if config_file else None
+            ours = json.loads(archive.read("manifest.json")) if "manifest.json" in archive.namelist() else {}
+            name = manifest["model"]["modelName"]
+    except (OSError, zipfile.BadZipFile, KeyError, ValueError, yaml.YAMLError) as err:
+        raise ArchiveError(f"{path.name}: not a readable model archive: {type(err).__name__}: {err}") from err
+    if config_file is None:
+        raise ArchiveError(f"{path.name}: MANIFEST.json names no model-config.yaml (configFile), which holds its workers "
+                           "and batching; build archives with scripts/build_mar.sh")
+    missing = [key for key in SERVING_SETTINGS if not isinstance((config or {}).get(key), int)]
+    if missing:
+        raise ArchiveError(f"{path.name}: {config_file} has no integer {', '.join(missing)}; set them in the spec's serving")
+    threads = ours.get("spec", {}).get("serving", {}).get("torch_threads", 1)
+    return ArchiveInfo(name=name, version=str(manifest["model"].get("modelVersion") or "1.0"), mar_name=path.name,
+                       runtime=manifest.get("runtime", "python"), settings={key: config[key] for key in SERVING_SETTINGS},
+                       torch_threads=int(threads))
