@@ -3,7 +3,8 @@ server's key file, a health probe that works with token auth on, and a process w
 starts a private, isolated server (used by the demo and the integration tests)."""
 
 from .client import Reply, TorchServeClient
-from .server import ServerError, TorchServeProcess, free_port
+from .ports import free_port
+from .server import ServerError, TorchServeProcess
 from .tokens import KeyFile, TokenError
 
 # tsclient.health is not imported here: it runs as `python -m tsclient.health`, which warns when

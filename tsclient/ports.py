@@ -13,7 +13,7 @@ import random
 import socket
 from pathlib import Path
 
-__all__ = ["EPHEMERAL_RANGE", "ephemeral_range", "free_ports"]
+__all__ = ["EPHEMERAL_RANGE", "ephemeral_range", "free_port", "free_ports"]
 
 EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 LOWEST = 10000  # below this lie the well-known and commonly configured service ports
@@ -37,10 +37,10 @@ def free_ports(count: int, rng: random.Random | None = None, path: Path = EPHEME
     first, _ = ephemeral_range(path)
     pool = range(LOWEST, first) if first - LOWEST >= 10 * count else None
     chosen: list[int] = []
+    attempts = count * 50
     with contextlib.ExitStack() as held:
-        for _ in range(count * 50):
-            if len(chosen) == count:
-                break
+        while len(chosen) < count and attempts:
+            attempts -= 1
             sock = held.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
             try:
                 sock.bind(("127.0.0.1", rng.choice(pool) if pool else 0))
@@ -50,3 +50,8 @@ def free_ports(count: int, rng: random.Random | None = None, path: Path = EPHEME
     if len(chosen) < count:
         raise OSError(f"found only {len(chosen)} of {count} free loopback ports below {first}")
     return chosen
+
+
+def free_port() -> int:
+    """One loopback port nothing listens on, outside the ephemeral range (see :func:`free_ports`)."""
+    return free_ports(1)[0]

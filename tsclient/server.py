@@ -25,10 +25,12 @@ from .client import TorchServeClient, has_ready_worker
 from .ports import free_ports
 from .tokens import TokenError
 
-__all__ = ["ServerError", "TorchServeProcess", "free_port"]
+__all__ = ["ServerError", "TorchServeProcess"]
 
 LOG_FILES = ("ts_log.log", "model_log.log")
-PORT_NAMES = ("inference", "management", "metrics", "grpc_inference", "grpc_management")
+# each API's port and the config key that carries it (an HTTP API's address holds its port)
+PORT_KEYS = {"inference": "inference_address", "management": "management_address", "metrics": "metrics_address",
+             "grpc_inference": "grpc_inference_port", "grpc_management": "grpc_management_port"}
 PORT_RESTARTS = 2  # starts on fresh ports when another process took a chosen one first
 
 
@@ -49,11 +51,6 @@ def _group_alive(group: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def free_port() -> int:
-    """One loopback port nothing listens on, outside the kernel's ephemeral range (see :mod:`.ports`)."""
-    return free_ports(1)[0]
 
 
 class TorchServeProcess:
@@ -79,7 +76,7 @@ class TorchServeProcess:
         self._restarts_left = PORT_RESTARTS
 
     def _choose_ports(self) -> None:
-        self.ports = dict(zip(PORT_NAMES, free_ports(len(PORT_NAMES)), strict=True))
+        self.ports = dict(zip(PORT_KEYS, free_ports(len(PORT_KEYS)), strict=True))
         self.client = TorchServeClient(self.url("inference"), self.url("management"), self.root / "work" / "key_file.json")
 
     def url(self, api: str) -> str:
@@ -171,6 +168,8 @@ class TorchServeProcess:
     def _wait(self, condition: Callable[[], bool], timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            if self._port_taken():
+                self._restart_on_fresh_ports()
             self._check_alive()
             if self.client.key_file.exists() and condition():
                 return True
@@ -193,13 +192,6 @@ class TorchServeProcess:
             return False
 
     def _check_alive(self) -> None:
-        """ServerError with the logs if TorchServe exited; a restart on fresh ports if a port was taken."""
-        if self.process is not None and self.process.poll() is not None and self._port_taken():
-            self._restarts_left -= 1
-            self.stop()
-            self._choose_ports()
-            self.start(*self._launch)
-            return
         if self.process is None or self.process.poll() is not None:
             code = None if self.process is None else self.process.returncode
             raise ServerError(f"TorchServe is not running (exit code {code})\n{self.log_tail()}")
@@ -213,15 +205,22 @@ class TorchServeProcess:
 
     def _own_ports(self) -> list[int]:
         """The chosen ports that ``overrides`` left in place (an override may bind a port of its own)."""
-        overridden = {key.rsplit("_", 1)[0] for key in self.overrides if key.endswith(("_address", "_port"))}
-        return [port for name, port in self.ports.items() if name not in overridden]
+        return [port for name, port in self.ports.items() if PORT_KEYS[name] not in self.overrides]
 
     def _port_taken(self) -> bool:
-        """Whether TorchServe died binding a port chosen for it: worth a start on fresh ports."""
-        if self._restarts_left <= 0 or len(self._own_ports()) < len(PORT_NAMES):
+        """Whether TorchServe exited failing to bind a port chosen for it (worth a start on fresh ports)."""
+        if self.process is None or self.process.poll() is None or self._restarts_left <= 0:
+            return False
+        if len(self._own_ports()) < len(PORT_KEYS):
             return False
         out = self.root / "torchserve.out"
         return out.exists() and "Address already in use" in out.read_text(encoding="utf-8", errors="replace")
+
+    def _restart_on_fresh_ports(self) -> None:
+        self._restarts_left -= 1
+        self.stop()
+        self._choose_ports()
+        self.start(*self._launch)
 
     # -- logs -------------------------------------------------------------------------------
     def log_text(self, name: str = "model_log.log") -> str:
@@ -242,12 +241,9 @@ class TorchServeProcess:
     # -- config -----------------------------------------------------------------------------
     def _config_text(self) -> str:
         """The base config with this server's addresses, store, ports and temp dir substituted."""
+        ports = {key: self.url(name) if key.endswith("_address") else str(self.ports[name]) for name, key in PORT_KEYS.items()}
         settings = {
-            "inference_address": self.url("inference"),
-            "management_address": self.url("management"),
-            "metrics_address": self.url("metrics"),
-            "grpc_inference_port": str(self.ports["grpc_inference"]),
-            "grpc_management_port": str(self.ports["grpc_management"]),
+            **ports,
             "model_store": str(self.model_store),
             "initial_worker_port": str(self.worker_port),
             "vmargs": f"-Djava.io.tmpdir={self.root / 'java-tmp'}",
