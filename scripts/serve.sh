@@ -56,10 +56,13 @@ start() {
 
 stop() {
   if ! running; then echo "TorchServe is not running"; return 0; fi
+  # 'torchserve --stop' removes the pid file at once while Java is still shutting down: wait for the
+  # process itself, so that a 'start' right after finds the ports free.
+  local pid deadline=$((SECONDS + 60))
+  pid=$(cat "$pidfile")
   "$root/.venv/bin/torchserve" --stop
-  local deadline=$((SECONDS + 60))
-  while running && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.5; done
-  if running; then echo "serve.sh: TorchServe did not stop within 60 s (pid $(cat "$pidfile"))" >&2; exit 1; fi
+  while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.5; done
+  if kill -0 "$pid" 2>/dev/null; then echo "serve.sh: TorchServe did not stop within 60 s (pid $pid)" >&2; exit 1; fi
 }
 
 status() {

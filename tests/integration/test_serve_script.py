@@ -36,6 +36,20 @@ def client(env: dict[str, str]) -> TorchServeClient:
     return TorchServeClient(urls["inference"], urls["management"], Path(env["TS_HOME"]) / "key_file.json")
 
 
+def pid_file(env: dict[str, str]) -> Path:
+    """TorchServe's pid file: in its TMPDIR, which serve.sh keeps under TS_HOME."""
+    (path,) = (Path(env["TS_HOME"]) / ".run").rglob(".model_server.pid")
+    return path
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def test_start_status_stop(home):
     started = serve(home, "start", "--timeout", "120")
     try:
@@ -48,9 +62,11 @@ def test_start_status_stop(home):
         assert reply.status == 200
         assert reply.body["predictions"][0]["label"] == reference_answer()["predictions"][0]["label"]
         assert (Path(home["TS_HOME"]) / "logs" / "ts_log.log").exists()
+        java = int(pid_file(home).read_text())
     finally:
         stopped = serve(home, "stop")
     assert stopped.returncode == 0, stopped.stderr
+    assert not alive(java), "serve.sh stop returned while Java still ran (a quick restart finds its ports taken)"
     after = serve(home, "status")
     assert (after.returncode, after.stdout.strip()) == (3, "TorchServe is not running")
 
