@@ -27,6 +27,13 @@ def test_resize_follows_torchvision_sizes(size, target, expected):
     assert resize(Image.new("RGB", size), target, "bilinear").size == expected
 
 
+def test_resize_target_comes_from_the_size_the_image_stands_for():
+    drafted = Image.new("RGB", (501, 375))  # 4001x2999 decoded at 1/8 scale
+    assert resize(drafted, 256, "bilinear").size == (342, 256)
+    assert resize(drafted, 256, "bilinear", source_size=(4001, 2999)).size == (341, 256)  # as the full decode
+    assert resize(drafted, (100, 80), "bilinear", source_size=(4001, 2999)).size == (80, 100)
+
+
 def test_nearest_resize_crop_and_normalize_match_numpy_reference():
     rng = np.random.default_rng(0)
     pixels = rng.integers(0, 256, size=(6, 6, 3), dtype=np.uint8)

@@ -26,7 +26,7 @@ def test_valid_spec_parses_with_defaults(base):
     assert spec.name == "tiny" and spec.version == "1.0"
     assert spec.model.format == "eager" and spec.model.weights == directory / "weights.pth"
     assert spec.preprocess.center_crop == (16, 16) and spec.preprocess.mean == (0.5, 0.5, 0.5)
-    assert spec.preprocess.max_pixels == 40_000_000
+    assert spec.preprocess.max_pixels == 40_000_000 and spec.preprocess.draft is True
     assert spec.serving.batch_size == 4 and spec.serving.torch_threads == 1
     assert spec.references["model.weights"] == "weights.pth"
 
@@ -35,6 +35,12 @@ def test_exact_resize_needs_no_crop(base):
     data, directory = base
     changed = mutate(mutate(data, "preprocess.center_crop", DELETE), "preprocess.resize", [20, 10])
     assert parse_spec(changed, directory).preprocess.resize == (20, 10)
+
+
+def test_draft_decoding_can_be_switched_off(base):
+    data, directory = base
+    assert parse_spec(mutate(data, "preprocess.draft", False), directory).preprocess.draft is False
+    assert parse_spec(mutate(data, "preprocess.draft", True), directory).preprocess.draft is True
 
 
 def test_version_may_be_written_as_a_number(base):
@@ -80,6 +86,9 @@ DELETE = object()
         ("preprocess.resize", -3, "preprocess.resize: expected a positive integer (shorter side) or [height, width]"),
         ("preprocess.center_crop", 32, "preprocess.center_crop: 32 is larger than preprocess.resize 16"),
         ("preprocess.max_pixels", 0, "preprocess.max_pixels: must be >= 1, got 0"),
+        ("preprocess.draft", "yes", "preprocess.draft: expected bool, got str 'yes'"),
+        ("preprocess.draft", 1, "preprocess.draft: expected bool, got int 1"),
+        ("preprocess.draf", False, "preprocess.draf: unknown key; did you mean 'draft'?"),
         ("postprocess.top_k", 0, "postprocess.top_k: must be >= 1, got 0"),
         ("postprocess.top_k", "3", "postprocess.top_k: expected a whole number, got '3'"),
         ("postprocess.threshold", 1.5, "postprocess.threshold: must be a probability from 0 to 1"),
