@@ -2,7 +2,8 @@
 
 When the spec asks for a converted format, the eager archive is made and verified first, then its
 model is converted on the handler's own preprocessing of the golden inputs, compared with eager,
-and the archive is made and verified again with the converted program in place of the weights.
+and the archive is made and verified again with the converted program in place of the weights
+(beside them for a compiled ``aoti`` program: the eager model is its fallback).
 
 The archive is made and verified in a temporary directory and moved into the output directory
 only when its golden examples pass, so a failed build never leaves an archive behind.
@@ -28,12 +29,12 @@ from handlers.manifest import MANIFEST_NAME
 from handlers.model_loading import import_source, resolve_attribute
 from offline import ArchiveLoadError, LocalArchive, LocalRequest
 
-from .convert import convert
+from .convert import PROGRAM_FILES, convert
 from .errors import BuildError, SpecError, VerificationError
 from .golden import differences
 from .manifest import compose_manifest
 from .spec import Spec, load_spec
-from .staging import MODEL_CONFIG_FILE, PROGRAM_FILES, Staged, stage
+from .staging import MODEL_CONFIG_FILE, Staged, stage
 
 __all__ = ["BuildResult", "build_archive"]
 
@@ -89,9 +90,12 @@ def _convert(mar: Path, spec: Spec, staging: Path, staged: Staged) -> Staged:
     with _loaded(mar) as local:
         batch = local.example_batch(golden_requests(spec))
         conversion = convert(local.task_handler.model, batch, fmt, staging / "model" / PROGRAM_FILES[fmt], spec.model.tolerance)
-    model = dict(staged.section["model"])
-    (staging / model.pop("weights")).unlink()
-    model.update(format=fmt, file=f"model/{PROGRAM_FILES[fmt]}", conversion=conversion.record())
+    eager, program = dict(staged.section["model"]), conversion.section(f"model/{PROGRAM_FILES[fmt]}")
+    if fmt == "aoti":  # the eager source and weights stay, as the fallback where the compiled program cannot run
+        model = {**program, "fallback": eager}
+    else:
+        (staging / eager.pop("weights")).unlink()
+        model = {**eager, **program}
     return replace(staged, section={**staged.section, "model": model})
 
 

@@ -1,9 +1,15 @@
-"""Converting an eager model to TorchScript or torch.export, and proving the conversion changed nothing.
+"""Converting an eager model to TorchScript, torch.export or an AOTInductor package, and proving the
+conversion changed nothing.
 
 The example batch is what the packed handler itself makes of the golden inputs (its own decode and
 preprocess), so the converted program is traced on real inputs. The conversion is refused when
 any output differs from the eager model's by more than ``model.tolerance``, on the whole golden
 batch and on its first input alone (a program that only works for one batch size is refused too).
+
+``aoti`` exports the model (dynamic batch dimension) and compiles it ahead of time to native code
+with AOTInductor. It is compiled for a portable instruction set rather than the build machine's own
+(``-march=native`` would tie the archive to this CPU model): on x86-64, the x86-64-v3 level with
+256-bit vectors, which every AVX2 CPU runs. ``Conversion.requires`` records what the program needs.
 """
 
 from __future__ import annotations
@@ -15,11 +21,15 @@ from pathlib import Path
 
 import torch
 
+from handlers.compiled import load_package
+from handlers.compiled import target as machine_target
+
 from .errors import BuildError, VerificationError
 
-__all__ = ["Conversion", "batch_dim", "compare_outputs", "convert"]
+__all__ = ["PROGRAM_FILES", "Conversion", "batch_dim", "compare_outputs", "convert", "portable_target"]
 
 MAX_BATCH = 1024
+PROGRAM_FILES = {"torchscript": "model.pt", "export": "model.pt2", "aoti": "model.aoti.pt2"}
 PRIVATE_MODULE = re.compile(r"_archive_model_[0-9a-f]+")
 
 
@@ -29,9 +39,17 @@ class Conversion:
     max_abs_diff: float
     tolerance: float
     examples: int
+    requires: dict[str, str] | None = None  # aoti: the torch release and CPU the compiled program needs
 
     def record(self, origin: str = "eager") -> dict:
         return {"from": origin, "max_abs_diff": self.max_abs_diff, "tolerance": self.tolerance, "examples": self.examples}
+
+    def section(self, file: str, origin: str = "eager") -> dict:
+        """The manifest's ``spec.model`` keys for the converted program (aoti: with what it requires)."""
+        keys = {"format": self.format, "file": file, "conversion": self.record(origin)}
+        if self.requires:
+            keys["requires"] = dict(self.requires)
+        return keys
 
 
 def batch_dim() -> torch.export.Dim:
@@ -45,6 +63,7 @@ def convert(eager: torch.nn.Module, batch: torch.Tensor | tuple[torch.Tensor, ..
     ``batch`` is one input tensor or a tuple of them (passed as arguments); ``dynamic`` gives each
     input's dynamic dimensions for torch.export (default: dimension 0 of every input, the batch)."""
     inputs = batch if isinstance(batch, tuple) else (batch,)
+    requires: dict[str, str] = {}
     if dynamic is None:
         shared = batch_dim()
         dynamic = tuple({0: shared} for _ in inputs)
@@ -58,13 +77,15 @@ def convert(eager: torch.nn.Module, batch: torch.Tensor | tuple[torch.Tensor, ..
             elif fmt == "export":
                 program = torch.export.export(eager, traced_on, dynamic_shapes=dynamic)
                 torch.export.save(_without_build_paths(program), str(target))
+            elif fmt == "aoti":
+                requires = _compile(torch.export.export(eager, traced_on, dynamic_shapes=dynamic), target)
             else:
                 raise BuildError(f"model.format: cannot convert to {fmt!r}")
     except BuildError:
         raise
-    except Exception as err:  # tracing/export failures come in many types
+    except Exception as err:  # tracing/export/compile failures come in many types
         raise BuildError(f"model.format: converting to {fmt} failed: {type(err).__name__}: {err}") from err
-    converted = torch.jit.load(str(target)) if fmt == "torchscript" else torch.export.load(str(target)).module()
+    converted = _load(fmt, target)
     first = tuple(x[:1] for x in inputs)
     diff = max(compare_outputs(eager, converted, inputs), compare_outputs(eager, converted, first))
     if diff > tolerance:
@@ -73,7 +94,32 @@ def convert(eager: torch.nn.Module, batch: torch.Tensor | tuple[torch.Tensor, ..
             f"the {fmt} conversion differs from the eager model by {diff:.3g} on the golden inputs, more than "
             f"model.tolerance {tolerance:g}; not shipping it (ship format: eager, or fix the model)"
         )
-    return Conversion(format=fmt, max_abs_diff=diff, tolerance=tolerance, examples=int(inputs[0].shape[0]))
+    return Conversion(format=fmt, max_abs_diff=diff, tolerance=tolerance, examples=int(inputs[0].shape[0]),
+                      requires=requires if fmt == "aoti" else None)
+
+
+def portable_target() -> tuple[dict[str, object], dict[str, str]]:
+    """Inductor options for a portable build on this machine, and the ``requires`` record they mean."""
+    here = machine_target()
+    if here["machine"] == "x86_64" and here["cpu_capability"] in ("AVX2", "AVX512"):
+        return {"cpp.march": "x86-64-v3", "cpp.simdlen": 256}, {**here, "cpu_capability": "AVX2"}
+    return {}, here  # elsewhere: this machine's own instruction set, required exactly
+
+
+def _compile(program: torch.export.ExportedProgram, target_path: Path) -> dict[str, str]:
+    options, requires = portable_target()
+    with torch._inductor.config.patch(options):
+        torch._inductor.aoti_compile_and_package(_without_build_paths(program), package_path=str(target_path))
+    _drop_debug_info(target_path)
+    return requires
+
+
+def _load(fmt: str, path: Path) -> torch.nn.Module:
+    if fmt == "torchscript":
+        return torch.jit.load(str(path))
+    if fmt == "aoti":
+        return load_package(str(path))
+    return torch.export.load(str(path)).module()
 
 
 def _without_build_paths(program: torch.export.ExportedProgram) -> torch.export.ExportedProgram:
@@ -93,7 +139,8 @@ def _without_build_paths(program: torch.export.ExportedProgram) -> torch.export.
 def _drop_debug_info(target: Path) -> None:
     """TorchScript's *.debug_pkl records source file paths (the build's temporary directory) and
     .data/serialization_id is random per save; loading needs neither, and without them the same inputs
-    give the same bytes (in a fresh process: TorchScript renames a class it has already compiled)."""
+    give the same bytes (in a fresh process: TorchScript renames a class it has already compiled;
+    a compiled AOTInductor library is not byte-for-byte reproducible at all)."""
     with zipfile.ZipFile(target) as original:
         entries = [(info, original.read(info)) for info in original.infolist()
                    if not info.filename.endswith((".debug_pkl", ".data/serialization_id"))]

@@ -2,7 +2,9 @@
 
 The identity is a sha256 over the canonical JSON of everything that defines the served model
 (schema version, spec section, file hashes) and nothing that merely records the build (time,
-machine, tool versions), so rebuilding the same inputs gives the same identity.
+machine, tool versions), so rebuilding the same inputs gives the same identity. A compiled program
+counts by what it was compiled from and for (see ``identity_of``), since no compiler here emits the
+same bytes twice; its sha256 is still listed and checked at worker start like every file's.
 """
 
 from __future__ import annotations
@@ -33,7 +35,14 @@ def canonical_json(value: Any) -> bytes:
 
 
 def identity_of(manifest: dict[str, Any]) -> str:
-    core = {key: manifest[key] for key in ("schema_version", "spec", "files")}
+    spec, files = manifest["spec"], dict(manifest["files"])
+    model = spec["model"]
+    if model.get("format") == "aoti":
+        # A compiled program is the fallback model compiled for ``requires``; the compiler's bytes (not
+        # reproducible) and its measured difference say how it was built, not which model it is.
+        files.pop(model["file"], None)
+        spec = {**spec, "model": {key: model[key] for key in ("format", "requires", "fallback")}}
+    core = {"schema_version": manifest["schema_version"], "spec": spec, "files": files}
     return "sha256:" + hashlib.sha256(canonical_json(core)).hexdigest()
 
 

@@ -51,8 +51,9 @@ UNUSED_HINTS = {
     "convention": "the model's own preprocess/postprocess run; pass constants and data files as model.artifacts",
 }
 TEXT_TASKS = ("text_embedding", "text_classification")
-FORMATS = ("eager", "torchscript", "export")
+FORMATS = ("eager", "torchscript", "export", "aoti")
 PROGRAM_KEYS = ("torchscript", "export")
+ENCODER_FORMATS = ("torchscript", "export", "aoti")
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
 VERSION_PATTERN = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.\-_+]{0,31}$")
 PYTHON_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
@@ -69,7 +70,8 @@ class ArtifactSpec:
 @dataclass(frozen=True)
 class ModelSpec:
     """Eager source (``source`` + ``class`` + ``weights``), shipped as ``format`` (eager, or converted to
-    torchscript/export at build), or a ready-made program (``torchscript:`` or ``export:`` file)."""
+    torchscript/export, or compiled to aoti, at build), or a ready-made program (``torchscript:`` or
+    ``export:`` file)."""
 
     format: str
     source: Path | None = None
@@ -296,7 +298,7 @@ def _transformers_model(section: _Section, spec_dir: Path, refs: dict[str, str])
     directory = _file(section, "transformers", spec_dir, refs)
     if not (directory / "config.json").is_file():
         raise SpecError(f"{section.key('transformers')}: {directory} is not a Hugging Face model directory (no config.json)")
-    fmt = section.choice("format", PROGRAM_KEYS, default="export")
+    fmt = section.choice("format", ENCODER_FORMATS, default="export")
     tolerance = section.number("tolerance", default=1e-4)
     return ModelSpec(format=fmt, transformers=directory, tolerance=tolerance)
 
@@ -389,7 +391,7 @@ def _artifacts(section: _Section, spec_dir: Path, refs: dict[str, str]) -> dict[
 
 
 def _preprocess(section: _Section) -> ImagePreprocessing:
-    section.allow({"color_mode", "mean", "std"}, {"resize", "center_crop", "interpolation", "max_pixels"})
+    section.allow({"color_mode", "mean", "std"}, {"resize", "center_crop", "interpolation", "max_pixels", "draft"})
     mode = section.choice("color_mode", tuple(COLOR_MODES))
     channels = COLOR_MODES[mode]
     mean = section.numbers("mean", channels, f"for {mode}")
@@ -403,6 +405,7 @@ def _preprocess(section: _Section) -> ImagePreprocessing:
                         "every image must come out the same size to be batched")
     if isinstance(resize, int) and crop is not None and max(_pair(crop)) > resize:
         raise SpecError(f"{section.key('center_crop')}: {crop} is larger than preprocess.resize {resize}; crop at most the resized size")
+    draft = section.optional("draft", bool)  # default on for new archives: decode only what resize needs
     return ImagePreprocessing(
         color_mode=mode,
         mean=mean,
@@ -411,6 +414,7 @@ def _preprocess(section: _Section) -> ImagePreprocessing:
         center_crop=_pair(crop) if crop is not None else None,
         interpolation=section.choice("interpolation", tuple(INTERPOLATIONS), default="bilinear"),
         max_pixels=section.integer("max_pixels", default=40_000_000, low=1),
+        draft=True if draft is None else draft,
     )
 
 

@@ -7,8 +7,8 @@ machine, so the same inputs give the same manifest (and identity) anywhere.
                               path; the name carries a hash of the run-time code because TorchServe
                               imports it by module name, and PYTHONPATH comes before the archive
     handlers/                 this project's run-time package (the archive's own copy)
-    model/                    model source + weights.safetensors, and/or model.pt (TorchScript) or
-                              model.pt2 (torch.export)
+    model/                    model source + weights.safetensors, and/or model.pt (TorchScript),
+                              model.pt2 (torch.export) or model.aoti.pt2 (AOTInductor, with a fallback)
     artifacts/                data files the model's class receives (``artifacts=``)
     tokenizer/tokenizer.json  text models: the tokenizer the model was trained with
     index_to_name.json        labels
@@ -28,6 +28,7 @@ from typing import Any
 
 import yaml
 
+from .convert import PROGRAM_FILES
 from .errors import SpecError
 from .labels import read_labels
 from .spec import ArtifactSpec, Spec
@@ -40,7 +41,6 @@ ENTRY_FILE = "serve_entry.py"
 ENTRY_PREFIX = "archive_entry_"
 MODEL_CONFIG_FILE = "model-config.yaml"
 LABELS_FILE = "index_to_name.json"
-PROGRAM_FILES = {"torchscript": "model.pt", "export": "model.pt2"}
 _SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo")
 
 

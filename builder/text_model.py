@@ -2,10 +2,11 @@
 plus the tokenizer settings the handler applies.
 
 ``transformers`` is imported here (at build) and never in a worker: the encoder's forward becomes a
-torch.export (or TorchScript) program, checked against the original on the golden texts, tokenized
-by the run-time's own ``TextEncoder``. Defaults come from the model's own configuration files
-(sentence-transformers' ``sentence_bert_config.json``, ``1_Pooling/config.json``, ``modules.json``,
-then ``config.json``) unless the spec sets them.
+torch.export (or TorchScript) program, or an AOTInductor-compiled one with the exported program beside
+it as its fallback, checked against the original on the golden texts, tokenized by the run-time's own
+``TextEncoder``. Defaults come from the model's own configuration files (sentence-transformers'
+``sentence_bert_config.json``, ``1_Pooling/config.json``, ``modules.json``, then ``config.json``)
+unless the spec sets them.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import torch
 from handlers.manifest import file_sha256
 from handlers.text import TextEncoder, pad_batch
 
-from .convert import batch_dim, convert
+from .convert import PROGRAM_FILES, batch_dim, convert
 from .errors import BuildError, SpecError
 from .spec import Spec
 
@@ -64,12 +65,17 @@ def stage_encoder(spec: Spec, root: Path, tokenizer: dict[str, Any]) -> dict[str
     texts = golden_texts(spec)
     batch = pad_batch([t.ids for t in encoder.encode(texts)], encoder.pad_id)
     original = _Encoder(AutoModel.from_pretrained(str(spec.model.transformers), local_files_only=True)).eval()
-    name = {"export": "model.pt2", "torchscript": "model.pt"}[spec.model.format]
     (root / "model").mkdir()
     batch_size, sequence = batch_dim(), torch.export.Dim("sequence", min=2, max=tokenizer["max_length"])
     shapes = ({0: batch_size, 1: sequence}, {0: batch_size, 1: sequence})
-    conversion = convert(original, batch, spec.model.format, root / "model" / name, spec.model.tolerance, dynamic=shapes)
-    return {"format": spec.model.format, "file": f"model/{name}", "conversion": conversion.record("transformers")}
+
+    def program(fmt: str) -> dict[str, Any]:
+        file = f"model/{PROGRAM_FILES[fmt]}"
+        return convert(original, batch, fmt, root / file, spec.model.tolerance, dynamic=shapes).section(file, "transformers")
+
+    if spec.model.format == "aoti":  # the exported program ships beside the compiled one, as its fallback
+        return {**program("aoti"), "fallback": program("export")}
+    return program(spec.model.format)
 
 
 def stage_label_embeddings(spec: Spec, root: Path, section: dict[str, Any]) -> None:

@@ -1,9 +1,15 @@
-"""Loading the archive's model: eager (source + safetensors state_dict), TorchScript or torch.export.
+"""Loading the archive's model: eager (source + safetensors state_dict), TorchScript, torch.export, or
+an AOTInductor-compiled package with the model it was compiled from shipped beside it as a fallback.
 
 Model source code is imported from the archive by path under a private module name, so an
 installed package of the same name never replaces the code that was verified at build time.
 Weights are loaded without unpickling: safetensors for eager models, ``torch.jit.load`` for
 TorchScript, ``torch.export.load`` for exported programs (``.pt2``).
+
+A compiled program (``aoti``) runs only where its torch release and CPU match what it was built for
+(``handlers.compiled``). Where they do not, or the package fails to load, the worker logs why and
+serves the fallback model the archive ships (``spec.model.fallback``, verified at build like the
+compiled one); an archive without a fallback is refused with that reason.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import hashlib
 import importlib
 import importlib.util
 import inspect
+import logging
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -22,11 +29,14 @@ from typing import Any
 import torch
 from safetensors.torch import load_file
 
+from .compiled import load_package, unmet_requirement
 from .errors import ArchiveError
 
 __all__ = ["FORMATS", "LoadedModel", "import_source", "load_model", "resolve_attribute"]
 
-FORMATS = ("eager", "torchscript", "export")
+log = logging.getLogger(__name__)
+
+FORMATS = ("eager", "torchscript", "export", "aoti")
 
 
 @dataclass(frozen=True)
@@ -37,6 +47,8 @@ class LoadedModel:
 
     forward: Callable[..., Any]
     instance: torch.nn.Module | None = None
+    format: str = "eager"  # the form that serves: the archive's, or its fallback's
+    fallback_reason: str | None = None  # why the archive's compiled program is not the one serving
 
 
 def load_model(archive_dir: Path, section: Mapping[str, Any], with_instance: bool = False) -> LoadedModel:
@@ -47,6 +59,8 @@ def load_model(archive_dir: Path, section: Mapping[str, Any], with_instance: boo
     fmt = section.get("format")
     if fmt not in FORMATS:
         raise ArchiveError(f"manifest spec.model.format {fmt!r} is not one of {list(FORMATS)}")
+    if fmt == "aoti":
+        return _load_compiled(archive_dir, section, with_instance)
     wanted = fmt == "eager" or with_instance
     instance = instantiate(archive_dir, section) if wanted and section.get("source") else None
     if fmt == "eager":
@@ -56,8 +70,28 @@ def load_model(archive_dir: Path, section: Mapping[str, Any], with_instance: boo
         return LoadedModel(forward=instance, instance=instance)
     path = str(archive_dir / section["file"])
     if fmt == "torchscript":
-        return LoadedModel(forward=torch.jit.load(path, map_location="cpu").eval(), instance=instance)
-    return LoadedModel(forward=torch.export.load(path).module(), instance=instance)
+        return LoadedModel(forward=torch.jit.load(path, map_location="cpu").eval(), instance=instance, format=fmt)
+    return LoadedModel(forward=torch.export.load(path).module(), instance=instance, format=fmt)
+
+
+def _load_compiled(archive_dir: Path, section: Mapping[str, Any], with_instance: bool) -> LoadedModel:
+    """The compiled package where this worker can run it, else the fallback model (logged), else ArchiveError."""
+    fallback = section.get("fallback")
+    reason = unmet_requirement(section.get("requires") or {})
+    if reason is None:
+        try:
+            forward = load_package(str(archive_dir / section["file"]))
+        except Exception as err:  # noqa: BLE001 -- the AOTInductor loader raises RuntimeError and others; the fallback serves
+            reason = f"the compiled program {section['file']!r} failed to load ({type(err).__name__}: {err})"
+        else:
+            instance = instantiate(archive_dir, fallback) if with_instance and fallback and fallback.get("source") else None
+            return LoadedModel(forward=forward, instance=instance, format="aoti")
+    if not fallback:
+        raise ArchiveError(f"{reason}; this archive ships no fallback model: rebuild it with this torch on this kind of CPU")
+    log.warning("not serving the compiled program: %s; serving the %s model shipped beside it instead",
+                reason, fallback.get("format"))
+    loaded = load_model(archive_dir, fallback, with_instance)
+    return LoadedModel(forward=loaded.forward, instance=loaded.instance, format=loaded.format, fallback_reason=reason)
 
 
 def instantiate(archive_dir: Path, section: Mapping[str, Any]) -> torch.nn.Module:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -17,9 +19,11 @@ from .regression import Regressor
 from .text_classifier import TextClassifier
 from .text_embedding import TextEmbedder
 
-__all__ = ["TASKS", "configure_threads", "create_handler"]
+__all__ = ["TASKS", "THREADS_ENV", "configure_threads", "create_handler"]
 
 log = logging.getLogger(__name__)
+
+THREADS_ENV = "ARCHIVE_TORCH_THREADS"
 
 TASKS: dict[str, type[TaskHandler]] = {
     handler.task: handler for handler in (ImageClassifier, ConventionHandler, TextEmbedder, TextClassifier, Regressor)
@@ -34,12 +38,23 @@ def create_handler(archive_dir: Path) -> TaskHandler:
         raise ArchiveError(f"manifest spec.task {task!r} has no handler here; known tasks: {sorted(TASKS)}")
     model = load_model(archive_dir, archive.spec["model"], with_instance=TASKS[task].needs_instance)
     log.info(
-        "serving %s %s (%s, identity %s): all %d file hashes verified",
-        archive.spec["name"], archive.spec["version"], task, archive.manifest["identity"], len(archive.manifest["files"]),
+        "serving %s %s (%s, %s model, identity %s): all %d file hashes verified",
+        archive.spec["name"], archive.spec["version"], task, model.format, archive.manifest["identity"], len(archive.manifest["files"]),
     )
     return TASKS[task](archive, model)
 
 
-def configure_threads(archive: Archive) -> None:
-    """Use the archive's ``serving.torch_threads`` (default 1) so workers do not oversubscribe cores."""
-    torch.set_num_threads(int(archive.spec.get("serving", {}).get("torch_threads", 1)))
+def configure_threads(archive: Archive, environ: Mapping[str, str] = os.environ) -> int:
+    """Use the archive's ``serving.torch_threads`` (default 1) so workers do not oversubscribe cores.
+
+    A deployer whose machine differs from the one the archive was tuned on sets ``ARCHIVE_TORCH_THREADS``
+    in TorchServe's environment (workers inherit it) instead of rebuilding. Returns the count used."""
+    threads = int(archive.spec.get("serving", {}).get("torch_threads", 1))
+    override = environ.get(THREADS_ENV, "").strip()
+    if override:
+        if not override.isdigit() or int(override) < 1:
+            raise ArchiveError(f"{THREADS_ENV}={override!r} is not a positive whole number of threads; unset it or set e.g. 1")
+        log.info("%s=%s overrides the archive's serving.torch_threads %d", THREADS_ENV, override, threads)
+        threads = int(override)
+    torch.set_num_threads(threads)
+    return threads

@@ -3,8 +3,10 @@ archives built by the real builder. Its logs are attached to the report of any f
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +25,18 @@ def quiet(_: str) -> None:
     pass
 
 
+def rewrite_manifest(source: Path, target: Path, change) -> None:
+    """Copy an archive with ``change(spec)`` applied to its manifest (the files' hashes stay valid)."""
+    with zipfile.ZipFile(source) as original, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as copy:
+        for info in original.infolist():
+            data = original.read(info)
+            if info.filename == "manifest.json":
+                manifest = json.loads(data)
+                change(manifest["spec"])
+                data = json.dumps(manifest).encode()
+            copy.writestr(info, data)
+
+
 @pytest.fixture(scope="session")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """efficientnet_lite0.mar from the example spec, and tiny.mar with a long batch delay so batches form."""
@@ -32,6 +46,10 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     build_archive(EXAMPLE / "spec.yaml", root, progress=quiet)
     serving = {"workers": 1, "batch_size": 4, "max_batch_delay": 2000}
     build_archive(write_tiny_spec(tmp_path_factory.mktemp("tiny-spec"), serving=serving), root, progress=quiet)
+    # tiny compiled with AOTInductor, its manifest then claiming another torch: workers must serve its eager fallback
+    compiled = build_archive(write_tiny_spec(tmp_path_factory.mktemp("tiny-aoti-spec")), tmp_path_factory.mktemp("aoti"),
+                             progress=quiet, overrides=["name=tiny_fallback", "model.format=aoti"]).path
+    rewrite_manifest(compiled, root / compiled.name, lambda spec: spec["model"]["requires"].update(torch="2.99.0"))
     # digits.mar (torch.export) and digits_eager.mar: trained and packaged in one path, as a user would
     subprocess.run([sys.executable, str(REPO / "examples" / "digits" / "train.py"), "--output", str(root)], check=True)
     for text_model in ("minilm_embeddings", "minilm_topics"):
@@ -74,7 +92,7 @@ def server(store: Path, shadow_path: Path, tmp_path_factory: pytest.TempPathFact
     process.start()
     try:
         process.wait_ready(["efficientnet_lite0", "tiny", "digits", "digits_eager", "minilm_embeddings", "minilm_topics",
-                              "weather_seattle", "weather_sf", "weather_flagged"])
+                              "weather_seattle", "weather_sf", "weather_flagged", "tiny_fallback"])
         yield process
     finally:
         process.stop()
