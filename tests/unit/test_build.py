@@ -126,12 +126,17 @@ def test_progress_is_reported_for_each_step(tmp_path):
 
 
 def test_local_archive_serves_like_a_worker(tiny_mar):
-    with LocalArchive(tiny_mar) as archive:
-        threads = torch.get_num_threads()
-        answer = archive.predict([LocalRequest.raw((Path(__file__).parents[1] / "data" / "tiny" / "labels.txt").read_bytes(),
-                                                   "image/png")])
-        assert answer[0].status == 415
-        assert torch.get_num_threads() == threads
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with LocalArchive(tiny_mar) as archive:
+            assert torch.get_num_threads() == 1  # the archive's serving.torch_threads, as in a worker
+            answer = archive.predict([LocalRequest.raw((Path(__file__).parents[1] / "data" / "tiny" / "labels.txt").read_bytes(),
+                                                       "image/png")])
+            assert answer[0].status == 415
+        assert torch.get_num_threads() == 2  # and only while the with block lasts
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_torchscript_archive_answers_like_the_eager_model(tmp_path, tiny_mar):
