@@ -117,8 +117,15 @@ def test_describe_shows_the_tokenizer_and_its_hash(server):
     assert tokenizer["sha256"] == manifest["files"]["tokenizer/tokenizer.json"]
     assert (tokenizer["max_length"], tokenizer["max_length_from"]) == (256, "sentence_bert_config.json:max_seq_length")
     assert manifest["spec"]["text"] == {"pooling": "mean", "normalize": True, "max_texts": 64}
-    assert manifest["spec"]["model"]["format"] == "export"
-    assert manifest["spec"]["model"]["conversion"]["from"] == "transformers"
+    model = manifest["spec"]["model"]
+    assert model["format"] == "aoti" and model["fallback"]["format"] == "export"  # compiled, the export program beside it
+    assert model["conversion"]["from"] == model["fallback"]["conversion"]["from"] == "transformers"
+
+
+def test_the_text_models_serve_their_compiled_programs(server):
+    started = [line for line in server.log_text().splitlines() if "serving minilm_" in line]
+    for name in (MODEL, "minilm_topics"):
+        assert any(f"serving {name} 1.0 (" in line and "aoti model" in line for line in started), name
 
 
 def test_workers_serve_without_transformers(server, shadow_path):
