@@ -17,7 +17,7 @@ import torch
 from PIL import Image, ImageOps
 
 from handlers.errors import ArchiveError, BadInput, PayloadTooLarge, UnsupportedMediaType
-from handlers.images import DRAFT_MARGIN, ImagePreprocessing, decode_scaled, resized_size
+from handlers.images import DRAFT_MIN_RATIO, ImagePreprocessing, decode_scaled, resized_size
 
 # How far draft decoding may move the top-1 probability: the golden tolerance of
 # examples/efficientnet_lite0/spec.yaml, i.e. no more than the archive already accepts as "the same answer".
@@ -96,31 +96,38 @@ def test_12mp_photo_gives_the_same_answer_as_a_full_decode(efficientnet, twelve_
     assert not torch.equal(draft, full)  # the draft path did run: its resampling differs
 
 
-def test_12mp_jpeg_is_decoded_at_a_quarter_and_no_smaller_than_twice_the_resize(twelve_mp):
+def test_12mp_jpeg_is_decoded_at_an_eighth_and_no_smaller_than_the_resize(twelve_mp):
     image, full_size = decode_scaled(twelve_mp["coffee.jpg"], 40_000_000, 256, "RGB")
     assert full_size == TWELVE_MP
-    assert image.size == (1000, 750) and image.mode == "RGB"  # 1/4 scale; the resize target is 341x256
+    assert image.size == (500, 375) and image.mode == "RGB"  # 1/8 scale; the resize target is 341x256
 
 
 @pytest.mark.parametrize(
     ("stored", "orientation", "resize"),
     [
         ((4001, 2999), 1, 256),          # sizes not divisible by the scale
-        ((2060, 1540), 1, 256),          # only four times the target: 1/2 scale
+        ((2060, 1540), 1, 256),          # six times the target: 1/4 scale
         ((4000, 2000), 6, (250, 500)),   # EXIF turns it upright to 2000x4000: must draft at 1/2, not 1/4
         ((2000, 4000), 8, (500, 250)),
         ((4000, 2000), 5, 300),
         ((3000, 900), 3, (100, 100)),
     ],
 )
-def test_draft_never_decodes_below_twice_the_resize_target(stored, orientation, resize):
+def test_draft_never_decodes_below_the_resize_target(stored, orientation, resize):
     data = encode(photo("astronaut", stored), orientation=orientation, quality=85)
     image, full_size = decode_scaled(data, 40_000_000, resize, "RGB")
     upright = stored[::-1] if orientation >= 5 else stored
     target = resized_size(upright, resize)
     assert full_size == upright
-    assert image.size[0] >= DRAFT_MARGIN * target[0] and image.size[1] >= DRAFT_MARGIN * target[1]
+    assert image.size[0] >= target[0] and image.size[1] >= target[1]
     assert image.size[0] < upright[0]  # it did draft
+
+
+@pytest.mark.parametrize(("side", "drafted"), [(DRAFT_MIN_RATIO * 256 - 1, False), (DRAFT_MIN_RATIO * 256, True)])
+def test_only_photos_much_larger_than_the_target_are_drafted(side, drafted):
+    image, full_size = decode_scaled(encode(photo("astronaut", (side, side)), quality=85), 40_000_000, 256, "RGB")
+    assert full_size == (side, side)
+    assert (image.size != full_size) is drafted
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))
@@ -150,7 +157,7 @@ def test_draft_off_gives_exactly_the_pixels_of_a_full_decode(size, fmt, orientat
     ("size", "fmt", "mode"),
     [((600, 400), "JPEG", "RGB"), ((700, 500), "PNG", "RGB"), ((1000, 511), "JPEG", "RGB"), ((1000, 511), "JPEG", "L")],
 )
-def test_draft_changes_nothing_below_twice_the_resize_target(size, fmt, mode):
+def test_draft_changes_nothing_below_four_times_the_resize_target(size, fmt, mode):
     data = encode(photo("chelsea", size), fmt)
     spec = {**EFFICIENTNET, "color_mode": mode, "mean": (0.5,) * len(mode), "std": (0.25,) * len(mode)}
     on, off = (ImagePreprocessing(**spec, draft=flag).apply(data) for flag in (True, False))
@@ -161,7 +168,7 @@ def test_draft_to_grey_decodes_the_luma_directly():
     data = encode(photo("coffee", (2400, 1600)), quality=90)
     spec = {**EFFICIENTNET, "color_mode": "L", "mean": (0.5,), "std": (0.25,)}
     image, _ = decode_scaled(data, 40_000_000, 256, "L")
-    assert image.mode == "L" and image.size == (1200, 800)
+    assert image.mode == "L" and image.size == (600, 400)
     draft, full = (ImagePreprocessing(**spec, draft=flag).apply(data) for flag in (True, False))
     assert draft.shape == full.shape == (1, 224, 224)
     assert float((draft - full).abs().mean()) < 0.02
@@ -171,7 +178,7 @@ def test_draft_to_grey_decodes_the_luma_directly():
 def test_draft_keeps_other_jpeg_modes_converting_to_rgb(mode):
     data = encode(photo("coffee", (2400, 1600)).convert(mode), quality=90)
     image, _ = decode_scaled(data, 40_000_000, 256, "RGB")
-    assert image.mode == mode and image.size == (1200, 800)  # scaled, left in its mode for to_color_mode
+    assert image.mode == mode and image.size == (600, 400)  # scaled, left in its mode for to_color_mode
     draft, full = (ImagePreprocessing(**EFFICIENTNET, draft=flag).apply(data) for flag in (True, False))
     assert draft.shape == full.shape == (3, 224, 224)
     assert float((draft - full).abs().mean()) < 0.02
