@@ -62,13 +62,18 @@ class TorchServeProcess:
         model_store: Path,
         root: Path,
         overrides: Mapping[str, str] | None = None,
-        env: Mapping[str, str] | None = None,
+        env: Mapping[str, str | None] | None = None,
+        torchserve: Path | None = None,
     ) -> None:
+        """``env`` adds to (or, with a ``None`` value, removes from) the inherited environment;
+        ``torchserve`` is the executable to start (default: the one beside this Python), e.g. another
+        venv's, whose workers then run on that venv's Python."""
         self.base_config = Path(base_config)
         self.model_store = Path(model_store).resolve()
         self.root = Path(root).resolve()
         self.overrides = dict(overrides or {})
         self.extra_env = dict(env or {})
+        self.torchserve = None if torchserve is None else Path(torchserve)
         self.worker_port = random.randrange(20000, 60000, 100)
         self.process: subprocess.Popen | None = None
         self._choose_ports()
@@ -106,7 +111,7 @@ class TorchServeProcess:
         self.config_path.write_text(self._config_text(), encoding="utf-8")
         return self.config_path
 
-    def start(self, command: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> None:
+    def start(self, command: Sequence[str] | None = None, env: Mapping[str, str | None] | None = None) -> None:
         """Start ``torchserve --foreground`` in the server's working dir with its private TMPDIR and logs.
 
         ``command`` runs something else in its place that starts TorchServe in the foreground from
@@ -116,10 +121,11 @@ class TorchServeProcess:
         self._launch = (command, env)
         self.write_config()
         if command is None:
-            torchserve = shutil.which("torchserve", path=str(Path(sys.executable).parent)) or "torchserve"
+            torchserve = str(self.torchserve) if self.torchserve else (
+                shutil.which("torchserve", path=str(Path(sys.executable).parent)) or "torchserve")
             command = [torchserve, "--start", "--ncs", "--foreground", "--model-store", str(self.model_store),
                        "--ts-config", str(self.config_path)]
-        environment = {
+        settings: dict[str, str | None] = {
             **os.environ,
             "TMPDIR": str(self.root / "tmp"),
             "LOG_LOCATION": str(self.log_dir),
@@ -127,6 +133,7 @@ class TorchServeProcess:
             **self.extra_env,
             **(env or {}),
         }
+        environment = {key: value for key, value in settings.items() if value is not None}
         self.stdout = (self.root / "torchserve.out").open("wb")
         self.process = subprocess.Popen(
             list(command), cwd=self.root / "work", env=environment, stdout=self.stdout, stderr=subprocess.STDOUT,

@@ -1,0 +1,61 @@
+"""The benchmark's load generators against a real TorchServe serving the tiny model: requests are
+counted and classified correctly (no timings are asserted: figures are printed by the benchmark)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tsclient.bench.inprocess import ceiling
+from tsclient.bench.openloop import open_loop
+from tsclient.bench.sequential import sequential
+from tsclient.bench.servers import BenchServer, bench_server
+from tsclient.bench.wrk import run_wrk
+
+from helpers import png_bytes
+
+pytestmark = pytest.mark.integration
+
+RED = png_bytes((220, 20, 30))
+
+
+@pytest.fixture(scope="module")
+def tiny_archive(tiny_store: Path) -> Path:
+    return next(tiny_store.glob("tiny*.mar"))
+
+
+@pytest.fixture(scope="module")
+def served(tiny_archive: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BenchServer]:
+    with bench_server([tiny_archive], tmp_path_factory.mktemp("bench"), load=[tiny_archive.name], ready={"tiny": 1}) as server:
+        yield server
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (./scripts/benchmark.sh installs it)")
+def test_wrk_counts_answers_and_refusals(served):
+    url = served.url("tiny")
+    good = run_wrk(url, RED, "image/png", served.token, connections=4, seconds=2)
+    assert good.ok > 0 and good.failed == 0 and set(good.statuses) == {200}
+    refused = run_wrk(url, RED, "image/png", "not-the-token", connections=2, seconds=1)
+    assert refused.ok == 0 and refused.failed > 0 and set(refused.statuses) == {400}  # TorchServe's InvalidKeyException
+    wrong = run_wrk(url, b"not an image", "image/png", served.token, connections=2, seconds=1)
+    assert wrong.ok == 0 and set(wrong.statuses) == {415}
+
+
+def test_open_loop_sends_every_scheduled_request_and_counts_each_answer(served):
+    result = open_loop(served.url("tiny"), RED, "image/png", served.token, rate=20, seconds=2)
+    assert (result.ok, result.failed) == (40, 0) and result.statuses == {200: 40}
+    assert 0 < result.p50_ms <= result.p90_ms <= result.p99_ms
+    bad = open_loop(served.url("nope"), RED, "image/png", served.token, rate=10, seconds=1)
+    assert (bad.ok, bad.failed) == (0, 10) and bad.statuses == {404: 10}
+
+
+def test_sequential_requests_and_the_in_process_ceiling_answer_every_request(served, tiny_archive):
+    unloaded = sequential(served.url("tiny"), RED, "image/png", served.token, count=5)
+    assert (unloaded.ok, unloaded.failed) == (5, 0)
+    inside = ceiling(tiny_archive, RED, "image/png", processes=1, threads=1, batch_size=2, seconds=1.0, warmup=0.2)
+    assert inside.images > 0 and inside.images % 2 == 0 and inside.failed == 0 and inside.rate > 0
+    refused = ceiling(tiny_archive, b"not an image", "image/png", processes=1, threads=1, batch_size=1, seconds=0.5, warmup=0.1)
+    assert refused.images == 0 and refused.failed > 0

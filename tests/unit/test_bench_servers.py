@@ -1,0 +1,52 @@
+"""What the benchmark needs of a private TorchServe: another venv's torchserve, variables unset."""
+
+from __future__ import annotations
+
+import stat
+
+from tsclient import TorchServeProcess
+from tsclient.bench.servers import BASE_CONFIG, FrontendCounters, parse_counters
+
+
+def test_another_torchserve_runs_with_unset_and_added_variables(tmp_path, monkeypatch):
+    fake = tmp_path / "venv" / "bin" / "torchserve"
+    fake.parent.mkdir(parents=True)
+    fake.write_text('#!/bin/sh\necho "$@" > args\nenv > env\n')
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    monkeypatch.setenv("KEEP_ME", "yes")
+    (tmp_path / "store").mkdir()
+    server = TorchServeProcess(BASE_CONFIG, tmp_path / "store", tmp_path / "ts", torchserve=fake,
+                               env={"OMP_NUM_THREADS": None, "ARCHIVE_TORCH_THREADS": "2"})
+    server.start()
+    try:
+        server.process.wait(timeout=30)
+    finally:
+        server.stop()
+    work = tmp_path / "ts" / "work"
+    assert (work / "args").read_text().split()[:3] == ["--start", "--ncs", "--foreground"]
+    env = dict(line.split("=", 1) for line in (work / "env").read_text().splitlines() if "=" in line)
+    assert "OMP_NUM_THREADS" not in env
+    assert env["ARCHIVE_TORCH_THREADS"] == "2" and env["KEEP_ME"] == "yes"
+    assert env["TMPDIR"] == str(tmp_path / "ts" / "tmp")
+
+
+
+METRICS = """# HELP ts_inference_latency_microseconds Cumulative inference duration in microseconds
+# TYPE ts_inference_latency_microseconds counter
+ts_inference_latency_microseconds{model_name="tiny",model_version="default",hostname="vm",} 6193132.000000003
+ts_inference_latency_microseconds{model_name="other",model_version="default",hostname="vm",} 99.0
+ts_queue_latency_microseconds{model_name="tiny",model_version="default",hostname="vm",} 920806.3629999992
+ts_inference_requests_total{model_name="tiny",model_version="default",hostname="vm",} 368.0
+QueueTime{Level="Host",Hostname="vm",} 0.0
+"""
+
+
+def test_frontend_counters_of_one_model_and_their_difference_over_a_window():
+    before = parse_counters(METRICS, "tiny")
+    assert before == FrontendCounters(368.0, 6193132.000000003, 920806.3629999992)
+    assert parse_counters(METRICS, "absent") == FrontendCounters()
+    window = FrontendCounters(468.0, 8193132.0, 1020806.0) - before
+    assert window.requests == 100 and window.summary() == (
+        "mean per request 20 ms in the server: 1 ms queued for a worker, 19 ms from the batch leaving the queue to the answer")
+    assert FrontendCounters().summary() == "no requests counted"

@@ -1,0 +1,88 @@
+"""The sweep's grid pruning, its choice of settings and the serving: section it prints."""
+
+from __future__ import annotations
+
+import dataclasses
+import zipfile
+
+import pytest
+import yaml
+
+from tsclient.bench.cpu import CpuShare
+from tsclient.bench.stats import LoadResult
+from tsclient.bench.sweep import Measured, Setting, grid, honours_thread_override, recommend, serving_section, table
+
+
+def test_the_default_grid_on_two_cores():
+    settings = grid([1, 2], [1, 2], [1, 2, 4, 8], [0, 5, 20], cores=2, connections=8)
+    pairs = {(s.workers, s.threads) for s in settings}
+    assert pairs == {(1, 1), (2, 1), (1, 2)}  # 2 x 2 oversubscribes two cores
+    batching = {(s.batch_size, s.max_batch_delay) for s in settings}
+    assert batching == {(1, 0)} | {(b, d) for b in (2, 4, 8) for d in (0, 5, 20)}  # no delay variants for batch 1
+    assert len(settings) == 3 * 10
+    assert settings == sorted(settings) and settings[0].threads == 1 and settings[-1].threads == 2  # one server per thread count
+
+
+def test_batches_larger_than_the_requests_in_flight_are_not_measured():
+    settings = grid([1], [1], [1, 4, 16], [5], cores=4, connections=8)
+    assert [(s.batch_size, s.max_batch_delay) for s in settings] == [(1, 0), (4, 5)]
+
+
+def test_batch_1_is_measured_once_with_no_delay_even_when_0_is_not_in_the_delays():
+    assert [(s.batch_size, s.max_batch_delay) for s in grid([1], [1], [1], [20, 5], cores=1, connections=8)] == [(1, 0)]
+
+
+def test_nothing_fits_when_every_combination_oversubscribes():
+    assert grid([4], [2], [1], [0], cores=2, connections=8) == []
+
+
+def measured(workers: int, batch: int, rate: float, p99: float, failed: int = 0) -> Measured:
+    result = LoadResult("wrk", 10.0, ok=round(rate * 10), failed=failed, p50_ms=p99 / 2, p90_ms=p99, p99_ms=p99, client_cpu=0.0)
+    return Measured(Setting(threads=1, batch_size=batch, max_batch_delay=0, workers=workers), result)
+
+
+def test_the_highest_throughput_wins():
+    runs = [measured(1, 1, 12.0, 300), measured(2, 1, 24.0, 500), measured(2, 8, 18.0, 900)]
+    assert recommend(runs) is runs[1]
+
+
+def test_a_tie_within_3_percent_goes_to_the_lower_p99():
+    runs = [measured(2, 1, 24.0, 500), measured(2, 2, 23.5, 350), measured(2, 4, 22.0, 200)]
+    assert recommend(runs) is runs[1]  # 22.0 is 8 % below the best: not a tie
+
+
+def test_a_setting_with_failures_is_not_recommended():
+    runs = [measured(2, 1, 30.0, 100, failed=5), measured(1, 1, 20.0, 400)]
+    assert recommend(runs) is runs[1]
+    with pytest.raises(ValueError, match="nothing was measured"):
+        recommend([])
+
+
+def test_the_serving_section_is_the_spec_s_yaml():
+    text = serving_section(Setting(threads=1, batch_size=2, max_batch_delay=5, workers=2), response_timeout=60)
+    assert yaml.safe_load(text) == {"serving": {"workers": 2, "torch_threads": 1, "batch_size": 2, "max_batch_delay": 5,
+                                                "response_timeout": 60}}
+
+
+def test_the_table_has_a_row_per_setting_marks_the_choice_and_stars_disturbed_runs():
+    quiet = measured(1, 1, 12.04, 300)
+    quiet = Measured(quiet.setting, dataclasses.replace(quiet.result, cores=CpuShare(server=1.02, client=0.01, others=0.0)))
+    busy = measured(2, 1, 24.0, 512)
+    busy = Measured(busy.setting, dataclasses.replace(busy.result, cores=CpuShare(server=1.5, client=0.01, others=0.4)))
+    lines = table([quiet, busy], busy).splitlines()
+    assert lines[0].split() == ["workers", "threads", "batch", "delay", "ms", "images/s", "p50", "ms", "p99", "ms", "failed",
+                                "server", "cores", "other", "cores"]
+    assert lines[1].split() == ["1", "1", "1", "0", "12.0", "150", "300", "0", "1.02", "0.00"]
+    assert lines[2].split() == ["2", "1", "1", "0", "24.0", "256", "512", "0", "1.50", "0.40*", "<-", "recommended"]
+    assert lines[3].startswith("  * other processes kept more than 0.25 cores busy")
+    assert len(table([quiet]).splitlines()) == 2  # no footnote without a disturbed run
+
+
+def test_whether_an_archive_reads_the_thread_override(tmp_path):
+    reads, ignores = tmp_path / "reads.mar", tmp_path / "ignores.mar"
+    with zipfile.ZipFile(reads, "w") as mar:
+        mar.writestr("handlers/service.py", 'THREADS_ENV = "ARCHIVE_TORCH_THREADS"\n')
+    with zipfile.ZipFile(ignores, "w") as mar:
+        mar.writestr("handlers/service.py", "torch.set_num_threads(1)\n")
+        mar.writestr("README.txt", "ARCHIVE_TORCH_THREADS is not code here")
+    assert honours_thread_override(reads) and not honours_thread_override(ignores)

@@ -1,0 +1,81 @@
+"""Who used the cores during a measurement: the server, the load generator, or something else.
+
+On a small shared machine a figure means little without this: a run during which another process
+held a core measures the other process too. Read from ``/proc`` (Linux): the whole machine's busy
+time (``/proc/stat``) and the CPU time of every process in the server's process group (TorchServe's
+frontend and its Python workers share the group :class:`tsclient.TorchServeProcess` starts).
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["CpuShare", "CpuWatch", "group_seconds", "machine_busy_seconds"]
+
+PROC = Path("/proc")
+
+
+def machine_busy_seconds(proc: Path = PROC) -> float:
+    """CPU seconds all cores spent busy since boot (everything but idle and iowait)."""
+    fields = [int(value) for value in (proc / "stat").read_text().splitlines()[0].split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def group_seconds(group: int, proc: Path = PROC) -> float:
+    """CPU seconds used so far by the live processes of process group ``group``."""
+    total = 0
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        if int(fields[2]) == group:  # fields after the command: state, ppid, pgrp, ..., utime (11), stime (12)
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _own_seconds() -> float:
+    """This process and its waited-for children (the wrk runs)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+@dataclass(frozen=True)
+class CpuShare:
+    """Average cores busy during a window: with the server, with the benchmark itself, with anything else."""
+
+    server: float
+    client: float
+    others: float
+
+    def summary(self) -> str:
+        return f"cores busy: server {self.server:.2f}, load generator {self.client:.2f}, other processes {self.others:.2f}"
+
+
+class CpuWatch:
+    """``with CpuWatch(server_group) as watch: ...`` then ``watch.share``."""
+
+    def __init__(self, group: int | None) -> None:
+        self.group = group
+        self.share = CpuShare(0.0, 0.0, 0.0)
+
+    def _snapshot(self) -> tuple[float, float, float, float]:
+        server = group_seconds(self.group) if self.group is not None else 0.0
+        return time.monotonic(), machine_busy_seconds(), server, _own_seconds()
+
+    def __enter__(self) -> CpuWatch:
+        self._start = self._snapshot()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        end = self._snapshot()
+        wall, busy, server, own = (after - before for after, before in zip(end, self._start, strict=True))
+        if wall > 0:
+            self.share = CpuShare(server / wall, own / wall, max(0.0, busy - server - own) / wall)

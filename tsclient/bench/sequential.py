@@ -1,0 +1,44 @@
+"""Unloaded latency: one request at a time on one keep-alive connection, after a short warm-up."""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+import time
+from collections import Counter
+
+from .openloop import Poster
+from .stats import LoadResult, is_ok
+
+__all__ = ["sequential"]
+
+
+def sequential(url: str, body: bytes, content_type: str, token: str | None, *, count: int, warmup: int = 2,
+               timeout: float = 120.0) -> LoadResult:
+    """``count`` requests, each sent when the previous answer arrived; latencies of the 2xx ones."""
+    poster = Poster(url, body, content_type, token, timeout)
+    latencies: list[float] = []
+    statuses: Counter[int] = Counter()
+    window = [0.0]  # seconds the measured requests took, warm-up excluded
+
+    async def run() -> None:
+        try:
+            for _ in range(warmup):
+                await poster.send()
+            first = time.perf_counter()
+            for _ in range(count):
+                started = time.perf_counter()
+                status = await poster.send()
+                statuses[status] += 1
+                if is_ok(status):
+                    latencies.append(1000 * (time.perf_counter() - started))
+            window[0] = time.perf_counter() - first
+        finally:
+            poster.close()
+
+    before, started = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+    asyncio.run(run())
+    after, wall = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter() - started
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return LoadResult.from_latencies("sequential, one request at a time", window[0], latencies, statuses,
+                                     cpu / wall if wall > 0 else 0.0)
