@@ -435,10 +435,18 @@ def _serving(section: _Section) -> ServingSpec:
     return ServingSpec(
         workers=section.integer("workers", default=1, low=1, high=64),
         batch_size=section.integer("batch_size", default=1, low=1, high=1024),
-        max_batch_delay=section.integer("max_batch_delay", default=100, low=0, high=60_000),
+        max_batch_delay=_batch_delay(section),
         response_timeout=section.integer("response_timeout", default=120, low=1, high=3600),
         torch_threads=section.integer("torch_threads", default=1, low=1, high=256),
     )
+
+
+def _batch_delay(section: _Section) -> int:
+    delay = section.integer("max_batch_delay", default=100, low=0, high=60_000)
+    if delay == 0:
+        raise SpecError(f"{section.key('max_batch_delay')}: TorchServe reads 0 in an archive's model-config.yaml as "
+                        "'not set' and waits its default 100 ms; use 1 to form batches only from requests already waiting")
+    return delay
 
 
 def _golden(top: _Section, spec_dir: Path, refs: dict[str, str]) -> tuple[GoldenSpec, ...]:

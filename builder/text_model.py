@@ -25,13 +25,13 @@ from .convert import PROGRAM_FILES, batch_dim, convert
 from .errors import BuildError, SpecError
 from .spec import Spec
 
-__all__ = ["stage_encoder", "stage_label_embeddings", "stage_text"]
+__all__ = ["TokenEmbeddings", "stage_encoder", "stage_label_embeddings", "stage_text"]
 
 TOKENIZER_FILE = "tokenizer/tokenizer.json"
 POOLING_FLAGS = {"pooling_mode_mean_tokens": "mean", "pooling_mode_cls_token": "cls", "pooling_mode_max_tokens": "max"}
 
 
-class _Encoder(torch.nn.Module):
+class TokenEmbeddings(torch.nn.Module):
     """(input_ids, attention_mask) -> token embeddings (batch, seq, hidden)."""
 
     def __init__(self, model: torch.nn.Module) -> None:
@@ -64,7 +64,7 @@ def stage_encoder(spec: Spec, root: Path, tokenizer: dict[str, Any]) -> dict[str
     encoder = TextEncoder.from_manifest(root, tokenizer)
     texts = golden_texts(spec)
     batch = pad_batch([t.ids for t in encoder.encode(texts)], encoder.pad_id)
-    original = _Encoder(AutoModel.from_pretrained(str(spec.model.transformers), local_files_only=True)).eval()
+    original = TokenEmbeddings(AutoModel.from_pretrained(str(spec.model.transformers), local_files_only=True)).eval()
     (root / "model").mkdir()
     batch_size, sequence = batch_dim(), torch.export.Dim("sequence", min=2, max=tokenizer["max_length"])
     shapes = ({0: batch_size, 1: sequence}, {0: batch_size, 1: sequence})

@@ -14,22 +14,22 @@ from tsclient.bench.sweep import Measured, Setting, grid, honours_thread_overrid
 
 
 def test_the_default_grid_on_two_cores():
-    settings = grid([1, 2], [1, 2], [1, 2, 4, 8], [0, 5, 20], cores=2, connections=8)
+    settings = grid([1, 2], [1, 2], [1, 2, 4, 8], [1, 5, 20], cores=2, connections=8)
     pairs = {(s.workers, s.threads) for s in settings}
     assert pairs == {(1, 1), (2, 1), (1, 2)}  # 2 x 2 oversubscribes two cores
     batching = {(s.batch_size, s.max_batch_delay) for s in settings}
-    assert batching == {(1, 0)} | {(b, d) for b in (2, 4, 8) for d in (0, 5, 20)}  # no delay variants for batch 1
+    assert batching == {(1, 1)} | {(b, d) for b in (2, 4, 8) for d in (1, 5, 20)}  # no delay variants for batch 1
     assert len(settings) == 3 * 10
     assert settings == sorted(settings) and settings[0].threads == 1 and settings[-1].threads == 2  # one server per thread count
 
 
 def test_batches_larger_than_the_requests_in_flight_are_not_measured():
     settings = grid([1], [1], [1, 4, 16], [5], cores=4, connections=8)
-    assert [(s.batch_size, s.max_batch_delay) for s in settings] == [(1, 0), (4, 5)]
+    assert [(s.batch_size, s.max_batch_delay) for s in settings] == [(1, 1), (4, 5)]
 
 
-def test_batch_1_is_measured_once_with_no_delay_even_when_0_is_not_in_the_delays():
-    assert [(s.batch_size, s.max_batch_delay) for s in grid([1], [1], [1], [20, 5], cores=1, connections=8)] == [(1, 0)]
+def test_batch_1_is_measured_once_with_the_shortest_delay_a_spec_takes():
+    assert [(s.batch_size, s.max_batch_delay) for s in grid([1], [1], [1], [20, 5], cores=1, connections=8)] == [(1, 1)]
 
 
 def test_nothing_fits_when_every_combination_oversubscribes():
@@ -38,7 +38,7 @@ def test_nothing_fits_when_every_combination_oversubscribes():
 
 def measured(workers: int, batch: int, rate: float, p99: float, failed: int = 0) -> Measured:
     result = LoadResult("wrk", 10.0, ok=round(rate * 10), failed=failed, p50_ms=p99 / 2, p90_ms=p99, p99_ms=p99, client_cpu=0.0)
-    return Measured(Setting(threads=1, batch_size=batch, max_batch_delay=0, workers=workers), result)
+    return Measured(Setting(threads=1, batch_size=batch, max_batch_delay=1, workers=workers), result)
 
 
 def test_the_highest_throughput_wins():
@@ -72,8 +72,8 @@ def test_the_table_has_a_row_per_setting_marks_the_choice_and_stars_disturbed_ru
     lines = table([quiet, busy], busy).splitlines()
     assert lines[0].split() == ["workers", "threads", "batch", "delay", "ms", "images/s", "p50", "ms", "p99", "ms", "failed",
                                 "server", "cores", "other", "cores"]
-    assert lines[1].split() == ["1", "1", "1", "0", "12.0", "150", "300", "0", "1.02", "0.00"]
-    assert lines[2].split() == ["2", "1", "1", "0", "24.0", "256", "512", "0", "1.50", "0.40*", "<-", "recommended"]
+    assert lines[1].split() == ["1", "1", "1", "1", "12.0", "150", "300", "0", "1.02", "0.00"]
+    assert lines[2].split() == ["2", "1", "1", "1", "24.0", "256", "512", "0", "1.50", "0.40*", "<-", "recommended"]
     assert lines[3].startswith("  * other processes kept more than 0.25 cores busy")
     assert len(table([quiet]).splitlines()) == 2  # no footnote without a disturbed run
 

@@ -200,3 +200,9 @@ def test_regression_spec_parses(base):
                                  "guards": [{"feature": "history", "min": 1, "policy": "flag"}]}.items() if v is not None}
     spec = parse_spec(changed, directory)
     assert spec.tabular.guards == ({"feature": "history", "policy": "flag", "min": 1.0},)
+
+
+def test_a_zero_batch_delay_is_refused_because_torchserve_reads_it_as_its_default(tmp_path):
+    with pytest.raises(SpecError, match=r"serving.max_batch_delay: TorchServe reads 0 .* use 1"):
+        load_spec(write_tiny_spec(tmp_path), ["serving.max_batch_delay=0"])
+    assert load_spec(write_tiny_spec(tmp_path / "one"), ["serving.max_batch_delay=1"]).serving.max_batch_delay == 1

@@ -39,6 +39,14 @@ def _ints(text: str) -> list[int]:
     return values
 
 
+def _delays(text: str) -> list[int]:
+    values = _ints(text)
+    if 0 in values:
+        raise argparse.ArgumentTypeError("a batch delay of 0 cannot be shipped: TorchServe reads 0 in an archive's "
+                                         "model-config.yaml as 'not set' (100 ms); use 1")
+    return values
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="benchmark.sh", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -67,7 +75,8 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--workers", type=_ints, default=[1, 2], help="worker counts (default 1,2)")
     sweep.add_argument("--threads", type=_ints, default=[1, 2], help="torch threads per worker (default 1,2)")
     sweep.add_argument("--batch-sizes", type=_ints, default=[1, 2, 4, 8], help="batch sizes (default 1,2,4,8)")
-    sweep.add_argument("--delays", type=_ints, default=[0, 5, 20], help="max batch delays in ms (default 0,5,20)")
+    sweep.add_argument("--delays", type=_delays, default=[1, 5, 20],
+                       help="max batch delays in ms, at least 1: an archive's 0 means TorchServe's default 100 (default 1,5,20)")
     sweep.add_argument("--cores", type=int, default=len(os.sched_getaffinity(0)),
                        help="workers x threads may not exceed this (default: this machine's cores)")
     sweep.add_argument("--seconds", type=float, default=8.0, help="each configuration's window (default 8)")

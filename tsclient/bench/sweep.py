@@ -62,7 +62,7 @@ def grid(workers: Iterable[int], threads: Iterable[int], batch_sizes: Iterable[i
     for w, t, b, d in itertools.product(set(workers), set(threads), set(batch_sizes), delays):
         if w * t > cores or b > connections or (b == 1 and d != delays[0]):
             continue
-        settings.add(Setting(threads=t, batch_size=b, max_batch_delay=0 if b == 1 else d, workers=w))
+        settings.add(Setting(threads=t, batch_size=b, max_batch_delay=1 if b == 1 else d, workers=w))
     return sorted(settings)
 
 

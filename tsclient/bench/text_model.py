@@ -33,6 +33,7 @@ from pathlib import Path
 
 import torch
 
+from builder.text_model import TokenEmbeddings
 from handlers.text import TextEncoder, pad_batch
 
 __all__ = ["main"]
@@ -101,23 +102,12 @@ def _chars_for_tokens(encoder: TextEncoder, text: str, tokens: int) -> int:
 
 # --- 2. The encoder in each form ---------------------------------------------------------------------
 
-class _Encoder(torch.nn.Module):
-    """(input_ids, attention_mask) -> token embeddings, as builder.text_model exports it."""
-
-    def __init__(self, model: torch.nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-
-
 def model_table(encoder: TextEncoder, model_dir: Path, args: argparse.Namespace) -> None:
     from transformers import AutoModel
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.disable_progress_bar()
-    eager = _Encoder(AutoModel.from_pretrained(str(model_dir), local_files_only=True)).eval()
+    eager = TokenEmbeddings(AutoModel.from_pretrained(str(model_dir), local_files_only=True)).eval()
     inputs = _inputs(encoder)
     with torch.inference_mode():
         expected = {case: eager(*batch) for case, batch in inputs.items()}
