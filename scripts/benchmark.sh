@@ -12,15 +12,6 @@ cd "$root"
 ./scripts/setup.sh
 .venv/bin/python examples/efficientnet_lite0/prepare_labels.py >/dev/null
 
-if ! command -v wrk >/dev/null 2>&1; then
-  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing wrk (Debian's package), the closed-loop load generator ..." >&2
-    apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
-  else
-    echo "wrk is needed (the closed-loop load generator): sudo apt-get install -y wrk" >&2
-    exit 1
-  fi
-fi
+./scripts/install_wrk.sh
 
 exec .venv/bin/python -m tsclient.bench "$@"

@@ -5,6 +5,8 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 ./scripts/setup.sh
+# wrk for the load-generator integration test (skipped, and said so, where it cannot be installed)
+./scripts/install_wrk.sh || true
 .venv/bin/python examples/efficientnet_lite0/prepare_labels.py >/dev/null
 .venv/bin/ruff check .
 exec .venv/bin/python -m pytest "$@"
