@@ -63,7 +63,7 @@ def convert(eager: torch.nn.Module, batch: torch.Tensor | tuple[torch.Tensor, ..
     ``batch`` is one input tensor or a tuple of them (passed as arguments); ``dynamic`` gives each
     input's dynamic dimensions for torch.export (default: dimension 0 of every input, the batch)."""
     inputs = batch if isinstance(batch, tuple) else (batch,)
-    requires: dict[str, str] = {}
+    requires: dict[str, str] | None = None  # aoti only
     if dynamic is None:
         shared = batch_dim()
         dynamic = tuple({0: shared} for _ in inputs)
@@ -94,8 +94,7 @@ def convert(eager: torch.nn.Module, batch: torch.Tensor | tuple[torch.Tensor, ..
             f"the {fmt} conversion differs from the eager model by {diff:.3g} on the golden inputs, more than "
             f"model.tolerance {tolerance:g}; not shipping it (ship format: eager, or fix the model)"
         )
-    return Conversion(format=fmt, max_abs_diff=diff, tolerance=tolerance, examples=int(inputs[0].shape[0]),
-                      requires=requires if fmt == "aoti" else None)
+    return Conversion(format=fmt, max_abs_diff=diff, tolerance=tolerance, examples=int(inputs[0].shape[0]), requires=requires)
 
 
 def portable_target() -> tuple[dict[str, object], dict[str, str]]:

@@ -6,8 +6,8 @@ Geometry follows torchvision's conventions (shorter-side resize with truncation,
 offsets rounded, zero padding when the crop is larger than the image), so models trained with
 torchvision transforms get the same pixels without torchvision.
 
-With ``draft`` on, only what the resize needs is decoded: a JPEG at least twice the resize target
-is decoded by libjpeg at 1/2, 1/4 or 1/8 scale (DCT scaling, never below the target), and an image
+With ``draft`` on, only what the resize needs is decoded: a JPEG at least ``DRAFT_MIN_RATIO`` times
+the resize target is decoded by libjpeg at 1/2, 1/4 or 1/8 scale (DCT scaling, never below the target), and an image
 still more than ``REDUCING_GAP`` times the target after decoding is box-reduced, to no less than
 that, before the final resize. The output size and crop are computed from the full image, so the
 geometry is the same as a full decode's and only the resampling differs. Without ``resize`` nothing
@@ -107,11 +107,8 @@ class ImagePreprocessing:
 
     def apply(self, data: bytes) -> torch.Tensor:
         """Raw image bytes -> float tensor of shape (channels, height, width)."""
-        if self.draft and self.resize is not None:
-            image, full_size = decode_scaled(data, self.max_pixels, self.resize, self.color_mode)
-        else:
-            image = decode_image(data, self.max_pixels)
-            full_size = image.size
+        drafted_to = self.resize if self.draft else None
+        image, full_size = decode_scaled(data, self.max_pixels, drafted_to, self.color_mode)
         image = to_color_mode(image, self.color_mode)
         if self.resize is not None:
             gap = REDUCING_GAP if self.draft else None
@@ -123,24 +120,22 @@ class ImagePreprocessing:
 
 def decode_image(data: bytes, max_pixels: int) -> Image.Image:
     """Decode bytes into a fully loaded, EXIF-upright image, refusing oversized ones before decoding."""
-    with _reading(data):
-        image = _open(data, max_pixels)
-        image.load()
-    return ImageOps.exif_transpose(image)
+    return decode_scaled(data, max_pixels, None, "RGB")[0]
 
 
 def decode_scaled(
-    data: bytes, max_pixels: int, size: int | Sequence[int], mode: str
+    data: bytes, max_pixels: int, size: int | Sequence[int] | None, mode: str
 ) -> tuple[Image.Image, tuple[int, int]]:
-    """Like ``decode_image``, but a JPEG at least twice as large as resizing to ``size`` needs is decoded
-    at 1/2, 1/4 or 1/8 scale, never below the resize target, and straight to grey when ``mode`` is L.
+    """Like ``decode_image``, but a JPEG at least ``DRAFT_MIN_RATIO`` times as large as resizing to
+    ``size`` needs is decoded at 1/2, 1/4 or 1/8 scale, never below the resize target, and straight to
+    grey when ``mode`` is L. ``size`` None: a full decode.
 
     Returns the image and the upright size of the full image: compute the resize target from that
     one, so that the geometry is the same as after a full decode.
     """
     with _reading(data):
         image = _open(data, max_pixels)
-        full_size = _draft(image, size, mode) if image.format in DRAFT_FORMATS else None
+        full_size = _draft(image, size, mode) if size is not None and image.format in DRAFT_FORMATS else None
         image.load()
     upright = ImageOps.exif_transpose(image)
     return upright, full_size or upright.size

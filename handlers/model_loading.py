@@ -21,7 +21,7 @@ import inspect
 import logging
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -90,8 +90,7 @@ def _load_compiled(archive_dir: Path, section: Mapping[str, Any], with_instance:
         raise ArchiveError(f"{reason}; this archive ships no fallback model: rebuild it with this torch on this kind of CPU")
     log.warning("not serving the compiled program: %s; serving the %s model shipped beside it instead",
                 reason, fallback.get("format"))
-    loaded = load_model(archive_dir, fallback, with_instance)
-    return LoadedModel(forward=loaded.forward, instance=loaded.instance, format=loaded.format, fallback_reason=reason)
+    return replace(load_model(archive_dir, fallback, with_instance), fallback_reason=reason)
 
 
 def instantiate(archive_dir: Path, section: Mapping[str, Any]) -> torch.nn.Module:
