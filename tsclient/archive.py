@@ -32,6 +32,7 @@ class ArchiveInfo:
     runtime: str  # MANIFEST.json runtime ("python" if absent)
     settings: dict[str, int]  # SERVING_SETTINGS from model-config.yaml
     torch_threads: int  # manifest.json spec.serving.torch_threads (1 if absent)
+    model_format: str = "eager"  # manifest.json spec.model.format
 
 
 def read_archive(path: Path) -> ArchiveInfo:
@@ -55,4 +56,4 @@ def read_archive(path: Path) -> ArchiveInfo:
     threads = ours.get("spec", {}).get("serving", {}).get("torch_threads", 1)
     return ArchiveInfo(name=name, version=str(manifest["model"].get("modelVersion") or "1.0"), mar_name=path.name,
                        runtime=manifest.get("runtime", "python"), settings={key: config[key] for key in SERVING_SETTINGS},
-                       torch_threads=int(threads))
+                       torch_threads=int(threads), model_format=str(ours.get("spec", {}).get("model", {}).get("format", "eager")))

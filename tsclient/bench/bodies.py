@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import io
-import mimetypes
 from dataclasses import dataclass
 from pathlib import Path
+
+from ..cli import content_type_for
 
 __all__ = ["Body", "coffee_jpeg", "file_body", "large_jpeg"]
 
@@ -21,10 +22,6 @@ class Body:
     data: bytes
     content_type: str
     label: str
-
-    def write(self, path: Path) -> Path:
-        path.write_bytes(self.data)
-        return path
 
 
 def _coffee(size: tuple[int, int]) -> Body:
@@ -52,6 +49,6 @@ def large_jpeg() -> Body:
 
 def file_body(path: Path, content_type: str | None = None) -> Body:
     """A file sent as it is, with the given content type or the one its name implies."""
-    kind = content_type or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    kind = content_type or content_type_for(path.name)
     data = Path(path).read_bytes()
     return Body(data, kind, f"{path.name} ({len(data) // 1024} KiB, {kind})")

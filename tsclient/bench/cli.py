@@ -187,7 +187,7 @@ def _sweep(args: argparse.Namespace, built: Path) -> int:
     disturbed = sum(m.result.cores is not None and m.result.cores.others > DISTURBED for m in measured)
     caution = ([f"caution: {disturbed} of {len(measured)} runs shared the cores with other processes (starred); "
                 "re-run on a quiet machine before shipping this section"] if disturbed else [])
-    lines = [f"machine:  {machine()}", f"archive:  {archive_summary(archive)}  ({origin})", f"body:     {body.label}",
+    lines = [f"machine:  {machine()}", f"archive:  {archive_summary(info)}  ({origin})", f"body:     {body.label}",
              f"load:     wrk closed loop, {args.connections} connections, {args.warmup:g} s warm-up + {args.seconds:g} s per setting",
              *([note] if note else []), "", table(measured, chosen), "",
              *caution,
@@ -209,7 +209,7 @@ def _load(args: argparse.Namespace, built: Path) -> int:
     archive, origin = _archive(args, built)
     info = read_archive(archive)
     body = _body(args)
-    lines = [f"machine:  {machine()}", f"archive:  {archive_summary(archive)}  ({origin})", f"body:     {body.label}"]
+    lines = [f"machine:  {machine()}", f"archive:  {archive_summary(info)}  ({origin})", f"body:     {body.label}"]
     say: Callable[[str], None] = _progress
     with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp, \
             bench_server([archive], Path(tmp), load=[info.mar_name], ready={info.name: info.settings["maxWorkers"]}) as server:

@@ -13,16 +13,13 @@ Phases, one server at a time (nothing else competes for the cores):
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
-import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from ..archive import read_archive
+from ..archive import ArchiveInfo, read_archive
 from . import stock
 from .bodies import Body
 from .inprocess import Ceiling, ceiling
@@ -37,7 +34,6 @@ from .wrk import run_wrk
 __all__ = ["FULL_DECODE", "CompareOptions", "archive_summary", "compare", "ratios"]
 
 FULL_DECODE = "preprocess.draft=false"
-SERVING_ORDER = ("workers", "torch_threads", "batch_size", "max_batch_delay", "response_timeout")
 MAX_WINDOW = 120.0  # s: the longest closed-loop window (for answers slower than the default window allows)
 LABELS = REPO / "examples" / "efficientnet_lite0" / "build" / "labels.txt"
 
@@ -82,16 +78,12 @@ class Figures:
     load_average: tuple[float, float] = (0.0, 0.0)  # the machine's 1-minute load average before and after
 
 
-def archive_summary(archive: Path) -> str:
-    """Name, version, model format and serving section, from the archive's manifest."""
-    with zipfile.ZipFile(archive) as mar:
-        spec: dict[str, Any] = json.loads(mar.read("manifest.json")).get("spec", {})
-    model = spec.get("model", {})
-    fmt = model.get("format") or next((key for key in ("torchscript", "export", "program") if key in model), "eager")
-    settings = spec.get("serving", {})
-    order = [key for key in SERVING_ORDER if key in settings] + sorted(set(settings) - set(SERVING_ORDER))
-    serving = ", ".join(f"{key} {settings[key]}" for key in order)
-    return f"{spec.get('name')} {spec.get('version')}, model format {fmt}; serving: {serving}"
+def archive_summary(info: ArchiveInfo) -> str:
+    """Name, version, model format and serving section, as the archive declares them."""
+    settings = info.settings
+    return (f"{info.name} {info.version}, model format {info.model_format}; serving: workers {settings['maxWorkers']}, "
+            f"torch_threads {info.torch_threads}, batch_size {settings['batchSize']}, max_batch_delay {settings['maxBatchDelay']}, "
+            f"response_timeout {settings['responseTimeout']}")
 
 
 def compare(archive: Path, full_decode: Path | str, options: CompareOptions, progress: Callable[[str], None]) -> Figures:
@@ -268,7 +260,7 @@ def render(archive: Path, options: CompareOptions, figures: Figures, built_from:
     info = read_archive(archive)
     out = [f"machine:  {machine()}; 1-min load average {figures.load_average[0]:.1f} at the start, "
            f"{figures.load_average[1]:.1f} at the end (the builds before and the ceiling at the end are load of its own)",
-           f"archive:  {archive_summary(archive)}  ({built_from})",
+           f"archive:  {archive_summary(info)}  ({built_from})",
            f"bodies:   {options.body.label}; 12-MP: {options.large.label}",
            f"load:     wrk closed loop, {options.connections} connections, {options.warmup:g} s warm-up + {options.seconds:g} s; "
            f"open loop {options.open_seconds:g} s at {100 * options.open_fraction:.0f}% of ours' closed-loop rate; "

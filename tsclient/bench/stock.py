@@ -21,6 +21,7 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .servers import REPO
 
@@ -92,8 +93,8 @@ def _photo_tensor(photo: Path):  # -> torch.Tensor (1, 3, 224, 224)
     return torch.from_numpy(((array - MEAN) / STD).transpose(2, 0, 1).copy())[None]
 
 
-def trace_network(out_dir: Path, photo: Path) -> StockModel:
-    """EfficientNet-Lite0 with the example's weights (``weights_only=True``), traced in this venv's torch."""
+def eager_network() -> Any:
+    """EfficientNet-Lite0 with the example's weights (``weights_only=True``; ReLU6 as trained: no set_swish())."""
     import torch
     from efficientnet_lite_pytorch import EfficientNet
 
@@ -103,7 +104,14 @@ def trace_network(out_dir: Path, photo: Path) -> StockModel:
     weights = Path(next(iter(found.submodule_search_locations))) / WEIGHTS[1]
     model = EfficientNet.from_name("efficientnet-lite0")
     model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-    model.eval()
+    return model.eval()
+
+
+def trace_network(out_dir: Path, photo: Path) -> StockModel:
+    """EfficientNet-Lite0 with the example's weights, traced in this venv's torch."""
+    import torch
+
+    model = eager_network()
     example = _photo_tensor(photo)
     with torch.no_grad():
         traced = torch.jit.trace(model, example)

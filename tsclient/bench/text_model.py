@@ -33,15 +33,14 @@ from pathlib import Path
 
 import torch
 
+from builder.convert import batch_dim, portable_target
 from builder.text_model import TokenEmbeddings
 from handlers.text import TextEncoder, pad_batch
 
 __all__ = ["main"]
 
 MAX_LENGTH = 256
-MAX_BATCH = 1024  # as builder.convert.batch_dim
 BATCHES = (1, 8)
-PORTABLE = {"cpp.march": "x86-64-v3", "cpp.simdlen": 256}  # as builder.convert compiles archives on x86-64
 SENTENCES = [  # ~12 tokens each with [CLS] and [SEP]
     "A man is eating a piece of bread at the table.",
     "The new movie is awesome, and so was the popcorn.",
@@ -171,7 +170,7 @@ def _measure(forward: Forward, batch: tuple[torch.Tensor, torch.Tensor], seconds
 
 def _exported_program(eager: torch.nn.Module, inputs: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> torch.export.ExportedProgram:
     example = next(batch for batch in inputs.values() if batch[0].shape[0] > 1)  # batch 1 would specialize
-    batch, sequence = torch.export.Dim("batch", min=1, max=MAX_BATCH), torch.export.Dim("sequence", min=2, max=MAX_LENGTH)
+    batch, sequence = batch_dim(), torch.export.Dim("sequence", min=2, max=MAX_LENGTH)
     shapes = ({0: batch, 1: sequence}, {0: batch, 1: sequence})
     with torch.no_grad():
         return torch.export.export(eager, example, dynamic_shapes=shapes)
@@ -185,7 +184,7 @@ def _exported(eager: torch.nn.Module, inputs: dict[str, tuple[torch.Tensor, torc
 
 def _aoti(eager: torch.nn.Module, inputs: dict[str, tuple[torch.Tensor, torch.Tensor]], tmp: str, target: str) -> Forward:
     path = Path(tmp) / f"model.{target}.aoti.pt2"
-    options = PORTABLE if target == "portable" else {}
+    options = portable_target()[0] if target == "portable" else {}
     with torch._inductor.config.patch(options):
         torch._inductor.aoti_compile_and_package(_exported_program(eager, inputs), package_path=str(path))
     return torch._inductor.aoti_load_package(str(path))
