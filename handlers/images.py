@@ -9,10 +9,13 @@ torchvision transforms get the same pixels without torchvision.
 With ``draft`` on, only what the resize needs is decoded: a JPEG at least ``DRAFT_MIN_RATIO`` times
 the resize target is decoded by libjpeg at 1/2, 1/4 or 1/8 scale (DCT scaling, never below the target), and an image
 still more than ``REDUCING_GAP`` times the target after decoding is box-reduced, to no less than
-that, before the final resize. The output size and crop are computed from the full image, so the
-geometry is the same as a full decode's and only the resampling differs. Without ``resize`` nothing
-changes (a crop of the full image needs every pixel); with ``draft`` off the pixels are exactly
-those of a full decode.
+that, before the final resize; and a resize followed by a center crop that fits is one resampling
+of just the source region that the crop keeps (Pillow's ``resize(box=)``: half the output pixels
+for 600x400 -> 256 -> 224). The output size and crop are computed from the full image, so the
+geometry is the same as a full decode's and only the resampling differs (at some sizes by a few
+levels of 255 at the crop's edges; none at 600x400). Without ``resize`` nothing changes (a crop of
+the full image needs every pixel); with ``draft`` off the pixels are exactly those of a full decode,
+resized whole, then cropped.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ __all__ = [
     "decode_image",
     "decode_scaled",
     "resize",
+    "resize_cropped",
     "resized_size",
     "to_color_mode",
     "to_tensor",
@@ -110,11 +114,15 @@ class ImagePreprocessing:
         drafted_to = self.resize if self.draft else None
         image, full_size = decode_scaled(data, self.max_pixels, drafted_to, self.color_mode)
         image = to_color_mode(image, self.color_mode)
-        if self.resize is not None:
-            gap = REDUCING_GAP if self.draft else None
-            image = resize(image, self.resize, self.interpolation, source_size=full_size, reducing_gap=gap)
-        if self.center_crop is not None:
-            image = center_crop(image, self.center_crop)
+        if self.resize is not None and self.center_crop is not None and self.draft:
+            image = resize_cropped(image, self.resize, self.center_crop, self.interpolation, source_size=full_size,
+                                   reducing_gap=REDUCING_GAP)
+        else:
+            if self.resize is not None:
+                gap = REDUCING_GAP if self.draft else None
+                image = resize(image, self.resize, self.interpolation, source_size=full_size, reducing_gap=gap)
+            if self.center_crop is not None:
+                image = center_crop(image, self.center_crop)
         return to_tensor(image, self.mean, self.std)
 
 
@@ -241,6 +249,30 @@ def resize(
     if target == image.size:
         return image
     return image.resize(target, INTERPOLATIONS[interpolation], reducing_gap=reducing_gap)
+
+
+def resize_cropped(
+    image: Image.Image,
+    size: int | Sequence[int],
+    crop: Sequence[int],
+    interpolation: str,
+    *,
+    source_size: tuple[int, int] | None = None,
+    reducing_gap: float | None = None,
+) -> Image.Image:
+    """``center_crop(resize(image, size, ...), crop)`` with only the kept region resampled: the crop's
+    box, mapped back to ``image``, is resized straight to the crop size. A crop larger than the resized
+    image (zero padding) takes the two steps."""
+    target = resized_size(source_size or image.size, size)
+    crop_h, crop_w = crop
+    if crop_w > target[0] or crop_h > target[1]:
+        return center_crop(resize(image, size, interpolation, source_size=source_size, reducing_gap=reducing_gap), crop)
+    left, top = _crop_offset(target[0], crop_w), _crop_offset(target[1], crop_h)
+    if target == image.size:
+        return image.crop((left, top, left + crop_w, top + crop_h))
+    scale_x, scale_y = image.width / target[0], image.height / target[1]
+    box = (left * scale_x, top * scale_y, (left + crop_w) * scale_x, (top + crop_h) * scale_y)
+    return image.resize((crop_w, crop_h), INTERPOLATIONS[interpolation], box=box, reducing_gap=reducing_gap)
 
 
 def resized_size(size: tuple[int, int], target: int | Sequence[int]) -> tuple[int, int]:
