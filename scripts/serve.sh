@@ -36,6 +36,8 @@ start() {
   # workers x torch threads of every archive against this machine's CPUs (a warning, not a refusal)
   "$root/.venv/bin/python" -m tsclient.capacity "$store" || true
   rm -f "$home/key_file.json"
+  # the workers' environment default, as tsclient.launch gives it (docs/serving.md): tensors of 2 MB and up on huge pages
+  export THP_MEM_ALLOC_ENABLE="${THP_MEM_ALLOC_ENABLE-1}"
   echo "torchserve ${torchserve_args[*]}   (in $home)"
   # The Java frontend outlives this script: give it no handle on our stdout/stderr.
   (cd "$home" && "$root/.venv/bin/torchserve" "${torchserve_args[@]}" >"$home/.run/torchserve.out" 2>&1)

@@ -22,6 +22,7 @@ from pathlib import Path
 import requests
 
 from .client import TorchServeClient, has_ready_worker
+from .launch import with_worker_defaults
 from .ports import free_ports
 from .tokens import TokenError
 
@@ -65,7 +66,8 @@ class TorchServeProcess:
         env: Mapping[str, str | None] | None = None,
         torchserve: Path | None = None,
     ) -> None:
-        """``env`` adds to (or, with a ``None`` value, removes from) the inherited environment;
+        """``env`` adds to (or, with a ``None`` value, removes from) the inherited environment, which
+        gets :data:`tsclient.launch.WORKER_ENVIRONMENT` for what it does not set, as served archives do;
         ``torchserve`` is the executable to start (default: the one beside this Python), e.g. another
         venv's, whose workers then run on that venv's Python."""
         self.base_config = Path(base_config)
@@ -126,7 +128,7 @@ class TorchServeProcess:
             command = [torchserve, "--start", "--ncs", "--foreground", "--model-store", str(self.model_store),
                        "--ts-config", str(self.config_path)]
         settings: dict[str, str | None] = {
-            **os.environ,
+            **with_worker_defaults(os.environ),
             "TMPDIR": str(self.root / "tmp"),
             "LOG_LOCATION": str(self.log_dir),
             "METRICS_LOCATION": str(self.log_dir),
