@@ -116,6 +116,15 @@ def test_summary_percentiles_cover_successes_only_and_the_window_runs_to_the_las
     assert result.p99_ms == pytest.approx(300) and result.failed == 1
 
 
+def test_the_warm_up_is_not_counted_but_its_failures_are():
+    outcomes = [Outcome(0.0, 0.0, 0.150, 200), Outcome(0.5, 0.0, 0.0, NO_ANSWER),  # warm-up: slow first connection, a failure
+                Outcome(1.0, 0.0, 0.020, 200), Outcome(1.5, 0.0, 0.030, 200), Outcome(2.0, 0.0, 0.040, 503)]
+    result = summarize(outcomes, offered_rate=2, client_cpu=0.0, warmup=1.0)
+    assert result.ok == 2 and result.failed == 2 and result.statuses == {200: 2, 503: 1, NO_ANSWER: 1}
+    assert result.p99_ms == pytest.approx(30.0)  # the 150 ms warm-up answer is not a latency of the measured window
+    assert result.seconds == pytest.approx(1.04)  # from the first counted due time (1.0) to the last answer (2.04)
+
+
 @pytest.mark.parametrize(("lines", "expected"), [
     ([b"HTTP/1.1 200 OK", b"Content-Length: 12"], (200, 12, False, False)),
     ([b"HTTP/1.1 503 Service Unavailable", b"transfer-encoding: chunked", b"Connection: close"], (503, None, True, True)),

@@ -7,7 +7,9 @@ from a pool (a new one is opened when none is idle), and its latency is measured
 it was due**, not from when it actually left. If the generator itself falls behind (a pause, a
 busy core), the delay lands in the latencies and the send counts as *late*; if more than
 ``max_outstanding`` requests are in flight at a due time, the send is *dropped* and counted as
-failed (status 0) instead of being postponed.
+failed (status 0) instead of being postponed. The schedule starts with a warm-up at the same rate
+(the client opens its connections, the server settles) whose latencies are not counted; a request
+of the warm-up that fails still counts as failed.
 
 The timing core (:func:`run_timetable`) takes its clock, its sleep and its send as arguments, so
 its accounting is tested against a fake clock; :class:`Poster` is the HTTP/1.1 client.
@@ -25,11 +27,12 @@ from urllib.parse import urlsplit
 
 from .stats import LoadResult, is_ok
 
-__all__ = ["Outcome", "Poster", "open_loop", "run_timetable", "summarize", "timetable"]
+__all__ = ["WARMUP", "Outcome", "Poster", "open_loop", "run_timetable", "summarize", "timetable"]
 
 LATE_AFTER = 0.010  # s: a send leaving later than this after its due time counts as late
 DROPPED = -1  # status of a send not made: too many requests were already in flight
 NO_ANSWER = 0  # status of a request that got no HTTP answer (connection error, timeout)
+WARMUP = 2.0  # s: the default warm-up of a benchmark's open loop
 
 
 def timetable(rate: float, seconds: float) -> list[float]:
@@ -81,12 +84,16 @@ async def run_timetable(due_times: Sequence[float], send: Callable[[], Awaitable
 
 
 def summarize(outcomes: Sequence[Outcome], *, offered_rate: float, client_cpu: float,
-              late_after: float = LATE_AFTER) -> LoadResult:
-    """Latency percentiles of the 2xx answers (from their due times), statuses, late sends.
+              late_after: float = LATE_AFTER, warmup: float = 0.0) -> LoadResult:
+    """Latency percentiles of the 2xx answers (from their due times), statuses, late sends, of the
+    requests due from ``warmup`` seconds on; the failures of the warm-up before count too.
 
-    The window runs from the first due time to the last answer (or due time), so throughput is
-    what was answered over the time the load lasted."""
+    The window runs from the first counted due time to the last answer (or due time), so throughput
+    is what was answered over the time the load lasted."""
+    warming = [outcome for outcome in outcomes if outcome.due < warmup]
+    outcomes = [outcome for outcome in outcomes if outcome.due >= warmup]
     statuses = Counter(NO_ANSWER if outcome.status == DROPPED else outcome.status for outcome in outcomes)
+    statuses.update(NO_ANSWER if outcome.status == DROPPED else outcome.status for outcome in warming if not is_ok(outcome.status))
     latencies = [1000 * outcome.latency for outcome in outcomes if is_ok(outcome.status)]
     ends = [outcome.due + outcome.latency for outcome in outcomes]
     seconds = max(ends, default=0.0) - min((outcome.due for outcome in outcomes), default=0.0)
@@ -180,13 +187,14 @@ class Poster:
 
 
 def open_loop(url: str, body: bytes, content_type: str, token: str | None, *, rate: float, seconds: float,
-              max_outstanding: int = 256, timeout: float = 120.0) -> LoadResult:
-    """``rate`` requests per second for ``seconds``; latencies from due times; this process's CPU as client CPU."""
+              warmup: float = 0.0, max_outstanding: int = 256, timeout: float = 120.0) -> LoadResult:
+    """``rate`` requests per second for ``warmup`` + ``seconds``, the first ``warmup`` seconds not
+    counted; latencies from due times; this process's CPU as client CPU."""
     poster = Poster(url, body, content_type, token, timeout)
 
     async def run() -> list[Outcome]:
         try:
-            return await run_timetable(timetable(rate, seconds), poster.send, max_outstanding=max_outstanding)
+            return await run_timetable(timetable(rate, warmup + seconds), poster.send, max_outstanding=max_outstanding)
         finally:
             poster.close()
 
@@ -194,4 +202,4 @@ def open_loop(url: str, body: bytes, content_type: str, token: str | None, *, ra
     outcomes = asyncio.run(run())
     after, wall = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter() - started
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return summarize(outcomes, offered_rate=rate, client_cpu=cpu / wall if wall > 0 else 0.0)
+    return summarize(outcomes, offered_rate=rate, client_cpu=cpu / wall if wall > 0 else 0.0, warmup=warmup)
