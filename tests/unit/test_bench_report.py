@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from tsclient.bench.compare import Figures, ratios
+from tsclient.bench.compare import Figures, Round, ratios
 from tsclient.bench.inprocess import Ceiling
 from tsclient.bench.report import Ratio, cpu_model, ratio_table
 from tsclient.bench.stats import LoadResult
@@ -40,8 +40,10 @@ def load(rate: float, p50: float = 100.0, p99: float = 200.0, failed: int = 0) -
 
 
 def test_the_five_ratios_from_the_figures():
-    figures = Figures(ours=load(26.0), unloaded=load(5, p50=80.0), open=load(18, p99=200.0), large_ours=load(10, p50=50.0),
-                      large_full=load(3, p50=250.0), stock_tuned=load(20.0), stock_default=load(2.5),
+    figures = Figures(rounds=[Round(ours=load(26.0), unloaded=load(5, p50=80.0), open=load(18, p99=200.0), stock_tuned=load(20.0),
+                                    ceiling=Ceiling(2, 1, 1, 560, 0, 20.0, 28.0), large_ours=load(10, p50=50.0),
+                                    large_full=load(3, p50=250.0))],
+                      stock_default=load(2.5),
                       ceilings=[Ceiling(2, 1, 1, 560, 0, 20.0, 28.0), Ceiling(2, 1, 8, 480, 0, 20.0, 24.0)])
     lines = ratios(figures, workers=2, threads=1, fraction=0.7)
     assert [round(line.value, 3) for line in lines] == [1.3, 10.4, round(26 / 28, 3), 2.5, 5.0]
@@ -49,8 +51,25 @@ def test_the_five_ratios_from_the_figures():
     assert "2 x 1 (best in-process batch: 1)" in lines[2].what and "70%" in lines[3].what
 
 
+def test_a_ratio_over_rounds_is_the_median_of_the_per_round_ratios_and_shows_their_range():
+    # the machine slows down in round 2: both servers measured in that round are slower alike
+    figures = Figures(rounds=[Round(ours=load(30.0), stock_tuned=load(20.0)), Round(ours=load(15.0), stock_tuned=load(12.0)),
+                              Round(ours=load(28.0), stock_tuned=load(20.0))])
+    line = ratios(figures, 2, 1, 0.7)[0]
+    assert line.rounds == (1.5, 1.25, 1.4)
+    assert line.value == 1.4 and line.verdict == "PASS"
+    assert (line.numerator, line.denominator) == (28.0, 20.0)  # the medians of each figure
+    assert line.spread == "[1.25-1.50x, 3 rounds]"
+    assert "[1.25-1.50x, 3 rounds]  goal >= 1.3" in ratio_table([line, Ratio("single", 2.0, 1.0, "ms", 3.0)])
+
+
+def test_a_failed_request_in_any_round_fails_the_line():
+    figures = Figures(rounds=[Round(ours=load(30.0), stock_tuned=load(20.0)), Round(ours=load(30.0, failed=1), stock_tuned=load(20.0))])
+    assert ratios(figures, 2, 1, 0.7)[0].verdict == "MISS"
+
+
 def test_what_was_not_measured_is_skipped_with_its_reason():
-    figures = Figures(ours=load(26.0), unloaded=load(5), open=load(18, failed=2), large_ours=load(10),
+    figures = Figures(rounds=[Round(ours=load(26.0), unloaded=load(5), open=load(18, failed=2), large_ours=load(10))],
                       errors={"stock_tuned": "no venv", "stock_default": "no venv", "large_full": "no draft key"})
     verdicts = [(line.verdict, line.missing) for line in ratios(figures, 2, 1, 0.7)]
     assert verdicts == [("SKIPPED", "no venv"), ("SKIPPED", "no venv"), ("SKIPPED", "in-process ceiling not measured"),

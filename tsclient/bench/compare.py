@@ -1,29 +1,40 @@
-"""The one command: every ratio of the speed goals, measured side by side in one run.
+"""The one command: every ratio of the speed goals, measured side by side in rounds.
 
-Phases, one server at a time (nothing else competes for the cores):
+This machine's speed varies more than the margins the goals test, in two ways: over minutes, and
+from one process start to the next (the same archive, served again after a restart, can run 20 %
+faster or slower, steady for as long as that server lives; so can the model alone). So the
+figures that are ratios of two measurements are taken in **rounds**, and every round starts its
+servers afresh and measures, back to back,
 
-1. ours, the archive with its shipped settings: closed loop (capacity), unloaded latency, open loop
-   at a fraction of that capacity, and the 12-MP photo's unloaded latency;
-2. the same archive rebuilt with ``preprocess.draft=false`` (full decode): the 12-MP photo's latency;
+1. the in-process ceiling of our archive (same workers x threads; both batch sizes in round 1,
+   then the better one),
+2. ours with its shipped settings: closed loop (capacity), unloaded latency, an open loop at a
+   fraction of that round's capacity, and the 12-MP photo unloaded, on ours and (on the same
+   server, under another model name) on the archive rebuilt with ``preprocess.draft=false``;
 3. the stock ``image_classifier`` with the same network as TorchScript, tuned like ours (same
    workers, batch size and delay, ``OMP_NUM_THREADS`` = our torch threads): closed loop;
-4. the stock handler on TorchServe's defaults (workers = cores, batch 1, no thread setting);
-5. the in-process ceiling of our archive with the same workers x threads.
+
+ours and the stock handler take turns going first. A ratio is the median of its per-round ratios;
+the report shows their range. Once after the rounds: the stock handler on TorchServe's defaults
+(workers = cores, batch 1, no thread setting).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import statistics
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..archive import ArchiveInfo, read_archive
+from ..launch import WORKER_ENVIRONMENT
 from . import stock
 from .bodies import Body
 from .inprocess import Ceiling, ceiling
-from .openloop import open_loop
+from .openloop import WARMUP, open_loop
 from .report import Ratio, machine, ratio_table
 from .sequential import sequential
 from .servers import REPO, BenchServer, FrontendCounters, bench_server
@@ -31,9 +42,10 @@ from .stats import LoadResult
 from .sweep import DISTURBED
 from .wrk import run_wrk
 
-__all__ = ["FULL_DECODE", "CompareOptions", "archive_summary", "compare", "ratios"]
+__all__ = ["FULL_DECODE", "CompareOptions", "Figures", "Round", "archive_summary", "compare", "ratios", "render"]
 
 FULL_DECODE = "preprocess.draft=false"
+FULL_SUFFIX = "_full_decode"  # the full-decode archive's file and model name: ours' name + this
 MAX_WINDOW = 120.0  # s: the longest closed-loop window (for answers slower than the default window allows)
 LABELS = REPO / "examples" / "efficientnet_lite0" / "build" / "labels.txt"
 
@@ -43,10 +55,12 @@ class CompareOptions:
     body: Body
     large: Body  # the 12-MP photo
     connections: int = 8
-    seconds: float = 20.0  # each closed-loop window, after ``warmup``
-    warmup: float = 5.0
-    open_fraction: float = 0.7  # the open loop's rate, as a fraction of ours' closed-loop capacity
-    open_seconds: float = 20.0
+    seconds: float = 10.0  # each closed-loop and in-process window, after ``warmup``
+    warmup: float = 3.0
+    rounds: int = 3
+    open_fraction: float = 0.7  # the open loop's rate, as a fraction of ours' closed-loop capacity in the same round
+    open_seconds: float = 15.0
+    open_warmup: float = WARMUP  # s at the open loop's rate before its counted window (connections opened, not counted)
     unloaded_requests: int = 40
     large_requests: int = 10
     with_stock: bool = True
@@ -61,21 +75,33 @@ class ClosedRun:
 
 
 @dataclass
+class Round:
+    """What one round measured back to back; a figure stays None when it was not measured."""
+
+    ceiling: Ceiling | None = None  # the best in-process batch of this round
+    ours: LoadResult | None = None
+    unloaded: LoadResult | None = None
+    open: LoadResult | None = None
+    large_ours: LoadResult | None = None  # the 12-MP photo, unloaded
+    large_full: LoadResult | None = None  # the same on the archive rebuilt with full decoding
+    stock_tuned: LoadResult | None = None
+
+
+@dataclass
 class Figures:
     """Everything measured; a figure stays None (and its error a string) when it could not be measured."""
 
-    ours: LoadResult | None = None
-    frontend: dict[str, FrontendCounters] = field(default_factory=dict)  # per closed-loop run: where requests spent time
+    rounds: list[Round] = field(default_factory=list)
+    frontend: dict[str, FrontendCounters] = field(default_factory=dict)  # per server, over its closed-loop windows
     batches: dict[int, int] = field(default_factory=dict)
-    unloaded: LoadResult | None = None
-    open: LoadResult | None = None
-    large_ours: LoadResult | None = None
-    large_full: LoadResult | None = None
-    stock_tuned: LoadResult | None = None
+    ceilings: list[Ceiling] = field(default_factory=list)  # every in-process run, in order
     stock_default: LoadResult | None = None
-    ceilings: list[Ceiling] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
     load_average: tuple[float, float] = (0.0, 0.0)  # the machine's 1-minute load average before and after
+
+    def all(self, name: str) -> list[LoadResult]:
+        """Every round's ``name`` result that was measured."""
+        return [result for r in self.rounds if (result := getattr(r, name)) is not None]
 
 
 def archive_summary(info: ArchiveInfo) -> str:
@@ -87,83 +113,122 @@ def archive_summary(info: ArchiveInfo) -> str:
 
 
 def compare(archive: Path, full_decode: Path | str, options: CompareOptions, progress: Callable[[str], None]) -> Figures:
-    """Measure every phase; ``full_decode`` is the rebuilt archive, or why there is none.
+    """Measure every round, then what is measured once; ``full_decode`` is the rebuilt archive, or why there is none.
 
     Everything that is set up (the stock venv, the traced network, the stock archives) is made
-    first, so the measurements run back to back: the ceiling, ours, the stock handler tuned the
-    same, the stock handler on defaults, then the 12-MP full decode."""
+    first, so the rounds run back to back."""
     info = read_archive(archive)
     figures = Figures()
     before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-compare-") as tmp:
         root = Path(tmp)
         prepared = _prepare_stock(info.settings, root / "stock", figures, progress) if options.with_stock else None
-        if options.with_ceiling:
-            _ceiling(archive, options, figures, progress)
-        _ours(archive, root / "ours", options, figures, progress)
-        if prepared is not None:
-            _stock(prepared, info.torch_threads, root / "stock", options, figures, progress)
+        full = None
         if isinstance(full_decode, Path):
-            _full_decode(full_decode, root / "full", options, figures, progress)
+            full = _renamed(full_decode, root / f"{info.name}{FULL_SUFFIX}.mar")
         else:
             figures.errors["large_full"] = full_decode
+        for number in range(1, options.rounds + 1):
+            progress(f"round {number} of {options.rounds}:")
+            figures.rounds.append(_round(number, archive, full, prepared, root / f"round{number}", options, figures, progress))
+        if prepared is not None:
+            _stock_default(prepared, root / "default", options, figures, progress)
     figures.load_average = (before, os.getloadavg()[0])
     return figures
 
 
-def _ceiling(archive: Path, options: CompareOptions, figures: Figures, progress: Callable[[str], None]) -> None:
-    """The archive's handler in process with the same workers x threads, at batch 1 and at its batch size."""
+def _round(number: int, archive: Path, full: Path | None, prepared: StockArchives | None, root: Path, options: CompareOptions,
+           figures: Figures, progress: Callable[[str], None]) -> Round:
+    """The ceiling, then ours and the stock handler tuned the same, each on a server started for this
+    round (which of the two goes first alternates)."""
     info = read_archive(archive)
-    for batch in sorted({1, info.settings["batchSize"]}):
-        progress(f"in process: {info.settings['maxWorkers']} process(es) x {info.torch_threads} thread(s), batches of {batch} ...")
-        figures.ceilings.append(ceiling(archive, options.body.data, options.body.content_type, processes=info.settings["maxWorkers"],
-                                        threads=info.torch_threads, batch_size=batch, seconds=options.seconds, warmup=options.warmup))
-        progress(f"  {figures.ceilings[-1].summary()}")
+    measured = Round()
+    if options.with_ceiling:
+        measured.ceiling = _ceiling(archive, info, options, figures, progress)
+    sides: list[Callable[[], None]] = [lambda: _ours(archive, full, root / "ours", measured, options, figures, progress)]
+    if prepared is not None:
+        sides.append(lambda: _stock_tuned(prepared, info.torch_threads, root / "tuned", measured, options, figures, progress))
+    for side in sides if number % 2 else reversed(sides):
+        side()
+    return measured
 
 
-def _closed(server: BenchServer, model: str, body: Body, options: CompareOptions) -> ClosedRun:
-    """A warm-up, then the measured closed-loop window, with what the server saw during it.
+def _ceiling(archive: Path, info: ArchiveInfo, options: CompareOptions, figures: Figures,
+             progress: Callable[[str], None]) -> Ceiling:
+    """The archive's handler in process with the same workers x threads: at batch 1 and at its batch
+    size in the first round, then at whichever of the two was faster."""
+    batches = sorted({1, info.settings["batchSize"]})
+    if figures.ceilings:
+        batches = [max(figures.ceilings, key=lambda c: c.rate).batch_size]
+    runs = []
+    for batch in batches:
+        runs.append(ceiling(archive, options.body.data, options.body.content_type, processes=info.settings["maxWorkers"],
+                            threads=info.torch_threads, batch_size=batch, seconds=options.seconds, warmup=options.warmup))
+        progress(f"  {runs[-1].summary()}")
+    figures.ceilings.extend(runs)
+    return max(runs, key=lambda c: c.rate)
+
+
+def _closed(server: BenchServer, model: str, label: str, options: CompareOptions, figures: Figures) -> ClosedRun:
+    """A warm-up, then the measured closed-loop window, with what the server saw during it (added to
+    ``figures.frontend[label]`` and, for our handler, ``figures.batches``).
 
     The window is ``options.seconds`` unless the warm-up showed answers so slow that it would hold
     few rounds of requests: then it lasts about five latencies (at most MAX_WINDOW s)."""
-    url = server.url(model)
+    url, body = server.url(model), options.body
     warm = run_wrk(url, body.data, body.content_type, server.token, connections=options.connections, seconds=options.warmup)
     latency = options.connections / warm.throughput if warm.throughput > 0 else MAX_WINDOW
     window = min(MAX_WINDOW, max(options.seconds, 5 * latency))
     mark, counted = server.batch_mark(), server.counters(model)
     result = server.watched(lambda: run_wrk(url, body.data, body.content_type, server.token, connections=options.connections,
                                              seconds=window))
-    return ClosedRun(result, dict(server.batches_since(mark)), server.counters(model) - counted)
+    run = ClosedRun(result, dict(server.batches_since(mark)), server.counters(model) - counted)
+    figures.frontend[label] = figures.frontend.get(label, FrontendCounters()) + run.frontend
+    for size, count in run.batches.items():
+        figures.batches[size] = figures.batches.get(size, 0) + count
+    return run
 
 
-def _ours(archive: Path, root: Path, options: CompareOptions, figures: Figures, progress: Callable[[str], None]) -> None:
+def _ours(archive: Path, full: Path | None, root: Path, measured: Round, options: CompareOptions, figures: Figures,
+          progress: Callable[[str], None]) -> None:
+    """Ours with its shipped settings: closed loop, unloaded, open loop, the 12-MP photo; and the
+    12-MP photo on ``full`` (the full-decode archive, registered beside ours once ours is measured)."""
     info = read_archive(archive)
-    progress(f"ours: serving {archive.name} with its shipped settings ...")
-    with bench_server([archive], root, load=[info.mar_name], ready={info.name: info.settings["maxWorkers"]}) as server:
+    progress(f"  ours: serving {archive.name} with its shipped settings ...")
+    workers = info.settings["maxWorkers"]
+    with bench_server([archive, *([full] if full else [])], root, load=[info.mar_name], ready={info.name: workers}) as server:
         url, token, body = server.url(info.name), server.token, options.body
-        run = _closed(server, info.name, body, options)
-        figures.ours, figures.batches, figures.frontend["ours"] = run.result, run.batches, run.frontend
-        progress(f"  closed loop: {figures.ours.summary()}")
-        figures.unloaded = server.watched(lambda: sequential(url, body.data, body.content_type, token, count=options.unloaded_requests))
-        progress(f"  unloaded: {figures.unloaded.summary(with_rate=False)}")
-        rate = options.open_fraction * figures.ours.throughput
+        measured.ours = _closed(server, info.name, "ours", options, figures).result
+        progress(f"  ours, closed loop: {measured.ours.summary()}")
+        measured.unloaded = server.watched(lambda: sequential(url, body.data, body.content_type, token,
+                                                              count=options.unloaded_requests))
+        progress(f"  ours, unloaded: {measured.unloaded.summary(with_rate=False)}")
+        rate = options.open_fraction * measured.ours.throughput
         if rate > 0:
-            figures.open = server.watched(lambda: open_loop(url, body.data, body.content_type, token, rate=rate,
-                                                            seconds=options.open_seconds))
-            progress(f"  open loop: {figures.open.summary()}")
-        large = options.large
-        figures.large_ours = server.watched(lambda: sequential(url, large.data, large.content_type, token, count=options.large_requests))
-        progress(f"  12-MP, unloaded: {figures.large_ours.summary(with_rate=False)}")
+            measured.open = server.watched(lambda: open_loop(url, body.data, body.content_type, token, rate=rate,
+                                                             seconds=options.open_seconds, warmup=options.open_warmup))
+            progress(f"  ours, open loop: {measured.open.summary()}")
+        photo = options.large
+        measured.large_ours = server.watched(lambda: sequential(url, photo.data, photo.content_type, token,
+                                                                count=options.large_requests))
+        progress(f"  ours, 12-MP, unloaded: {measured.large_ours.summary(with_rate=False)}")
+        if full is not None:
+            name = info.name + FULL_SUFFIX
+            server.register(full.name, model_name=name)
+            server.wait_workers(name, workers)
+            measured.large_full = server.watched(lambda: sequential(server.url(name), photo.data, photo.content_type, token,
+                                                                    count=options.large_requests))
+            progress(f"  full decode, 12-MP, unloaded: {measured.large_full.summary(with_rate=False)}")
 
 
-def _full_decode(archive: Path, root: Path, options: CompareOptions, figures: Figures, progress: Callable[[str], None]) -> None:
-    info = read_archive(archive)
-    progress(f"full decode: serving {archive.name} rebuilt with {FULL_DECODE} ...")
-    with bench_server([archive], root, load=[info.mar_name], ready={info.name: info.settings["maxWorkers"]}) as server:
-        large = options.large
-        figures.large_full = server.watched(lambda: sequential(server.url(info.name), large.data, large.content_type, server.token,
-                                                               count=options.large_requests))
-        progress(f"  12-MP, unloaded: {figures.large_full.summary(with_rate=False)}")
+def _renamed(archive: Path, target: Path) -> Path:
+    """``archive`` under another file name (a link when the file system allows), so that it can sit
+    beside ours in one model store."""
+    try:
+        os.link(archive, target)
+    except OSError:
+        shutil.copyfile(archive, target)
+    return target
 
 
 @dataclass(frozen=True)
@@ -194,22 +259,24 @@ def _prepare_stock(settings: dict[str, int], root: Path, figures: Figures, progr
     return StockArchives(venv, tuned, tuned_config, default)
 
 
-def _stock(prepared: StockArchives, threads: int, root: Path, options: CompareOptions, figures: Figures,
-           progress: Callable[[str], None]) -> None:
-    torchserve = prepared.venv / "bin" / "torchserve"
+def _stock_tuned(prepared: StockArchives, threads: int, root: Path, measured: Round, options: CompareOptions,
+                 figures: Figures, progress: Callable[[str], None]) -> None:
+    progress(f"  stock tuned: serving {prepared.tuned_config}, OMP_NUM_THREADS={threads} ...")
     workers = prepared.tuned_config["maxWorkers"]
+    with bench_server([prepared.tuned], root, load=[prepared.tuned.name], env={"OMP_NUM_THREADS": str(threads)},
+                      torchserve=prepared.venv / "bin" / "torchserve", ready={"stock_tuned": workers}) as server:
+        measured.stock_tuned = _closed(server, "stock_tuned", "stock tuned the same", options, figures).result
+    progress(f"  stock tuned the same, closed loop: {measured.stock_tuned.summary()}")
+
+
+def _stock_default(prepared: StockArchives, root: Path, options: CompareOptions, figures: Figures,
+                   progress: Callable[[str], None]) -> None:
     cores = str(len(os.sched_getaffinity(0)))
-    progress(f"stock tuned: {prepared.tuned_config}, OMP_NUM_THREADS={threads} ...")
-    with bench_server([prepared.tuned], root / "tuned", load=[prepared.tuned.name], env={"OMP_NUM_THREADS": str(threads)},
-                      torchserve=torchserve, ready={"stock_tuned": workers}) as server:
-        run = _closed(server, "stock_tuned", options.body, options)
-        figures.stock_tuned, figures.frontend["stock tuned the same"] = run.result, run.frontend
-    progress(f"  closed loop: {figures.stock_tuned.summary()}")
     progress(f"stock on TorchServe's defaults: {cores} workers (one per core), batch 1, no thread setting ...")
-    with bench_server([prepared.default], root / "default", load=[prepared.default.name], torchserve=torchserve,
-                      overrides={"default_workers_per_model": cores}, ready={"stock_default": int(cores)}) as server:
-        run = _closed(server, "stock_default", options.body, options)
-        figures.stock_default, figures.frontend["stock on defaults"] = run.result, run.frontend
+    untuned = {name: None for name in WORKER_ENVIRONMENT}  # TorchServe's defaults: none of our worker environment
+    with bench_server([prepared.default], root, load=[prepared.default.name], torchserve=prepared.venv / "bin" / "torchserve",
+                      overrides={"default_workers_per_model": cores}, env=untuned, ready={"stock_default": int(cores)}) as server:
+        figures.stock_default = _closed(server, "stock_default", "stock on defaults", options, figures).result
     progress(f"  closed loop: {figures.stock_default.summary()}")
 
 
@@ -224,67 +291,84 @@ def _failures(*results: LoadResult | None) -> str:
     return f"{failed} request(s) failed" if failed else ""
 
 
+def _paired(what: str, pairs: Sequence[tuple[float, float]], unit: str, goal: float, *, at_least: bool = True,
+            note: str = "", missing: str = "") -> Ratio:
+    """A ratio line from per-round (numerator, denominator) pairs: the medians of both figures, and
+    the per-round ratios (whose median is the line's value)."""
+    if not pairs:
+        return Ratio(what, float("nan"), float("nan"), unit, goal, at_least=at_least, note=note,
+                     missing=missing or "not measured")
+    numerators, denominators = [n for n, _ in pairs], [d for _, d in pairs]
+    return Ratio(what, statistics.median(numerators), statistics.median(denominators), unit, goal, at_least=at_least,
+                 note=note, missing=missing, rounds=tuple(n / d if d > 0 else float("nan") for n, d in pairs))
+
+
 def ratios(figures: Figures, workers: int, threads: int, fraction: float) -> list[Ratio]:
     """The five ratio lines of the speed goals from what was measured."""
     nan = float("nan")
-
-    def rate(result: LoadResult | None) -> float:
-        return nan if result is None else result.throughput
+    rounds = figures.rounds
 
     def missing(*keys: str) -> str:
         return next((figures.errors[key] for key in keys if key in figures.errors), "")
 
+    ours = figures.all("ours")
     best = max(figures.ceilings, key=lambda c: c.rate, default=None)
     ceiling_note = f" (best in-process batch: {best.batch_size})" if best else ""
-    lines = [
-        Ratio("ours (shipped) / stock image_classifier tuned the same", rate(figures.ours), rate(figures.stock_tuned),
-              "images/s", 1.3, note=_failures(figures.ours, figures.stock_tuned), missing=missing("stock_tuned")),
-        Ratio("ours (shipped) / stock on TorchServe's defaults", rate(figures.ours), rate(figures.stock_default),
-              "images/s", 10.0, note=_failures(figures.ours, figures.stock_default), missing=missing("stock_default")),
-        Ratio(f"served / in-process ceiling, {workers} x {threads}{ceiling_note}", rate(figures.ours),
-              nan if best is None else best.rate, "images/s", 0.9, note=_failures(figures.ours),
-              missing="" if best else "in-process ceiling not measured"),
-        Ratio(f"open-loop p99 at {100 * fraction:.0f}% of capacity / unloaded p50",
-              nan if figures.open is None else figures.open.p99_ms, nan if figures.unloaded is None else figures.unloaded.p50_ms,
-              "ms", 3.0, at_least=False, note=_failures(figures.open, figures.unloaded)),
-        Ratio("12-MP JPEG latency (p50), full decode / ours",
-              nan if figures.large_full is None else figures.large_full.p50_ms,
-              nan if figures.large_ours is None else figures.large_ours.p50_ms, "ms", 4.0,
-              note=_failures(figures.large_full, figures.large_ours), missing=missing("large_full")),
+    ours_rate = statistics.median(r.throughput for r in ours) if ours else nan
+    default = figures.stock_default
+    return [
+        _paired("ours (shipped) / stock image_classifier tuned the same",
+                [(r.ours.throughput, r.stock_tuned.throughput) for r in rounds if r.ours and r.stock_tuned], "images/s", 1.3,
+                note=_failures(*ours, *figures.all("stock_tuned")), missing=missing("stock_tuned")),
+        Ratio("ours (shipped) / stock on TorchServe's defaults", ours_rate, nan if default is None else default.throughput,
+              "images/s", 10.0, note=_failures(*ours, default), missing=missing("stock_default")),
+        _paired(f"served / in-process ceiling, {workers} x {threads}{ceiling_note}",
+                [(r.ours.throughput, r.ceiling.rate) for r in rounds if r.ours and r.ceiling], "images/s", 0.9,
+                note=_failures(*ours), missing="" if best else "in-process ceiling not measured"),
+        _paired(f"open-loop p99 at {100 * fraction:.0f}% of capacity / unloaded p50",
+                [(r.open.p99_ms, r.unloaded.p50_ms) for r in rounds if r.open and r.unloaded], "ms", 3.0, at_least=False,
+                note=_failures(*figures.all("open"), *figures.all("unloaded"))),
+        _paired("12-MP JPEG latency (p50), full decode / ours",
+                [(r.large_full.p50_ms, r.large_ours.p50_ms) for r in rounds if r.large_full and r.large_ours], "ms", 4.0,
+                note=_failures(*figures.all("large_full"), *figures.all("large_ours")), missing=missing("large_full")),
     ]
-    return lines
 
 
 def render(archive: Path, options: CompareOptions, figures: Figures, built_from: str) -> str:
     """The whole printed report."""
     info = read_archive(archive)
     out = [f"machine:  {machine()}; 1-min load average {figures.load_average[0]:.1f} at the start, "
-           f"{figures.load_average[1]:.1f} at the end (the builds before and the ceiling at the end are load of its own)",
+           f"{figures.load_average[1]:.1f} at the end (the builds before and the benchmark itself are load of its own)",
            f"archive:  {archive_summary(info)}  ({built_from})",
            f"bodies:   {options.body.label}; 12-MP: {options.large.label}",
-           f"load:     wrk closed loop, {options.connections} connections, {options.warmup:g} s warm-up + {options.seconds:g} s; "
-           f"open loop {options.open_seconds:g} s at {100 * options.open_fraction:.0f}% of ours' closed-loop rate; "
-           f"unloaded = {options.unloaded_requests} sequential requests ({options.large_requests} for 12-MP)",
+           f"load:     {options.rounds} rounds, each on freshly started servers: in-process ceiling; wrk closed loop on ours, "
+           f"{options.connections} "
+           f"connections, {options.warmup:g} s warm-up + {options.seconds:g} s; {options.unloaded_requests} sequential requests "
+           f"(unloaded); open loop {options.open_warmup:g} s warm-up + {options.open_seconds:g} s at "
+           f"{100 * options.open_fraction:.0f}% of the round's closed-loop rate; the stock handler tuned the same: closed loop "
+           f"as ours; {options.large_requests} sequential 12-MP requests per archive.\n          Once: the stock handler on "
+           "defaults: closed loop",
            "", "measured:"]
-    rows: Sequence[tuple[str, LoadResult | None]] = [
-        ("ours, shipped settings, closed loop", figures.ours),
-        ("ours, unloaded", figures.unloaded),
-        ("ours, open loop", figures.open),
-        ("ours, 12-MP JPEG, unloaded", figures.large_ours),
-        ("full decode, 12-MP JPEG, unloaded", figures.large_full),
-        ("stock image_classifier tuned the same, closed loop", figures.stock_tuned),
-        ("stock image_classifier on defaults, closed loop", figures.stock_default),
-    ]
+    rows: list[tuple[str, LoadResult | None]] = []
+    for number, measured in enumerate(figures.rounds, 1):
+        rows += [(f"round {number}, ours, shipped settings, closed loop", measured.ours),
+                 (f"round {number}, ours, unloaded", measured.unloaded),
+                 (f"round {number}, ours, open loop", measured.open),
+                 (f"round {number}, ours, 12-MP JPEG, unloaded", measured.large_ours),
+                 (f"round {number}, full decode, 12-MP JPEG, unloaded", measured.large_full),
+                 (f"round {number}, stock image_classifier tuned the same, closed loop", measured.stock_tuned)]
+    rows += [("stock image_classifier on defaults, closed loop", figures.stock_default)]
     for label, result in rows:
         if result is not None:
             out.append(f"  {label}: {result.summary(with_rate=not result.generator.startswith('sequential'))}")
     if figures.batches:
         formed = ", ".join(f"{count} of {size}" for size, count in sorted(figures.batches.items()))
-        out.append(f"  batches ours formed under the closed loop: {formed}")
-    out += [f"  in TorchServe under the closed loop, {label}: {counters.summary()}" for label, counters in figures.frontend.items()]
+        out.append(f"  batches ours formed under the closed loops: {formed}")
+    out += [f"  in TorchServe under the closed loops, {label}: {counters.summary()}" for label, counters in figures.frontend.items()]
     out += [f"  {c.summary()}" for c in figures.ceilings]
     out += [f"  not measured: {key}: {why}" for key, why in figures.errors.items()]
-    out += ["", "ratios:", ratio_table(ratios(figures, info.settings["maxWorkers"], info.torch_threads, options.open_fraction))]
+    out += ["", "ratios (figures: medians over the rounds; ratio: the median of the per-round ratios, their range in brackets):",
+            ratio_table(ratios(figures, info.settings["maxWorkers"], info.torch_threads, options.open_fraction))]
     cpu = max((r.client_cpu for _, r in rows if r is not None), default=0.0)
     others = max((r.cores.others for _, r in rows if r is not None and r.cores is not None), default=0.0)
     out.append(f"\nclient CPU: the load generators used at most {100 * cpu:.0f}% of one core "

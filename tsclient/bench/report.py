@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import platform
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,12 +25,22 @@ class Ratio:
     at_least: bool = True
     note: str = ""  # why the line cannot pass as measured (e.g. failed requests), or "" when it stands
     missing: str = ""  # why a figure could not be measured; the line is then SKIPPED
+    rounds: tuple[float, ...] = ()  # the ratio in each round when measured in rounds; the value is then their median
 
     @property
     def value(self) -> float:
         if self.missing or self.denominator <= 0 or math.isnan(self.numerator) or math.isnan(self.denominator):
             return math.nan
+        if self.rounds:
+            return statistics.median(self.rounds)
         return self.numerator / self.denominator
+
+    @property
+    def spread(self) -> str:
+        """The per-round ratios' range, e.g. "[1.41-1.58x, 3 rounds]"; "" for a single measurement."""
+        if len(self.rounds) < 2:
+            return ""
+        return f"[{min(self.rounds):.2f}-{max(self.rounds):.2f}x, {len(self.rounds)} rounds]"
 
     @property
     def verdict(self) -> str:
@@ -46,18 +57,21 @@ def _figure(value: float) -> str:
 
 
 def ratio_table(ratios: Sequence[Ratio]) -> str:
-    """Aligned lines: what, the two figures, the ratio, the goal, PASS/MISS/SKIPPED (and why)."""
+    """Aligned lines: what, the two figures, the ratio (and its range over rounds), the goal, PASS/MISS/SKIPPED (and why)."""
     width = max((len(r.what) for r in ratios), default=0)
+    spread_width = max((len(r.spread) for r in ratios), default=0)
     lines = []
     for r in ratios:
         goal = f"{'>=' if r.at_least else '<='} {r.goal:g}"
         if r.missing:
-            lines.append(f"  {r.what:<{width}}  {'':>23}  {'':>7}  goal {goal:<7}  SKIPPED: {r.missing}")
+            blank = f"{'':<{spread_width}}  " if spread_width else ""
+            lines.append(f"  {r.what:<{width}}  {'':>23}  {'':>7}  {blank}goal {goal:<7}  SKIPPED: {r.missing}")
             continue
         figures = f"{_figure(r.numerator)} / {_figure(r.denominator)} {r.unit}"
         ratio = "-" if math.isnan(r.value) else f"{r.value:.2f}x"
+        spread = f"{r.spread:<{spread_width}}  " if spread_width else ""
         tail = f" ({r.note})" if r.note else ""
-        lines.append(f"  {r.what:<{width}}  {figures:>23}  {ratio:>7}  goal {goal:<7}  {r.verdict}{tail}")
+        lines.append(f"  {r.what:<{width}}  {figures:>23}  {ratio:>7}  {spread}goal {goal:<7}  {r.verdict}{tail}")
     return "\n".join(lines)
 
 

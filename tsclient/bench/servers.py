@@ -47,6 +47,10 @@ class FrontendCounters:
     latency_us: float = 0.0
     queue_us: float = 0.0
 
+    def __add__(self, other: FrontendCounters) -> FrontendCounters:
+        return FrontendCounters(self.requests + other.requests, self.latency_us + other.latency_us,
+                                self.queue_us + other.queue_us)
+
     def __sub__(self, earlier: FrontendCounters) -> FrontendCounters:
         return FrontendCounters(self.requests - earlier.requests, self.latency_us - earlier.latency_us,
                                 self.queue_us - earlier.queue_us)
@@ -79,8 +83,10 @@ class BenchServer:
     def token(self) -> str:
         return self.process.client.token("inference")
 
-    def register(self, mar_name: str, *, batch_size: int | None = None, max_batch_delay: int | None = None) -> None:
-        reply = self.process.client.register(mar_name, batch_size=batch_size, max_batch_delay=max_batch_delay)
+    def register(self, mar_name: str, *, model_name: str | None = None, batch_size: int | None = None,
+                 max_batch_delay: int | None = None) -> None:
+        reply = self.process.client.register(mar_name, model_name=model_name, batch_size=batch_size,
+                                             max_batch_delay=max_batch_delay)
         if not reply.ok:
             raise ServerError(f"registering {mar_name}: HTTP {reply.status}: {reply.body}\n{self.process.log_tail()}")
 
