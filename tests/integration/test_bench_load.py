@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from tsclient.bench.bodies import Body
 from tsclient.bench.inprocess import ceiling
 from tsclient.bench.openloop import open_loop
 from tsclient.bench.sequential import sequential
 from tsclient.bench.servers import BenchServer, bench_server
+from tsclient.bench.sweep import check_tails, grid, recommend, run_sweep
 from tsclient.bench.wrk import run_wrk
 
 from helpers import png_bytes
@@ -59,3 +61,37 @@ def test_sequential_requests_and_the_in_process_ceiling_answer_every_request(ser
     assert inside.images > 0 and inside.images % 2 == 0 and inside.failed == 0 and inside.rate > 0
     refused = ceiling(tiny_archive, b"not an image", "image/png", processes=1, threads=1, batch_size=1, seconds=0.5, warmup=0.1)
     assert refused.images == 0 and refused.failed > 0
+
+
+def worker_environments(server: BenchServer) -> list[dict[str, str]]:
+    """The environment of every Python worker in the server's process group (from /proc)."""
+    group, found = server.process.process.pid, []
+    for entry in Path("/proc").iterdir():
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            command = (entry / "cmdline").read_bytes()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == group and b"model_service_worker" in command:
+            pairs = (entry / "environ").read_bytes().split(b"\0")
+            found.append(dict(pair.decode().split("=", 1) for pair in pairs if b"=" in pair))
+    return found
+
+
+def test_workers_start_on_huge_pages_unless_the_environment_says_otherwise(served, tiny_archive, tmp_path):
+    assert [env.get("THP_MEM_ALLOC_ENABLE") for env in worker_environments(served)] == ["1"]
+    with bench_server([tiny_archive], tmp_path, load=[tiny_archive.name], ready={"tiny": 1},
+                      env={"THP_MEM_ALLOC_ENABLE": "0"}) as server:
+        assert [env.get("THP_MEM_ALLOC_ENABLE") for env in worker_environments(server)] == ["0"]
+
+
+def test_the_sweep_measures_each_setting_then_the_tails_of_the_fastest(tiny_archive):
+    body = Body(RED, "image/png", "red PNG")
+    settings = grid([1], [1], [1, 2], [5], cores=1, connections=2)
+    measured = run_sweep(tiny_archive, body, settings, connections=2, seconds=1.0, warmup=0.5, progress=lambda _: None)
+    assert [m.setting for m in measured] == settings and all(m.result.ok > 0 and m.result.failed == 0 for m in measured)
+    checked = check_tails(tiny_archive, body, measured, seconds=1.0, unloaded_requests=5, progress=lambda _: None)
+    assert [m.setting for m in checked] == settings
+    for m in checked:
+        assert m.tail is not None and m.tail.unloaded.ok == 5 and m.tail.open.ok > 0 and m.tail.open.failed == 0
+    assert recommend(checked).setting in settings

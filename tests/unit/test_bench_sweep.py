@@ -8,9 +8,10 @@ import zipfile
 import pytest
 import yaml
 
+from tsclient.bench import sweep
 from tsclient.bench.cpu import CpuShare
 from tsclient.bench.stats import LoadResult
-from tsclient.bench.sweep import Measured, Setting, grid, honours_thread_override, recommend, serving_section, table
+from tsclient.bench.sweep import Measured, Setting, Tail, candidates, grid, honours_thread_override, recommend, serving_section, table
 
 
 def test_the_default_grid_on_two_cores():
@@ -49,6 +50,34 @@ def test_the_highest_throughput_wins():
 def test_a_tie_within_3_percent_goes_to_the_lower_p99():
     runs = [measured(2, 1, 24.0, 500), measured(2, 2, 23.5, 350), measured(2, 4, 22.0, 200)]
     assert recommend(runs) is runs[1]  # 22.0 is 8 % below the best: not a tie
+
+
+def with_tail(m: Measured, unloaded_p50: float, open_p99: float, failed: int = 0) -> Measured:
+    unloaded = LoadResult("sequential", 1.0, ok=40, failed=0, p50_ms=unloaded_p50, p90_ms=unloaded_p50, p99_ms=unloaded_p50,
+                          client_cpu=0.0)
+    opened = LoadResult("open loop", 10.0, ok=100, failed=failed, p50_ms=unloaded_p50, p90_ms=open_p99, p99_ms=open_p99,
+                        client_cpu=0.0)
+    return dataclasses.replace(m, tail=Tail(unloaded, opened))
+
+
+def test_only_settings_within_10_percent_of_the_best_get_a_tail_check():
+    runs = [measured(2, 8, 70.0, 300), measured(2, 4, 65.0, 200), measured(2, 1, 60.0, 150), measured(2, 2, 80.0, 100, failed=1)]
+    assert candidates(runs) == runs[:2]  # 60 is 14 % below 70; the failing one is out
+
+
+def test_with_tails_the_fastest_setting_whose_tail_meets_the_goal_wins():
+    batch8 = with_tail(measured(2, 8, 70.0, 300), unloaded_p50=28, open_p99=194)  # 6.9x: batches of 8 at 70 % load
+    batch4 = with_tail(measured(2, 4, 65.0, 200), unloaded_p50=36, open_p99=63)  # 1.75x
+    batch2 = with_tail(measured(2, 2, 64.0, 200), unloaded_p50=30, open_p99=60)  # 2.0x, a tie with batch 4 on throughput
+    assert recommend([batch8, batch4, batch2]) is batch4  # within 3 %: the lower ratio
+    assert "6.93 > 3" in sweep.tail_table([batch8, batch4], batch4) and "<- recommended" in sweep.tail_table([batch8, batch4], batch4)
+
+
+def test_when_no_tail_meets_the_goal_the_lowest_ratio_wins_and_a_failed_open_loop_never_does():
+    slow = with_tail(measured(2, 8, 70.0, 300), unloaded_p50=20, open_p99=100)  # 5x
+    slower = with_tail(measured(2, 4, 65.0, 200), unloaded_p50=20, open_p99=80)  # 4x
+    broken = with_tail(measured(2, 2, 66.0, 200), unloaded_p50=20, open_p99=30, failed=3)
+    assert recommend([slow, slower, broken]) is slower
 
 
 def test_a_setting_with_failures_is_not_recommended():

@@ -1,6 +1,6 @@
 """``python -m tsclient.bench [compare|sweep|load] ...`` (``./scripts/benchmark.sh`` runs it).
 
-    compare  (default) every ratio of the speed goals, side by side in one run: ours / the stock
+    compare  (default) every ratio of the speed goals, side by side in rounds: ours / the stock
              handler tuned the same, ours / the stock handler on TorchServe's defaults, served /
              in-process ceiling, open-loop p99 / unloaded p50, 12-MP full decode / ours
     sweep    workers x torch threads x batch size x batch delay for one archive: a table and the
@@ -60,9 +60,11 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--connections", type=int, default=8, help="closed-loop requests in flight (default 8)")
 
     compare = commands.add_parser("compare", parents=[common], help="every ratio of the speed goals (default)")
-    compare.add_argument("--seconds", type=float, default=20.0, help="each closed-loop window (default 20)")
-    compare.add_argument("--warmup", type=float, default=5.0, help="closed-loop warm-up before each window (default 5)")
-    compare.add_argument("--open-seconds", type=float, default=20.0, help="the open-loop run (default 20)")
+    compare.add_argument("--rounds", type=int, default=3,
+                         help="rounds of ceiling / ours / stock tuned the same on fresh servers; ratios are per-round medians (default 3)")
+    compare.add_argument("--seconds", type=float, default=10.0, help="each closed-loop and in-process window (default 10)")
+    compare.add_argument("--warmup", type=float, default=3.0, help="warm-up before each closed-loop and in-process window (default 3)")
+    compare.add_argument("--open-seconds", type=float, default=15.0, help="each round's open-loop window, after a 2 s warm-up (default 15)")
     compare.add_argument("--open-fraction", type=float, default=0.7, help="open-loop rate / closed-loop capacity (default 0.7)")
     compare.add_argument("--unloaded-requests", type=int, default=40, help="sequential requests for the unloaded p50 (default 40)")
     compare.add_argument("--large-requests", type=int, default=10, help="sequential 12-MP requests per archive (default 10)")
@@ -81,6 +83,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="workers x threads may not exceed this (default: this machine's cores)")
     sweep.add_argument("--seconds", type=float, default=8.0, help="each configuration's window (default 8)")
     sweep.add_argument("--warmup", type=float, default=3.0, help="warm-up before each window (default 3)")
+    sweep.add_argument("--open-seconds", type=float, default=12.0,
+                       help="the tail check's open-loop window per candidate, after a 2 s warm-up (default 12)")
     sweep.add_argument("--retries", type=int, default=1,
                        help="measure a setting again when other processes kept the cores busy meanwhile (default 1)")
 
@@ -153,7 +157,7 @@ def _compare(args: argparse.Namespace, built: Path) -> int:
         except BuildError as err:
             full = f"the spec cannot be built with --set {FULL_DECODE}: {err}"
     options = CompareOptions(body=_body(args), large=large_jpeg(), connections=args.connections, seconds=args.seconds,
-                             warmup=args.warmup, open_fraction=args.open_fraction, open_seconds=args.open_seconds,
+                             warmup=args.warmup, rounds=args.rounds, open_fraction=args.open_fraction, open_seconds=args.open_seconds,
                              unloaded_requests=args.unloaded_requests, large_requests=args.large_requests,
                              with_stock=not args.no_stock, with_ceiling=not args.no_ceiling)
     figures = compare(archive, full, options, _progress)
@@ -163,36 +167,43 @@ def _compare(args: argparse.Namespace, built: Path) -> int:
 
 def _sweep(args: argparse.Namespace, built: Path) -> int:
     from ..archive import read_archive
+    from . import sweep
     from .compare import archive_summary
     from .report import machine
-    from .sweep import DISTURBED, grid, honours_thread_override, recommend, run_sweep, serving_section, table
 
     archive, origin = _archive(args, built)
     info = read_archive(archive)
     threads = args.threads
     note = ""
-    if not honours_thread_override(archive) and set(threads) != {info.torch_threads}:
+    if not sweep.honours_thread_override(archive) and set(threads) != {info.torch_threads}:
         threads = [info.torch_threads]
         note = (f"note: this archive's run-time code does not read ARCHIVE_TORCH_THREADS, so only its own "
                 f"torch_threads ({info.torch_threads}) is measured")
         _progress(note)
-    settings = grid(args.workers, threads, args.batch_sizes, args.delays, cores=args.cores, connections=args.connections)
+    settings = sweep.grid(args.workers, threads, args.batch_sizes, args.delays, cores=args.cores, connections=args.connections)
     if not settings:
         raise ValueError("no setting left after pruning (workers x threads <= cores, batch size <= connections)")
     _progress(f"sweep: {len(settings)} settings x ({args.warmup:g} s warm-up + {args.seconds:g} s) ...")
     body = _body(args)
-    measured = run_sweep(archive, body, settings, connections=args.connections, seconds=args.seconds, warmup=args.warmup,
-                         retries=args.retries, progress=_progress)
-    chosen = recommend(measured)
-    disturbed = sum(m.result.cores is not None and m.result.cores.others > DISTURBED for m in measured)
+    measured = sweep.run_sweep(archive, body, settings, connections=args.connections, seconds=args.seconds,
+                               warmup=args.warmup, retries=args.retries, progress=_progress)
+    shortlist = sweep.candidates(measured)
+    _progress(f"tail check: {len(shortlist)} setting(s) within {100 * sweep.CANDIDATES:.0f}% of the best: unloaded, then an open loop "
+              f"at {100 * sweep.OPEN_FRACTION:.0f}% of each one's rate for {args.open_seconds:g} s ...")
+    checked = sweep.check_tails(archive, body, shortlist, seconds=args.open_seconds, progress=_progress)
+    chosen = sweep.recommend(checked)
+    disturbed = sum(m.result.cores is not None and m.result.cores.others > sweep.DISTURBED for m in measured)
     caution = ([f"caution: {disturbed} of {len(measured)} runs shared the cores with other processes (starred); "
                 "re-run on a quiet machine before shipping this section"] if disturbed else [])
     lines = [f"machine:  {machine()}", f"archive:  {archive_summary(info)}  ({origin})", f"body:     {body.label}",
              f"load:     wrk closed loop, {args.connections} connections, {args.warmup:g} s warm-up + {args.seconds:g} s per setting",
-             *([note] if note else []), "", table(measured, chosen), "",
+             *([note] if note else []), "", sweep.table(measured, chosen), "",
+             f"tail check of the settings within {100 * sweep.CANDIDATES:.0f}% of the best (open loop at {100 * sweep.OPEN_FRACTION:.0f}% "
+             f"of each one's closed-loop rate, {args.open_seconds:g} s):", sweep.tail_table(checked, chosen), "",
              *caution,
-             f"recommended for this machine (highest images/s; within 3% of it, lowest p99): {chosen.setting.label()}",
-             serving_section(chosen.setting, info.settings["responseTimeout"])]
+             f"recommended for this machine (highest images/s among the settings whose open-loop p99 is at most {sweep.TAIL_GOAL:g}x "
+             f"their unloaded p50; else the lowest such ratio): {chosen.setting.label()}",
+             sweep.serving_section(chosen.setting, info.settings["responseTimeout"])]
     print("\n".join(lines))
     return 0
 
@@ -200,7 +211,7 @@ def _sweep(args: argparse.Namespace, built: Path) -> int:
 def _load(args: argparse.Namespace, built: Path) -> int:
     from ..archive import read_archive
     from .compare import archive_summary
-    from .openloop import open_loop
+    from .openloop import WARMUP, open_loop
     from .report import machine
     from .sequential import sequential
     from .servers import bench_server
@@ -223,8 +234,8 @@ def _load(args: argparse.Namespace, built: Path) -> int:
         unloaded = server.watched(lambda: sequential(url, body.data, body.content_type, token, count=args.unloaded_requests))
         say(f"unloaded: {unloaded.summary(with_rate=False)}")
         rate = args.rate or args.open_fraction * closed.throughput
-        opened = server.watched(lambda: open_loop(url, body.data, body.content_type, token, rate=rate, seconds=args.seconds)) \
-            if rate > 0 else None
+        opened = server.watched(lambda: open_loop(url, body.data, body.content_type, token, rate=rate, seconds=args.seconds,
+                                                  warmup=WARMUP)) if rate > 0 else None
     lines += [f"  {closed.generator}: {closed.summary()}", f"  {unloaded.generator}: {unloaded.summary(with_rate=False)}"]
     if opened is not None:
         lines.append(f"  {opened.generator}: {opened.summary()}")
