@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import stat
+from types import SimpleNamespace
+
+import pytest
 
 from tsclient import TorchServeProcess
-from tsclient.bench.servers import BASE_CONFIG, FrontendCounters, parse_counters
+from tsclient.bench.servers import BASE_CONFIG, BenchServer, FrontendCounters, parse_counters
+from tsclient.client import Reply
+from tsclient.server import ServerError
 
 
 def test_another_torchserve_runs_with_unset_and_added_variables(tmp_path, monkeypatch):
@@ -15,6 +20,7 @@ def test_another_torchserve_runs_with_unset_and_added_variables(tmp_path, monkey
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setenv("OMP_NUM_THREADS", "7")
     monkeypatch.setenv("KEEP_ME", "yes")
+    monkeypatch.delenv("THP_MEM_ALLOC_ENABLE", raising=False)
     (tmp_path / "store").mkdir()
     server = TorchServeProcess(BASE_CONFIG, tmp_path / "store", tmp_path / "ts", torchserve=fake,
                                env={"OMP_NUM_THREADS": None, "ARCHIVE_TORCH_THREADS": "2"})
@@ -29,6 +35,34 @@ def test_another_torchserve_runs_with_unset_and_added_variables(tmp_path, monkey
     assert "OMP_NUM_THREADS" not in env
     assert env["ARCHIVE_TORCH_THREADS"] == "2" and env["KEEP_ME"] == "yes"
     assert env["TMPDIR"] == str(tmp_path / "ts" / "tmp")
+    assert env["THP_MEM_ALLOC_ENABLE"] == "1"  # the workers' environment default, as served archives get it
+
+
+def server_answering(*statuses: tuple[int, object]) -> tuple[BenchServer, list[str]]:
+    calls: list[str] = []
+    replies = iter(Reply(status, body, {}) for status, body in statuses)
+
+    def unregister(model: str) -> Reply:
+        calls.append(model)
+        return next(replies)
+
+    return BenchServer(SimpleNamespace(client=SimpleNamespace(unregister=unregister))), calls
+
+
+def test_unregistering_tries_again_after_torchserves_concurrent_modification_error(monkeypatch):
+    monkeypatch.setattr("tsclient.bench.servers.time.sleep", lambda _: None)
+    race = (500, {"code": 500, "type": "ConcurrentModificationException"})
+    server, calls = server_answering(race, race, (200, {"status": "unregistered"}))
+    server.unregister("m")
+    assert calls == ["m", "m", "m"]
+    server, calls = server_answering((404, {"message": "Model not found: m"}))
+    with pytest.raises(ServerError, match="404"):
+        server.unregister("m")
+    assert calls == ["m"]  # other refusals are not retried
+    server, calls = server_answering(*[race] * 5)
+    with pytest.raises(ServerError, match="ConcurrentModification"):
+        server.unregister("m")
+    assert len(calls) == 5
 
 
 

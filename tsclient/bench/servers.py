@@ -90,10 +90,17 @@ class BenchServer:
         if not reply.ok:
             raise ServerError(f"registering {mar_name}: HTTP {reply.status}: {reply.body}\n{self.process.log_tail()}")
 
-    def unregister(self, model: str) -> None:
-        reply = self.process.client.unregister(model)
-        if not reply.ok:
-            raise ServerError(f"unregistering {model}: HTTP {reply.status}: {reply.body}")
+    def unregister(self, model: str, attempts: int = 5) -> None:
+        """Remove ``model``. TorchServe 0.12 sometimes answers 500 ConcurrentModificationException when
+        the model's workers are still finishing requests (seen right after a load run): try again."""
+        for attempt in range(attempts):
+            reply = self.process.client.unregister(model)
+            if reply.ok:
+                return
+            if reply.status != 500 or "ConcurrentModification" not in str(reply.body) or attempt == attempts - 1:
+                break
+            time.sleep(1.0)
+        raise ServerError(f"unregistering {model}: HTTP {reply.status}: {reply.body}")
 
     def scale(self, model: str, workers: int, timeout: float = 300.0) -> None:
         """Exactly ``workers`` workers, all READY."""
