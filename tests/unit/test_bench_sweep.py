@@ -67,17 +67,18 @@ def test_only_settings_within_10_percent_of_the_best_get_a_tail_check():
 
 def test_with_tails_the_fastest_setting_whose_tail_meets_the_goal_wins():
     batch8 = with_tail(measured(2, 8, 70.0, 300), unloaded_p50=28, open_p99=194)  # 6.9x: batches of 8 at 70 % load
-    batch4 = with_tail(measured(2, 4, 65.0, 200), unloaded_p50=36, open_p99=63)  # 1.75x
-    batch2 = with_tail(measured(2, 2, 64.0, 200), unloaded_p50=30, open_p99=60)  # 2.0x, a tie with batch 4 on throughput
-    assert recommend([batch8, batch4, batch2]) is batch4  # within 3 %: the lower ratio
+    batch4 = with_tail(measured(2, 4, 65.0, 200), unloaded_p50=23, open_p99=57)  # 2.5x
+    waiting = with_tail(measured(2, 2, 64.0, 200), unloaded_p50=43, open_p99=90)  # 2.1x only because a 20 ms delay slows every answer
+    slower = with_tail(measured(2, 2, 60.0, 200), unloaded_p50=25, open_p99=40)  # 6 % below batch 4: not a tie
+    assert recommend([batch8, batch4, waiting, slower]) is batch4  # within 3 %: the lower open-loop p99, not the lower ratio
     assert "6.93 > 3" in sweep.tail_table([batch8, batch4], batch4) and "<- recommended" in sweep.tail_table([batch8, batch4], batch4)
 
 
-def test_when_no_tail_meets_the_goal_the_lowest_ratio_wins_and_a_failed_open_loop_never_does():
+def test_when_no_tail_meets_the_goal_the_lowest_open_loop_p99_wins_and_a_failed_open_loop_never_does():
     slow = with_tail(measured(2, 8, 70.0, 300), unloaded_p50=20, open_p99=100)  # 5x
     slower = with_tail(measured(2, 4, 65.0, 200), unloaded_p50=20, open_p99=80)  # 4x
     broken = with_tail(measured(2, 2, 66.0, 200), unloaded_p50=20, open_p99=30, failed=3)
-    assert recommend([slow, slower, broken]) is slower
+    assert recommend([slow, slower, broken]) is slower  # the lowest open-loop p99 of those that answered everything
 
 
 def test_a_setting_with_failures_is_not_recommended():

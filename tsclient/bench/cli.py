@@ -202,7 +202,8 @@ def _sweep(args: argparse.Namespace, built: Path) -> int:
              f"of each one's closed-loop rate, {args.open_seconds:g} s):", sweep.tail_table(checked, chosen), "",
              *caution,
              f"recommended for this machine (highest images/s among the settings whose open-loop p99 is at most {sweep.TAIL_GOAL:g}x "
-             f"their unloaded p50; else the lowest such ratio): {chosen.setting.label()}",
+             f"their unloaded p50, ties within 3% to the lowest open-loop p99; else the lowest open-loop p99): "
+             f"{chosen.setting.label()}",
              sweep.serving_section(chosen.setting, info.settings["responseTimeout"])]
     print("\n".join(lines))
     return 0

@@ -10,8 +10,9 @@ A closed loop hides what batching does to latency under a steady load, so the se
 ``CANDIDATES`` of the best throughput are measured again (:func:`check_tails`): unloaded latency,
 and an open loop at ``OPEN_FRACTION`` of their own closed-loop rate. The recommended ``serving:``
 section is the highest throughput among the candidates whose open-loop p99 stays within
-``TAIL_GOAL`` times their unloaded p50 (ties within ``tie`` going to the lower ratio); when none
-does, the candidate with the lowest ratio.
+``TAIL_GOAL`` times their unloaded p50, ties (within ``tie``) going to the lowest open-loop p99;
+when none does, the candidate with the lowest open-loop p99. (Not the lowest ratio: a long batch
+delay raises the unloaded p50 and so flatters the ratio while every answer waits longer.)
 """
 
 from __future__ import annotations
@@ -109,16 +110,17 @@ def candidates(measured: Sequence[Measured], within: float = CANDIDATES) -> list
 
 def recommend(measured: Sequence[Measured], tie: float = TIE) -> Measured:
     """With tail checks: the highest throughput among the settings whose tail meets TAIL_GOAL (within
-    ``tie`` of it, the lowest tail ratio), else the lowest tail ratio. Without any: the highest
-    throughput without failures, ties going to the lowest closed-loop p99."""
-    checked = [m for m in _clean(measured) if m.tail is not None]
+    ``tie`` of it, the lowest open-loop p99), else the lowest open-loop p99 of a tail check without
+    failures. Without any: the highest throughput without failures, ties going to the lowest
+    closed-loop p99."""
+    checked = [(m, m.tail) for m in _clean(measured) if m.tail is not None]
     if checked:
-        meeting = [m for m in checked if m.tail.ratio <= TAIL_GOAL]  # type: ignore[union-attr]
+        meeting = [(m, tail) for m, tail in checked if tail.ratio <= TAIL_GOAL]
         if not meeting:
-            return min(checked, key=lambda m: m.tail.ratio)  # type: ignore[union-attr]
-        best = max(m.result.throughput for m in meeting)
-        tied = [m for m in meeting if m.result.throughput >= (1 - tie) * best]
-        return min(tied, key=lambda m: (m.tail.ratio, -m.result.throughput))  # type: ignore[union-attr]
+            return min(checked, key=lambda pair: (pair[1].ratio == math.inf, pair[1].open.p99_ms))[0]
+        best = max(m.result.throughput for m, _ in meeting)
+        tied = [(m, tail) for m, tail in meeting if m.result.throughput >= (1 - tie) * best]
+        return min(tied, key=lambda pair: (pair[1].open.p99_ms, -pair[0].result.throughput))[0]
     clean = _clean(measured)
     best = max(m.result.throughput for m in clean)
     tied = [m for m in clean if m.result.throughput >= (1 - tie) * best]
