@@ -174,6 +174,10 @@ class TorchServeProcess:
         if not self._wait(ready, timeout):
             raise ServerError(f"models {pending} not READY after {timeout:.0f} s\n{self.log_tail()}")
 
+    def wait_for(self, condition: Callable[[], bool], timeout: float) -> bool:
+        """Whether ``condition()`` held within ``timeout`` s, polling; ServerError at once if TorchServe exits."""
+        return self._wait(condition, timeout)
+
     def _wait(self, condition: Callable[[], bool], timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

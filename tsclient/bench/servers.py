@@ -115,15 +115,15 @@ class BenchServer:
         return {key: int(body[key]) for key in ("batchSize", "maxBatchDelay", "minWorkers", "maxWorkers")}
 
     def wait_workers(self, model: str, workers: int, timeout: float = 300.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        """Until ``model`` has exactly ``workers`` workers, all READY (ServerError at once if the server exits)."""
+
+        def settled() -> bool:
             reply = self.process.client.status(model)
-            if reply.ok:
-                states = [worker.get("status") for worker in reply.body[0].get("workers", [])]
-                if states.count("READY") == workers == len(states):
-                    return
-            time.sleep(0.3)
-        raise ServerError(f"{model}: not {workers} READY workers after {timeout:.0f} s\n{self.process.log_tail()}")
+            states = [worker.get("status") for worker in reply.body[0].get("workers", [])] if reply.ok else []
+            return reply.ok and states.count("READY") == workers == len(states)
+
+        if not self.process.wait_for(settled, timeout):
+            raise ServerError(f"{model}: not {workers} READY workers after {timeout:.0f} s\n{self.process.log_tail()}")
 
     def watched(self, run: Callable[[], LoadResult]) -> LoadResult:
         """``run()``'s result with the cores the server, the generator and other processes kept busy meanwhile."""
