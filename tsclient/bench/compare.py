@@ -22,7 +22,6 @@ the report shows their range. Once after the rounds: the stock handler on TorchS
 from __future__ import annotations
 
 import os
-import shutil
 import statistics
 import tempfile
 from collections.abc import Callable, Sequence
@@ -37,7 +36,7 @@ from .inprocess import Ceiling, ceiling
 from .openloop import WARMUP, open_loop
 from .report import Ratio, machine, ratio_table
 from .sequential import sequential
-from .servers import REPO, BenchServer, FrontendCounters, bench_server
+from .servers import REPO, BenchServer, FrontendCounters, bench_server, place
 from .stats import LoadResult
 from .sweep import DISTURBED
 from .wrk import run_wrk
@@ -125,27 +124,27 @@ def compare(archive: Path, full_decode: Path | str, options: CompareOptions, pro
         prepared = _prepare_stock(info.settings, root / "stock", figures, progress) if options.with_stock else None
         full = None
         if isinstance(full_decode, Path):
-            full = _renamed(full_decode, root / f"{info.name}{FULL_SUFFIX}.mar")
+            full = root / f"{info.name}{FULL_SUFFIX}.mar"  # beside ours in one model store: another file name
+            place(full_decode, full)
         else:
             figures.errors["large_full"] = full_decode
         for number in range(1, options.rounds + 1):
             progress(f"round {number} of {options.rounds}:")
-            figures.rounds.append(_round(number, archive, full, prepared, root / f"round{number}", options, figures, progress))
+            figures.rounds.append(_round(number, archive, info, full, prepared, root / f"round{number}", options, figures, progress))
         if prepared is not None:
             _stock_default(prepared, root / "default", options, figures, progress)
     figures.load_average = (before, os.getloadavg()[0])
     return figures
 
 
-def _round(number: int, archive: Path, full: Path | None, prepared: StockArchives | None, root: Path, options: CompareOptions,
-           figures: Figures, progress: Callable[[str], None]) -> Round:
+def _round(number: int, archive: Path, info: ArchiveInfo, full: Path | None, prepared: StockArchives | None, root: Path,
+           options: CompareOptions, figures: Figures, progress: Callable[[str], None]) -> Round:
     """The ceiling, then ours and the stock handler tuned the same, each on a server started for this
     round (which of the two goes first alternates)."""
-    info = read_archive(archive)
     measured = Round()
     if options.with_ceiling:
         measured.ceiling = _ceiling(archive, info, options, figures, progress)
-    sides: list[Callable[[], None]] = [lambda: _ours(archive, full, root / "ours", measured, options, figures, progress)]
+    sides: list[Callable[[], None]] = [lambda: _ours(archive, info, full, root / "ours", measured, options, figures, progress)]
     if prepared is not None:
         sides.append(lambda: _stock_tuned(prepared, info.torch_threads, root / "tuned", measured, options, figures, progress))
     for side in sides if number % 2 else reversed(sides):
@@ -189,11 +188,10 @@ def _closed(server: BenchServer, model: str, label: str, options: CompareOptions
     return run
 
 
-def _ours(archive: Path, full: Path | None, root: Path, measured: Round, options: CompareOptions, figures: Figures,
+def _ours(archive: Path, info: ArchiveInfo, full: Path | None, root: Path, measured: Round, options: CompareOptions, figures: Figures,
           progress: Callable[[str], None]) -> None:
     """Ours with its shipped settings: closed loop, unloaded, open loop, the 12-MP photo; and the
     12-MP photo on ``full`` (the full-decode archive, registered beside ours once ours is measured)."""
-    info = read_archive(archive)
     progress(f"  ours: serving {archive.name} with its shipped settings ...")
     workers = info.settings["maxWorkers"]
     with bench_server([archive, *([full] if full else [])], root, load=[info.mar_name], ready={info.name: workers}) as server:
@@ -219,16 +217,6 @@ def _ours(archive: Path, full: Path | None, root: Path, measured: Round, options
             measured.large_full = server.watched(lambda: sequential(server.url(name), photo.data, photo.content_type, token,
                                                                     count=options.large_requests))
             progress(f"  full decode, 12-MP, unloaded: {measured.large_full.summary(with_rate=False)}")
-
-
-def _renamed(archive: Path, target: Path) -> Path:
-    """``archive`` under another file name (a link when the file system allows), so that it can sit
-    beside ours in one model store."""
-    try:
-        os.link(archive, target)
-    except OSError:
-        shutil.copyfile(archive, target)
-    return target
 
 
 @dataclass(frozen=True)

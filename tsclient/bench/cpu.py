@@ -11,10 +11,14 @@ from __future__ import annotations
 import os
 import resource
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
-__all__ = ["CpuShare", "CpuWatch", "group_seconds", "machine_busy_seconds"]
+__all__ = ["CpuShare", "CpuWatch", "cores_used", "group_seconds", "machine_busy_seconds"]
+
+T = TypeVar("T")
 
 PROC = Path("/proc")
 
@@ -39,6 +43,15 @@ def group_seconds(group: int, proc: Path = PROC) -> float:
         if int(fields[2]) == group:  # fields after the command: state, ppid, pgrp, ..., utime (11), stime (12)
             total += int(fields[11]) + int(fields[12])
     return total / os.sysconf("SC_CLK_TCK")
+
+
+def cores_used(run: Callable[[], T]) -> tuple[T, float]:
+    """``run()``'s result and the cores this process kept busy while it ran (CPU time / wall time)."""
+    before, started = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+    result = run()
+    after, wall = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter() - started
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return result, cpu / wall if wall > 0 else 0.0
 
 
 def _own_seconds() -> float:

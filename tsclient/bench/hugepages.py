@@ -3,10 +3,11 @@ processes, with and without it, taking turns. Prints each process's images/s.
 
     python -m tsclient.bench.hugepages ARCHIVE.mar [--processes 6] [--seconds 6] [--batch 4]
 
-Each process is a new interpreter (nothing shared with the one before it) that unpacks the archive
-with :class:`offline.LocalArchive` at one torch thread and answers batches of the coffee photo for
-``--seconds`` after a warm-up; the variable is absent in one half and ``1`` in the other. What
-differs between processes of one setting is what a server's workers draw at start.
+Each measurement is a new interpreter (nothing shared with the one before it) running the in-process
+ceiling (:func:`tsclient.bench.inprocess.ceiling`: the archive's handler at one torch thread
+answering batches of the coffee photo for ``--seconds`` after a warm-up); the variable is absent in
+one half and ``1`` in the other. What differs between processes of one setting is what a server's
+workers draw at start.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 __all__ = ["main"]
@@ -25,25 +25,17 @@ VARIABLE = "THP_MEM_ALLOC_ENABLE"
 
 
 def _measure(archive: Path, batch: int, seconds: float) -> float:
-    """images/s of this process: the handler answering ``batch`` coffee photos at a time."""
-    from offline import LocalArchive, LocalRequest
-
+    """images/s of the in-process ceiling at 1 process x 1 thread (its process inherits this one's environment)."""
     from .bodies import coffee_jpeg
+    from .inprocess import ceiling
 
     body = coffee_jpeg()
-    with LocalArchive(archive, batch_size=batch) as local:
-        requests = [LocalRequest.raw(body.data, body.content_type)] * batch
-        for _ in range(5):
-            local.predict(requests)
-        started, images = time.perf_counter(), 0
-        while time.perf_counter() - started < seconds:
-            images += sum(response.status == 200 for response in local.predict(requests))
-        return images / (time.perf_counter() - started)
+    return ceiling(archive, body.data, body.content_type, processes=1, threads=1, batch_size=batch, seconds=seconds,
+                   warmup=2.0).rate
 
 
 def _fresh_process(archive: Path, batch: int, seconds: float, hugepages: bool) -> float:
     environment = {key: value for key, value in os.environ.items() if key != VARIABLE}
-    environment["ARCHIVE_TORCH_THREADS"] = "1"
     if hugepages:
         environment[VARIABLE] = "1"
     command = [sys.executable, "-m", "tsclient.bench.hugepages", str(archive), "--child", "--batch", str(batch),

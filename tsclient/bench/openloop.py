@@ -18,13 +18,13 @@ its accounting is tested against a fake clock; :class:`Poster` is the HTTP/1.1 c
 from __future__ import annotations
 
 import asyncio
-import resource
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from .cpu import cores_used
 from .stats import LoadResult, is_ok
 
 __all__ = ["WARMUP", "Outcome", "Poster", "open_loop", "run_timetable", "summarize", "timetable"]
@@ -198,8 +198,5 @@ def open_loop(url: str, body: bytes, content_type: str, token: str | None, *, ra
         finally:
             poster.close()
 
-    before, started = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
-    outcomes = asyncio.run(run())
-    after, wall = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter() - started
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return summarize(outcomes, offered_rate=rate, client_cpu=cpu / wall if wall > 0 else 0.0, warmup=warmup)
+    outcomes, client_cpu = cores_used(lambda: asyncio.run(run()))
+    return summarize(outcomes, offered_rate=rate, client_cpu=client_cpu, warmup=warmup)

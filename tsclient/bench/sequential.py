@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import resource
 import time
 from collections import Counter
 
+from .cpu import cores_used
 from .openloop import Poster
 from .stats import LoadResult, is_ok
 
@@ -36,9 +36,5 @@ def sequential(url: str, body: bytes, content_type: str, token: str | None, *, c
         finally:
             poster.close()
 
-    before, started = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
-    asyncio.run(run())
-    after, wall = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter() - started
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return LoadResult.from_latencies("sequential, one request at a time", window[0], latencies, statuses,
-                                     cpu / wall if wall > 0 else 0.0)
+    _, client_cpu = cores_used(lambda: asyncio.run(run()))
+    return LoadResult.from_latencies("sequential, one request at a time", window[0], latencies, statuses, client_cpu)

@@ -25,7 +25,7 @@ from ..server import ServerError, TorchServeProcess
 from .cpu import CpuWatch
 from .stats import LoadResult
 
-__all__ = ["BASE_CONFIG", "REPO", "BenchServer", "FrontendCounters", "bench_server", "parse_counters"]
+__all__ = ["BASE_CONFIG", "REPO", "BenchServer", "FrontendCounters", "bench_server", "parse_counters", "place"]
 
 REPO = Path(__file__).resolve().parents[2]
 BASE_CONFIG = REPO / "config" / "config.properties"
@@ -154,7 +154,7 @@ def bench_server(archives: Sequence[Path], root: Path, *, load: Sequence[str] = 
     store = root / "model_store"
     store.mkdir(parents=True, exist_ok=True)
     for archive in archives:
-        _place(Path(archive), store / Path(archive).name)
+        place(Path(archive), store / Path(archive).name)
     settings = {"enable_model_api": "true", "load_models": ",".join(load), **(overrides or {})}
     environment: dict[str, str | None] = {name: None for name in THREAD_VARIABLES}
     environment.update(env or {})
@@ -170,7 +170,8 @@ def bench_server(archives: Sequence[Path], root: Path, *, load: Sequence[str] = 
         process.stop()
 
 
-def _place(source: Path, target: Path) -> None:
+def place(source: Path, target: Path) -> None:
+    """``source`` at ``target`` (replacing it): a hard link when the file system allows, else a copy."""
     if target.exists():
         target.unlink()
     try:
