@@ -122,6 +122,8 @@ def compare(archive: Path, full_decode: Path | str, options: CompareOptions, pro
     with tempfile.TemporaryDirectory(prefix="bench-compare-") as tmp:
         root = Path(tmp)
         prepared = _prepare_stock(info.settings, root / "stock", figures, progress) if options.with_stock else None
+        if not options.with_stock:
+            figures.errors["stock_tuned"] = figures.errors["stock_default"] = "--no-stock"
         full = None
         if isinstance(full_decode, Path):
             full = root / f"{info.name}{FULL_SUFFIX}.mar"  # beside ours in one model store: another file name
