@@ -3,7 +3,7 @@
 When the spec asks for a converted format, the eager archive is made and verified first, then its
 model is converted on the handler's own preprocessing of the golden inputs, compared with eager,
 and the archive is made and verified again with the converted program in place of the weights
-(beside them for a compiled ``aoti`` program: the eager model is its fallback).
+(beside them for an ``aoti`` or ``onnx`` program: the eager model is its fallback).
 
 The archive is made and verified in a temporary directory and moved into the output directory
 only when its golden examples pass, so a failed build never leaves an archive behind.
@@ -26,7 +26,7 @@ from model_archiver.model_archiver_error import ModelArchiverError
 from model_archiver.model_packaging import generate_model_archive
 
 from handlers.manifest import MANIFEST_NAME
-from handlers.model_loading import import_source, resolve_attribute
+from handlers.model_loading import PROGRAM_RUNTIMES, import_source, resolve_attribute
 from offline import ArchiveLoadError, LocalArchive, LocalRequest
 
 from .convert import PROGRAM_FILES, convert
@@ -91,7 +91,7 @@ def _convert(mar: Path, spec: Spec, staging: Path, staged: Staged) -> Staged:
         batch = local.example_batch(golden_requests(spec))
         conversion = convert(local.task_handler.model, batch, fmt, staging / "model" / PROGRAM_FILES[fmt], spec.model.tolerance)
     eager, program = dict(staged.section["model"]), conversion.section(f"model/{PROGRAM_FILES[fmt]}")
-    if fmt == "aoti":  # the eager source and weights stay, as the fallback where the compiled program cannot run
+    if fmt in PROGRAM_RUNTIMES:  # the eager source and weights stay, as the fallback where the program cannot run
         model = {**program, "fallback": eager}
     else:
         (staging / eager.pop("weights")).unlink()

@@ -1,5 +1,5 @@
-"""Converting an eager model to TorchScript, torch.export or an AOTInductor package, and proving the
-conversion changed nothing.
+"""Converting an eager model to TorchScript, torch.export, an AOTInductor package or ONNX, and proving
+the conversion changed nothing.
 
 The example batch is what the packed handler itself makes of the golden inputs (its own decode and
 preprocess), so the converted program is traced on real inputs. The conversion is refused when
@@ -14,22 +14,27 @@ with AOTInductor. It is compiled for a portable instruction set rather than the 
 
 from __future__ import annotations
 
+import logging
 import re
 import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from handlers.compiled import load_package
 from handlers.compiled import target as machine_target
+from handlers.onnx_program import RUNTIME, OnnxProgram, runtime_version
 
 from .errors import BuildError, VerificationError
 
-__all__ = ["PROGRAM_FILES", "Conversion", "batch_dim", "compare_outputs", "convert", "portable_target"]
+__all__ = ["PROGRAM_FILES", "Conversion", "batch_dim", "compare_outputs", "convert", "load_program", "portable_target"]
 
 MAX_BATCH = 1024
-PROGRAM_FILES = {"torchscript": "model.pt", "export": "model.pt2", "aoti": "model.aoti.pt2"}
+PROGRAM_FILES = {"torchscript": "model.pt", "export": "model.pt2", "aoti": "model.aoti.pt2", "onnx": "model.onnx"}
 PRIVATE_MODULE = re.compile(r"_archive_model_[0-9a-f]+")
 
 
@@ -39,13 +44,13 @@ class Conversion:
     max_abs_diff: float
     tolerance: float
     examples: int
-    requires: dict[str, str] | None = None  # aoti: the torch release and CPU the compiled program needs
+    requires: dict[str, str] | None = None  # aoti: the torch release and CPU it needs; onnx: the onnxruntime release
 
     def record(self, origin: str = "eager") -> dict:
         return {"from": origin, "max_abs_diff": self.max_abs_diff, "tolerance": self.tolerance, "examples": self.examples}
 
     def section(self, file: str, origin: str = "eager") -> dict:
-        """The manifest's ``spec.model`` keys for the converted program (aoti: with what it requires)."""
+        """The manifest's ``spec.model`` keys for the converted program (aoti, onnx: with what it requires)."""
         keys = {"format": self.format, "file": file, "conversion": self.record(origin)}
         if self.requires:
             keys["requires"] = dict(self.requires)
@@ -63,7 +68,7 @@ def convert(eager: torch.nn.Module, batch: torch.Tensor | tuple[torch.Tensor, ..
     ``batch`` is one input tensor or a tuple of them (passed as arguments); ``dynamic`` gives each
     input's dynamic dimensions for torch.export (default: dimension 0 of every input, the batch)."""
     inputs = batch if isinstance(batch, tuple) else (batch,)
-    requires: dict[str, str] | None = None  # aoti only
+    requires: dict[str, str] | None = None  # aoti and onnx only
     if dynamic is None:
         shared = batch_dim()
         dynamic = tuple({0: shared} for _ in inputs)
@@ -79,13 +84,15 @@ def convert(eager: torch.nn.Module, batch: torch.Tensor | tuple[torch.Tensor, ..
                 torch.export.save(_without_build_paths(program), str(target))
             elif fmt == "aoti":
                 requires = _compile(torch.export.export(eager, traced_on, dynamic_shapes=dynamic), target)
+            elif fmt == "onnx":
+                requires = _export_onnx(eager, traced_on, dynamic, target)
             else:
                 raise BuildError(f"model.format: cannot convert to {fmt!r}")
     except BuildError:
         raise
     except Exception as err:  # tracing/export/compile failures come in many types
         raise BuildError(f"model.format: converting to {fmt} failed: {type(err).__name__}: {err}") from err
-    converted = _load(fmt, target)
+    converted = load_program(fmt, target)
     first = tuple(x[:1] for x in inputs)
     diff = max(compare_outputs(eager, converted, inputs), compare_outputs(eager, converted, first))
     if diff > tolerance:
@@ -113,11 +120,46 @@ def _compile(program: torch.export.ExportedProgram, target_path: Path) -> dict[s
     return requires
 
 
-def _load(fmt: str, path: Path) -> torch.nn.Module:
+def _export_onnx(eager: torch.nn.Module, inputs: tuple[torch.Tensor, ...], dynamic: tuple[dict[int, torch.export.Dim], ...],
+                 target: Path) -> dict[str, str]:
+    try:
+        import onnx  # build time only (with onnxscript, which the exporter imports); onnxruntime alone runs the result
+        import onnxscript  # noqa: F401
+    except ImportError as err:
+        raise BuildError(f"model.format onnx: exporting needs {err.name}: pip install 'torchserve-archives[export]'") from err
+    installed = runtime_version()
+    if installed is None:
+        raise BuildError(f"model.format onnx: the build checks the program as {RUNTIME} runs it; pip install {RUNTIME}")
+    with _quiet_exporter():
+        torch.onnx.export(eager, inputs, str(target), dynamic_shapes=dynamic, dynamo=True, external_data=False, verbose=False)
+    model = onnx.load(str(target))
+    for props in (model.graph.metadata_props, *(node.metadata_props for node in model.graph.node)):
+        del props[:]  # stack traces with build paths, FX node dumps: debug only, and not reproducible
+    onnx.save(model, str(target))
+    return {RUNTIME: installed}
+
+
+@contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """The exporter logs a warning for each torchvision operator it cannot register when torchvision is
+    absent (always beside this project's torch); none is about the user's model."""
+    registration = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = registration.level
+    registration.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        registration.setLevel(level)
+
+
+def load_program(fmt: str, path: Path) -> Callable[..., Any]:
+    """The converted program at ``path`` as the build checks it (and as a worker runs it)."""
     if fmt == "torchscript":
         return torch.jit.load(str(path))
     if fmt == "aoti":
         return load_package(str(path))
+    if fmt == "onnx":
+        return OnnxProgram(str(path))
     return torch.export.load(str(path)).module()
 
 
@@ -148,7 +190,7 @@ def _drop_debug_info(target: Path) -> None:
             rewritten.writestr(info, data)
 
 
-def compare_outputs(eager: torch.nn.Module, converted: torch.nn.Module, inputs: tuple[torch.Tensor, ...]) -> float:
+def compare_outputs(eager: torch.nn.Module, converted: Callable[..., Any], inputs: tuple[torch.Tensor, ...]) -> float:
     """Largest absolute difference between the two models' outputs on ``inputs``."""
     with torch.no_grad():
         expected, actual = eager(*inputs), converted(*inputs)

@@ -51,9 +51,9 @@ UNUSED_HINTS = {
     "convention": "the model's own preprocess/postprocess run; pass constants and data files as model.artifacts",
 }
 TEXT_TASKS = ("text_embedding", "text_classification")
-FORMATS = ("eager", "torchscript", "export", "aoti")
+FORMATS = ("eager", "torchscript", "export", "aoti", "onnx")
 PROGRAM_KEYS = ("torchscript", "export")
-ENCODER_FORMATS = ("torchscript", "export", "aoti")
+ENCODER_FORMATS = ("torchscript", "export", "aoti", "onnx")
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
 VERSION_PATTERN = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.\-_+]{0,31}$")
 PYTHON_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
@@ -70,7 +70,7 @@ class ArtifactSpec:
 @dataclass(frozen=True)
 class ModelSpec:
     """Eager source (``source`` + ``class`` + ``weights``), shipped as ``format`` (eager, or converted to
-    torchscript/export, or compiled to aoti, at build), or a ready-made program (``torchscript:`` or
+    torchscript/export/onnx, or compiled to aoti, at build), or a ready-made program (``torchscript:`` or
     ``export:`` file)."""
 
     format: str

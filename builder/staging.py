@@ -8,7 +8,8 @@ machine, so the same inputs give the same manifest (and identity) anywhere.
                               imports it by module name, and PYTHONPATH comes before the archive
     handlers/                 this project's run-time package (the archive's own copy)
     model/                    model source + weights.safetensors, and/or model.pt (TorchScript),
-                              model.pt2 (torch.export) or model.aoti.pt2 (AOTInductor, with a fallback)
+                              model.pt2 (torch.export), model.aoti.pt2 (AOTInductor) or model.onnx
+                              (ONNX Runtime), the last two with a fallback
     artifacts/                data files the model's class receives (``artifacts=``)
     tokenizer/tokenizer.json  text models: the tokenizer the model was trained with
     index_to_name.json        labels

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from handlers.manifest import file_sha256
+from handlers.model_loading import PROGRAM_RUNTIMES
 from handlers.text import TextEncoder, pad_batch
 
 from .convert import PROGRAM_FILES, batch_dim, convert
@@ -73,8 +74,8 @@ def stage_encoder(spec: Spec, root: Path, tokenizer: dict[str, Any]) -> dict[str
         file = f"model/{PROGRAM_FILES[fmt]}"
         return convert(original, batch, fmt, root / file, spec.model.tolerance, dynamic=shapes).section(file, "transformers")
 
-    if spec.model.format == "aoti":  # the exported program ships beside the compiled one, as its fallback
-        return {**program("aoti"), "fallback": program("export")}
+    if spec.model.format in PROGRAM_RUNTIMES:  # the exported program ships beside it, as its fallback
+        return {**program(spec.model.format), "fallback": program("export")}
     return program(spec.model.format)
 
 

@@ -1,5 +1,6 @@
-"""Loading the archive's model: eager (source + safetensors state_dict), TorchScript, torch.export, or
-an AOTInductor-compiled package with the model it was compiled from shipped beside it as a fallback.
+"""Loading the archive's model: eager (source + safetensors state_dict), TorchScript, torch.export, an
+AOTInductor-compiled package, or an ONNX program run by ONNX Runtime; the last two with the model they
+were made from shipped beside them as a fallback.
 
 Model source code is imported from the archive by path under a private module name, so an
 installed package of the same name never replaces the code that was verified at build time.
@@ -7,9 +8,10 @@ Weights are loaded without unpickling: safetensors for eager models, ``torch.jit
 TorchScript, ``torch.export.load`` for exported programs (``.pt2``).
 
 A compiled program (``aoti``) runs only where its torch release and CPU match what it was built for
-(``handlers.compiled``). Where they do not, or the package fails to load, the worker logs why and
-serves the fallback model the archive ships (``spec.model.fallback``, verified at build like the
-compiled one); an archive without a fallback is refused with that reason.
+(``handlers.compiled``); an ONNX program (``onnx``) only where onnxruntime is installed, at least as new
+as the release it was verified with (``handlers.onnx_program``). Where they do not, or the program fails
+to load, the worker logs why and serves the fallback model the archive ships (``spec.model.fallback``,
+verified at build like the program); an archive without a fallback is refused with that reason.
 """
 
 from __future__ import annotations
@@ -29,14 +31,20 @@ from typing import Any
 import torch
 from safetensors.torch import load_file
 
-from .compiled import load_package, unmet_requirement
+from . import compiled, onnx_program
 from .errors import ArchiveError
 
 __all__ = ["FORMATS", "LoadedModel", "import_source", "load_model", "resolve_attribute"]
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("eager", "torchscript", "export", "aoti")
+FORMATS = ("eager", "torchscript", "export", "aoti", "onnx")
+
+# Formats whose program needs something of the worker (``requires``), checked before loading it.
+PROGRAM_RUNTIMES: dict[str, tuple[Callable[[Mapping[str, Any]], str | None], Callable[[str], Any]]] = {
+    "aoti": (compiled.unmet_requirement, compiled.load_package),
+    "onnx": (onnx_program.unmet_requirement, onnx_program.OnnxProgram),
+}
 
 
 @dataclass(frozen=True)
@@ -59,8 +67,8 @@ def load_model(archive_dir: Path, section: Mapping[str, Any], with_instance: boo
     fmt = section.get("format")
     if fmt not in FORMATS:
         raise ArchiveError(f"manifest spec.model.format {fmt!r} is not one of {list(FORMATS)}")
-    if fmt == "aoti":
-        return _load_compiled(archive_dir, section, with_instance)
+    if fmt in PROGRAM_RUNTIMES:
+        return _load_program(archive_dir, section, with_instance)
     wanted = fmt == "eager" or with_instance
     instance = instantiate(archive_dir, section) if wanted and section.get("source") else None
     if fmt == "eager":
@@ -74,22 +82,23 @@ def load_model(archive_dir: Path, section: Mapping[str, Any], with_instance: boo
     return LoadedModel(forward=torch.export.load(path).module(), instance=instance, format=fmt)
 
 
-def _load_compiled(archive_dir: Path, section: Mapping[str, Any], with_instance: bool) -> LoadedModel:
-    """The compiled package where this worker can run it, else the fallback model (logged), else ArchiveError."""
-    fallback = section.get("fallback")
-    reason = unmet_requirement(section.get("requires") or {})
+def _load_program(archive_dir: Path, section: Mapping[str, Any], with_instance: bool) -> LoadedModel:
+    """The program where this worker can run it, else the fallback model (logged), else ArchiveError."""
+    fmt, fallback = section["format"], section.get("fallback")
+    unmet, load = PROGRAM_RUNTIMES[fmt]
+    reason = unmet(section.get("requires") or {})
     if reason is None:
         try:
-            forward = load_package(str(archive_dir / section["file"]))
-        except Exception as err:  # noqa: BLE001 -- the AOTInductor loader raises RuntimeError and others; the fallback serves
-            reason = f"the compiled program {section['file']!r} failed to load ({type(err).__name__}: {err})"
+            forward = load(str(archive_dir / section["file"]))
+        except Exception as err:  # noqa: BLE001 -- AOTInductor and ONNX Runtime raise RuntimeError and others; the fallback serves
+            reason = f"the {fmt} program {section['file']!r} failed to load ({type(err).__name__}: {err})"
         else:
             instance = instantiate(archive_dir, fallback) if with_instance and fallback and fallback.get("source") else None
-            return LoadedModel(forward=forward, instance=instance, format="aoti")
+            return LoadedModel(forward=forward, instance=instance, format=fmt)
     if not fallback:
-        raise ArchiveError(f"{reason}; this archive ships no fallback model: rebuild it with this torch on this kind of CPU")
-    log.warning("not serving the compiled program: %s; serving the %s model shipped beside it instead",
-                reason, fallback.get("format"))
+        raise ArchiveError(f"{reason}; this archive ships no fallback model: rebuild it where it will be served")
+    log.warning("not serving the %s program: %s; serving the %s model shipped beside it instead",
+                fmt, reason, fallback.get("format"))
     return replace(load_model(archive_dir, fallback, with_instance), fallback_reason=reason)
 
 

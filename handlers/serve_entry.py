@@ -41,7 +41,6 @@ class ArchiveHandler:
     def initialize(self, context):
         runtime = _load_runtime(context.system_properties["model_dir"])
         self._handler = runtime.create_handler(Path(context.system_properties["model_dir"]))
-        runtime.configure_threads(self._handler.archive)
 
     def handle(self, data, context):
         return self._handler.handle(data, context)

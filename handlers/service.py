@@ -31,11 +31,13 @@ TASKS: dict[str, type[TaskHandler]] = {
 
 
 def create_handler(archive_dir: Path) -> TaskHandler:
-    """Verify the archive, load its model and return the handler for its task."""
+    """Verify the archive, set the worker's threads (``configure_threads``), load its model and return
+    the handler for its task. The threads come first: an ONNX Runtime session takes its count at load."""
     archive = Archive.open(archive_dir)
     task = archive.spec.get("task")
     if task not in TASKS:
         raise ArchiveError(f"manifest spec.task {task!r} has no handler here; known tasks: {sorted(TASKS)}")
+    configure_threads(archive)
     model = load_model(archive_dir, archive.spec["model"], with_instance=TASKS[task].needs_instance)
     log.info(
         "serving %s %s (%s, %s model, identity %s): all %d file hashes verified",

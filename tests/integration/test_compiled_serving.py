@@ -1,5 +1,6 @@
-"""Compiled (AOTInductor) archives behind a real TorchServe: the example serves its compiled program,
-and a worker that cannot run a program serves the archive's eager fallback and says why."""
+"""Program formats behind a real TorchServe: the example serves its ONNX program (ONNX Runtime in the
+worker), and a worker that cannot run an archive's compiled (AOTInductor) program serves its eager
+fallback and says why."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from helpers import png_bytes
 pytestmark = pytest.mark.integration
 
 
-def test_the_example_serves_its_compiled_program(server):
-    assert "serving efficientnet_lite0 1.0 (image_classification, aoti model" in server.log_text()
+def test_the_example_serves_its_onnx_program(server):
+    assert "serving efficientnet_lite0 1.0 (image_classification, onnx model" in server.log_text()
 
 
 def test_a_worker_that_cannot_run_the_program_serves_the_fallback_and_says_why(server):
@@ -20,6 +21,6 @@ def test_a_worker_that_cannot_run_the_program_serves_the_fallback_and_says_why(s
     assert fallback.status == 200 and compiled.status == 200
     assert fallback.body["predictions"] == compiled.body["predictions"]  # same weights, same answer
     log = server.log_text()
-    assert ("not serving the compiled program: the compiled program needs torch 2.99.0, this worker has 2.13.0; "
+    assert ("not serving the aoti program: the compiled program needs torch 2.99.0, this worker has 2.13.0; "
             "serving the eager model shipped beside it instead") in log
     assert "serving tiny_fallback 1.0 (image_classification, eager model" in log

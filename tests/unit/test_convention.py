@@ -28,9 +28,9 @@ def body(value) -> LocalRequest:
 
 @pytest.fixture(scope="module")
 def archives(tmp_path_factory):
-    """The same Scorer shipped eager, as TorchScript and as torch.export."""
+    """The same Scorer shipped eager, as TorchScript, as torch.export and as ONNX."""
     built = {}
-    for fmt in ("eager", "torchscript", "export"):
+    for fmt in ("eager", "torchscript", "export", "onnx"):
         root = tmp_path_factory.mktemp(fmt)
         spec = write_convention_spec(root / "spec", format=fmt)
         built[fmt] = build_archive(spec, root / "store", progress=quiet).path
@@ -52,12 +52,15 @@ def test_model_methods_and_artifacts_are_used(archives):
     assert result == {"score": pytest.approx(expected, abs=1e-6), "label": "tiny-score"}
 
 
-def test_three_formats_answer_alike(archives):
+def test_the_formats_answer_alike(archives):
     requests = [body([1, 2, 3, 4]), body([-1, 0.5, 2, 8]), body([0, 0, 0, 1])]
     eager = answers(archives["eager"], requests)
     assert answers(archives["torchscript"], requests) == eager
     assert answers(archives["export"], requests) == eager
     assert answers(archives["export"], requests[:1]) == eager[:1]  # any batch size
+    onnx = answers(archives["onnx"], requests)  # ONNX Runtime's kernels round differently in the last bits
+    assert [(status, result["label"], pytest.approx(result["score"], abs=1e-5)) for status, result in onnx] == \
+        [(status, result["label"], result["score"]) for status, result in eager]
 
 
 def test_manifest_records_format_and_conversion(archives):
@@ -92,7 +95,7 @@ def test_class_without_postprocess_fails_the_build(tmp_path):
     assert not any((tmp_path / "store").iterdir())
 
 
-@pytest.mark.parametrize("fmt", ["torchscript", "export"])
+@pytest.mark.parametrize("fmt", ["torchscript", "export", "onnx"])
 def test_a_conversion_that_changes_answers_is_refused(tmp_path, fmt):
     """BatchSensitive answers differently for a batch of one; a converted program must not ship."""
     spec = write_convention_spec(tmp_path / "spec", cls="BatchSensitive", format=fmt)
@@ -108,8 +111,8 @@ def test_a_conversion_that_changes_answers_is_refused(tmp_path, fmt):
     [
         ({"preprocess": {"color_mode": "RGB"}}, "preprocess: not used by task convention"),
         ({"model": {"torchscript": "weights.pth"}}, "model.source: the convention task calls the class's preprocess/postprocess"),
-        ({"model": {"source": "tiny_convention.py", "class": "Scorer", "weights": "weights.pth", "format": "onnx"}},
-         "model.format: 'onnx' is not one of eager, torchscript, export"),
+        ({"model": {"source": "tiny_convention.py", "class": "Scorer", "weights": "weights.pth", "format": "tensorrt"}},
+         "model.format: 'tensorrt' is not one of eager, torchscript, export, aoti, onnx"),
         ({"model": {"source": "tiny_convention.py", "class": "Scorer", "weights": "weights.pth",
                     "artifacts": {"scale": {"file": "scale.json", "value": 1}}}}, "model.artifacts.scale: expected exactly one of"),
         ({"model": {"source": "tiny_convention.py", "class": "Scorer", "weights": "weights.pth",

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from builder.convert import PROGRAM_FILES, compare_outputs, convert
+from builder.convert import PROGRAM_FILES, compare_outputs, convert, load_program
 
 from .stock import eager_network
 
@@ -64,13 +64,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _load(fmt: str, path: Path) -> Callable[[torch.Tensor], torch.Tensor]:
-    from handlers.compiled import load_package
-
-    if fmt == "torchscript":
+    if fmt == "torchscript":  # frozen, as a tuned stock deployment would run it
         return torch.jit.freeze(torch.jit.load(str(path)).eval())
-    if fmt == "aoti":
-        return load_package(str(path))
-    return torch.export.load(str(path)).module()
+    return load_program(fmt, path)
 
 
 if __name__ == "__main__":

