@@ -24,6 +24,7 @@ import requests
 from .client import TorchServeClient, has_ready_worker
 from .launch import with_worker_defaults
 from .ports import free_ports
+from .properties import read_properties
 from .tokens import TokenError
 
 __all__ = ["ServerError", "TorchServeProcess"]
@@ -253,14 +254,16 @@ class TorchServeProcess:
 
     # -- config -----------------------------------------------------------------------------
     def _config_text(self) -> str:
-        """The base config with this server's addresses, store, ports and temp dir substituted."""
+        """The base config with this server's addresses, store, ports and temp dir substituted. The JVM's
+        temp dir is added to the config's ``vmargs`` (or to an override's: ``vmargs=`` means the JVM's defaults)."""
         ports = {key: self.url(name) if key.endswith("_address") else str(self.ports[name]) for name, key in PORT_KEYS.items()}
+        vmargs = self.overrides.get("vmargs", read_properties(self.base_config).get("vmargs", ""))
         settings = {
             **ports,
             "model_store": str(self.model_store),
             "initial_worker_port": str(self.worker_port),
-            "vmargs": f"-Djava.io.tmpdir={self.root / 'java-tmp'}",
             **self.overrides,
+            "vmargs": f"{vmargs} -Djava.io.tmpdir={self.root / 'java-tmp'}".strip(),
         }
         lines = []
         for line in self.base_config.read_text(encoding="utf-8").splitlines():

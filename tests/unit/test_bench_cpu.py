@@ -35,6 +35,7 @@ def test_a_process_group_s_time_sums_its_members_only(tmp_path):
     proc = fake_proc(tmp_path / "proc", processes, "cpu  0 0 0 0 0 0 0 0\n")
     assert group_seconds(10, proc) == pytest.approx(2 * (30 + 20) / TICK)  # utime + stime; ") " inside a name is handled
     assert group_seconds(99, proc) == 0
+    assert group_seconds(10, proc, command="java") == pytest.approx(2 * 30 / TICK)  # the frontend alone
 
 
 def test_a_busy_loop_in_this_process_counts_as_the_generator_not_as_the_server():

@@ -94,6 +94,9 @@ def _parser() -> argparse.ArgumentParser:
     load.add_argument("--open-fraction", type=float, default=0.7, help="open-loop rate / closed-loop capacity (default 0.7)")
     load.add_argument("--rate", type=float, help="open-loop rate in requests/s (default: --open-fraction of the closed loop's)")
     load.add_argument("--unloaded-requests", type=int, default=40)
+    load.add_argument("--config", dest="config", action="append", default=[], metavar="KEY=VALUE",
+                      help="a TorchServe setting in place of config/config.properties' (repeatable); "
+                           "e.g. vmargs= runs the frontend on the JVM's defaults")
     return parser
 
 
@@ -114,6 +117,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (BuildError, ServerError, StockError, WrkError, OSError, ValueError, RuntimeError) as err:
         print(f"benchmark: {type(err).__name__}: {err}", file=sys.stderr)
         return 1
+
+
+def _key_value(item: str, option: str) -> tuple[str, str]:
+    key, sep, value = item.partition("=")
+    if not sep or not key.strip():
+        raise SystemExit(f"{option} {item!r}: expected KEY=VALUE, e.g. {option} vmargs=")
+    return key.strip(), value
 
 
 def _progress(message: str) -> None:
@@ -188,9 +198,10 @@ def _sweep(args: argparse.Namespace, built: Path) -> int:
     measured = sweep.run_sweep(archive, body, settings, connections=args.connections, seconds=args.seconds,
                                warmup=args.warmup, retries=args.retries, progress=_progress)
     shortlist = sweep.candidates(measured)
-    _progress(f"tail check: {len(shortlist)} setting(s) within {100 * sweep.CANDIDATES:.0f}% of the best: unloaded, then an open loop "
-              f"at {100 * sweep.OPEN_FRACTION:.0f}% of each one's rate for {args.open_seconds:g} s ...")
-    checked = sweep.check_tails(archive, body, shortlist, seconds=args.open_seconds, progress=_progress)
+    _progress(f"tail check: {len(shortlist)} setting(s) within {100 * sweep.CANDIDATES:.0f}% of the best: a closed-loop warm-up, "
+              f"unloaded, then an open loop at {100 * sweep.OPEN_FRACTION:.0f}% of each one's rate for {args.open_seconds:g} s ...")
+    checked = sweep.check_tails(archive, body, shortlist, seconds=args.open_seconds, warmup=args.warmup,
+                                 connections=args.connections, progress=_progress)
     chosen = sweep.recommend(checked)
     disturbed = sum(m.result.cores is not None and m.result.cores.others > sweep.DISTURBED for m in measured)
     caution = ([f"caution: {disturbed} of {len(measured)} runs shared the cores with other processes (starred); "
@@ -221,10 +232,14 @@ def _load(args: argparse.Namespace, built: Path) -> int:
     archive, origin = _archive(args, built)
     info = read_archive(archive)
     body = _body(args)
+    config = dict(_key_value(item, "--config") for item in args.config)
     lines = [f"machine:  {machine()}", f"archive:  {archive_summary(info)}  ({origin})", f"body:     {body.label}"]
+    if config:
+        lines.append("server:   config/config.properties with " + ", ".join(f"{key}={value!r}" for key, value in config.items()))
     say: Callable[[str], None] = _progress
     with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp, \
-            bench_server([archive], Path(tmp), load=[info.mar_name], ready={info.name: info.settings["maxWorkers"]}) as server:
+            bench_server([archive], Path(tmp), load=[info.mar_name], ready={info.name: info.settings["maxWorkers"]},
+                         overrides=config) as server:
         url, token = server.url(info.name), server.token
         run_wrk(url, body.data, body.content_type, token, connections=args.connections, seconds=args.warmup)
         mark, counted = server.batch_mark(), server.counters(info.name)

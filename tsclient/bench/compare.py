@@ -264,8 +264,9 @@ def _stock_default(prepared: StockArchives, root: Path, options: CompareOptions,
     cores = str(len(os.sched_getaffinity(0)))
     progress(f"stock on TorchServe's defaults: {cores} workers (one per core), batch 1, no thread setting ...")
     untuned = {name: None for name in WORKER_ENVIRONMENT}  # TorchServe's defaults: none of our worker environment
+    defaults = {"default_workers_per_model": cores, "vmargs": ""}  # vmargs: the JVM's defaults too
     with bench_server([prepared.default], root, load=[prepared.default.name], torchserve=prepared.venv / "bin" / "torchserve",
-                      overrides={"default_workers_per_model": cores}, env=untuned, ready={"stock_default": int(cores)}) as server:
+                      overrides=defaults, env=untuned, ready={"stock_default": int(cores)}) as server:
         figures.stock_default = _closed(server, "stock_default", "stock on defaults", options, figures).result
     progress(f"  closed loop: {figures.stock_default.summary()}")
 

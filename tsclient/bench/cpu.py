@@ -21,6 +21,7 @@ __all__ = ["CpuShare", "CpuWatch", "cores_used", "group_seconds", "machine_busy_
 T = TypeVar("T")
 
 PROC = Path("/proc")
+FRONTEND = "java"  # TorchServe's frontend process
 
 
 def machine_busy_seconds(proc: Path = PROC) -> float:
@@ -30,17 +31,19 @@ def machine_busy_seconds(proc: Path = PROC) -> float:
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
-def group_seconds(group: int, proc: Path = PROC) -> float:
-    """CPU seconds used so far by the live processes of process group ``group``."""
+def group_seconds(group: int, proc: Path = PROC, command: str | None = None) -> float:
+    """CPU seconds used so far by the live processes of process group ``group`` (only those whose
+    command is ``command``, e.g. ``java`` for TorchServe's frontend, when given)."""
     total = 0
     for entry in proc.iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:  # ended meanwhile
+            name, rest = (entry / "stat").read_text().split(" (", 1)[1].rsplit(")", 1)
+        except (OSError, IndexError, ValueError):  # ended meanwhile
             continue
-        if int(fields[2]) == group:  # fields after the command: state, ppid, pgrp, ..., utime (11), stime (12)
+        fields = rest.split()
+        if int(fields[2]) == group and command in (None, name):  # after the command: state, ppid, pgrp, ..., utime (11), stime (12)
             total += int(fields[11]) + int(fields[12])
     return total / os.sysconf("SC_CLK_TCK")
 
@@ -62,14 +65,18 @@ def _own_seconds() -> float:
 
 @dataclass(frozen=True)
 class CpuShare:
-    """Average cores busy during a window: with the server, with the benchmark itself, with anything else."""
+    """Average cores busy during a window: with the server (of which its Java frontend), with the
+    benchmark itself, with anything else."""
 
     server: float
     client: float
     others: float
+    frontend: float | None = None  # part of ``server``
 
     def summary(self) -> str:
-        return f"cores busy: server {self.server:.2f}, load generator {self.client:.2f}, other processes {self.others:.2f}"
+        frontend = "" if self.frontend is None else f" (frontend {self.frontend:.2f})"
+        return (f"cores busy: server {self.server:.2f}{frontend}, load generator {self.client:.2f}, "
+                f"other processes {self.others:.2f}")
 
 
 class CpuWatch:
@@ -79,9 +86,10 @@ class CpuWatch:
         self.group = group
         self.share = CpuShare(0.0, 0.0, 0.0)
 
-    def _snapshot(self) -> tuple[float, float, float, float]:
+    def _snapshot(self) -> tuple[float, float, float, float, float]:
         server = group_seconds(self.group) if self.group is not None else 0.0
-        return time.monotonic(), machine_busy_seconds(), server, _own_seconds()
+        frontend = group_seconds(self.group, command=FRONTEND) if self.group is not None else 0.0
+        return time.monotonic(), machine_busy_seconds(), server, _own_seconds(), frontend
 
     def __enter__(self) -> CpuWatch:
         self._start = self._snapshot()
@@ -89,6 +97,7 @@ class CpuWatch:
 
     def __exit__(self, *exc: object) -> None:
         end = self._snapshot()
-        wall, busy, server, own = (after - before for after, before in zip(end, self._start, strict=True))
+        wall, busy, server, own, frontend = (after - before for after, before in zip(end, self._start, strict=True))
         if wall > 0:
-            self.share = CpuShare(server / wall, own / wall, max(0.0, busy - server - own) / wall)
+            self.share = CpuShare(server / wall, own / wall, max(0.0, busy - server - own) / wall,
+                                  frontend / wall if self.group is not None else None)

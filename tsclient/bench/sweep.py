@@ -206,14 +206,18 @@ def run_sweep(archive: Path, body: Body, settings: Sequence[Setting], *, connect
 
 
 def check_tails(archive: Path, body: Body, chosen: Sequence[Measured], *, seconds: float, unloaded_requests: int = 40,
-                progress: Callable[[str], None] = print) -> list[Measured]:
-    """``chosen`` with their :class:`Tail`: unloaded latency, then an open loop at OPEN_FRACTION of each
-    one's closed-loop rate for ``seconds`` (after the open loop's warm-up)."""
+                warmup: float = 0.0, connections: int = 8, progress: Callable[[str], None] = print) -> list[Measured]:
+    """``chosen`` with their :class:`Tail`: on a server first warmed as the sweep warms it (a closed loop
+    of ``connections`` for ``warmup`` seconds: every batch size formed, the frontend's hot paths
+    compiled), unloaded latency, then an open loop at OPEN_FRACTION of each one's closed-loop rate for
+    ``seconds`` (after the open loop's own warm-up)."""
     info = read_archive(archive)
     by_setting = {m.setting: m for m in chosen}
     checked: list[Measured] = []
     for server, setting in _servers(archive, list(by_setting)):
         url, token, closed = server.url(info.name), server.token, by_setting[setting].result
+        if warmup > 0:
+            run_wrk(url, body.data, body.content_type, token, connections=connections, seconds=warmup)
         sequential(url, body.data, body.content_type, token, count=5)  # warm-up
         unloaded = server.watched(partial(sequential, url, body.data, body.content_type, token, count=unloaded_requests))
         opened = server.watched(partial(open_loop, url, body.data, body.content_type, token,
