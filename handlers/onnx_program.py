@@ -74,6 +74,3 @@ class OnnxProgram:
         feed = {name: np.ascontiguousarray(x.detach().cpu().numpy()) for name, x in zip(self._inputs, inputs, strict=True)}
         outputs = [torch.from_numpy(array) for array in self._session.run(None, feed)]
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
-
-    def eval(self) -> OnnxProgram:
-        return self

@@ -62,6 +62,8 @@ default_response_timeout=120
 metrics_mode=prometheus
 enable_metrics_api=true
 model_metrics_auto_detect=true
+# The frontend's JVM compiles with its quick C1 compiler only (docs/serving.md).
+vmargs=-XX:TieredStopAtLevel=1
 # The models to serve, with the workers and batching each archive declares in its model-config.yaml.
 """
 
