@@ -50,6 +50,10 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     compiled = build_archive(write_tiny_spec(tmp_path_factory.mktemp("tiny-aoti-spec")), tmp_path_factory.mktemp("aoti"),
                              progress=quiet, overrides=["name=tiny_fallback", "model.format=aoti"]).path
     rewrite_manifest(compiled, root / compiled.name, lambda spec: spec["model"]["requires"].update(torch="2.99.0"))
+    # and exported to ONNX, its manifest then claiming a future onnxruntime: the same
+    exported = build_archive(write_tiny_spec(tmp_path_factory.mktemp("tiny-onnx-spec")), tmp_path_factory.mktemp("onnx"),
+                             progress=quiet, overrides=["name=tiny_onnx_fallback", "model.format=onnx"]).path
+    rewrite_manifest(exported, root / exported.name, lambda spec: spec["model"]["requires"].update(onnxruntime="99.0.0"))
     # digits.mar (torch.export) and digits_eager.mar: trained and packaged in one path, as a user would
     subprocess.run([sys.executable, str(REPO / "examples" / "digits" / "train.py"), "--output", str(root)], check=True)
     for text_model in ("minilm_embeddings", "minilm_topics"):
@@ -92,7 +96,7 @@ def server(store: Path, shadow_path: Path, tmp_path_factory: pytest.TempPathFact
     process.start()
     try:
         process.wait_ready(["efficientnet_lite0", "tiny", "digits", "digits_eager", "minilm_embeddings", "minilm_topics",
-                              "weather_seattle", "weather_sf", "weather_flagged", "tiny_fallback"])
+                              "weather_seattle", "weather_sf", "weather_flagged", "tiny_fallback", "tiny_onnx_fallback"])
         yield process
     finally:
         process.stop()
