@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 from pathlib import Path
 
 from .build import build_archive
@@ -17,11 +18,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=Path("model_store"), help="directory for NAME.mar (default: model_store)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a spec value, e.g. --set serving.workers=2 (repeatable; validated like the file)")
+    parser.add_argument("--traceback", action="store_true", help="on failure, print the traceback too (for reporting a bug)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         result = build_archive(args.spec, args.output, overrides=args.overrides)
     except BuildError as err:
+        if args.traceback:
+            traceback.print_exception(err, file=sys.stderr)
         print(f"build failed: {err}", file=sys.stderr)
         return 1
     spec = result.manifest["spec"]

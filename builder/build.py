@@ -25,6 +25,7 @@ from model_archiver.model_archiver_config import ModelArchiverConfig
 from model_archiver.model_archiver_error import ModelArchiverError
 from model_archiver.model_packaging import generate_model_archive
 
+from handlers.errors import ArchiveError
 from handlers.manifest import MANIFEST_NAME
 from handlers.model_loading import PROGRAM_RUNTIMES, import_source, resolve_attribute
 from offline import ArchiveLoadError, LocalArchive, LocalRequest
@@ -51,12 +52,25 @@ class BuildResult:
 def build_archive(spec_path: Path, output_dir: Path, progress: Progress = print, overrides: Sequence[str] = ()) -> BuildResult:
     """Build ``output_dir/NAME.mar`` from the spec (with ``key=value`` overrides).
 
-    Raises BuildError and leaves the output directory untouched when anything fails."""
+    Raises BuildError, and only BuildError (anything else that goes wrong is chained as its cause), and
+    leaves the output directory untouched when anything fails."""
+    try:
+        return _build(spec_path, output_dir, progress, overrides)
+    except BuildError:
+        raise
+    except Exception as err:  # a fault of the builder or of the environment: still a BuildError, cause chained
+        raise BuildError(f"unexpected {type(err).__name__}: {err} (python -m builder --traceback shows where)") from err
+
+
+def _build(spec_path: Path, output_dir: Path, progress: Progress, overrides: Sequence[str]) -> BuildResult:
     started = time.monotonic()
     spec = load_spec(spec_path, overrides)
     progress(f"spec {spec_path} is valid: {spec.name} {spec.version}, task {spec.task}, model format {spec.model.format}")
     step = _Steps(progress, 8 if spec.model.converted else 4)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise BuildError(f"--output {output_dir}: cannot be the output directory ({err.strerror}); give a directory") from err
     with tempfile.TemporaryDirectory(prefix=f"build-{spec.name}-", dir=output_dir) as tmp:
         staging = Path(tmp) / "staging"
         staging.mkdir()
@@ -103,7 +117,14 @@ def check_model_class(spec: Spec, staging: Path, model: dict[str, Any]) -> None:
     """The convention task calls the class's own preprocess/postprocess: refuse a class without them."""
     if spec.task != "convention":
         return
-    cls = resolve_attribute(import_source(staging / model["source"]), model["class"])
+    try:
+        module = import_source(staging / model["source"])
+    except Exception as err:  # the user's code: a SyntaxError, an ImportError, whatever it raises at import
+        raise SpecError(f"model.source: importing {Path(model['source']).name} failed: {type(err).__name__}: {err}") from err
+    try:
+        cls = resolve_attribute(module, model["class"])
+    except ArchiveError as err:
+        raise SpecError(str(err).removeprefix("spec.")) from err
     missing = [name for name in ("preprocess", "postprocess") if not callable(getattr(cls, name, None))]
     if missing:
         raise SpecError(

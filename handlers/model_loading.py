@@ -173,11 +173,13 @@ def resolve_attribute(module: ModuleType, dotted: str) -> Any:
     """``"Net"`` or ``"submodule.Net"`` inside an imported source, importing submodules as needed."""
     target: Any = module
     for part in dotted.split("."):
-        if not hasattr(target, part) and inspect.ismodule(target):
+        if not hasattr(target, part) and inspect.ismodule(target) and hasattr(target, "__path__"):  # a package: a submodule?
+            name = f"{target.__name__}.{part}"
             try:
-                importlib.import_module(f"{target.__name__}.{part}")
-            except ImportError as err:
-                raise ArchiveError(f"spec.model.class {dotted!r}: no {part!r} in the model source ({err})") from err
+                importlib.import_module(name)
+            except ModuleNotFoundError as err:
+                if err.name != name:  # the submodule exists and its own import failed
+                    raise ArchiveError(f"spec.model.class {dotted!r}: importing {part!r} failed: {err}") from err
         if not hasattr(target, part):
             raise ArchiveError(f"spec.model.class {dotted!r}: no {part!r} in the model source")
         target = getattr(target, part)
