@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import importlib.util
 import inspect
 import logging
 import sys
@@ -33,6 +32,7 @@ from safetensors.torch import load_file
 
 from . import compiled, onnx_program
 from .errors import ArchiveError
+from .importing import import_path
 
 __all__ = ["FORMATS", "LoadedModel", "import_source", "load_model", "resolve_attribute"]
 
@@ -139,26 +139,14 @@ def import_source(path: Path) -> ModuleType:
     it (which record module names) come out the same on every build. The same code at another path
     is imported afresh under the same name."""
     path = path.resolve()
+    code = path / "__init__.py" if path.is_dir() else path
+    if not code.is_file():
+        raise ArchiveError(f"model source {path.name!r} is not a Python file or package in the archive")
     name = f"_archive_model_{_content_hash(path)[:16]}"
     loaded = sys.modules.get(name)
-    if loaded is not None and Path(loaded.__file__ or "").resolve() == (path / "__init__.py" if path.is_dir() else path):
+    if loaded is not None and Path(loaded.__file__ or "").resolve() == code:
         return loaded
-    for stale in [key for key in sys.modules if key == name or key.startswith(name + ".")]:
-        del sys.modules[stale]
-    if path.is_dir():
-        spec = importlib.util.spec_from_file_location(name, path / "__init__.py", submodule_search_locations=[str(path)])
-    else:
-        spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None or not (path / "__init__.py" if path.is_dir() else path).is_file():
-        raise ArchiveError(f"model source {path.name!r} is not a Python file or package in the archive")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except Exception:
-        del sys.modules[name]
-        raise
-    return module
+    return import_path(path, name)
 
 
 def _content_hash(path: Path) -> str:

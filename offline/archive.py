@@ -10,10 +10,8 @@ in a worker. The builder uses this to check golden examples before an archive is
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import mimetypes
-import sys
 import tempfile
 import zipfile
 from collections.abc import Mapping, Sequence
@@ -25,6 +23,8 @@ import torch
 from ts.context import Context
 from ts.service import Service
 from ts.utils.util import list_classes_from_module
+
+from handlers.importing import import_path
 
 __all__ = ["ArchiveLoadError", "LocalArchive", "LocalRequest", "LocalResponse", "content_type_for"]
 
@@ -145,10 +145,7 @@ class LocalArchive:
 
 def _handler_instance(path: Path) -> Any:
     name = "_local_entry_" + hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
+    module = import_path(path, name)
     classes = list_classes_from_module(module)
     if len(classes) != 1:
         raise ArchiveLoadError(f"handler {path.name} must define exactly one class, found {len(classes)}")
