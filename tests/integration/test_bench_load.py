@@ -90,7 +90,8 @@ def test_the_sweep_measures_each_setting_then_the_tails_of_the_fastest(tiny_arch
     settings = grid([1], [1], [1, 2], [5], cores=1, connections=2)
     measured = run_sweep(tiny_archive, body, settings, connections=2, seconds=1.0, warmup=0.5, progress=lambda _: None)
     assert [m.setting for m in measured] == settings and all(m.result.ok > 0 and m.result.failed == 0 for m in measured)
-    checked = check_tails(tiny_archive, body, measured, seconds=1.0, unloaded_requests=5, progress=lambda _: None)
+    # the tiny model answers hundreds a second: 70 % of that would test the frontend of a busy CI machine, not the mechanics
+    checked = check_tails(tiny_archive, body, measured, seconds=1.0, unloaded_requests=5, fraction=0.2, progress=lambda _: None)
     assert [m.setting for m in checked] == settings
     for m in checked:
         assert m.tail is not None and m.tail.unloaded.ok == 5 and m.tail.open.ok > 0 and m.tail.open.failed == 0

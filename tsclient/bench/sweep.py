@@ -206,10 +206,11 @@ def run_sweep(archive: Path, body: Body, settings: Sequence[Setting], *, connect
 
 
 def check_tails(archive: Path, body: Body, chosen: Sequence[Measured], *, seconds: float, unloaded_requests: int = 40,
-                warmup: float = 0.0, connections: int = 8, progress: Callable[[str], None] = print) -> list[Measured]:
+                warmup: float = 0.0, connections: int = 8, fraction: float = OPEN_FRACTION,
+                progress: Callable[[str], None] = print) -> list[Measured]:
     """``chosen`` with their :class:`Tail`: on a server first warmed as the sweep warms it (a closed loop
     of ``connections`` for ``warmup`` seconds: every batch size formed, the frontend's hot paths
-    compiled), unloaded latency, then an open loop at OPEN_FRACTION of each one's closed-loop rate for
+    compiled), unloaded latency, then an open loop at ``fraction`` of each one's closed-loop rate for
     ``seconds`` (after the open loop's own warm-up)."""
     info = read_archive(archive)
     by_setting = {m.setting: m for m in chosen}
@@ -221,7 +222,7 @@ def check_tails(archive: Path, body: Body, chosen: Sequence[Measured], *, second
         sequential(url, body.data, body.content_type, token, count=5)  # warm-up
         unloaded = server.watched(partial(sequential, url, body.data, body.content_type, token, count=unloaded_requests))
         opened = server.watched(partial(open_loop, url, body.data, body.content_type, token,
-                                        rate=OPEN_FRACTION * closed.throughput, seconds=seconds, warmup=WARMUP))
+                                        rate=fraction * closed.throughput, seconds=seconds, warmup=WARMUP))
         tail = Tail(unloaded, opened)
         checked.append(Measured(setting, closed, tail))
         progress(f"  {setting.label()}: unloaded p50 {unloaded.p50_ms:.0f} ms; open loop {opened.summary()}; "
