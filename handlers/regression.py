@@ -85,7 +85,7 @@ class Regressor(TaskHandler):
 
     def validate(self, row: Any, where: str) -> dict[str, torch.Tensor]:
         if not isinstance(row, dict):
-            raise BadInput(f"{where or 'the body'} must be a JSON object of features, got a JSON {type(row).__name__}")
+            raise BadInput(f"{where.rstrip('.') or 'the body'} must be a JSON object of features, got a JSON {type(row).__name__}")
         names = [f.name for f in self.features]
         unknown = sorted(set(row) - set(names))
         if unknown:
