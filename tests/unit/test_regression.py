@@ -102,5 +102,5 @@ def test_a_flag_guard_answers_with_a_warning_and_counts_the_hit(handler):
 
 def test_a_manifest_without_outputs_is_refused(tmp_path):
     manifest = {"spec": {k: v for k, v in SPEC.items() if k != "outputs"}, "identity": "sha256:test", "files": {}}
-    with pytest.raises(ArchiveError, match="manifest spec.features/outputs/guards is invalid"):
+    with pytest.raises(ArchiveError, match=r"manifest spec\.features/outputs/guards is invalid"):
         Regressor(Archive(directory=tmp_path, manifest=manifest), LoadedModel(forward=SumModel()))
