@@ -107,6 +107,8 @@ def instantiate(archive_dir: Path, section: Mapping[str, Any]) -> torch.nn.Modul
     module = import_source(archive_dir / section["source"])
     cls = resolve_attribute(module, section["class"])
     build = getattr(cls, section["factory"]) if section.get("factory") else cls
+    if not callable(build):
+        raise ArchiveError(f"spec.model.class {section['class']!r} is a {type(build).__name__}, not a class or factory")
     kwargs = dict(section.get("kwargs") or {})
     if section.get("artifacts"):
         kwargs["artifacts"] = artifact_values(archive_dir, section["artifacts"])
