@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import json
 import shutil
+import zipfile
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -109,3 +111,27 @@ def concurrently(calls: list) -> list:
 
     with ThreadPoolExecutor(len(calls)) as pool:
         return [future.result() for future in [pool.submit(call) for call in calls]]
+
+
+def quiet(_: str) -> None:
+    """A build's progress, discarded."""
+
+
+def build_formats(spec: Path, root: Path, formats: tuple[str, ...]) -> dict[str, Path]:
+    """The same spec built once per ``model.format``: {format: NAME.mar}."""
+    from builder import build_archive
+
+    return {fmt: build_archive(spec, root / fmt, progress=quiet, overrides=[f"model.format={fmt}"]).path for fmt in formats}
+
+
+def mar_manifest(mar: Path) -> dict:
+    """The manifest.json inside a .mar."""
+    with zipfile.ZipFile(mar) as archive:
+        return json.loads(archive.read("manifest.json"))
+
+
+def unpacked(mar: Path, root: Path) -> Path:
+    """The .mar extracted into ``root``, as a worker's model directory."""
+    with zipfile.ZipFile(mar) as archive:
+        archive.extractall(root)
+    return root

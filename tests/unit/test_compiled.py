@@ -3,10 +3,8 @@ model shipped beside it serves where the program cannot run; same answers and id
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
-import zipfile
 
 import pytest
 
@@ -16,13 +14,10 @@ from handlers.errors import ArchiveError
 from handlers.model_loading import load_model
 from offline import LocalArchive, LocalRequest
 
-from helpers import png_bytes, write_tiny_spec
+from helpers import build_formats, mar_manifest, png_bytes, quiet, unpacked, write_tiny_spec
 
 HERE = {"torch": "2.13.0", "machine": "x86_64", "cpu_capability": "AVX512"}
 
-
-def quiet(_: str) -> None:
-    pass
 
 
 @pytest.mark.parametrize(("requires", "problem"), [
@@ -48,23 +43,13 @@ def compiled(tmp_path_factory):
     """tiny.mar compiled with AOTInductor, and the same spec eager."""
     root = tmp_path_factory.mktemp("aoti")
     spec = write_tiny_spec(root / "spec")
-    return {fmt: build_archive(spec, root / fmt, progress=quiet, overrides=[f"model.format={fmt}"]).path
-            for fmt in ("aoti", "eager")}
+    return build_formats(spec, root, ("aoti", "eager"))
 
 
-def manifest(mar) -> dict:
-    with zipfile.ZipFile(mar) as archive:
-        return json.loads(archive.read("manifest.json"))
-
-
-def unpacked(mar, root):
-    with zipfile.ZipFile(mar) as archive:
-        archive.extractall(root)
-    return root
 
 
 def test_the_manifest_records_what_the_program_needs_and_its_fallback(compiled):
-    model = manifest(compiled["aoti"])["spec"]["model"]
+    model = mar_manifest(compiled["aoti"])["spec"]["model"]
     assert model["format"] == "aoti" and model["file"] == "model/model.aoti.pt2"
     assert model["requires"]["torch"] == target()["torch"] and model["requires"]["machine"] == target()["machine"]
     assert model["fallback"]["format"] == "eager" and model["fallback"]["weights"] == "model/weights.safetensors"
@@ -84,12 +69,12 @@ def test_the_compiled_archive_answers_like_the_eager_one(compiled):
 
 def test_the_compiled_program_serves_where_it_can(compiled, tmp_path):
     root = unpacked(compiled["aoti"], tmp_path)
-    loaded = load_model(root, manifest(compiled["aoti"])["spec"]["model"])
+    loaded = load_model(root, mar_manifest(compiled["aoti"])["spec"]["model"])
     assert loaded.format == "aoti" and loaded.fallback_reason is None
 
 
 def test_another_torch_gets_the_eager_fallback_and_says_why(compiled, tmp_path, caplog):
-    model = manifest(compiled["aoti"])["spec"]["model"]
+    model = mar_manifest(compiled["aoti"])["spec"]["model"]
     model["requires"]["torch"] = "2.99.0"
     with caplog.at_level(logging.WARNING):
         loaded = load_model(unpacked(compiled["aoti"], tmp_path), model)
@@ -101,12 +86,12 @@ def test_another_torch_gets_the_eager_fallback_and_says_why(compiled, tmp_path, 
 def test_a_package_that_fails_to_load_gets_the_fallback(compiled, tmp_path):
     root = unpacked(compiled["aoti"], tmp_path)
     (root / "model" / "model.aoti.pt2").write_bytes(b"not a package")
-    loaded = load_model(root, manifest(compiled["aoti"])["spec"]["model"])
+    loaded = load_model(root, mar_manifest(compiled["aoti"])["spec"]["model"])
     assert loaded.format == "eager" and "failed to load" in loaded.fallback_reason
 
 
 def test_without_a_fallback_the_archive_is_refused_naming_the_reason(compiled, tmp_path):
-    model = manifest(compiled["aoti"])["spec"]["model"]
+    model = mar_manifest(compiled["aoti"])["spec"]["model"]
     model["requires"]["cpu_capability"] = "AMX"
     del model["fallback"]
     with pytest.raises(ArchiveError, match=r"needs a AMX CPU.*ships no fallback model: rebuild it"):
@@ -117,5 +102,5 @@ def test_rebuilding_gives_the_same_identity(compiled, tmp_path):
     spec_dir = tmp_path / "spec"
     shutil.copytree(compiled["aoti"].parents[1] / "spec", spec_dir)
     again = build_archive(spec_dir / "spec.yaml", tmp_path / "out", progress=quiet, overrides=["model.format=aoti"]).path
-    assert manifest(again)["identity"] == manifest(compiled["aoti"])["identity"]
-    assert manifest(again)["identity"] != manifest(compiled["eager"])["identity"]
+    assert mar_manifest(again)["identity"] == mar_manifest(compiled["aoti"])["identity"]
+    assert mar_manifest(again)["identity"] != mar_manifest(compiled["eager"])["identity"]

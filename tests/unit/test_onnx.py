@@ -3,11 +3,9 @@ enough onnxruntime serves the eager model shipped beside it; same bytes and iden
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import sys
-import zipfile
 
 import pytest
 import torch
@@ -17,11 +15,7 @@ from handlers.model_loading import load_model
 from handlers.onnx_program import OnnxProgram, runtime_version, unmet_requirement
 from offline import LocalArchive, LocalRequest
 
-from helpers import png_bytes, write_tiny_spec
-
-
-def quiet(_: str) -> None:
-    pass
+from helpers import build_formats, mar_manifest, png_bytes, quiet, unpacked, write_tiny_spec
 
 
 @pytest.mark.parametrize(("installed", "problem"), [
@@ -46,23 +40,13 @@ def built(tmp_path_factory):
     """tiny.mar exported to ONNX, and the same spec eager."""
     root = tmp_path_factory.mktemp("onnx")
     spec = write_tiny_spec(root / "spec")
-    return {fmt: build_archive(spec, root / fmt, progress=quiet, overrides=[f"model.format={fmt}"]).path
-            for fmt in ("onnx", "eager")}
+    return build_formats(spec, root, ("onnx", "eager"))
 
 
-def manifest(mar) -> dict:
-    with zipfile.ZipFile(mar) as archive:
-        return json.loads(archive.read("manifest.json"))
-
-
-def unpacked(mar, root):
-    with zipfile.ZipFile(mar) as archive:
-        archive.extractall(root)
-    return root
 
 
 def test_the_manifest_records_the_runtime_and_the_fallback(built):
-    model = manifest(built["onnx"])["spec"]["model"]
+    model = mar_manifest(built["onnx"])["spec"]["model"]
     assert model["format"] == "onnx" and model["file"] == "model/model.onnx"
     assert model["requires"] == {"onnxruntime": runtime_version()}
     assert model["fallback"]["format"] == "eager" and model["fallback"]["weights"] == "model/weights.safetensors"
@@ -86,7 +70,7 @@ def test_the_session_serves_with_the_workers_thread_count(built, tmp_path):
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        loaded = load_model(root, manifest(built["onnx"])["spec"]["model"])
+        loaded = load_model(root, mar_manifest(built["onnx"])["spec"]["model"])
     finally:
         torch.set_num_threads(before)
     assert loaded.format == "onnx" and loaded.fallback_reason is None
@@ -96,7 +80,7 @@ def test_the_session_serves_with_the_workers_thread_count(built, tmp_path):
 def test_without_onnxruntime_the_eager_fallback_serves_and_says_why(built, tmp_path, monkeypatch, caplog):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     with caplog.at_level(logging.WARNING):
-        loaded = load_model(unpacked(built["onnx"], tmp_path), manifest(built["onnx"])["spec"]["model"])
+        loaded = load_model(unpacked(built["onnx"], tmp_path), mar_manifest(built["onnx"])["spec"]["model"])
     assert loaded.format == "eager" and "does not have installed" in loaded.fallback_reason
     assert "not serving the onnx program" in caplog.text and "serving the eager model shipped beside it" in caplog.text
 
@@ -104,7 +88,7 @@ def test_without_onnxruntime_the_eager_fallback_serves_and_says_why(built, tmp_p
 def test_a_program_that_fails_to_load_gets_the_fallback(built, tmp_path):
     root = unpacked(built["onnx"], tmp_path)
     (root / "model" / "model.onnx").write_bytes(b"not a model")
-    loaded = load_model(root, manifest(built["onnx"])["spec"]["model"])
+    loaded = load_model(root, mar_manifest(built["onnx"])["spec"]["model"])
     assert loaded.format == "eager" and "failed to load" in loaded.fallback_reason
 
 
@@ -112,6 +96,6 @@ def test_rebuilding_elsewhere_gives_the_same_bytes_and_identity(built, tmp_path)
     spec_dir = tmp_path / "elsewhere" / "spec"
     shutil.copytree(built["onnx"].parents[1] / "spec", spec_dir)
     again = build_archive(spec_dir / "spec.yaml", tmp_path / "out", progress=quiet, overrides=["model.format=onnx"]).path
-    first, second = manifest(built["onnx"]), manifest(again)
+    first, second = mar_manifest(built["onnx"]), mar_manifest(again)
     assert second["files"]["model/model.onnx"] == first["files"]["model/model.onnx"]
-    assert second["identity"] == first["identity"] != manifest(built["eager"])["identity"]
+    assert second["identity"] == first["identity"] != mar_manifest(built["eager"])["identity"]

@@ -34,7 +34,13 @@ def machine_busy_seconds(proc: Path = PROC) -> float:
 def group_seconds(group: int, proc: Path = PROC, command: str | None = None) -> float:
     """CPU seconds used so far by the live processes of process group ``group`` (only those whose
     command is ``command``, e.g. ``java`` for TorchServe's frontend, when given)."""
-    total = 0
+    by_command = _group_seconds_by_command(group, proc)
+    return sum(by_command.values()) if command is None else by_command.get(command, 0.0)
+
+
+def _group_seconds_by_command(group: int, proc: Path = PROC) -> dict[str, float]:
+    """One pass over ``/proc``: the CPU seconds of group ``group``'s live processes, per command."""
+    ticks: dict[str, int] = {}
     for entry in proc.iterdir():
         if not entry.name.isdigit():
             continue
@@ -43,9 +49,9 @@ def group_seconds(group: int, proc: Path = PROC, command: str | None = None) -> 
         except (OSError, IndexError, ValueError):  # ended meanwhile
             continue
         fields = rest.split()
-        if int(fields[2]) == group and command in (None, name):  # after the command: state, ppid, pgrp, ..., utime (11), stime (12)
-            total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+        if int(fields[2]) == group:  # after the command: state, ppid, pgrp, ..., utime (11), stime (12)
+            ticks[name] = ticks.get(name, 0) + int(fields[11]) + int(fields[12])
+    return {name: count / os.sysconf("SC_CLK_TCK") for name, count in ticks.items()}
 
 
 def cores_used(run: Callable[[], T]) -> tuple[T, float]:
@@ -87,8 +93,8 @@ class CpuWatch:
         self.share = CpuShare(0.0, 0.0, 0.0)
 
     def _snapshot(self) -> tuple[float, float, float, float, float]:
-        server = group_seconds(self.group) if self.group is not None else 0.0
-        frontend = group_seconds(self.group, command=FRONTEND) if self.group is not None else 0.0
+        by_command = _group_seconds_by_command(self.group) if self.group is not None else {}
+        server, frontend = sum(by_command.values()), by_command.get(FRONTEND, 0.0)
         return time.monotonic(), machine_busy_seconds(), server, _own_seconds(), frontend
 
     def __enter__(self) -> CpuWatch:
