@@ -31,12 +31,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN pip install --no-cache-dir --no-deps --index-url https://download.pytorch.org/whl/cpu "torch==2.13.0+cpu"
 WORKDIR /tmp/build
 COPY deploy/container/constraints.txt pyproject.toml README.md ./
-COPY handlers/ handlers/
-COPY builder/ builder/
-COPY offline/ offline/
-COPY tsclient/ tsclient/
+COPY markit/ markit/
 RUN pip install --no-cache-dir --constraint constraints.txt . \
-    && python -c "import handlers, tsclient.health, tsclient.launch, ts" \
+    && python -c "import markit.runtime, markit.client.health, markit.ops.launch, ts" \
     && rm -rf /tmp/build
 
 COPY deploy/container/entrypoint.sh /usr/local/bin/torchserve-entrypoint
@@ -54,6 +51,6 @@ WORKDIR /home/model-server
 EXPOSE 8080 8082
 # The probe reads the addresses from $TS_CONFIG_FILE and the token from ./key_file.json.
 HEALTHCHECK --interval=30s --timeout=10s --start-period=180s --retries=3 \
-    CMD ["python", "-m", "tsclient.health"]
+    CMD ["python", "-m", "markit.client.health"]
 # -e 143: a TorchServe stopped by SIGTERM (docker stop) exits 143; report that as a clean 0.
 ENTRYPOINT ["/usr/bin/tini", "-e", "143", "--", "/usr/local/bin/torchserve-entrypoint"]

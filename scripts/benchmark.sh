@@ -14,4 +14,4 @@ cd "$root"
 
 ./scripts/install_wrk.sh
 
-exec .venv/bin/python -m tsclient.bench "$@"
+exec .venv/bin/python -m benchmarks "$@"

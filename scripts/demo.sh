@@ -20,7 +20,7 @@ export PATH="$root/.venv/bin:$PATH"
 
 echo "== building the archive from examples/efficientnet_lite0/spec.yaml"
 python examples/efficientnet_lite0/prepare_labels.py
-python -m builder examples/efficientnet_lite0/spec.yaml --output model_store
+python -m markit.builder examples/efficientnet_lite0/spec.yaml --output model_store
 echo
 echo "== training digits on scikit-learn's digits, then building its archives (examples/digits/train.py)"
 python examples/digits/train.py --output model_store
@@ -30,7 +30,7 @@ echo "== training weather forecasters for Seattle and San Francisco, then buildi
 python examples/weather/train.py --output model_store
 for text_model in minilm_embeddings minilm_topics; do
   echo "== building $text_model from examples/$text_model/spec.yaml (transformers at build only)"
-  python -m builder "examples/$text_model/spec.yaml" --output model_store
+  python -m markit.builder "examples/$text_model/spec.yaml" --output model_store
 done
 
 # a server an earlier 'demo.sh --keep-running' left up would still serve the old archives
@@ -40,7 +40,7 @@ echo "== ./scripts/serve.sh start   (torchserve --start --ncs --model-store mode
 $keep || trap './scripts/serve.sh stop' EXIT
 ./scripts/serve.sh start
 
-python -m tsclient.demo --key-file key_file.json --archive model_store/efficientnet_lite0.mar
+python -m demo --key-file key_file.json --archive model_store/efficientnet_lite0.mar
 
 echo
 echo "== operating it: the health probe, the management CLI, a KServe v1 request"

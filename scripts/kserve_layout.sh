@@ -7,4 +7,4 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 "$root/scripts/setup.sh" >&2
-exec "$root/.venv/bin/python" -m tsclient.kserve_layout "$@"
+exec "$root/.venv/bin/python" -m markit.ops.kserve_layout "$@"

@@ -5,4 +5,4 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 "$root/scripts/setup.sh" >&2
-exec "$root/.venv/bin/python" -m offline "$@"
+exec "$root/.venv/bin/python" -m markit.offline "$@"

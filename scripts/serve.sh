@@ -20,7 +20,7 @@ pidfile="$TMPDIR/.model_server.pid"
 
 usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
-probe() { "$root/.venv/bin/python" -m tsclient.health --config "$config" --key-file "$home/key_file.json" "$@"; }
+probe() { "$root/.venv/bin/python" -m markit.client.health --config "$config" --key-file "$home/key_file.json" "$@"; }
 check_inputs() {
   [ -r "$config" ] || { echo "serve.sh: config $config not found (set TS_CONFIG)" >&2; exit 2; }
   [ -d "$store" ] || { echo "serve.sh: model store $store not found (set MODEL_STORE, or build archives with scripts/build_mar.sh)" >&2; exit 2; }
@@ -34,9 +34,9 @@ start() {
   if running; then echo "TorchServe is already running (pid $(cat "$pidfile"))"; return 0; fi
   check_inputs
   # workers x torch threads of every archive against this machine's CPUs (a warning, not a refusal)
-  "$root/.venv/bin/python" -m tsclient.capacity "$store" || true
+  "$root/.venv/bin/python" -m markit.ops.capacity "$store" || true
   rm -f "$home/key_file.json"
-  # the workers' environment default, as tsclient.launch gives it (docs/serving.md): tensors of 2 MB and up on huge pages
+  # the workers' environment default, as markit.ops.launch gives it (docs/serving.md): tensors of 2 MB and up on huge pages
   export THP_MEM_ALLOC_ENABLE="${THP_MEM_ALLOC_ENABLE-1}"
   echo "torchserve ${torchserve_args[*]}   (in $home)"
   # The Java frontend outlives this script: give it no handle on our stdout/stderr.
@@ -76,8 +76,8 @@ status() {
 foreground() {
   check_inputs
   cd "$home"
-  # Java replaces this shell (tsclient.launch): signals reach it and its exit status is ours.
-  exec "$root/.venv/bin/python" -m tsclient.launch "${torchserve_args[@]}"
+  # Java replaces this shell (markit.ops.launch): signals reach it and its exit status is ours.
+  exec "$root/.venv/bin/python" -m markit.ops.launch "${torchserve_args[@]}"
 }
 
 command=${1:-}

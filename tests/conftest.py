@@ -7,7 +7,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from builder import build_archive
+from markit.builder import build_archive
 
 from helpers import write_tiny_spec
 

@@ -119,7 +119,7 @@ def quiet(_: str) -> None:
 
 def build_formats(spec: Path, root: Path, formats: tuple[str, ...]) -> dict[str, Path]:
     """The same spec built once per ``model.format``: {format: NAME.mar}."""
-    from builder import build_archive
+    from markit.builder import build_archive
 
     return {fmt: build_archive(spec, root / fmt, progress=quiet, overrides=[f"model.format={fmt}"]).path for fmt in formats}
 

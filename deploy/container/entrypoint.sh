@@ -10,7 +10,7 @@
 # Arguments are passed on to torchserve (e.g. --log-config FILE).
 #
 # A wrong input stops here with one line naming the path and exit status 78 (EX_CONFIG). Then this
-# process becomes Java (python -m tsclient.launch, see tsclient/launch.py): SIGTERM reaches Java
+# process becomes Java (python -m markit.ops.launch, see markit/ops/launch.py): SIGTERM reaches Java
 # directly (exit 143 once TorchServe has stopped) and a crashed server ends the container with
 # Java's non-zero status. `torchserve --foreground` would instead exit 0 whatever happened to Java.
 set -euo pipefail
@@ -49,4 +49,4 @@ writable_dir "$tmp" "temporary directory"
 
 export TS_CONFIG_FILE=$config LOG_LOCATION=$logs METRICS_LOCATION=$metrics TMPDIR=$tmp TEMP=${TEMP:-$tmp}
 echo "entrypoint: torchserve with $config, ${#archives[@]} archive(s) in $store, working dir $PWD" >&2
-exec python -m tsclient.launch --ncs --model-store "$store" --ts-config "$config" "$@"
+exec python -m markit.ops.launch --ncs --model-store "$store" --ts-config "$config" "$@"

@@ -27,7 +27,7 @@ from sklearn.model_selection import train_test_split
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
-from builder import BuildError, build_archive  # noqa: E402
+from markit.builder import BuildError, build_archive  # noqa: E402
 
 REQUIRED_ACCURACY = 0.95
 SEED = 0

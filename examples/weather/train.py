@@ -22,7 +22,7 @@ from safetensors.torch import save_file
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
-from builder import BuildError, build_archive  # noqa: E402
+from markit.builder import BuildError, build_archive  # noqa: E402
 
 CITIES = {"seattle": ("seattle-temps.csv", "Seattle"), "sf": ("sf-temps.csv", "San Francisco")}
 HISTORY, HORIZONS, SPLIT_DAY = 24, 3, 304  # November 1st is day 305 of 2010

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from builder import build_archive
-from tsclient import TorchServeProcess
+from markit.builder import build_archive
+from markit.ops import TorchServeProcess
 
 from helpers import REPO, write_tiny_spec
 
@@ -77,12 +77,12 @@ def tiny_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def shadow_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A PYTHONPATH entry whose 'handlers' and 'efficientnet_lite_pytorch' fail on import, as an installed
+    """A PYTHONPATH entry whose 'markit', 'runtime' and 'efficientnet_lite_pytorch' fail on import, as an installed
     copy of another version could (the archive must use its own copies), and whose 'transformers' and
     'sentence_transformers' fail too (text archives must serve without them)."""
     root = tmp_path_factory.mktemp("shadow")
     # ours, the example model's source package, and the build-time-only text stack
-    for package in ("handlers", "efficientnet_lite_pytorch", "transformers", "sentence_transformers"):
+    for package in ("markit", "runtime", "efficientnet_lite_pytorch", "transformers", "sentence_transformers"):
         (root / package).mkdir()
         (root / package / "__init__.py").write_text(f"raise ImportError({SHADOW_MESSAGE!r})\n")
     (root / "serve_entry.py").write_text(f"raise ImportError({SHADOW_MESSAGE!r})\n")

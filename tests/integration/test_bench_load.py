@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from tsclient.bench.bodies import Body
-from tsclient.bench.inprocess import ceiling
-from tsclient.bench.openloop import open_loop
-from tsclient.bench.sequential import sequential
-from tsclient.bench.servers import BenchServer, bench_server
-from tsclient.bench.sweep import check_tails, grid, recommend, run_sweep
-from tsclient.bench.wrk import run_wrk
+from benchmarks.bodies import Body
+from benchmarks.inprocess import ceiling
+from benchmarks.openloop import open_loop
+from benchmarks.sequential import sequential
+from benchmarks.servers import BenchServer, bench_server
+from benchmarks.sweep import check_tails, grid, recommend, run_sweep
+from benchmarks.wrk import run_wrk
 
 from helpers import png_bytes
 

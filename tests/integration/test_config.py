@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tsclient import TorchServeProcess
+from markit.ops import TorchServeProcess
 
 from helpers import REPO, png_bytes
 

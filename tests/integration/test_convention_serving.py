@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from builder.golden import same_json
-from offline.predict import main as predict_main
+from markit.builder.golden import same_json
+from markit.offline.predict import main as predict_main
 
 from helpers import REPO, concurrently, import_file
 
@@ -68,7 +68,7 @@ def test_a_refused_item_leaves_its_batch_alone(server):
 
 
 def test_offline_prediction_equals_the_server(server, store, digit_inputs, tmp_path):
-    out = tmp_path / "offline.jsonl"
+    out = tmp_path / "markit.offline.jsonl"
     predict_main([str(store / "digits.mar"), str(digit_inputs), "--batch-size", "4", "--workers", "2", "--output", str(out)])
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [Path(line["input"]).name for line in lines] == sorted(p.name for p in digit_inputs.iterdir())

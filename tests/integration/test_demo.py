@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tsclient import demo
+from markit.client import demo
 
 pytestmark = pytest.mark.integration
 

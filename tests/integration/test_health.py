@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tsclient import TorchServeProcess
-from tsclient.tokens import KeyFile
+from markit.client.tokens import KeyFile
+from markit.ops import TorchServeProcess
 
 from helpers import REPO
 
@@ -26,9 +26,9 @@ def ts(tiny_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[T
 
 
 def probe(server: TorchServeProcess, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """``python -m tsclient.health`` as a container or Kubernetes exec probe runs it: in the server's working dir."""
+    """``python -m markit.client.health`` as a container or Kubernetes exec probe runs it: in the server's working dir."""
     config = server.root / "work" / "config.properties"
-    return subprocess.run([sys.executable, "-m", "tsclient.health", "--config", str(config), *args],
+    return subprocess.run([sys.executable, "-m", "markit.client.health", "--config", str(config), *args],
                           cwd=cwd or server.root / "work", capture_output=True, text=True, timeout=60)
 
 

@@ -18,10 +18,11 @@ import requests
 import torch
 from safetensors.torch import save_file
 
-from builder import build_archive
-from builder.golden import same_json
-from offline import LocalArchive, LocalRequest
-from tsclient import Reply, TorchServeProcess
+from markit.builder import build_archive
+from markit.builder.golden import same_json
+from markit.client import Reply
+from markit.offline import LocalArchive, LocalRequest
+from markit.ops import TorchServeProcess
 
 from helpers import REPO, concurrently, import_file, png_bytes, write_tiny_spec
 

@@ -1,4 +1,4 @@
-"""Operating a real TorchServe with ``python -m tsclient`` (run as a user would) and the client:
+"""Operating a real TorchServe with ``python -m markit.client`` (run as a user would) and the client:
 two versions of one model side by side, the default switched, workers scaled, a version
 unregistered, and TorchServe's own messages surfaced for wrong calls."""
 
@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 import requests
 
-from builder import build_archive
-from tsclient import TorchServeClient, TorchServeProcess
-from tsclient.tokens import KeyFile
+from markit.builder import build_archive
+from markit.client import TorchServeClient
+from markit.client.tokens import KeyFile
+from markit.ops import TorchServeProcess
 
 from conftest import quiet
 from helpers import REPO, png_bytes, reference_answer, write_tiny_spec
@@ -75,8 +76,8 @@ def red_png(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def tsclient(server: TorchServeProcess, *args: str, cwd: Path | None = None, stdin: bytes | None = None) -> subprocess.CompletedProcess:
-    """``python -m tsclient --config CONFIG ARGS`` from TorchServe's working directory, where its key_file.json is."""
-    result = subprocess.run([sys.executable, "-m", "tsclient", "--config", str(server.root / "work" / "config.properties"), *args],
+    """``python -m markit.client --config CONFIG ARGS`` from TorchServe's working directory, where its key_file.json is."""
+    result = subprocess.run([sys.executable, "-m", "markit.client", "--config", str(server.root / "work" / "config.properties"), *args],
                             cwd=cwd or server.root / "work", input=stdin, capture_output=True, timeout=180)
     return subprocess.CompletedProcess(result.args, result.returncode, result.stdout.decode(), result.stderr.decode())
 

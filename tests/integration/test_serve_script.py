@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tsclient import TorchServeClient, TorchServeProcess
-from tsclient.properties import server_urls
+from markit.client import TorchServeClient
+from markit.client.properties import server_urls
+from markit.ops import TorchServeProcess
 
 from helpers import REPO, png_bytes, reference_answer
 

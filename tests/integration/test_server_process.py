@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from tsclient import TorchServeProcess
+from markit.ops import TorchServeProcess
 
 from helpers import REPO
 

@@ -130,7 +130,7 @@ def test_describe_returns_the_archive_manifest(server, store):
 
 
 def test_archive_code_is_not_shadowed_by_pythonpath(server, shadow_path):
-    assert (shadow_path / "handlers" / "__init__.py").exists()
+    assert (shadow_path / "markit" / "__init__.py").exists() and (shadow_path / "runtime" / "__init__.py").exists()
     assert server.client.predict_bytes(MODEL, photo("coffee.png"), "image/png").status == 200
     assert SHADOW_MESSAGE not in server.log_text()
 

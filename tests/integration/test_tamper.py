@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tsclient import TorchServeProcess
+from markit.ops import TorchServeProcess
 
 from helpers import REPO
 

@@ -9,7 +9,7 @@ import math
 import pytest
 import requests
 
-from tsclient.catalog import Catalog, NoModelError
+from markit.client.catalog import Catalog, NoModelError
 
 from helpers import REPO, concurrently
 
@@ -87,7 +87,7 @@ def test_choose_a_model_by_capability(server):
 
 
 def test_catalog_cli(server, capsys):
-    from tsclient.catalog import main
+    from markit.client.catalog import main
 
     common = ["--inference", server.url("inference"), "--management", server.url("management"),
               "--key-file", str(server.client.key_file)]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tsclient.bench.cpu import CpuWatch, group_seconds, machine_busy_seconds
+from benchmarks.cpu import CpuWatch, group_seconds, machine_busy_seconds
 
 TICK = os.sysconf("SC_CLK_TCK")
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import math
 
-from tsclient.bench.compare import Figures, Round, ratios
-from tsclient.bench.inprocess import Ceiling
-from tsclient.bench.report import Ratio, cpu_model, ratio_table
-from tsclient.bench.stats import LoadResult
+from benchmarks.compare import Figures, Round, ratios
+from benchmarks.inprocess import Ceiling
+from benchmarks.report import Ratio, cpu_model, ratio_table
+from benchmarks.stats import LoadResult
 
 
 def test_at_least_and_at_most_goals():

@@ -7,10 +7,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from tsclient import TorchServeProcess
-from tsclient.bench.servers import BASE_CONFIG, BenchServer, FrontendCounters, parse_counters
-from tsclient.client import Reply
-from tsclient.server import ServerError
+from benchmarks.servers import BASE_CONFIG, BenchServer, FrontendCounters, parse_counters
+from markit.client.client import Reply
+from markit.ops import TorchServeProcess
+from markit.ops.server import ServerError
 
 
 def test_another_torchserve_runs_with_unset_and_added_variables(tmp_path, monkeypatch):
@@ -50,7 +50,7 @@ def server_answering(*statuses: tuple[int, object]) -> tuple[BenchServer, list[s
 
 
 def test_unregistering_tries_again_after_torchserves_concurrent_modification_error(monkeypatch):
-    monkeypatch.setattr("tsclient.bench.servers.time.sleep", lambda _: None)
+    monkeypatch.setattr("benchmarks.servers.time.sleep", lambda _: None)
     race = (500, {"code": 500, "type": "ConcurrentModificationException"})
     server, calls = server_answering(race, race, (200, {"status": "unregistered"}))
     server.unregister("m")

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from builder import BuildError, VerificationError, build_archive
-from builder.manifest import validate_manifest
-from handlers.errors import ArchiveError
-from handlers.manifest import load_manifest, verify_files
-from offline import LocalArchive, LocalRequest
+from markit.builder import BuildError, VerificationError, build_archive
+from markit.builder.manifest import validate_manifest
+from markit.offline import LocalArchive, LocalRequest
+from markit.runtime.errors import ArchiveError
+from markit.runtime.manifest import load_manifest, verify_files
 
 from helpers import png_bytes, reference_answer, write_tiny_spec
 
@@ -35,7 +35,7 @@ def test_archive_layout_and_manifest(tiny_mar):
         mar_manifest = json.loads(archive.read("MAR-INF/MANIFEST.json"))
     assert set(manifest["files"]) == names - {"manifest.json", "MAR-INF/MANIFEST.json"}
     assert {"model/weights.safetensors", "model/tiny_model.py", "index_to_name.json", "model-config.yaml",
-            "handlers/base.py", "golden/0_red.png"} <= names
+            "runtime/base.py", "golden/0_red.png"} <= names
     assert mar_manifest["model"]["handler"].startswith("archive_entry_")
     assert not any(name.endswith((".pth", ".pyc")) for name in names)
     spec = manifest["spec"]

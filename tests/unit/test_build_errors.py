@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from builder import BuildError, build_archive
-from builder.__main__ import main
+from markit.builder import BuildError, build_archive
+from markit.builder.__main__ import main
 
 from helpers import write_convention_spec
 
@@ -52,7 +52,7 @@ def test_traceback_on_request(capsys, tmp_path):
 
 def test_anything_unexpected_is_still_a_build_error_with_its_cause(tmp_path, monkeypatch):
     spec = write_convention_spec(tmp_path / "spec")
-    monkeypatch.setattr("builder.build.stage", lambda *_: (_ for _ in ()).throw(KeyError("a bug")))
-    with pytest.raises(BuildError, match=r"unexpected KeyError: 'a bug' \(python -m builder --traceback shows where\)") as caught:
+    monkeypatch.setattr("markit.builder.pipeline.stage", lambda *_: (_ for _ in ()).throw(KeyError("a bug")))
+    with pytest.raises(BuildError, match=r"unexpected KeyError: 'a bug' \(python -m markit.builder --traceback shows where\)") as caught:
         build_archive(spec, tmp_path / "out", progress=lambda _: None)
     assert isinstance(caught.value.__cause__, KeyError)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import shutil
 
-from builder import build_archive
-from tsclient.capacity import ArchiveLoad, main, report, store_load
+from markit.builder import build_archive
+from markit.ops.capacity import ArchiveLoad, main, report, store_load
 
 from helpers import write_tiny_spec
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tsclient.catalog import Catalog, NoModelError
+from markit.client.catalog import Catalog, NoModelError
 
 
 class Manifests:

@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from handlers.classification import Classification, top_k
-from handlers.errors import ArchiveError
+from markit.runtime.classification import Classification, top_k
+from markit.runtime.errors import ArchiveError
 
 RULE = Classification(labels=("a", "b", "c", "d"), top_k=3, threshold=0.0)
 

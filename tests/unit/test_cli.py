@@ -1,4 +1,4 @@
-"""``python -m tsclient``: arguments -> client calls, config and key-file reading, output and exit codes."""
+"""``python -m markit.client``: arguments -> client calls, config and key-file reading, output and exit codes."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from tsclient import cli, free_port
-from tsclient.cli import build_parser, connect, main
-from tsclient.client import Reply
+from markit.client import cli
+from markit.client.cli import build_parser, connect, main
+from markit.client.client import Reply
+from markit.ops import free_port
 
 
 class Recorder:

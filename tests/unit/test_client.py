@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import requests
 
-from tsclient.client import Reply, TorchServeClient, manifest_of
+from markit.client.client import Reply, TorchServeClient, manifest_of
 
 INFERENCE, MANAGEMENT = "http://127.0.0.1:9080", "http://127.0.0.1:9081"
 

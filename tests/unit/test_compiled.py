@@ -8,11 +8,11 @@ import shutil
 
 import pytest
 
-from builder import build_archive
-from handlers.compiled import target, unmet_requirement
-from handlers.errors import ArchiveError
-from handlers.model_loading import load_model
-from offline import LocalArchive, LocalRequest
+from markit.builder import build_archive
+from markit.offline import LocalArchive, LocalRequest
+from markit.runtime.compiled import target, unmet_requirement
+from markit.runtime.errors import ArchiveError
+from markit.runtime.model_loading import load_model
 
 from helpers import build_formats, mar_manifest, png_bytes, quiet, unpacked, write_tiny_spec
 

@@ -12,8 +12,8 @@ import pytest
 import torch
 import yaml
 
-from builder import BuildError, SpecError, build_archive
-from offline import LocalArchive, LocalRequest
+from markit.builder import BuildError, SpecError, build_archive
+from markit.offline import LocalArchive, LocalRequest
 
 from helpers import REPO, write_convention_spec
 
@@ -145,6 +145,6 @@ def test_rebuilding_a_torchscript_model_gives_the_same_identity(tmp_path):
     """Each build in its own process, as build_mar.sh runs (TorchScript renames classes it compiled before)."""
     spec = write_convention_spec(tmp_path / "spec", format="torchscript")
     for run in ("one", "two"):
-        subprocess.run([sys.executable, "-m", "builder", str(spec), "--output", str(tmp_path / run)], check=True,
+        subprocess.run([sys.executable, "-m", "markit.builder", str(spec), "--output", str(tmp_path / run)], check=True,
                        capture_output=True, cwd=REPO)
     assert identity(tmp_path / "one" / "scorer.mar") == identity(tmp_path / "two" / "scorer.mar")

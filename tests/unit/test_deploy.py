@@ -23,10 +23,10 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from tsclient.archive import SERVING_SETTINGS, ArchiveError
-from tsclient.kserve_layout import LayoutError, lay_out
-from tsclient.kserve_layout import main as kserve_layout_main
-from tsclient.properties import read_properties
+from markit.client.properties import read_properties
+from markit.ops.kserve_layout import LayoutError, lay_out
+from markit.ops.kserve_layout import main as kserve_layout_main
+from markit.ops.mar_file import SERVING_SETTINGS, ArchiveError
 
 from helpers import REPO
 
@@ -115,7 +115,7 @@ def test_torch_is_installed_first_from_the_cpu_index_then_the_project_pinned_wit
 def runtime_closure() -> dict[str, str]:
     """Every distribution the project's run-time dependencies pull in, with its version in this .venv."""
     versions: dict[str, str] = {}
-    pending = [Requirement(text) for text in metadata.requires("torchserve-archives")]  # this project, installed
+    pending = [Requirement(text) for text in metadata.requires("markit")]  # this project, installed
     while pending:
         requirement = pending.pop()
         name = canonicalize_name(requirement.name)
@@ -134,9 +134,9 @@ def test_constraints_pin_exactly_what_the_tests_run_with():
 
 
 def test_the_image_gets_every_package_pip_installs():
-    listed = re.search(r"^packages = \[(.*?)\]", (REPO / "pyproject.toml").read_text(), re.MULTILINE).group(1)
-    packages = re.findall(r'"(\w+)"', listed)
-    assert "handlers" in packages
+    listed = re.search(r"^include = \[(.*?)\]", (REPO / "pyproject.toml").read_text(), re.MULTILINE).group(1)
+    packages = [pattern.rstrip("*") for pattern in re.findall(r'"([\w*]+)"', listed)]
+    assert packages == ["markit"]
     copies = instruction("COPY")
     admitted = (REPO / ".dockerignore").read_text().splitlines()
     for package in packages:
@@ -170,7 +170,7 @@ def test_image_exposes_the_ports_the_container_config_opens():
 def test_healthcheck_runs_the_health_probe():
     (healthcheck,) = instruction("HEALTHCHECK")
     command = json.loads(healthcheck.split(" CMD ", 1)[1])
-    assert command[:3] == ["python", "-m", "tsclient.health"]
+    assert command[:3] == ["python", "-m", "markit.client.health"]
 
 
 # -- configs ---------------------------------------------------------------------------------
@@ -290,7 +290,7 @@ def test_the_service_exposes_inference_and_metrics_but_not_management(rendered):
 def test_probes_run_the_health_probe_on_the_mounted_config(rendered):
     config_path, _ = mounted_config(rendered)
     container = pod_container(rendered)
-    probe = ["python", "-m", "tsclient.health", "--config", config_path]
+    probe = ["python", "-m", "markit.client.health", "--config", config_path]
     assert container["startupProbe"]["exec"]["command"] == [*probe, "--ready"]
     assert container["readinessProbe"]["exec"]["command"] == [*probe, "--ready"]
     assert container["livenessProbe"]["exec"]["command"] == probe

@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from offline import LocalArchive, LocalRequest
+from markit.offline import LocalArchive, LocalRequest
 
 from helpers import png_bytes, reference_answer
 

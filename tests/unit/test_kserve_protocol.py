@@ -11,12 +11,12 @@ import pytest
 from ts.torch_handler.request_envelope.kserve import KServeEnvelope
 from ts.torch_handler.request_envelope.kservev2 import KServev2Envelope
 
-from builder import build_archive
-from builder.golden import same_json
-from handlers import kserve
-from handlers.errors import BadInput, PayloadTooLarge
-from handlers.payload import Payload, binary_input, text_input
-from offline import LocalArchive, LocalRequest
+from markit.builder import build_archive
+from markit.builder.golden import same_json
+from markit.offline import LocalArchive, LocalRequest
+from markit.runtime import kserve
+from markit.runtime.errors import BadInput, PayloadTooLarge
+from markit.runtime.payload import Payload, binary_input, text_input
 
 from helpers import png_bytes, write_convention_spec
 

@@ -1,4 +1,4 @@
-"""tsclient.launch runs TorchServe's own start-up code and then *becomes* Java, so Java's exit status
+"""markit.ops.launch runs TorchServe's own start-up code and then *becomes* Java, so Java's exit status
 and signals are the caller's (checked here with a stand-in java; tests/integration/test_container.py
 runs the real one)."""
 
@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tsclient.launch import WORKER_ENVIRONMENT, with_worker_defaults
+from markit.ops.launch import WORKER_ENVIRONMENT, with_worker_defaults
 
 
 def launch(tmp_path: Path, java_home: Path, **variables: str | None) -> subprocess.CompletedProcess:
@@ -19,7 +19,7 @@ def launch(tmp_path: Path, java_home: Path, **variables: str | None) -> subproce
     for name in ("TEMP", "TS_CONFIG_FILE", *variables):
         env.pop(name, None)
     env.update({name: value for name, value in variables.items() if value is not None})
-    return subprocess.run([sys.executable, "-m", "tsclient.launch", "--ncs", "--model-store", str(tmp_path / "store"),
+    return subprocess.run([sys.executable, "-m", "markit.ops.launch", "--ncs", "--model-store", str(tmp_path / "store"),
                            "--ts-config", str(tmp_path / "config.properties")],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
 

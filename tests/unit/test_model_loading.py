@@ -9,8 +9,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from handlers.errors import ArchiveError
-from handlers.model_loading import load_model
+from markit.runtime.errors import ArchiveError
+from markit.runtime.model_loading import load_model
 
 from helpers import REPO
 

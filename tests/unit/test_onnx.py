@@ -10,10 +10,10 @@ import sys
 import pytest
 import torch
 
-from builder import build_archive
-from handlers.model_loading import load_model
-from handlers.onnx_program import OnnxProgram, runtime_version, unmet_requirement
-from offline import LocalArchive, LocalRequest
+from markit.builder import build_archive
+from markit.offline import LocalArchive, LocalRequest
+from markit.runtime.model_loading import load_model
+from markit.runtime.onnx_program import OnnxProgram, runtime_version, unmet_requirement
 
 from helpers import build_formats, mar_manifest, png_bytes, quiet, unpacked, write_tiny_spec
 

@@ -4,8 +4,8 @@ import base64
 
 import pytest
 
-from handlers.errors import BadInput, UnsupportedMediaType
-from handlers.payload import Payload, binary_input, parse_int_option
+from markit.runtime.errors import BadInput, UnsupportedMediaType
+from markit.runtime.payload import Payload, binary_input, parse_int_option
 
 PNG = b"\x89PNG\r\n\x1a\nrest"
 B64 = base64.b64encode(PNG).decode()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from offline.predict import expand_inputs, main
+from markit.offline.predict import expand_inputs, main
 
 from helpers import png_bytes
 

@@ -7,25 +7,27 @@ import json
 import jsonschema
 import pytest
 
-import builder
-import handlers
-import offline
-import tsclient
-from builder.manifest import SCHEMA_PATH
+import markit.builder
+import markit.client
+import markit.offline
+import markit.ops
+import markit.runtime
+from markit.builder.manifest import SCHEMA_PATH
 
 
 @pytest.mark.parametrize(
     ("package", "names"),
     [
-        (handlers, {"TASKS", "Archive", "ArchiveError", "BadInput", "ConventionHandler", "Decoded", "HandlerError",
+        (markit.runtime, {"TASKS", "UnpackedArchive", "ArchiveError", "BadInput", "ConventionHandler", "Decoded", "HandlerError",
                     "ImageClassifier", "LoadedModel",
                     "PayloadTooLarge", "TaskHandler", "TextClassifier", "TextEmbedder", "UnprocessableInput",
                     "UnsupportedMediaType", "__version__",
                     "configure_threads", "create_handler"}),
-        (builder, {"BuildError", "BuildResult", "Spec", "SpecError", "VerificationError", "__version__", "build_archive",
+        (markit.builder, {"BuildError", "BuildResult", "Spec", "SpecError", "VerificationError", "__version__", "build_archive",
                    "load_spec", "parse_spec", "verify_golden"}),
-        (offline, {"ArchiveLoadError", "LocalArchive", "LocalRequest", "LocalResponse", "PredictionLine", "predict"}),
-        (tsclient, {"KeyFile", "Reply", "ServerError", "TokenError", "TorchServeClient", "TorchServeProcess", "free_port"}),
+        (markit.offline, {"ArchiveLoadError", "LocalArchive", "LocalRequest", "LocalResponse", "PredictionLine", "predict"}),
+        (markit.client, {"KeyFile", "Reply", "TokenError", "TorchServeClient"}),
+        (markit.ops, {"ServerError", "TorchServeProcess", "free_port"}),
     ],
 )
 def test_exports(package, names):
@@ -34,11 +36,12 @@ def test_exports(package, names):
 
 
 def test_errors_map_to_http_statuses():
-    assert [cls.status for cls in (handlers.HandlerError, handlers.BadInput, handlers.PayloadTooLarge,
-                                   handlers.UnsupportedMediaType, handlers.UnprocessableInput, handlers.ArchiveError)] == [
-        500, 400, 413, 415, 422, 500]
-    assert issubclass(handlers.PayloadTooLarge, handlers.BadInput)
-    assert issubclass(builder.SpecError, builder.BuildError) and issubclass(builder.VerificationError, builder.BuildError)
+    run = markit.runtime
+    classes = (run.HandlerError, run.BadInput, run.PayloadTooLarge, run.UnsupportedMediaType, run.UnprocessableInput, run.ArchiveError)
+    assert [cls.status for cls in classes] == [500, 400, 413, 415, 422, 500]
+    assert issubclass(run.PayloadTooLarge, run.BadInput)
+    assert issubclass(markit.builder.SpecError, markit.builder.BuildError)
+    assert issubclass(markit.builder.VerificationError, markit.builder.BuildError)
 
 
 def test_manifest_schema_is_a_valid_draft_2020_12_schema():

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from handlers.archive import Archive
-from handlers.errors import ArchiveError, BadInput, PayloadTooLarge, UnprocessableInput
-from handlers.model_loading import LoadedModel
-from handlers.payload import Payload
-from handlers.regression import MAX_ROWS, Regressor
+from markit.runtime.errors import ArchiveError, BadInput, PayloadTooLarge, UnprocessableInput
+from markit.runtime.model_loading import LoadedModel
+from markit.runtime.payload import Payload
+from markit.runtime.regression import MAX_ROWS, Regressor
+from markit.runtime.unpacked_archive import UnpackedArchive
 
 SPEC = {
     "name": "forecast", "version": "1.0", "task": "regression",
@@ -42,7 +42,7 @@ class Metrics:
 @pytest.fixture
 def handler(tmp_path: Path) -> Regressor:
     manifest = {"spec": SPEC, "identity": "sha256:test", "files": {}}
-    return Regressor(Archive(directory=tmp_path, manifest=manifest), LoadedModel(forward=SumModel()))
+    return Regressor(UnpackedArchive(directory=tmp_path, manifest=manifest), LoadedModel(forward=SumModel()))
 
 
 def body(value) -> Payload:
@@ -103,4 +103,4 @@ def test_a_flag_guard_answers_with_a_warning_and_counts_the_hit(handler):
 def test_a_manifest_without_outputs_is_refused(tmp_path):
     manifest = {"spec": {k: v for k, v in SPEC.items() if k != "outputs"}, "identity": "sha256:test", "files": {}}
     with pytest.raises(ArchiveError, match=r"manifest spec\.features/outputs/guards is invalid"):
-        Regressor(Archive(directory=tmp_path, manifest=manifest), LoadedModel(forward=SumModel()))
+        Regressor(UnpackedArchive(directory=tmp_path, manifest=manifest), LoadedModel(forward=SumModel()))

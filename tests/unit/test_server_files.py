@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tsclient.properties import local_url, read_properties, server_urls
-from tsclient.tokens import KeyFile, TokenError
+from markit.client.properties import local_url, read_properties, server_urls
+from markit.client.tokens import KeyFile, TokenError
 
 from helpers import REPO
 
@@ -65,7 +65,7 @@ def test_key_file_errors_name_the_file(tmp_path):
 
 
 def test_probe_names_a_missing_config(tmp_path, capsys):
-    from tsclient.health import main
+    from markit.client.health import main
 
     assert main(["--config", str(tmp_path / "nope.properties")]) == 1
     assert f"unhealthy: config {tmp_path / 'nope.properties'} not found" in capsys.readouterr().err

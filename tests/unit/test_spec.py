@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from builder.errors import SpecError
-from builder.spec import load_spec, parse_spec
+from markit.builder.errors import SpecError
+from markit.builder.spec import load_spec, parse_spec
 
 from helpers import write_tiny_spec
 

@@ -11,11 +11,11 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from handlers.base import Decoded
-from handlers.errors import BadInput, PayloadTooLarge, UnsupportedMediaType
-from handlers.payload import Payload, text_input
-from handlers.text import TextEncoder, Tokenized, pad_batch, pool
-from handlers.text_embedding import TextEmbedder
+from markit.runtime.base import Decoded
+from markit.runtime.errors import BadInput, PayloadTooLarge, UnsupportedMediaType
+from markit.runtime.payload import Payload, text_input
+from markit.runtime.text import TextEncoder, Tokenized, pad_batch, pool
+from markit.runtime.text_embedding import TextEmbedder
 
 
 def texts(value, content_type="application/json"):

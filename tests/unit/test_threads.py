@@ -7,14 +7,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from handlers.archive import Archive
-from handlers.errors import ArchiveError
-from handlers.service import configure_threads
+from markit.runtime.errors import ArchiveError
+from markit.runtime.service import configure_threads
+from markit.runtime.unpacked_archive import UnpackedArchive
 
 
 @pytest.fixture
-def archive() -> Archive:
-    return Archive(Path("."), {"spec": {"serving": {"torch_threads": 2}}})
+def archive() -> UnpackedArchive:
+    return UnpackedArchive(Path("."), {"spec": {"serving": {"torch_threads": 2}}})
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,264 @@
+"""``python -m benchmarks [compare|sweep|load] ...`` (``./scripts/benchmark.sh`` runs it).
+
+    compare  (default) every ratio of the speed goals, side by side in rounds: ours / the stock
+             handler tuned the same, ours / the stock handler on TorchServe's defaults, served /
+             in-process ceiling, open-loop p99 / unloaded p50, 12-MP full decode / ours
+    sweep    workers x torch threads x batch size x batch delay for one archive: a table and the
+             serving: section it recommends for this machine
+    load     one archive with its own settings: closed loop, unloaded latency, open loop
+
+The archive is ``--archive NAME.mar`` or built from ``--spec`` (default: the EfficientNet-Lite0
+example) with any ``--set KEY=VALUE`` overrides; the body is the coffee photo as a 600x400 JPEG
+unless ``--body FILE`` is given. Progress goes to stderr, the report to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from .servers import REPO
+
+__all__ = ["main"]
+
+COMMANDS = ("compare", "sweep", "load")
+EXAMPLE_SPEC = REPO / "examples" / "efficientnet_lite0" / "spec.yaml"
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from err
+    if not values or min(values) < 0:
+        raise argparse.ArgumentTypeError(f"expected comma-separated non-negative integers, got {text!r}")
+    return values
+
+
+def _delays(text: str) -> list[int]:
+    values = _ints(text)
+    if 0 in values:
+        raise argparse.ArgumentTypeError("a batch delay of 0 cannot be shipped: TorchServe reads 0 in an archive's "
+                                         "model-config.yaml as 'not set' (100 ms); use 1")
+    return values
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="benchmark.sh", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--archive", type=Path, help="an existing .mar (default: build --spec)")
+    common.add_argument("--spec", type=Path, default=EXAMPLE_SPEC, help="the spec to build (default: the EfficientNet-Lite0 example)")
+    common.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="build the spec with this override (repeatable), as build_mar.sh --set")
+    common.add_argument("--body", type=Path, help="request body file (default: the coffee photo as a 600x400 JPEG, quality 90)")
+    common.add_argument("--content-type", help="the body's content type (default: from its file name)")
+    common.add_argument("--connections", type=int, default=8, help="closed-loop requests in flight (default 8)")
+
+    compare = commands.add_parser("compare", parents=[common], help="every ratio of the speed goals (default)")
+    compare.add_argument("--rounds", type=int, default=3,
+                         help="rounds of ceiling / ours / stock tuned the same on fresh servers; ratios are per-round medians (default 3)")
+    compare.add_argument("--seconds", type=float, default=10.0, help="each closed-loop and in-process window (default 10)")
+    compare.add_argument("--warmup", type=float, default=3.0, help="warm-up before each closed-loop and in-process window (default 3)")
+    compare.add_argument("--open-seconds", type=float, default=15.0, help="each round's open-loop window, after a 2 s warm-up (default 15)")
+    compare.add_argument("--open-fraction", type=float, default=0.7, help="open-loop rate / closed-loop capacity (default 0.7)")
+    compare.add_argument("--unloaded-requests", type=int, default=40, help="sequential requests for the unloaded p50 (default 40)")
+    compare.add_argument("--large-requests", type=int, default=10, help="sequential 12-MP requests per archive (default 10)")
+    compare.add_argument("--full-decode-archive", type=Path,
+                         help="with --archive: the same archive built with --set preprocess.draft=false")
+    compare.add_argument("--no-stock", action="store_true", help="skip the stock handler (no stock venv needed)")
+    compare.add_argument("--no-ceiling", action="store_true", help="skip the in-process ceiling")
+
+    sweep = commands.add_parser("sweep", parents=[common], help="serving settings chosen by measurement")
+    sweep.add_argument("--workers", type=_ints, default=[1, 2], help="worker counts (default 1,2)")
+    sweep.add_argument("--threads", type=_ints, default=[1, 2], help="torch threads per worker (default 1,2)")
+    sweep.add_argument("--batch-sizes", type=_ints, default=[1, 2, 4, 8], help="batch sizes (default 1,2,4,8)")
+    sweep.add_argument("--delays", type=_delays, default=[1, 5, 20],
+                       help="max batch delays in ms, at least 1: an archive's 0 means TorchServe's default 100 (default 1,5,20)")
+    sweep.add_argument("--cores", type=int, default=len(os.sched_getaffinity(0)),
+                       help="workers x threads may not exceed this (default: this machine's cores)")
+    sweep.add_argument("--seconds", type=float, default=8.0, help="each configuration's window (default 8)")
+    sweep.add_argument("--warmup", type=float, default=3.0, help="warm-up before each window (default 3)")
+    sweep.add_argument("--open-seconds", type=float, default=12.0,
+                       help="the tail check's open-loop window per candidate, after a 2 s warm-up (default 12)")
+    sweep.add_argument("--retries", type=int, default=1,
+                       help="measure a setting again when other processes kept the cores busy meanwhile (default 1)")
+
+    load = commands.add_parser("load", parents=[common], help="one archive with its own settings under load")
+    load.add_argument("--seconds", type=float, default=20.0)
+    load.add_argument("--warmup", type=float, default=5.0)
+    load.add_argument("--open-fraction", type=float, default=0.7, help="open-loop rate / closed-loop capacity (default 0.7)")
+    load.add_argument("--rate", type=float, help="open-loop rate in requests/s (default: --open-fraction of the closed loop's)")
+    load.add_argument("--unloaded-requests", type=int, default=40)
+    load.add_argument("--config", dest="config", action="append", default=[], metavar="KEY=VALUE",
+                      help="a TorchServe setting in place of config/config.properties' (repeatable); "
+                           "e.g. vmargs= runs the frontend on the JVM's defaults")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if not args_list or args_list[0] not in (*COMMANDS, "-h", "--help"):
+        args_list.insert(0, "compare")
+    args = _parser().parse_args(args_list)
+    from markit.builder import BuildError
+    from markit.ops.server import ServerError
+
+    from .stock import StockError
+    from .wrk import WrkError
+
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-build-") as built:
+            return {"compare": _compare, "sweep": _sweep, "load": _load}[args.command](args, Path(built))
+    except (BuildError, ServerError, StockError, WrkError, OSError, ValueError, RuntimeError) as err:
+        print(f"benchmark: {type(err).__name__}: {err}", file=sys.stderr)
+        return 1
+
+
+def _key_value(item: str, option: str) -> tuple[str, str]:
+    key, sep, value = item.partition("=")
+    if not sep or not key.strip():
+        raise SystemExit(f"{option} {item!r}: expected KEY=VALUE, e.g. {option} vmargs=")
+    return key.strip(), value
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _archive(args: argparse.Namespace, out: Path, extra: Sequence[str] = ()) -> tuple[Path, str]:
+    """The archive to measure and where it came from."""
+    if args.archive is not None and not extra:
+        return args.archive, f"given: {args.archive}"
+    from markit.builder import build_archive
+
+    overrides = [*args.overrides, *extra]
+    shown = "".join(f" --set {o}" for o in overrides)
+    _progress(f"building {args.spec}{shown} ...")
+    result = build_archive(args.spec, out, progress=lambda _: None, overrides=overrides)
+    return result.path, f"built from {args.spec.relative_to(REPO) if args.spec.is_relative_to(REPO) else args.spec}{shown}"
+
+
+def _body(args: argparse.Namespace):  # -> Body
+    from .bodies import coffee_jpeg, file_body
+
+    return coffee_jpeg() if args.body is None else file_body(args.body, args.content_type)
+
+
+def _compare(args: argparse.Namespace, built: Path) -> int:
+    from markit.builder import BuildError
+
+    from .bodies import large_jpeg
+    from .compare import FULL_DECODE, CompareOptions, compare, render
+
+    archive, origin = _archive(args, built / "ours")
+    full: Path | str
+    if args.full_decode_archive is not None:
+        full = args.full_decode_archive
+    elif args.archive is not None:
+        full = "with --archive, give --full-decode-archive (the same archive built with --set preprocess.draft=false)"
+    else:
+        try:
+            full, _ = _archive(args, built / "full", [FULL_DECODE])
+        except BuildError as err:
+            full = f"the spec cannot be built with --set {FULL_DECODE}: {err}"
+    options = CompareOptions(body=_body(args), large=large_jpeg(), connections=args.connections, seconds=args.seconds,
+                             warmup=args.warmup, rounds=args.rounds, open_fraction=args.open_fraction, open_seconds=args.open_seconds,
+                             unloaded_requests=args.unloaded_requests, large_requests=args.large_requests,
+                             with_stock=not args.no_stock, with_ceiling=not args.no_ceiling)
+    figures = compare(archive, full, options, _progress)
+    print(render(archive, options, figures, origin))
+    return 0
+
+
+def _sweep(args: argparse.Namespace, built: Path) -> int:
+    from markit.ops.mar_file import read_archive
+
+    from . import sweep
+    from .compare import archive_summary
+    from .report import machine
+
+    archive, origin = _archive(args, built)
+    info = read_archive(archive)
+    threads = args.threads
+    note = ""
+    if not sweep.honours_thread_override(archive) and set(threads) != {info.torch_threads}:
+        threads = [info.torch_threads]
+        note = (f"note: this archive's run-time code does not read ARCHIVE_TORCH_THREADS, so only its own "
+                f"torch_threads ({info.torch_threads}) is measured")
+        _progress(note)
+    settings = sweep.grid(args.workers, threads, args.batch_sizes, args.delays, cores=args.cores, connections=args.connections)
+    if not settings:
+        raise ValueError("no setting left after pruning (workers x threads <= cores, batch size <= connections)")
+    _progress(f"sweep: {len(settings)} settings x ({args.warmup:g} s warm-up + {args.seconds:g} s) ...")
+    body = _body(args)
+    measured = sweep.run_sweep(archive, body, settings, connections=args.connections, seconds=args.seconds,
+                               warmup=args.warmup, retries=args.retries, progress=_progress)
+    shortlist = sweep.candidates(measured)
+    _progress(f"tail check: {len(shortlist)} setting(s) within {100 * sweep.CANDIDATES:.0f}% of the best: a closed-loop warm-up, "
+              f"unloaded, then an open loop at {100 * sweep.OPEN_FRACTION:.0f}% of each one's rate for {args.open_seconds:g} s ...")
+    checked = sweep.check_tails(archive, body, shortlist, seconds=args.open_seconds, warmup=args.warmup,
+                                 connections=args.connections, progress=_progress)
+    chosen = sweep.recommend(checked)
+    disturbed = sum(m.result.cores is not None and m.result.cores.others > sweep.DISTURBED for m in measured)
+    caution = ([f"caution: {disturbed} of {len(measured)} runs shared the cores with other processes (starred); "
+                "re-run on a quiet machine before shipping this section"] if disturbed else [])
+    lines = [f"machine:  {machine()}", f"archive:  {archive_summary(info)}  ({origin})", f"body:     {body.label}",
+             f"load:     wrk closed loop, {args.connections} connections, {args.warmup:g} s warm-up + {args.seconds:g} s per setting",
+             *([note] if note else []), "", sweep.table(measured, chosen), "",
+             f"tail check of the settings within {100 * sweep.CANDIDATES:.0f}% of the best (open loop at {100 * sweep.OPEN_FRACTION:.0f}% "
+             f"of each one's closed-loop rate, {args.open_seconds:g} s):", sweep.tail_table(checked, chosen), "",
+             *caution,
+             f"recommended for this machine (highest images/s among the settings whose open-loop p99 is at most {sweep.TAIL_GOAL:g}x "
+             f"their unloaded p50, ties within 3% to the lowest open-loop p99; else the lowest open-loop p99): "
+             f"{chosen.setting.label()}",
+             sweep.serving_section(chosen.setting, info.settings["responseTimeout"])]
+    print("\n".join(lines))
+    return 0
+
+
+def _load(args: argparse.Namespace, built: Path) -> int:
+    from markit.ops.mar_file import read_archive
+
+    from .compare import archive_summary
+    from .openloop import WARMUP, open_loop
+    from .report import machine
+    from .sequential import sequential
+    from .servers import bench_server
+    from .wrk import run_wrk
+
+    archive, origin = _archive(args, built)
+    info = read_archive(archive)
+    body = _body(args)
+    config = dict(_key_value(item, "--config") for item in args.config)
+    lines = [f"machine:  {machine()}", f"archive:  {archive_summary(info)}  ({origin})", f"body:     {body.label}"]
+    if config:
+        lines.append("server:   config/config.properties with " + ", ".join(f"{key}={value!r}" for key, value in config.items()))
+    say: Callable[[str], None] = _progress
+    with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp, \
+            bench_server([archive], Path(tmp), load=[info.mar_name], ready={info.name: info.settings["maxWorkers"]},
+                         overrides=config) as server:
+        url, token = server.url(info.name), server.token
+        run_wrk(url, body.data, body.content_type, token, connections=args.connections, seconds=args.warmup)
+        mark, counted = server.batch_mark(), server.counters(info.name)
+        closed = server.watched(lambda: run_wrk(url, body.data, body.content_type, token, connections=args.connections,
+                                                seconds=args.seconds))
+        batches, frontend = server.batches_since(mark), server.counters(info.name) - counted
+        say(f"closed loop: {closed.summary()}")
+        unloaded = server.watched(lambda: sequential(url, body.data, body.content_type, token, count=args.unloaded_requests))
+        say(f"unloaded: {unloaded.summary(with_rate=False)}")
+        rate = args.rate or args.open_fraction * closed.throughput
+        opened = server.watched(lambda: open_loop(url, body.data, body.content_type, token, rate=rate, seconds=args.seconds,
+                                                  warmup=WARMUP)) if rate > 0 else None
+    lines += [f"  {closed.generator}: {closed.summary()}", f"  {unloaded.generator}: {unloaded.summary(with_rate=False)}"]
+    if opened is not None:
+        lines.append(f"  {opened.generator}: {opened.summary()}")
+    lines.append(f"  in TorchServe under the closed loop: {frontend.summary()}")
+    if batches:
+        lines.append("  batches formed under the closed loop: " + ", ".join(f"{n} of {size}" for size, n in sorted(batches.items())))
+    print("\n".join(lines))
+    return 0

@@ -1,0 +1,7 @@
+"""``python -m demo``: see demo/walkthrough.py."""
+
+import sys
+
+from .walkthrough import main
+
+sys.exit(main())

@@ -1,0 +1,39 @@
+"""``python -m markit.builder SPEC.yaml [--output DIR]``: what scripts/build_mar.sh runs."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import traceback
+from pathlib import Path
+
+from .errors import BuildError
+from .pipeline import build_archive
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="build_mar.sh", description="Build a verified .mar from a YAML spec.")
+    parser.add_argument("spec", type=Path, help="the model spec (YAML); see docs/spec.md")
+    parser.add_argument("--output", type=Path, default=Path("model_store"), help="directory for NAME.mar (default: model_store)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a spec value, e.g. --set serving.workers=2 (repeatable; validated like the file)")
+    parser.add_argument("--traceback", action="store_true", help="on failure, print the traceback too (for reporting a bug)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        result = build_archive(args.spec, args.output, overrides=args.overrides)
+    except BuildError as err:
+        if args.traceback:
+            traceback.print_exception(err, file=sys.stderr)
+        print(f"build failed: {err}", file=sys.stderr)
+        return 1
+    spec = result.manifest["spec"]
+    size = result.path.stat().st_size / 1e6
+    print(f"built {result.path} ({size:.1f} MB) in {result.seconds:.1f} s")
+    print(f"  {spec['name']} {spec['version']} · task {spec['task']} · identity {result.manifest['identity']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

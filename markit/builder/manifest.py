@@ -1,0 +1,90 @@
+"""Composing the archive's manifest: spec, per-file sha256, identity and provenance.
+
+The identity is a sha256 over the canonical JSON of everything that defines the served model
+(schema version, spec section, file hashes) and nothing that merely records the build (time,
+machine, tool versions), so rebuilding the same inputs gives the same identity. A compiled program
+counts by what it was compiled from and for (see ``identity_of``), since no compiler here emits the
+same bytes twice; its sha256 is still listed and checked at worker start like every file's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import sys
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from markit.runtime.manifest import MANIFEST_NAME, file_sha256
+
+from .errors import BuildError
+
+__all__ = ["SCHEMA_PATH", "SCHEMA_VERSION", "canonical_json", "compose_manifest", "identity_of", "validate_manifest"]
+
+SCHEMA_VERSION = "1.2"
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "manifest.schema.json"
+
+
+def canonical_json(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
+def identity_of(manifest: dict[str, Any]) -> str:
+    spec, files = manifest["spec"], dict(manifest["files"])
+    model = spec["model"]
+    if model.get("format") == "aoti":
+        # A compiled program is the fallback model compiled for ``requires``; the compiler's bytes (not
+        # reproducible) and its measured difference say how it was built, not which model it is.
+        files.pop(model["file"], None)
+        spec = {**spec, "model": {key: model[key] for key in ("format", "requires", "fallback")}}
+    core = {"schema_version": manifest["schema_version"], "spec": spec, "files": files}
+    return "sha256:" + hashlib.sha256(canonical_json(core)).hexdigest()
+
+
+def compose_manifest(root: Path, spec_section: dict[str, Any], references: dict[str, str]) -> dict[str, Any]:
+    """Hash every file under ``root`` and return the validated manifest (not yet written)."""
+    files = {
+        path.relative_to(root).as_posix(): file_sha256(path)
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and path.relative_to(root).as_posix() != MANIFEST_NAME
+    }
+    manifest: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "spec": spec_section, "files": files}
+    manifest["identity"] = identity_of(manifest)
+    manifest["provenance"] = _provenance(references)
+    validate_manifest(manifest)
+    return manifest
+
+
+def validate_manifest(manifest: dict[str, Any]) -> None:
+    """Check against the committed JSON Schema; BuildError naming the first offending field."""
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(manifest))
+    if error is not None:
+        where = "/".join(str(part) for part in error.absolute_path) or "(root)"
+        raise BuildError(f"manifest does not match {SCHEMA_PATH.name} at {where}: {error.message}")
+
+
+def _provenance(references: dict[str, str]) -> dict[str, Any]:
+    from . import __version__
+
+    return {
+        "builder_version": __version__,
+        "built_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+        "python_version": platform.python_version(),
+        "torch_version": _version("torch"),
+        "torch_model_archiver_version": _version("torch-model-archiver"),
+        "platform": f"{sys.platform}-{platform.machine()}",
+        "inputs": dict(sorted(references.items())),
+    }
+
+
+def _version(distribution: str) -> str:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError as err:
+        raise BuildError(f"{distribution} is not installed; run ./scripts/test.sh or pip install -e . first") from err

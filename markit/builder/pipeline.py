@@ -1,0 +1,210 @@
+"""spec -> staged files -> manifest -> .mar (torch-model-archiver) -> golden check -> published.
+
+When the spec asks for a converted format, the eager archive is made and verified first, then its
+model is converted on the handler's own preprocessing of the golden inputs, compared with eager,
+and the archive is made and verified again with the converted program in place of the weights
+(beside them for an ``aoti`` or ``onnx`` program: the eager model is its fallback).
+
+The archive is made and verified in a temporary directory and moved into the output directory
+only when its golden examples pass, so a failed build never leaves an archive behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from model_archiver.model_archiver_config import ModelArchiverConfig
+from model_archiver.model_archiver_error import ModelArchiverError
+from model_archiver.model_packaging import generate_model_archive
+
+from markit.offline import ArchiveLoadError, LocalArchive, LocalRequest
+from markit.runtime.errors import ArchiveError
+from markit.runtime.manifest import MANIFEST_NAME
+from markit.runtime.model_loading import PROGRAM_RUNTIMES, import_source, resolve_attribute
+
+from .convert import PROGRAM_FILES, convert
+from .errors import BuildError, SpecError, VerificationError
+from .golden import differences
+from .manifest import compose_manifest
+from .spec import Spec, load_spec
+from .staging import MODEL_CONFIG_FILE, Staged, stage
+
+__all__ = ["BuildResult", "build_archive"]
+
+Progress = Callable[[str], None]
+
+
+class BuildResult:
+    def __init__(self, path: Path, manifest: dict[str, Any], seconds: float) -> None:
+        self.path = path
+        self.manifest = manifest
+        self.seconds = seconds
+
+
+def build_archive(spec_path: Path, output_dir: Path, progress: Progress = print, overrides: Sequence[str] = ()) -> BuildResult:
+    """Build ``output_dir/NAME.mar`` from the spec (with ``key=value`` overrides).
+
+    Raises BuildError, and only BuildError (anything else that goes wrong is chained as its cause), and
+    leaves the output directory untouched when anything fails."""
+    try:
+        return _build(spec_path, output_dir, progress, overrides)
+    except BuildError:
+        raise
+    except Exception as err:  # a fault of the builder or of the environment: still a BuildError, cause chained
+        raise BuildError(f"unexpected {type(err).__name__}: {err} (python -m markit.builder --traceback shows where)") from err
+
+
+def _build(spec_path: Path, output_dir: Path, progress: Progress, overrides: Sequence[str]) -> BuildResult:
+    started = time.monotonic()
+    spec = load_spec(spec_path, overrides)
+    progress(f"spec {spec_path} is valid: {spec.name} {spec.version}, task {spec.task}, model format {spec.model.format}")
+    step = _Steps(progress, 8 if spec.model.converted else 4)
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise BuildError(f"--output {output_dir}: cannot be the output directory ({err.strerror}); give a directory") from err
+    with tempfile.TemporaryDirectory(prefix=f"build-{spec.name}-", dir=output_dir) as tmp:
+        staging = Path(tmp) / "staging"
+        staging.mkdir()
+        with step("staging handler code, model, weights (-> safetensors), labels, artifacts, golden inputs"):
+            staged = stage(spec, staging)
+            check_model_class(spec, staging, staged.section["model"])
+        mar, manifest = _pack_and_verify(spec, staging, staged, Path(tmp) / "eager", step)
+        if spec.model.converted:
+            with step(f"converting the eager model to {spec.model.format}, comparing outputs on the golden inputs"):
+                staged = _convert(mar, spec, staging, staged)
+            mar, manifest = _pack_and_verify(spec, staging, staged, Path(tmp) / "converted", step)
+        final = output_dir / mar.name
+        os.replace(mar, final)
+    return BuildResult(final, manifest, time.monotonic() - started)
+
+
+def _pack_and_verify(spec: Spec, staging: Path, staged: Staged, out: Path, step: _Steps) -> tuple[Path, dict[str, Any]]:
+    with step("hashing files and writing the manifest"):
+        manifest = compose_manifest(staging, staged.section, dict(spec.references))
+        (staging / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
+    with step("packing with torch-model-archiver"):
+        mar = _pack(spec, staging, staged.entry, out)
+    with step(f"verifying {len(spec.golden)} golden example(s) through the handler, in process"):
+        verify_golden(mar, spec)
+    return mar, manifest
+
+
+def _convert(mar: Path, spec: Spec, staging: Path, staged: Staged) -> Staged:
+    """Replace the staged eager weights with the converted program; return the updated staging."""
+    fmt = spec.model.format
+    with _loaded(mar) as local:
+        batch = local.example_batch(golden_requests(spec))
+        conversion = convert(local.task_handler.model, batch, fmt, staging / "model" / PROGRAM_FILES[fmt], spec.model.tolerance)
+    eager, program = dict(staged.section["model"]), conversion.section(f"model/{PROGRAM_FILES[fmt]}")
+    if fmt in PROGRAM_RUNTIMES:  # the eager source and weights stay, as the fallback where the program cannot run
+        model = {**program, "fallback": eager}
+    else:
+        (staging / eager.pop("weights")).unlink()
+        model = {**eager, **program}
+    return replace(staged, section={**staged.section, "model": model})
+
+
+def check_model_class(spec: Spec, staging: Path, model: dict[str, Any]) -> None:
+    """The convention task calls the class's own preprocess/postprocess: refuse a class without them."""
+    if spec.task != "convention":
+        return
+    try:
+        module = import_source(staging / model["source"])
+    except Exception as err:  # the user's code: a SyntaxError, an ImportError, whatever it raises at import
+        raise SpecError(f"model.source: importing {Path(model['source']).name} failed: {type(err).__name__}: {err}") from err
+    try:
+        cls = resolve_attribute(module, model["class"])
+    except ArchiveError as err:
+        raise SpecError(str(err).removeprefix("spec.")) from err
+    missing = [name for name in ("preprocess", "postprocess") if not callable(getattr(cls, name, None))]
+    if missing:
+        raise SpecError(
+            f"model.class: {model['class']} has no {' and no '.join(missing)} method; the convention task calls "
+            "preprocess(raw) -> tensor per request and postprocess(output_row) -> JSON per output (docs/convention.md)"
+        )
+
+
+def _pack(spec: Spec, staging: Path, entry: str, out: Path) -> Path:
+    out.mkdir()
+    config = ModelArchiverConfig(
+        model_name=spec.name,
+        handler=str(staging / entry),
+        version=spec.version,
+        extra_files=str(staging),
+        config_file=str(staging / MODEL_CONFIG_FILE),
+        export_path=str(out),
+        force=True,
+    )
+    try:
+        generate_model_archive(config)
+    except (ModelArchiverError, OSError) as err:
+        raise BuildError(f"torch-model-archiver failed: {err}") from err
+    return out / f"{spec.name}.mar"
+
+
+def golden_requests(spec: Spec) -> list[LocalRequest]:
+    return [LocalRequest.from_file(example.input) for example in spec.golden]
+
+
+def verify_golden(mar: Path, spec: Spec) -> None:
+    """Run every golden example through the packaged handler; VerificationError with a diff on mismatch."""
+    with _loaded(mar) as archive:
+        golden = archive.describe()["spec"]["golden"]
+        responses = archive.predict(golden_requests(spec))
+    report = []
+    for example, response, packaged in zip(spec.golden, responses, golden, strict=True):
+        if response.status != 200:
+            report.append(f"{packaged['input']}: status {response.status}: {response.body}")
+            continue
+        lines = differences(example.expected, response.body, example.tolerance)
+        report += [f"{packaged['input']}: {line}" for line in lines]
+    if report:
+        raise VerificationError(
+            "golden examples do not reproduce; no archive was written:\n  " + "\n  ".join(report)
+        )
+
+
+@contextmanager
+def _loaded(mar: Path) -> Iterator[LocalArchive]:
+    """The packed archive running in process; its failure to start is a build error."""
+    try:
+        archive = LocalArchive(mar).__enter__()
+    except ArchiveLoadError as err:
+        raise BuildError(str(err)) from err
+    try:
+        yield archive
+    finally:
+        archive.__exit__(None, None, None)
+
+
+class _Steps:
+    """Prints ``[2/5] staging ... done in 1.2 s`` for each slow step."""
+
+    def __init__(self, progress: Progress, total: int) -> None:
+        self.progress, self.total, self.count = progress, total, 0
+
+    def __call__(self, title: str) -> _Step:
+        self.count += 1
+        return _Step(self.progress, f"[{self.count}/{self.total}] {title}")
+
+
+class _Step:
+    def __init__(self, progress: Progress, title: str) -> None:
+        self.progress, self.title = progress, title
+
+    def __enter__(self) -> None:
+        self.started = time.monotonic()
+        self.progress(f"{self.title} ...")
+
+    def __exit__(self, kind: object, *rest: object) -> None:
+        if kind is None:
+            self.progress(f"      done in {time.monotonic() - self.started:.1f} s")

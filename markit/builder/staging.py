@@ -1,0 +1,186 @@
+"""Laying out an archive's files in a directory, and the manifest's ``spec`` section that describes them.
+
+Everything in the archive is named by a path relative to its root, never by a path on the build
+machine, so the same inputs give the same manifest (and identity) anywhere.
+
+    archive_entry_<hash>.py   TorchServe's handler (markit/runtime/serve_entry.py, renamed): loads runtime/ by
+                              path; the name carries a hash of the run-time code because TorchServe
+                              imports it by module name, and PYTHONPATH comes before the archive
+    runtime/                  this project's run-time package markit.runtime (the archive's own copy)
+    model/                    model source + weights.safetensors, and/or model.pt (TorchScript),
+                              model.pt2 (torch.export), model.aoti.pt2 (AOTInductor) or model.onnx
+                              (ONNX Runtime), the last two with a fallback
+    artifacts/                data files the model's class receives (``artifacts=``)
+    tokenizer/tokenizer.json  text models: the tokenizer the model was trained with
+    index_to_name.json        labels
+    golden/                   golden example inputs
+    model-config.yaml         TorchServe's per-model settings (workers, batching, timeout)
+    manifest.json             written last, by markit.builder.manifest
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..runtime.serve_entry import RUNTIME_PACKAGE
+from .convert import PROGRAM_FILES
+from .errors import SpecError
+from .labels import read_labels
+from .spec import ArtifactSpec, Spec
+from .text_model import stage_encoder, stage_label_embeddings, stage_text
+from .weights import write_safetensors
+
+__all__ = ["ENTRY_FILE", "MODEL_CONFIG_FILE", "PROGRAM_FILES", "Staged", "runtime_package_dir", "stage"]
+
+ENTRY_FILE = "serve_entry.py"
+ENTRY_PREFIX = "archive_entry_"
+MODEL_CONFIG_FILE = "model-config.yaml"
+LABELS_FILE = "index_to_name.json"
+_SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo")
+
+
+def runtime_package_dir() -> Path:
+    """The run-time package shipped beside this build-time package (same checkout or install)."""
+    path = Path(__file__).resolve().parents[1] / "runtime"
+    if not (path / ENTRY_FILE).is_file():
+        raise FileNotFoundError(f"run-time package not found at {path}")
+    return path
+
+
+@dataclass(frozen=True)
+class Staged:
+    """What stage() laid out: the entry module's file name and the manifest's ``spec`` section."""
+
+    entry: str
+    section: dict[str, Any]
+
+
+def stage(spec: Spec, root: Path) -> Staged:
+    """Write every archive file under ``root`` (an eager model stays eager here; see markit.builder.convert)."""
+    runtime = runtime_package_dir()
+    shutil.copytree(runtime, root / RUNTIME_PACKAGE, ignore=_SKIP)
+    entry = f"{ENTRY_PREFIX}{_tree_hash(root / RUNTIME_PACKAGE)[:12]}.py"
+    shutil.copyfile(runtime / ENTRY_FILE, root / entry)
+    (root / MODEL_CONFIG_FILE).write_text(yaml.safe_dump(_model_config(spec), sort_keys=True), encoding="utf-8")
+    section: dict[str, Any] = {"name": spec.name, "version": spec.version, "task": spec.task}
+    if spec.model.transformers is not None:
+        section["tokenizer"], section["text"] = stage_text(spec, root)
+        section["model"] = stage_encoder(spec, root, section["tokenizer"])
+    else:
+        section["model"] = _stage_model(spec, root / "model")
+    if spec.task == "image_classification":
+        section["preprocess"] = _plain(asdict(spec.preprocess))
+        section["labels"] = _stage_labels(spec, root)
+    if spec.task == "text_classification":
+        stage_label_embeddings(spec, root, section)
+    if spec.task == "regression":
+        section["features"] = [dict(feature) for feature in spec.tabular.features]
+        section["outputs"] = [dict(output) for output in spec.tabular.outputs]
+        section["guards"] = [dict(guard) for guard in spec.tabular.guards]
+    if spec.task in ("image_classification", "text_classification"):
+        section["postprocess"] = asdict(spec.postprocess)
+    section["serving"] = asdict(spec.serving)
+    section["metadata"] = dict(spec.metadata)
+    section["golden"] = _stage_golden(spec, root / "golden")
+    return Staged(entry=entry, section=section)
+
+
+def _stage_labels(spec: Spec, root: Path) -> dict[str, Any]:
+    labels = read_labels(spec.labels)
+    if spec.postprocess.top_k > len(labels):
+        raise SpecError(f"postprocess.top_k: {spec.postprocess.top_k} is more than the {len(labels)} labels in {spec.labels.name}")
+    (root / LABELS_FILE).write_text(json.dumps({str(i): name for i, name in enumerate(labels)}, indent=1), encoding="utf-8")
+    return {"file": LABELS_FILE, "count": len(labels)}
+
+
+def _tree_hash(directory: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(directory.rglob("*")):
+        if path.is_file():
+            digest.update(path.relative_to(directory).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _stage_model(spec: Spec, target: Path) -> dict[str, Any]:
+    target.mkdir()
+    model = spec.model
+    if model.program is not None:
+        name = PROGRAM_FILES[model.format]
+        shutil.copyfile(model.program, target / name)
+        return {"format": model.format, "file": f"model/{name}"}
+    source = model.source
+    if source.is_dir():
+        if not (source / "__init__.py").is_file():
+            raise SpecError(f"model.source: directory {source} is not a Python package (no __init__.py)")
+        shutil.copytree(source, target / source.name, ignore=_SKIP)
+    elif source.suffix == ".py":
+        shutil.copyfile(source, target / source.name)
+    else:
+        raise SpecError(f"model.source: {source.name} is neither a .py file nor a package directory")
+    write_safetensors(model.weights, target / "weights.safetensors")
+    section = {
+        "format": "eager",
+        "source": f"model/{source.name}",
+        "class": model.class_name,
+        "factory": model.factory,
+        "kwargs": dict(model.kwargs),
+        "weights": "model/weights.safetensors",
+    }
+    if model.artifacts:
+        section["artifacts"] = _stage_artifacts(model.artifacts, target.parent / "artifacts")
+    return section
+
+
+def _stage_artifacts(artifacts: dict[str, ArtifactSpec], target: Path) -> dict[str, Any]:
+    target.mkdir()
+    staged: dict[str, Any] = {}
+    for name, artifact in sorted(artifacts.items()):
+        if artifact.file is None:
+            staged[name] = {"value": artifact.value}
+        elif artifact.file.is_file():
+            shutil.copyfile(artifact.file, target / artifact.file.name)
+            staged[name] = {"file": f"artifacts/{artifact.file.name}"}
+        else:
+            raise SpecError(f"model.artifacts.{name}.file: {artifact.file} is not a file")
+    names = [entry["file"] for entry in staged.values() if "file" in entry]
+    if len(names) != len(set(names)):
+        raise SpecError("model.artifacts: two artifact files have the same file name; rename one")
+    return staged
+
+
+def _stage_golden(spec: Spec, target: Path) -> list[dict[str, Any]]:
+    target.mkdir()
+    examples = []
+    for index, example in enumerate(spec.golden):
+        name = f"{index}_{example.input.name}"
+        shutil.copyfile(example.input, target / name)
+        examples.append({"input": f"golden/{name}", "expected": example.expected, "tolerance": example.tolerance})
+    return examples
+
+
+def _model_config(spec: Spec) -> dict[str, Any]:
+    serving = spec.serving
+    return {
+        "minWorkers": serving.workers,
+        "maxWorkers": serving.workers,
+        "batchSize": serving.batch_size,
+        "maxBatchDelay": serving.max_batch_delay,
+        "responseTimeout": serving.response_timeout,
+        "deviceType": "cpu",
+    }
+
+
+def _plain(value: Any) -> Any:
+    """Tuples -> lists, so the manifest is the same JSON whether read back or freshly built."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value

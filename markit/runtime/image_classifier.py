@@ -1,0 +1,39 @@
+"""Image bytes -> top-k labels, using the preprocessing and labels the archive declares."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .base import Decoded, TaskHandler
+from .classification import Classification, top_k
+from .images import ImagePreprocessing
+from .model_loading import LoadedModel
+from .payload import Payload, binary_input, parse_int_option
+from .unpacked_archive import UnpackedArchive
+
+__all__ = ["ImageClassifier"]
+
+
+class ImageClassifier(TaskHandler):
+    """Accepts a raw image body, a multipart field ``image``/``data``, or ``{"image": base64}`` JSON;
+    optional ``top_k`` (query string, form field or JSON key) up to the archive's ``postprocess.top_k``."""
+
+    task = "image_classification"
+
+    def __init__(self, archive: UnpackedArchive, model: LoadedModel) -> None:
+        super().__init__(archive, model)
+        self.preprocessing = ImagePreprocessing.from_manifest(archive.spec["preprocess"])
+        self.rule = Classification.from_manifest(archive.spec["postprocess"], archive.labels())
+
+    def decode(self, payload: Payload) -> Decoded:
+        found = binary_input(payload, data_keys=("image",), option_keys=("top_k",))
+        options = {}
+        if "top_k" in found.options:
+            limit = self.rule.top_k
+            options["top_k"] = parse_int_option("top_k", found.options["top_k"], 1, limit, f"this model's postprocess.top_k is {limit}")
+        return Decoded(tensor=self.preprocessing.apply(found.data), options=options)
+
+    def postprocess(self, output: torch.Tensor, item: Decoded) -> dict[str, Any]:
+        return {"predictions": top_k(output, self.rule, item.options.get("top_k")), "model": self.archive.summary}

@@ -1,0 +1,58 @@
+"""Text -> sentence embedding, with the archive's own tokenizer, pooling and normalization.
+
+A request is ``text/plain``, a JSON string, or a JSON list of strings. A single text answers
+``{"embedding": [...], "tokens": n, "truncated": bool}``; a list of N texts answers, in order,
+``{"embeddings": [[...] x N], "tokens": [...], "truncated": [...]}``. ``truncated`` says that the
+text was longer than the archive's ``tokenizer.max_length`` tokens and only its start was embedded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from .base import Decoded, TaskHandler
+from .errors import ArchiveError
+from .model_loading import LoadedModel
+from .payload import Payload, text_input
+from .text import TextEncoder, Tokenized, pad_batch, pool
+from .unpacked_archive import UnpackedArchive
+
+__all__ = ["TextEmbedder"]
+
+DECIMALS = 6
+
+
+class TextEmbedder(TaskHandler):
+    task = "text_embedding"
+
+    def __init__(self, archive: UnpackedArchive, model: LoadedModel) -> None:
+        super().__init__(archive, model)
+        self.encoder = TextEncoder.from_manifest(archive.directory, archive.spec["tokenizer"])
+        text = archive.spec["text"]
+        try:
+            self.pooling, self.normalize, self.max_texts = text["pooling"], bool(text["normalize"]), int(text["max_texts"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise ArchiveError(f"manifest spec.text is invalid: {err!r}") from err
+
+    def decode(self, payload: Payload) -> Decoded:
+        texts, single = text_input(payload, self.max_texts)
+        return Decoded(data=self.encoder.encode(texts), rows=None if single else len(texts))
+
+    def preprocess(self, items: Sequence[Decoded]) -> tuple[torch.Tensor, torch.Tensor]:
+        return pad_batch([t.ids for item in items for t in item.data], self.encoder.pad_id)
+
+    def embed(self, output: torch.Tensor, item: Decoded) -> list[torch.Tensor]:
+        rows = [output] if item.rows is None else list(output)
+        return [pool(row, len(t.ids), self.pooling, self.normalize) for row, t in zip(rows, item.data, strict=True)]
+
+    def postprocess(self, output: torch.Tensor, item: Decoded) -> dict[str, Any]:
+        vectors = [[round(v, DECIMALS) for v in vector.tolist()] for vector in self.embed(output, item)]
+        tokens: list[Tokenized] = item.data
+        if item.rows is None:
+            return {"embedding": vectors[0], "tokens": len(tokens[0].ids), "truncated": tokens[0].truncated,
+                    "model": self.archive.summary}
+        return {"embeddings": vectors, "tokens": [len(t.ids) for t in tokens], "truncated": [t.truncated for t in tokens],
+                "model": self.archive.summary}

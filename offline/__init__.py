@@ -1,9 +1,0 @@
-"""Running an archive without a server: the same handler code path a TorchServe worker uses.
-
-Used by the builder (golden checks, conversion examples) and by ``scripts/predict.sh``.
-"""
-
-from .archive import ArchiveLoadError, LocalArchive, LocalRequest, LocalResponse
-from .predict import PredictionLine, predict
-
-__all__ = ["ArchiveLoadError", "LocalArchive", "LocalRequest", "LocalResponse", "PredictionLine", "predict"]

@@ -1,7 +1,0 @@
-"""``python -m tsclient``: see tsclient/cli.py."""
-
-import sys
-
-from .cli import main
-
-sys.exit(main())
