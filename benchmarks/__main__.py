@@ -1,3 +1,5 @@
+"""``python -m benchmarks``: what scripts/benchmark.sh runs (see cli.py)."""
+
 import sys
 
 from .cli import main

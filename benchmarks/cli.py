@@ -21,6 +21,8 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from markit.errors import MarkitError, report
+
 from .servers import REPO
 
 __all__ = ["main"]
@@ -105,16 +107,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args_list or args_list[0] not in (*COMMANDS, "-h", "--help"):
         args_list.insert(0, "compare")
     args = _parser().parse_args(args_list)
-    from markit.builder import BuildError
-    from markit.ops.server import ServerError
-
-    from .stock import StockError
-    from .wrk import WrkError
-
     try:
         with tempfile.TemporaryDirectory(prefix="bench-build-") as built:
             return {"compare": _compare, "sweep": _sweep, "load": _load}[args.command](args, Path(built))
-    except (BuildError, ServerError, StockError, WrkError, OSError, ValueError, RuntimeError) as err:
+    except MarkitError as err:
+        return report("benchmark", err)
+    except (OSError, ValueError, RuntimeError) as err:  # a measurement that went wrong: say what, without a traceback
         print(f"benchmark: {type(err).__name__}: {err}", file=sys.stderr)
         return 1
 
@@ -176,14 +174,14 @@ def _compare(args: argparse.Namespace, built: Path) -> int:
 
 
 def _sweep(args: argparse.Namespace, built: Path) -> int:
-    from markit.ops.mar_file import read_archive
+    from markit.ops.mar_file import read_mar
 
     from . import sweep
     from .compare import archive_summary
     from .report import machine
 
     archive, origin = _archive(args, built)
-    info = read_archive(archive)
+    info = read_mar(archive)
     threads = args.threads
     note = ""
     if not sweep.honours_thread_override(archive) and set(threads) != {info.torch_threads}:
@@ -222,7 +220,7 @@ def _sweep(args: argparse.Namespace, built: Path) -> int:
 
 
 def _load(args: argparse.Namespace, built: Path) -> int:
-    from markit.ops.mar_file import read_archive
+    from markit.ops.mar_file import read_mar
 
     from .compare import archive_summary
     from .openloop import WARMUP, open_loop
@@ -232,7 +230,7 @@ def _load(args: argparse.Namespace, built: Path) -> int:
     from .wrk import run_wrk
 
     archive, origin = _archive(args, built)
-    info = read_archive(archive)
+    info = read_mar(archive)
     body = _body(args)
     config = dict(_key_value(item, "--config") for item in args.config)
     lines = [f"machine:  {machine()}", f"archive:  {archive_summary(info)}  ({origin})", f"body:     {body.label}"]

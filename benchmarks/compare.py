@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from markit.ops.launch import WORKER_ENVIRONMENT
-from markit.ops.mar_file import ArchiveInfo, read_archive
+from markit.ops.mar_file import MarInfo, read_mar
 
 from . import stock
 from .bodies import Body
@@ -104,7 +104,7 @@ class Figures:
         return [result for r in self.rounds if (result := getattr(r, name)) is not None]
 
 
-def archive_summary(info: ArchiveInfo) -> str:
+def archive_summary(info: MarInfo) -> str:
     """Name, version, model format and serving section, as the archive declares them."""
     settings = info.settings
     return (f"{info.name} {info.version}, model format {info.model_format}; serving: workers {settings['maxWorkers']}, "
@@ -117,7 +117,7 @@ def compare(archive: Path, full_decode: Path | str, options: CompareOptions, pro
 
     Everything that is set up (the stock venv, the traced network, the stock archives) is made
     first, so the rounds run back to back."""
-    info = read_archive(archive)
+    info = read_mar(archive)
     figures = Figures()
     before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-compare-") as tmp:
@@ -140,7 +140,7 @@ def compare(archive: Path, full_decode: Path | str, options: CompareOptions, pro
     return figures
 
 
-def _round(number: int, archive: Path, info: ArchiveInfo, full: Path | None, prepared: StockArchives | None, root: Path,
+def _round(number: int, archive: Path, info: MarInfo, full: Path | None, prepared: StockArchives | None, root: Path,
            options: CompareOptions, figures: Figures, progress: Callable[[str], None]) -> Round:
     """The ceiling, then ours and the stock handler tuned the same, each on a server started for this
     round (which of the two goes first alternates)."""
@@ -155,7 +155,7 @@ def _round(number: int, archive: Path, info: ArchiveInfo, full: Path | None, pre
     return measured
 
 
-def _ceiling(archive: Path, info: ArchiveInfo, options: CompareOptions, figures: Figures,
+def _ceiling(archive: Path, info: MarInfo, options: CompareOptions, figures: Figures,
              progress: Callable[[str], None]) -> Ceiling:
     """The archive's handler in process with the same workers x threads: at batch 1 and at its batch
     size in the first round, then at whichever of the two was faster."""
@@ -191,7 +191,7 @@ def _closed(server: BenchServer, model: str, label: str, options: CompareOptions
     return run
 
 
-def _ours(archive: Path, info: ArchiveInfo, full: Path | None, root: Path, measured: Round, options: CompareOptions, figures: Figures,
+def _ours(archive: Path, info: MarInfo, full: Path | None, root: Path, measured: Round, options: CompareOptions, figures: Figures,
           progress: Callable[[str], None]) -> None:
     """Ours with its shipped settings: closed loop, unloaded, open loop, the 12-MP photo; and the
     12-MP photo on ``full`` (the full-decode archive, registered beside ours once ours is measured)."""
@@ -328,7 +328,7 @@ def ratios(figures: Figures, workers: int, threads: int, fraction: float) -> lis
 
 def render(archive: Path, options: CompareOptions, figures: Figures, built_from: str) -> str:
     """The whole printed report."""
-    info = read_archive(archive)
+    info = read_mar(archive)
     out = [f"machine:  {machine()}; 1-min load average {figures.load_average[0]:.1f} at the start, "
            f"{figures.load_average[1]:.1f} at the end (the builds before and the benchmark itself are load of its own)",
            f"archive:  {archive_summary(info)}  ({built_from})",

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from markit.errors import MarkitError
+
 from .servers import REPO
 
 __all__ = ["PACKAGES", "STOCK_VENV", "StockModel", "build_stock_archive", "ensure_stock_venv", "trace_network", "verify_in_stock"]
@@ -47,7 +49,7 @@ print(json.dumps({"torch": torch.__version__, "max_abs_diff": diff, "top1": int(
 """
 
 
-class StockError(RuntimeError):
+class StockError(MarkitError):
     """The stock venv could not be made, or the traced network does not match eager."""
 
 

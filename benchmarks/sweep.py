@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from markit.ops.mar_file import read_archive
+from markit.ops.mar_file import read_mar
 
 from .bodies import Body
 from .openloop import WARMUP, open_loop
@@ -172,7 +172,7 @@ def honours_thread_override(archive: Path) -> bool:
 def _servers(archive: Path, settings: Sequence[Setting]) -> Iterator[tuple[BenchServer, Setting]]:
     """A server per torch-thread count, the archive registered and scaled for each setting in turn
     (in :func:`grid`'s order); the server is checked to report the setting before it is yielded."""
-    info = read_archive(archive)
+    info = read_mar(archive)
     for threads, group in itertools.groupby(sorted(settings), key=lambda s: s.threads):
         with tempfile.TemporaryDirectory(prefix="bench-sweep-") as tmp, \
                 bench_server([archive], Path(tmp), env={THREADS_VARIABLE: str(threads)}) as server:
@@ -190,7 +190,7 @@ def run_sweep(archive: Path, body: Body, settings: Sequence[Setting], *, connect
     """Measure every setting against one archive (sorted as :func:`grid` sorts them). A run during
     which other processes kept more than DISTURBED cores busy is measured again, up to ``retries``
     times, and the least disturbed run is kept."""
-    info = read_archive(archive)
+    info = read_mar(archive)
     measured: list[Measured] = []
     for server, setting in _servers(archive, settings):
         url = server.url(info.name)
@@ -213,7 +213,7 @@ def check_tails(archive: Path, body: Body, chosen: Sequence[Measured], *, second
     of ``connections`` for ``warmup`` seconds: every batch size formed, the frontend's hot paths
     compiled), unloaded latency, then an open loop at ``fraction`` of each one's closed-loop rate for
     ``seconds`` (after the open loop's own warm-up)."""
-    info = read_archive(archive)
+    info = read_mar(archive)
     by_setting = {m.setting: m for m in chosen}
     checked: list[Measured] = []
     for server, setting in _servers(archive, list(by_setting)):

@@ -21,6 +21,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from markit.errors import MarkitError
+
 from .stats import LoadResult
 
 __all__ = ["LUA_SCRIPT", "WrkError", "parse_output", "run_wrk", "wrk_executable"]
@@ -70,7 +72,7 @@ end
 """
 
 
-class WrkError(RuntimeError):
+class WrkError(MarkitError):
     """wrk is missing, failed, or printed no result line."""
 
 

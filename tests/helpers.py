@@ -135,3 +135,18 @@ def unpacked(mar: Path, root: Path) -> Path:
     with zipfile.ZipFile(mar) as archive:
         archive.extractall(root)
     return root
+
+
+SERVING = {"minWorkers": 1, "maxWorkers": 1, "batchSize": 4, "maxBatchDelay": 100, "responseTimeout": 120}
+
+
+def stand_in_mar(path: Path, name: str = "tiny", version: str = "1.0", torch_threads: int = 1, **settings: int | None) -> Path:
+    """A .mar holding only what markit.ops reads (MAR-INF/MANIFEST.json, model-config.yaml, manifest.json):
+    for unit tests of the tooling, which need no model. tests/build checks the builder writes the same."""
+    config = {key: value for key, value in {**SERVING, **settings}.items() if value is not None}
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("MAR-INF/MANIFEST.json", json.dumps(
+            {"runtime": "python", "model": {"modelName": name, "modelVersion": version, "configFile": "model-config.yaml"}}))
+        archive.writestr("model-config.yaml", yaml.safe_dump(config))
+        archive.writestr("manifest.json", json.dumps({"spec": {"name": name, "serving": {"torch_threads": torch_threads}}}))
+    return path

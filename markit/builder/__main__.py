@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import traceback
 from pathlib import Path
 
+from ..errors import report
 from .errors import BuildError
 from .pipeline import build_archive
 
@@ -24,10 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = build_archive(args.spec, args.output, overrides=args.overrides)
     except BuildError as err:
-        if args.traceback:
-            traceback.print_exception(err, file=sys.stderr)
-        print(f"build failed: {err}", file=sys.stderr)
-        return 1
+        return report("build failed", err, with_traceback=args.traceback)
     spec = result.manifest["spec"]
     size = result.path.stat().st_size / 1e6
     print(f"built {result.path} ({size:.1f} MB) in {result.seconds:.1f} s")

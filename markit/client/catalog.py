@@ -20,15 +20,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .client import TorchServeClient
+import requests
+
+from ..errors import MarkitError, UsageError, report
+from .client import TorchServeClient, connection_problem
 
 __all__ = ["SUPPORTED_MAJOR", "Catalog", "NoModelError", "ServedModel"]
 
 SUPPORTED_MAJOR = 1
 
 
-class NoModelError(LookupError):
-    """No served model declares the asked capabilities."""
+class NoModelError(MarkitError):
+    """No served model declares the asked capabilities: exit 1."""
 
 
 @dataclass(frozen=True)
@@ -87,14 +90,15 @@ def main(argv: list[str] | None = None) -> int:
     for item in args.wanted:
         key, _, value = item.partition("=")
         wanted[key] = int(value) if value.isdigit() else value
-    catalog = Catalog(TorchServeClient(args.inference, args.management, args.key_file))
-    for name, reason in catalog.skipped.items():
-        print(f"skipped {name}: {reason}", file=sys.stderr)
     try:
+        catalog = Catalog(TorchServeClient(args.inference, args.management, args.key_file))
+        for name, reason in catalog.skipped.items():
+            print(f"skipped {name}: {reason}", file=sys.stderr)
         print(catalog.find_best_model(**wanted))
-    except NoModelError as err:
-        print(err, file=sys.stderr)
-        return 1
+    except MarkitError as err:
+        return report("catalog", err)
+    except requests.RequestException as err:
+        return report("catalog", UsageError(connection_problem(err)))
     return 0
 
 

@@ -29,31 +29,17 @@ from typing import Any
 
 import requests
 
-from .client import Reply, TorchServeClient, manifest_of
+from ..errors import EXIT_FAILED, EXIT_OK, MarkitError, UsageError, report
+from .client import NoManifest, Reply, TorchServeClient, connection_problem, manifest_of
 from .properties import DEFAULT_ADDRESSES
 from .tokens import APIS, KeyFile, TokenError
 
-__all__ = ["DEFAULT_CONFIG", "DEFAULT_KEY_FILE", "CliError", "NoManifest", "UsageError", "build_parser", "connect", "error_line", "main"]
+__all__ = ["DEFAULT_CONFIG", "DEFAULT_KEY_FILE", "build_parser", "connect", "error_line", "main"]
 
+PROG = "tsctl"  # scripts/tsctl.sh runs this module
 DEFAULT_CONFIG = Path("config") / "config.properties"
 DEFAULT_KEY_FILE = Path("key_file.json")
-EXIT_OK, EXIT_HTTP_ERROR, EXIT_USAGE = 0, 1, 2
-
-
-class CliError(Exception):
-    """One line on stderr; the exit code says whose fault it is."""
-
-    exit_code = EXIT_USAGE
-
-
-class UsageError(CliError):
-    """A wrong argument, a missing config or key file: exit code 2."""
-
-
-class NoManifest(CliError):
-    """TorchServe answered 200 without the archive's manifest (an archive this project did not build): exit code 1."""
-
-    exit_code = EXIT_HTTP_ERROR
+EXIT_HTTP_ERROR = EXIT_FAILED  # TorchServe answered with an error
 
 
 # -- commands: each returns TorchServe's reply ------------------------------------------------
@@ -77,7 +63,7 @@ def _describe(client: TorchServeClient, args: argparse.Namespace) -> Reply:
         return reply
     try:
         return Reply(reply.status, manifest_of(reply), reply.headers)
-    except LookupError as err:
+    except NoManifest as err:
         raise NoManifest(f"{args.model}: {err}") from err
 
 
@@ -259,17 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return _print_all(args.run(connect(args), args))
-    except CliError as err:
-        print(f"tsclient: {err}", file=sys.stderr)
-        return err.exit_code
+    except MarkitError as err:
+        return report(PROG, err)
     except requests.RequestException as err:
-        print(f"tsclient: {_connection_problem(err)}", file=sys.stderr)
-        return EXIT_USAGE
-
-
-def _connection_problem(err: requests.RequestException) -> str:
-    if not isinstance(err, (requests.ConnectionError, requests.Timeout)):
-        return f"{type(err).__name__}: {err}"
-    url = (getattr(err.request, "url", None) or "TorchServe").split("?")[0]
-    return (f"no answer from {url} ({type(err).__name__}): is TorchServe running there? "
-            "(addresses from --config, or --inference/--management)")
+        return report(PROG, UsageError(connection_problem(err)))

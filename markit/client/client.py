@@ -27,11 +27,20 @@ from urllib.parse import quote
 
 import requests
 
+from ..errors import MarkitError
 from .properties import read_properties, server_urls
 from .tokens import APIS, KeyFile
 
-__all__ = ["Reply", "TorchServeClient", "has_ready_worker", "manifest_of"]
+__all__ = ["NoManifest", "Reply", "RequestFailed", "TorchServeClient", "connection_problem", "has_ready_worker", "manifest_of"]
 
+
+
+class RequestFailed(MarkitError):
+    """TorchServe answered a call that has to succeed with an error status: exit 1."""
+
+
+class NoManifest(MarkitError):
+    """TorchServe answered 200 without the archive's manifest (an archive this project did not build): exit 1."""
 
 @dataclass(frozen=True)
 class Reply:
@@ -120,7 +129,7 @@ class TorchServeClient:
         """The archive's manifest, from ``GET /models/NAME[/VERSION]?customized=true``."""
         reply = self.status(model, version, customized=True)
         if not reply.ok:
-            raise RuntimeError(f"describe {model}: HTTP {reply.status}: {reply.body}")
+            raise RequestFailed(f"describe {model}: HTTP {reply.status}: {reply.body}")
         return manifest_of(reply)
 
     # -- management: changing ---------------------------------------------------------------
@@ -195,7 +204,7 @@ def manifest_of(reply: Reply) -> dict[str, Any]:
     """The archive manifest in a ``status(..., customized=True)`` reply (TorchServe sends it as an object or a string)."""
     custom = reply.body[0].get("customizedMetadata") if isinstance(reply.body, list) and reply.body else None
     if custom is None:
-        raise LookupError("TorchServe's answer has no customizedMetadata (an archive not built by this project, or version 'all')")
+        raise NoManifest("TorchServe's answer has no customizedMetadata (an archive not built by this project, or version 'all')")
     return json.loads(custom) if isinstance(custom, str) else custom
 
 
@@ -203,3 +212,12 @@ def has_ready_worker(reply: Reply) -> bool:
     """Whether a ``status(model)`` reply shows a READY worker in any of the versions it lists."""
     return reply.status == 200 and isinstance(reply.body, list) and any(
         worker.get("status") == "READY" for version in reply.body for worker in version.get("workers", []))
+
+
+def connection_problem(err: requests.RequestException) -> str:
+    """What to tell a user whose call got no answer: the URL asked and where the addresses come from."""
+    if not isinstance(err, (requests.ConnectionError, requests.Timeout)):
+        return f"{type(err).__name__}: {err}"
+    url = (getattr(err.request, "url", None) or "TorchServe").split("?")[0]
+    return (f"no answer from {url} ({type(err).__name__}): is TorchServe running there? "
+            "(addresses from --config, or --inference/--management)")

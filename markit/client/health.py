@@ -25,6 +25,7 @@ from typing import Any
 
 import requests
 
+from ..errors import MarkitError
 from .client import Reply, TorchServeClient, has_ready_worker
 from .tokens import TokenError
 
@@ -33,7 +34,7 @@ __all__ = ["Probe", "Unhealthy", "main"]
 DEFAULT_CONFIG = "config/config.properties"
 
 
-class Unhealthy(RuntimeError):
+class Unhealthy(MarkitError):
     """The server is down, refuses the probe, or a model has no READY worker."""
 
 
@@ -96,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         probe = Probe.from_config(args.config, args.key_file, args.timeout)
         print(probe.ready() if args.ready else probe.healthy())
-    except (Unhealthy, OSError) as err:
+    except (MarkitError, OSError) as err:
         print(f"unhealthy: {err}", file=sys.stderr)
         return 1
     return 0

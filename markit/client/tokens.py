@@ -15,6 +15,8 @@ from pathlib import Path
 
 import requests
 
+from ..errors import UsageError
+
 __all__ = ["APIS", "KeyFile", "TokenError"]
 
 APIS = ("inference", "management")
@@ -22,8 +24,8 @@ APIS = ("inference", "management")
 EXPIRY_MARGIN = timedelta(seconds=30)
 
 
-class TokenError(RuntimeError):
-    """The key file is missing or unreadable, or a token could not be renewed."""
+class TokenError(UsageError):
+    """The key file is missing or unreadable, or a token could not be renewed: exit 2."""
 
 
 @dataclass(frozen=True)

@@ -1,3 +1,5 @@
+"""``python -m markit.offline ARCHIVE INPUT...``: what scripts/predict.sh runs (see predict.py)."""
+
 import sys
 
 from .predict import main

@@ -26,11 +26,13 @@ from ts.utils.util import list_classes_from_module
 
 from markit.runtime.importing import import_path
 
+from ..errors import UsageError
+
 __all__ = ["ArchiveLoadError", "LocalArchive", "LocalRequest", "LocalResponse", "content_type_for"]
 
 
-class ArchiveLoadError(Exception):
-    """The .mar cannot be unpacked, or its handler failed to start (the message says which)."""
+class ArchiveLoadError(UsageError):
+    """The .mar cannot be unpacked, or its handler failed to start (the message says which): exit 2."""
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Answer many inputs with an archive's own handler code, without a server.
 
-    python -m markit.offline.predict ARCHIVE INPUT... [--batch-size 16] [--workers 2] [--output results.jsonl]
+    python -m markit.offline ARCHIVE INPUT... [--batch-size 16] [--workers 2] [--output results.jsonl]
 
 INPUT is a file, a directory (its files, recursively, in sorted order) or a ``.jsonl`` file (one
 JSON request body per line). Inputs are read by a ``torch.utils.data.DataLoader`` (``--workers``
@@ -12,6 +12,7 @@ where ``response`` is the body TorchServe would send.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -22,7 +23,8 @@ from typing import Any, TextIO
 
 from torch.utils.data import DataLoader, Dataset
 
-from .local_archive import ArchiveLoadError, LocalArchive, LocalRequest
+from ..errors import MarkitError, UsageError, report
+from .local_archive import LocalArchive, LocalRequest
 
 __all__ = ["PredictionLine", "expand_inputs", "predict"]
 
@@ -100,19 +102,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, help="JSONL file to write (default: standard output)")
     args = parser.parse_args(argv)
     try:
-        refs = expand_inputs(args.inputs)
-    except (OSError, UnicodeDecodeError) as err:
-        print(f"predict: {err}", file=sys.stderr)
-        return 2
-    out: TextIO = args.output.open("w", encoding="utf-8") if args.output else sys.stdout
+        refs = _inputs(args.inputs)
+        with _output(args.output) as out:
+            return _write(predict(args.archive, refs, args.batch_size, args.workers), len(refs), out)
+    except MarkitError as err:
+        return report("predict", err)
+
+
+def _inputs(paths: Sequence[Path]) -> list[InputRef]:
     try:
-        return _write(predict(args.archive, refs, args.batch_size, args.workers), len(refs), out)
-    except ArchiveLoadError as err:
-        print(f"predict: {err}", file=sys.stderr)
-        return 2
-    finally:
-        if args.output:
-            out.close()
+        return expand_inputs(paths)
+    except (OSError, UnicodeDecodeError) as err:
+        raise UsageError(str(err)) from err
+
+
+@contextlib.contextmanager
+def _output(path: Path | None) -> Iterator[TextIO]:
+    if path is None:
+        yield sys.stdout
+        return
+    try:
+        out = path.open("w", encoding="utf-8")
+    except OSError as err:
+        raise UsageError(f"cannot write {path}: {err.strerror}") from err
+    with out:
+        yield out
 
 
 def _write(lines: Iterator[PredictionLine], total: int, out: TextIO) -> int:

@@ -19,7 +19,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .mar_file import ArchiveError, read_archive
+from ..errors import MarkitError
+from ..errors import report as fail
+from .mar_file import read_mar
 
 __all__ = ["ArchiveLoad", "main", "report", "store_load"]
 
@@ -38,7 +40,7 @@ class ArchiveLoad:
 def store_load(model_store: Path) -> list[ArchiveLoad]:
     loads = []
     for path in sorted(Path(model_store).glob("*.mar")):
-        archive = read_archive(path)
+        archive = read_mar(path)
         loads.append(ArchiveLoad(archive.name, archive.settings["maxWorkers"], archive.torch_threads))
     return loads
 
@@ -62,9 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         text, fits = report(store_load(args.model_store), args.cpus)
-    except ArchiveError as err:
-        print(f"capacity: {err}", file=sys.stderr)
-        return 2
+    except MarkitError as err:
+        return fail("capacity", err)
     print(text)
     return 1 if args.strict and not fits else 0
 

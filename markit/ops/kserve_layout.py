@@ -24,7 +24,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .mar_file import ArchiveError, ArchiveInfo, read_archive
+from ..errors import MarkitError, report
+from .mar_file import MarFileError, MarInfo, read_mar
 
 __all__ = ["CONFIG_TEMPLATE", "LayoutError", "config_text", "lay_out", "main", "model_snapshot", "snapshot_entry"]
 
@@ -68,16 +69,16 @@ vmargs=-XX:TieredStopAtLevel=1
 """
 
 
-class LayoutError(ArchiveError):
+class LayoutError(MarFileError):
     """An input that cannot be laid out: no archives, an unreadable archive, a name clash, a full folder."""
 
 
-def snapshot_entry(model: ArchiveInfo) -> dict[str, Any]:
+def snapshot_entry(model: MarInfo) -> dict[str, Any]:
     """One archive's entry in ``model_snapshot``: its .mar, its serving settings, its runtime."""
     return {"defaultVersion": True, "marName": model.mar_name, **model.settings, "runtimeType": model.runtime}
 
 
-def model_snapshot(models: Sequence[ArchiveInfo]) -> dict[str, Any]:
+def model_snapshot(models: Sequence[MarInfo]) -> dict[str, Any]:
     """TorchServe's snapshot of ``models``: ``{"name", "modelCount", "models": {name: {version: entry}}}``."""
     entries: dict[str, dict[str, Any]] = {}
     for model in models:
@@ -88,11 +89,11 @@ def model_snapshot(models: Sequence[ArchiveInfo]) -> dict[str, Any]:
     return {"name": "startup.cfg", "modelCount": len(models), "models": entries}
 
 
-def config_text(models: Sequence[ArchiveInfo]) -> str:
+def config_text(models: Sequence[MarInfo]) -> str:
     return CONFIG_TEMPLATE + "model_snapshot=" + json.dumps(model_snapshot(models), separators=(",", ":")) + "\n"
 
 
-def lay_out(model_store: Path, out_dir: Path) -> list[ArchiveInfo]:
+def lay_out(model_store: Path, out_dir: Path) -> list[MarInfo]:
     """Write ``out_dir/config/config.properties`` and copy the store's archives to ``out_dir/model-store``."""
     if not Path(model_store).is_dir():
         raise LayoutError(f"model store {model_store} is not a directory")
@@ -101,13 +102,16 @@ def lay_out(model_store: Path, out_dir: Path) -> list[ArchiveInfo]:
         raise LayoutError(f"model store {model_store} holds no .mar archive")
     if Path(out_dir).exists() and any(Path(out_dir).iterdir()):
         raise LayoutError(f"{out_dir} is not empty; lay out into a new directory")
-    models = [read_archive(path) for path in archives]
+    models = [read_mar(path) for path in archives]
     text = config_text(models)  # raises on a name clash before anything is written
-    (out_dir / "config").mkdir(parents=True)
-    (out_dir / "model-store").mkdir()
-    for path in archives:
-        shutil.copy2(path, out_dir / "model-store" / path.name)
-    (out_dir / "config" / "config.properties").write_text(text, encoding="utf-8")
+    try:
+        (out_dir / "config").mkdir(parents=True, exist_ok=True)
+        (out_dir / "model-store").mkdir(exist_ok=True)
+        for path in archives:
+            shutil.copy2(path, out_dir / "model-store" / path.name)
+        (out_dir / "config" / "config.properties").write_text(text, encoding="utf-8")
+    except OSError as err:
+        raise LayoutError(f"cannot write the layout into {out_dir}: {err.strerror or err}") from err
     return models
 
 
@@ -118,9 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         models = lay_out(args.model_store, args.out_dir)
-    except (ArchiveError, OSError) as err:
-        print(f"kserve_layout: {err}", file=sys.stderr)
-        return 2
+    except MarkitError as err:
+        return report("kserve_layout", err)
     for model in models:
         settings = model.settings
         print(f"{model.name} {model.version} ({model.mar_name}): workers {settings['minWorkers']}-{settings['maxWorkers']}, "

@@ -14,18 +14,20 @@ from pathlib import Path
 
 import yaml
 
-__all__ = ["SERVING_SETTINGS", "ArchiveError", "ArchiveInfo", "read_archive"]
+from ..errors import UsageError
+
+__all__ = ["SERVING_SETTINGS", "MarFileError", "MarInfo", "read_mar"]
 
 # model-config.yaml keys TorchServe's snapshot restore requires (ModelManager.registerAndUpdateModel)
 SERVING_SETTINGS = ("minWorkers", "maxWorkers", "batchSize", "maxBatchDelay", "responseTimeout")
 
 
-class ArchiveError(ValueError):
-    """An archive that cannot be read, or that lacks the serving settings it must declare."""
+class MarFileError(UsageError):
+    """A ``.mar`` that cannot be read, or that lacks the serving settings it must declare: exit 2."""
 
 
 @dataclass(frozen=True)
-class ArchiveInfo:
+class MarInfo:
     name: str  # MANIFEST.json model.modelName
     version: str  # MANIFEST.json model.modelVersion ("1.0" if absent)
     mar_name: str  # the archive's file name
@@ -35,7 +37,7 @@ class ArchiveInfo:
     model_format: str = "eager"  # manifest.json spec.model.format
 
 
-def read_archive(path: Path) -> ArchiveInfo:
+def read_mar(path: Path) -> MarInfo:
     """Name, version, runtime, serving settings and torch threads of the .mar at ``path``."""
     path = Path(path)
     try:
@@ -46,14 +48,14 @@ def read_archive(path: Path) -> ArchiveInfo:
             ours = json.loads(archive.read("manifest.json")) if "manifest.json" in archive.namelist() else {}
             name = manifest["model"]["modelName"]
     except (OSError, zipfile.BadZipFile, KeyError, ValueError, yaml.YAMLError) as err:
-        raise ArchiveError(f"{path.name}: not a readable model archive: {type(err).__name__}: {err}") from err
+        raise MarFileError(f"{path.name}: not a readable model archive: {type(err).__name__}: {err}") from err
     if config_file is None:
-        raise ArchiveError(f"{path.name}: MANIFEST.json names no model-config.yaml (configFile), which holds its workers "
+        raise MarFileError(f"{path.name}: MANIFEST.json names no model-config.yaml (configFile), which holds its workers "
                            "and batching; build archives with scripts/build_mar.sh")
     missing = [key for key in SERVING_SETTINGS if not isinstance((config or {}).get(key), int)]
     if missing:
-        raise ArchiveError(f"{path.name}: {config_file} has no integer {', '.join(missing)}; set them in the spec's serving")
+        raise MarFileError(f"{path.name}: {config_file} has no integer {', '.join(missing)}; set them in the spec's serving")
     threads = ours.get("spec", {}).get("serving", {}).get("torch_threads", 1)
-    return ArchiveInfo(name=name, version=str(manifest["model"].get("modelVersion") or "1.0"), mar_name=path.name,
+    return MarInfo(name=name, version=str(manifest["model"].get("modelVersion") or "1.0"), mar_name=path.name,
                        runtime=manifest.get("runtime", "python"), settings={key: config[key] for key in SERVING_SETTINGS},
                        torch_threads=int(threads), model_format=str(ours.get("spec", {}).get("model", {}).get("format", "eager")))

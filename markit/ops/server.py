@@ -24,6 +24,7 @@ import requests
 from ..client.client import TorchServeClient, has_ready_worker
 from ..client.properties import read_properties
 from ..client.tokens import TokenError
+from ..errors import MarkitError
 from .launch import with_worker_defaults
 from .ports import free_ports
 
@@ -36,7 +37,7 @@ PORT_KEYS = {"inference": "inference_address", "management": "management_address
 PORT_RESTARTS = 2  # starts on fresh ports when another process took a chosen one first
 
 
-class ServerError(RuntimeError):
+class ServerError(MarkitError):
     """TorchServe did not start or a model did not become ready; the message holds the log tail."""
 
 

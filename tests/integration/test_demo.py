@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from markit.client import demo
+from demo import walkthrough as demo
 
 pytestmark = pytest.mark.integration
 

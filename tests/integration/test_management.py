@@ -214,7 +214,7 @@ def test_wrong_calls_print_torchserve_own_message(server, registered, red_png, t
 def test_a_missing_key_file_is_named(server, tmp_path):
     result = tsclient(server, "list", cwd=tmp_path)
     assert result.returncode == 2
-    assert result.stderr.startswith(f"tsclient: {tmp_path / 'key_file.json'}: no key file; TorchServe writes key_file.json")
+    assert result.stderr.startswith(f"tsctl: {tmp_path / 'key_file.json'}: no key file; TorchServe writes key_file.json")
 
 
 def test_pages_of_models(server, registered):

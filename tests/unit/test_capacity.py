@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import shutil
-
-from markit.builder import build_archive
 from markit.ops.capacity import ArchiveLoad, main, report, store_load
 
-from helpers import write_tiny_spec
+from helpers import stand_in_mar
 
 
-def test_store_load_reads_each_archives_serving(tmp_path, tiny_mar):
+def test_store_load_reads_each_archives_serving(tmp_path):
     store = tmp_path / "store"
     store.mkdir()
-    shutil.copy(tiny_mar, store)
-    spec = write_tiny_spec(tmp_path / "spec", name="busy", serving={"workers": 3, "torch_threads": 2})
-    build_archive(spec, store, progress=lambda _: None)
+    stand_in_mar(store / "tiny.mar")
+    stand_in_mar(store / "busy.mar", "busy", torch_threads=2, minWorkers=3, maxWorkers=3)
     loads = {load.name: load for load in store_load(store)}
     assert loads["busy"] == ArchiveLoad("busy", 3, 2) and loads["busy"].threads == 6
     assert loads["tiny"].torch_threads == 1

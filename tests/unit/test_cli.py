@@ -121,7 +121,7 @@ def test_an_http_error_prints_torchserve_message_and_exits_1(served, capsys, sta
 def test_usage_errors_exit_2_with_one_line(served, capsys, argv, message):
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert err.startswith("tsclient: ") and message in err and err.count("\n") == 1
+    assert err.startswith("tsctl: ") and message in err and err.count("\n") == 1
     assert served.calls == []
 
 
@@ -171,7 +171,7 @@ def test_an_explicit_config_and_key_file(tmp_path, monkeypatch):
 
 def test_a_missing_config_is_a_usage_error(tmp_path, capsys):
     assert main(["--config", str(tmp_path / "nope.properties"), "list"]) == 2
-    assert capsys.readouterr().err == f"tsclient: config file not found: {tmp_path / 'nope.properties'}\n"
+    assert capsys.readouterr().err == f"tsctl: config file not found: {tmp_path / 'nope.properties'}\n"
 
 
 @pytest.mark.parametrize(("content", "message"), [
@@ -185,7 +185,7 @@ def test_key_file_problems_name_the_file(tmp_path, monkeypatch, capsys, content,
         (tmp_path / "key_file.json").write_text(content)
     assert main(["list"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"tsclient: {tmp_path / 'key_file.json'}: ") and message in err
+    assert err.startswith(f"tsctl: {tmp_path / 'key_file.json'}: ") and message in err
 
 
 def test_no_key_file_needed_when_the_config_turns_auth_off(tmp_path, monkeypatch):
@@ -201,4 +201,4 @@ def test_no_server_is_a_one_line_connection_error(tmp_path, monkeypatch, capsys)
     url = f"http://127.0.0.1:{free_port()}"
     assert main(["--inference", url, "--management", url, "status", "tiny"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"tsclient: no answer from {url}/models/tiny (ConnectionError)") and err.count("\n") == 1
+    assert err.startswith(f"tsctl: no answer from {url}/models/tiny (ConnectionError)") and err.count("\n") == 1

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import requests
 
-from markit.client.client import Reply, TorchServeClient, manifest_of
+from markit.client.client import NoManifest, Reply, TorchServeClient, manifest_of
 
 INFERENCE, MANAGEMENT = "http://127.0.0.1:9080", "http://127.0.0.1:9081"
 
@@ -159,5 +159,5 @@ def test_manifest_from_a_status_reply(metadata):
 
 
 def test_manifest_missing_is_an_error():
-    with pytest.raises(LookupError, match="no customizedMetadata"):
+    with pytest.raises(NoManifest, match="no customizedMetadata"):
         manifest_of(Reply(200, [{"modelName": "tiny"}], {}))

@@ -26,9 +26,9 @@ from packaging.utils import canonicalize_name
 from markit.client.properties import read_properties
 from markit.ops.kserve_layout import LayoutError, lay_out
 from markit.ops.kserve_layout import main as kserve_layout_main
-from markit.ops.mar_file import SERVING_SETTINGS, ArchiveError
+from markit.ops.mar_file import SERVING_SETTINGS, MarFileError
 
-from helpers import REPO
+from helpers import REPO, stand_in_mar
 
 DOCKERFILE = REPO / "Dockerfile"
 CONTAINER = REPO / "deploy" / "container"
@@ -215,6 +215,13 @@ def test_every_config_keeps_the_local_hardening(path, tiny_mar, tmp_path):
         path = tmp_path / "out" / "config" / "config.properties"
     local, config = read_properties(REPO / "config" / "config.properties"), read_properties(path)
     assert {key: config.get(key) for key in HARDENING} == {key: local[key] for key in HARDENING}
+
+
+@pytest.fixture
+def tiny_mar(tmp_path: Path) -> Path:
+    """What the layout reads of an archive, without building one (tests/build checks the builder writes it)."""
+    (tmp_path / "built").mkdir()
+    return stand_in_mar(tmp_path / "built" / "tiny.mar")
 
 
 # -- Kubernetes ------------------------------------------------------------------------------
@@ -466,7 +473,7 @@ def test_layout_refuses_what_it_cannot_lay_out(tiny_mar, tmp_path):
     assert not (tmp_path / "out").exists()  # nothing half-written
     (store / "tiny-copy.mar").unlink()
     rewritten(tiny_mar, store / "unbatched.mar", "unbatched", {"batchSize": None})
-    with pytest.raises(ArchiveError, match=re.escape("unbatched.mar: model-config.yaml has no integer batchSize")):
+    with pytest.raises(MarFileError, match=re.escape("unbatched.mar: model-config.yaml has no integer batchSize")):
         lay_out(store, tmp_path / "out")
     (store / "unbatched.mar").unlink()
     (tmp_path / "out").mkdir()

@@ -1,4 +1,5 @@
-"""A user's mistake ends the build with one line naming it, never a traceback; --traceback shows one on request."""
+"""A user's mistake ends the build with one line naming it and exit 2 (a spec error) or 1 (the build failed),
+never a traceback; --traceback shows one on request."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ def run(capsys, *argv) -> tuple[int, str]:
 
 def test_a_missing_spec_file(capsys, tmp_path):
     code, err = run(capsys, tmp_path / "nope.yaml", "--output", tmp_path / "out")
-    assert code == 1 and "build failed: spec file" in err and "Traceback" not in err
+    assert code == 2 and "build failed: spec file" in err and "Traceback" not in err
 
 
 def test_an_output_path_that_is_a_file(capsys, tmp_path):
@@ -39,7 +40,7 @@ def test_model_source_that_does_not_import_or_lacks_the_class(capsys, tmp_path, 
     spec = write_convention_spec(tmp_path / "spec")
     (tmp_path / "spec" / "tiny_convention.py").write_text(source)
     code, err = run(capsys, spec, "--output", tmp_path / "out")
-    assert code == 1 and f"build failed: {message}" in err and "Traceback" not in err
+    assert code == 2 and f"build failed: {message}" in err and "Traceback" not in err
     assert not any((tmp_path / "out").iterdir())  # nothing left behind
 
 
@@ -47,7 +48,7 @@ def test_traceback_on_request(capsys, tmp_path):
     spec = write_convention_spec(tmp_path / "spec")
     (tmp_path / "spec" / "tiny_convention.py").write_text("raise RuntimeError('no GPU here')\n")
     code, err = run(capsys, spec, "--output", tmp_path / "out", "--traceback")
-    assert code == 1 and "Traceback" in err and "RuntimeError: no GPU here" in err
+    assert code == 2 and "Traceback" in err and "RuntimeError: no GPU here" in err
 
 
 def test_anything_unexpected_is_still_a_build_error_with_its_cause(tmp_path, monkeypatch):
