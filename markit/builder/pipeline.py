@@ -26,16 +26,16 @@ from model_archiver.model_archiver_error import ModelArchiverError
 from model_archiver.model_packaging import generate_model_archive
 
 from markit.offline import ArchiveLoadError, LocalArchive, LocalRequest
-from markit.runtime.errors import ArchiveError
 from markit.runtime.manifest import MANIFEST_NAME
-from markit.runtime.model_loading import PROGRAM_RUNTIMES, import_source, resolve_attribute
+from markit.runtime.model_loading import PROGRAM_RUNTIMES
 
 from .convert import PROGRAM_FILES, convert
-from .errors import BuildError, SpecError, VerificationError
+from .errors import BuildError, VerificationError
 from .golden import differences
 from .manifest import compose_manifest
 from .spec import Spec, load_spec
 from .staging import MODEL_CONFIG_FILE, Staged, stage
+from .tasks import TASKS
 
 __all__ = ["BuildResult", "build_archive"]
 
@@ -114,23 +114,8 @@ def _convert(mar: Path, spec: Spec, staging: Path, staged: Staged) -> Staged:
 
 
 def check_model_class(spec: Spec, staging: Path, model: dict[str, Any]) -> None:
-    """The convention task calls the class's own preprocess/postprocess: refuse a class without them."""
-    if spec.task != "convention":
-        return
-    try:
-        module = import_source(staging / model["source"])
-    except Exception as err:  # the user's code: a SyntaxError, an ImportError, whatever it raises at import
-        raise SpecError(f"model.source: importing {Path(model['source']).name} failed: {type(err).__name__}: {err}") from err
-    try:
-        cls = resolve_attribute(module, model["class"])
-    except ArchiveError as err:
-        raise SpecError(str(err).removeprefix("spec.")) from err
-    missing = [name for name in ("preprocess", "postprocess") if not callable(getattr(cls, name, None))]
-    if missing:
-        raise SpecError(
-            f"model.class: {model['class']} has no {' and no '.join(missing)} method; the convention task calls "
-            "preprocess(raw) -> tensor per request and postprocess(output_row) -> JSON per output (docs/convention.md)"
-        )
+    """The task's check of the staged model (the convention task refuses a class without preprocess/postprocess)."""
+    TASKS[spec.task].check_staged(spec, staging, model)
 
 
 def _pack(spec: Spec, staging: Path, entry: str, out: Path) -> Path:

@@ -12,7 +12,7 @@ machine, so the same inputs give the same manifest (and identity) anywhere.
                               (ONNX Runtime), the last two with a fallback
     artifacts/                data files the model's class receives (``artifacts=``)
     tokenizer/tokenizer.json  text models: the tokenizer the model was trained with
-    index_to_name.json        labels
+    index_to_name.json        labels (classification tasks)
     golden/                   golden example inputs
     model-config.yaml         TorchServe's per-model settings (workers, batching, timeout)
     manifest.json             written last, by markit.builder.manifest
@@ -21,7 +21,6 @@ machine, so the same inputs give the same manifest (and identity) anywhere.
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,9 +31,8 @@ import yaml
 from ..runtime.serve_entry import RUNTIME_PACKAGE
 from .convert import PROGRAM_FILES
 from .errors import SpecError
-from .labels import read_labels
 from .spec import ArtifactSpec, Spec
-from .text_model import stage_encoder, stage_label_embeddings, stage_text
+from .tasks import TASKS
 from .weights import write_safetensors
 
 __all__ = ["ENTRY_FILE", "MODEL_CONFIG_FILE", "PROGRAM_FILES", "Staged", "runtime_package_dir", "stage"]
@@ -42,7 +40,6 @@ __all__ = ["ENTRY_FILE", "MODEL_CONFIG_FILE", "PROGRAM_FILES", "Staged", "runtim
 ENTRY_FILE = "serve_entry.py"
 ENTRY_PREFIX = "archive_entry_"
 MODEL_CONFIG_FILE = "model-config.yaml"
-LABELS_FILE = "index_to_name.json"
 _SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo")
 
 
@@ -70,34 +67,14 @@ def stage(spec: Spec, root: Path) -> Staged:
     shutil.copyfile(runtime / ENTRY_FILE, root / entry)
     (root / MODEL_CONFIG_FILE).write_text(yaml.safe_dump(_model_config(spec), sort_keys=True), encoding="utf-8")
     section: dict[str, Any] = {"name": spec.name, "version": spec.version, "task": spec.task}
-    if spec.model.transformers is not None:
-        section["tokenizer"], section["text"] = stage_text(spec, root)
-        section["model"] = stage_encoder(spec, root, section["tokenizer"])
-    else:
+    task = TASKS[spec.task]
+    if not task.text:  # a text task stages its encoder with its tokenizer
         section["model"] = _stage_model(spec, root / "model")
-    if spec.task == "image_classification":
-        section["preprocess"] = _plain(asdict(spec.preprocess))
-        section["labels"] = _stage_labels(spec, root)
-    if spec.task == "text_classification":
-        stage_label_embeddings(spec, root, section)
-    if spec.task == "regression":
-        section["features"] = [dict(feature) for feature in spec.tabular.features]
-        section["outputs"] = [dict(output) for output in spec.tabular.outputs]
-        section["guards"] = [dict(guard) for guard in spec.tabular.guards]
-    if spec.task in ("image_classification", "text_classification"):
-        section["postprocess"] = asdict(spec.postprocess)
+    section.update(task.stage(spec, root, section))
     section["serving"] = asdict(spec.serving)
     section["metadata"] = dict(spec.metadata)
     section["golden"] = _stage_golden(spec, root / "golden")
     return Staged(entry=entry, section=section)
-
-
-def _stage_labels(spec: Spec, root: Path) -> dict[str, Any]:
-    labels = read_labels(spec.labels)
-    if spec.postprocess.top_k > len(labels):
-        raise SpecError(f"postprocess.top_k: {spec.postprocess.top_k} is more than the {len(labels)} labels in {spec.labels.name}")
-    (root / LABELS_FILE).write_text(json.dumps({str(i): name for i, name in enumerate(labels)}, indent=1), encoding="utf-8")
-    return {"file": LABELS_FILE, "count": len(labels)}
 
 
 def _tree_hash(directory: Path) -> str:
@@ -175,12 +152,3 @@ def _model_config(spec: Spec) -> dict[str, Any]:
         "responseTimeout": serving.response_timeout,
         "deviceType": "cpu",
     }
-
-
-def _plain(value: Any) -> Any:
-    """Tuples -> lists, so the manifest is the same JSON whether read back or freshly built."""
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
-    return value

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -24,7 +24,9 @@ from markit.runtime.text import TextEncoder, pad_batch
 
 from .convert import PROGRAM_FILES, batch_dim, convert
 from .errors import BuildError, SpecError
-from .spec import Spec
+
+if TYPE_CHECKING:
+    from .spec import Spec
 
 __all__ = ["TokenEmbeddings", "stage_encoder", "stage_label_embeddings", "stage_text"]
 
@@ -45,7 +47,7 @@ class TokenEmbeddings(torch.nn.Module):
 
 def stage_text(spec: Spec, root: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """Copy the tokenizer; return the manifest's ``tokenizer`` and ``text`` sections."""
-    model_dir, text = spec.model.transformers, spec.text
+    model_dir, text = spec.model.transformers, spec.settings.text
     (root / "tokenizer").mkdir()
     shutil.copyfile(text.tokenizer, root / TOKENIZER_FILE)
     max_length, source = (text.max_length, "spec") if text.max_length else _max_length(model_dir)
@@ -89,7 +91,8 @@ def stage_label_embeddings(spec: Spec, root: Path, section: dict[str, Any]) -> N
 
     encoder = TextEncoder.from_manifest(root, section["tokenizer"])
     program = load_model(root, section["model"]).forward
-    names, descriptions = list(spec.zero_shot.labels), list(spec.zero_shot.labels.values())
+    zero_shot, postprocess = spec.settings.zero_shot, spec.settings.postprocess
+    names, descriptions = list(zero_shot.labels), list(zero_shot.labels.values())
     tokens = encoder.encode(descriptions)
     with torch.inference_mode():
         output = program(*pad_batch([t.ids for t in tokens], encoder.pad_id))
@@ -98,11 +101,11 @@ def stage_label_embeddings(spec: Spec, root: Path, section: dict[str, Any]) -> N
     (root / "labels").mkdir()
     save_file({"embeddings": matrix.contiguous()}, str(root / "labels" / "label_embeddings.safetensors"))
     (root / "index_to_name.json").write_text(json.dumps({str(i): n for i, n in enumerate(names)}, indent=1), encoding="utf-8")
-    if spec.postprocess.top_k > len(names):
-        raise SpecError(f"postprocess.top_k: {spec.postprocess.top_k} is more than the {len(names)} zero_shot labels")
+    if postprocess.top_k > len(names):
+        raise SpecError(f"postprocess.top_k: {postprocess.top_k} is more than the {len(names)} zero_shot labels")
     section["labels"] = {"file": "index_to_name.json", "count": len(names)}
-    section["zero_shot"] = {"embeddings": "labels/label_embeddings.safetensors", "temperature": spec.zero_shot.temperature,
-                            "descriptions": dict(spec.zero_shot.labels)}
+    section["zero_shot"] = {"embeddings": "labels/label_embeddings.safetensors", "temperature": zero_shot.temperature,
+                            "descriptions": dict(zero_shot.labels)}
 
 
 def golden_texts(spec: Spec) -> list[str]:

@@ -17,7 +17,7 @@ from .errors import (
 )
 from .image_classifier import ImageClassifier
 from .model_loading import LoadedModel
-from .service import TASKS, configure_threads, create_handler
+from .service import HANDLERS, configure_threads, create_handler
 from .text_classifier import TextClassifier
 from .text_embedding import TextEmbedder
 from .unpacked_archive import UnpackedArchive
@@ -25,7 +25,7 @@ from .unpacked_archive import UnpackedArchive
 __version__ = "0.1.0"
 
 __all__ = [
-    "TASKS",
+    "HANDLERS",
     "UnpackedArchive",
     "ArchiveError",
     "BadInput",

@@ -19,13 +19,14 @@ from .text_classifier import TextClassifier
 from .text_embedding import TextEmbedder
 from .unpacked_archive import UnpackedArchive
 
-__all__ = ["TASKS", "THREADS_ENV", "configure_threads", "create_handler"]
+__all__ = ["HANDLERS", "THREADS_ENV", "configure_threads", "create_handler"]
 
 log = logging.getLogger(__name__)
 
 THREADS_ENV = "ARCHIVE_TORCH_THREADS"
 
-TASKS: dict[str, type[TaskHandler]] = {
+# the run-time registry, by manifest spec.task (markit.builder.tasks names the same handlers at build time)
+HANDLERS: dict[str, type[TaskHandler]] = {
     handler.task: handler for handler in (ImageClassifier, ConventionHandler, TextEmbedder, TextClassifier, Regressor)
 }
 
@@ -35,15 +36,15 @@ def create_handler(archive_dir: Path) -> TaskHandler:
     the handler for its task. The threads come first: an ONNX Runtime session takes its count at load."""
     archive = UnpackedArchive.open(archive_dir)
     task = archive.spec.get("task")
-    if task not in TASKS:
-        raise ArchiveError(f"manifest spec.task {task!r} has no handler here; known tasks: {sorted(TASKS)}")
+    if task not in HANDLERS:
+        raise ArchiveError(f"manifest spec.task {task!r} has no handler here; known tasks: {sorted(HANDLERS)}")
     configure_threads(archive)
-    model = load_model(archive_dir, archive.spec["model"], with_instance=TASKS[task].needs_instance)
+    model = load_model(archive_dir, archive.spec["model"], with_instance=HANDLERS[task].needs_instance)
     log.info(
         "serving %s %s (%s, %s model, identity %s): all %d file hashes verified",
         archive.spec["name"], archive.spec["version"], task, model.format, archive.manifest["identity"], len(archive.manifest["files"]),
     )
-    return TASKS[task](archive, model)
+    return HANDLERS[task](archive, model)
 
 
 def configure_threads(archive: UnpackedArchive, environ: Mapping[str, str] = os.environ) -> int:

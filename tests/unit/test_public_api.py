@@ -18,7 +18,7 @@ from markit.builder.manifest import SCHEMA_PATH
 @pytest.mark.parametrize(
     ("package", "names"),
     [
-        (markit.runtime, {"TASKS", "UnpackedArchive", "ArchiveError", "BadInput", "ConventionHandler", "Decoded", "HandlerError",
+        (markit.runtime, {"HANDLERS", "UnpackedArchive", "ArchiveError", "BadInput", "ConventionHandler", "Decoded", "HandlerError",
                     "ImageClassifier", "LoadedModel",
                     "PayloadTooLarge", "TaskHandler", "TextClassifier", "TextEmbedder", "UnprocessableInput",
                     "UnsupportedMediaType", "__version__",

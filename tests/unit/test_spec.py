@@ -25,8 +25,8 @@ def test_valid_spec_parses_with_defaults(base):
     spec = parse_spec(data, directory)
     assert spec.name == "tiny" and spec.version == "1.0"
     assert spec.model.format == "eager" and spec.model.weights == directory / "weights.pth"
-    assert spec.preprocess.center_crop == (16, 16) and spec.preprocess.mean == (0.5, 0.5, 0.5)
-    assert spec.preprocess.max_pixels == 40_000_000 and spec.preprocess.draft is True
+    assert spec.settings.preprocess.center_crop == (16, 16) and spec.settings.preprocess.mean == (0.5, 0.5, 0.5)
+    assert spec.settings.preprocess.max_pixels == 40_000_000 and spec.settings.preprocess.draft is True
     assert spec.serving.batch_size == 4 and spec.serving.torch_threads == 1
     assert spec.references["model.weights"] == "weights.pth"
 
@@ -34,13 +34,13 @@ def test_valid_spec_parses_with_defaults(base):
 def test_exact_resize_needs_no_crop(base):
     data, directory = base
     changed = mutate(mutate(data, "preprocess.center_crop", DELETE), "preprocess.resize", [20, 10])
-    assert parse_spec(changed, directory).preprocess.resize == (20, 10)
+    assert parse_spec(changed, directory).settings.preprocess.resize == (20, 10)
 
 
 def test_draft_decoding_can_be_switched_off(base):
     data, directory = base
-    assert parse_spec(mutate(data, "preprocess.draft", False), directory).preprocess.draft is False
-    assert parse_spec(mutate(data, "preprocess.draft", True), directory).preprocess.draft is True
+    assert parse_spec(mutate(data, "preprocess.draft", False), directory).settings.preprocess.draft is False
+    assert parse_spec(mutate(data, "preprocess.draft", True), directory).settings.preprocess.draft is True
 
 
 def test_version_may_be_written_as_a_number(base):
@@ -141,7 +141,7 @@ def test_overrides_are_applied_then_validated(base):
     _, directory = base
     path = directory / "spec.yaml"
     spec = load_spec(path, ["serving.workers=2", "postprocess.threshold=0.25", "metadata.owner=team-a"])
-    assert spec.serving.workers == 2 and spec.postprocess.threshold == 0.25 and spec.metadata["owner"] == "team-a"
+    assert spec.serving.workers == 2 and spec.settings.postprocess.threshold == 0.25 and spec.metadata["owner"] == "team-a"
     with pytest.raises(SpecError, match=r"serving\.wokers: unknown key; did you mean 'workers'"):
         load_spec(path, ["serving.wokers=2"])
     with pytest.raises(SpecError, match="expected KEY=VALUE"):
@@ -151,8 +151,8 @@ def test_overrides_are_applied_then_validated(base):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"zero_shot": {"labels": {"a": "about a"}}}, "zero_shot: only used by task text_classification"),
-        ({"tokenizer": "labels.txt"}, "tokenizer: only used by text tasks"),
+        ({"zero_shot": {"labels": {"a": "about a"}}}, "zero_shot: not used by task image_classification (only by text_classification)"),
+        ({"tokenizer": "labels.txt"}, "tokenizer: not used by task image_classification (only by text_embedding, text_classification)"),
         ({"task": "text_classification", "preprocess": None, "labels": None}, "tokenizer: required key is missing"),
         ({"task": "text_embedding", "preprocess": None, "labels": None, "postprocess": None, "tokenizer": "labels.txt"},
          "model.transformers: a text model is a Hugging Face model directory"),
@@ -199,7 +199,7 @@ def test_regression_spec_parses(base):
     changed = {k: v for k, v in {**copy.deepcopy(data), **REGRESSION,
                                  "guards": [{"feature": "history", "min": 1, "policy": "flag"}]}.items() if v is not None}
     spec = parse_spec(changed, directory)
-    assert spec.tabular.guards == ({"feature": "history", "policy": "flag", "min": 1.0},)
+    assert spec.settings.guards == ({"feature": "history", "policy": "flag", "min": 1.0},)
 
 
 def test_a_zero_batch_delay_is_refused_because_torchserve_reads_it_as_its_default(tmp_path):

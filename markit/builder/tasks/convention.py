@@ -1,0 +1,71 @@
+"""Task ``convention``: the model's own class brings ``preprocess(raw) -> tensor`` and
+``postprocess(output_row) -> JSON`` (docs/convention.md); the handler calls them around a batched forward.
+
+Spec keys: none of its own (constants and data files go under ``model.artifacts``). Manifest entries: none
+beyond the model's. The class must be given as source + class + weights, and must have both methods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from markit.runtime.convention import ConventionHandler
+from markit.runtime.errors import ArchiveError
+from markit.runtime.model_loading import import_source, resolve_attribute
+
+from ..errors import SpecError
+from .task import Task
+
+if TYPE_CHECKING:
+    from ..spec import ModelSpec, Spec
+    from ..spec_reader import Section
+
+__all__ = ["TASK"]
+
+
+def parse(_top: Section, _spec_dir: Path, _refs: dict[str, str]) -> None:
+    return None
+
+
+def stage(_spec: Spec, _root: Path, _section: dict[str, Any]) -> dict[str, Any]:
+    return {}
+
+
+def check_model(model: ModelSpec) -> None:
+    if model.source is None:
+        raise SpecError("model.source: the convention task calls the class's preprocess/postprocess, so it needs "
+                        "source + class + weights (format: torchscript or export converts the forward only)")
+
+
+def check_staged(_spec: Spec, staging: Path, model: Mapping[str, Any]) -> None:
+    """Refuse a class without its own preprocess and postprocess, importing the staged copy."""
+    try:
+        module = import_source(staging / model["source"])
+    except Exception as err:  # the user's code: a SyntaxError, an ImportError, whatever it raises at import
+        raise SpecError(f"model.source: importing {Path(model['source']).name} failed: {type(err).__name__}: {err}") from err
+    try:
+        cls = resolve_attribute(module, model["class"])
+    except ArchiveError as err:
+        raise SpecError(str(err).removeprefix("spec.")) from err
+    missing = [name for name in ("preprocess", "postprocess") if not callable(getattr(cls, name, None))]
+    if missing:
+        raise SpecError(
+            f"model.class: {model['class']} has no {' and no '.join(missing)} method; the convention task calls "
+            "preprocess(raw) -> tensor per request and postprocess(output_row) -> JSON per output (docs/convention.md)"
+        )
+
+
+TASK = Task(
+    name="convention",
+    handler=ConventionHandler,
+    required_keys=frozenset(),
+    optional_keys=frozenset(),
+    manifest_keys=(),
+    parse=parse,
+    stage=stage,
+    hint="the model's own preprocess/postprocess run; pass constants and data files as model.artifacts",
+    check_model=check_model,
+    check_staged=check_staged,
+)

@@ -1,0 +1,66 @@
+"""Spec sections shared by more than one task: ``postprocess`` (top-k, threshold) and ``text`` (tokenizer,
+pooling, length), read strictly into frozen settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from markit.runtime.text import POOLINGS
+
+from ..errors import SpecError
+from ..spec_reader import Section, read_file
+
+__all__ = ["PostprocessSpec", "TextSpec", "parse_postprocess", "parse_text", "plain"]
+
+
+@dataclass(frozen=True)
+class PostprocessSpec:
+    top_k: int = 5
+    threshold: float = 0.0
+
+
+@dataclass(frozen=True)
+class TextSpec:
+    """Text tasks: the tokenizer file and how texts become embeddings. None = from the model's config."""
+
+    tokenizer: Path
+    max_length: int | None = None
+    pooling: str | None = None
+    normalize: bool | None = None
+    max_texts: int = 64
+
+
+def parse_postprocess(section: Section) -> PostprocessSpec:
+    section.allow(set(), {"top_k", "threshold"})
+    threshold = section.number("threshold", default=0.0)
+    if not 0.0 <= threshold <= 1.0:
+        raise SpecError(f"{section.key('threshold')}: must be a probability from 0 to 1, got {threshold}")
+    return PostprocessSpec(top_k=section.integer("top_k", default=5, low=1), threshold=threshold)
+
+
+def parse_text(top: Section, spec_dir: Path, refs: dict[str, str]) -> TextSpec:
+    top.need("tokenizer")
+    section = top.section("text", optional=True)
+    section.allow(set(), {"max_length", "pooling", "normalize", "max_texts"})
+    max_length = section.data.get("max_length")
+    if max_length is not None:
+        max_length = section.integer("max_length", default=0, low=1, high=8192)
+    pooling = section.choice("pooling", POOLINGS, default=None) if section.data.get("pooling") is not None else None
+    normalize = section.optional("normalize", bool)
+    return TextSpec(
+        tokenizer=read_file(top, "tokenizer", spec_dir, refs),
+        max_length=max_length,
+        pooling=pooling,
+        normalize=normalize,
+        max_texts=section.integer("max_texts", default=64, low=1, high=4096),
+    )
+
+
+def plain(value: object) -> object:
+    """Tuples -> lists, so a manifest entry is the same JSON whether read back or freshly built."""
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    return value
