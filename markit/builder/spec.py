@@ -218,7 +218,7 @@ def _transformers_model(section: Section, spec_dir: Path, refs: dict[str, str]) 
     if extra:
         raise SpecError(f"{section.key(extra[0])}: not used with model.transformers (give format and tolerance only)")
     directory = read_file(section, "transformers", spec_dir, refs)
-    if not (directory / "config.json").isread_file():
+    if not (directory / "config.json").is_file():
         raise SpecError(f"{section.key('transformers')}: {directory} is not a Hugging Face model directory (no config.json)")
     fmt = section.choice("format", ENCODER_FORMATS, default="export")
     tolerance = section.number("tolerance", default=1e-4)

@@ -166,6 +166,20 @@ def test_text_spec_errors(base, change, message):
     assert message in str(caught.value)
 
 
+def test_a_text_model_is_a_hugging_face_directory(base, tmp_path):
+    data, directory = base
+    text = {k: v for k, v in {**copy.deepcopy(data), "task": "text_embedding", "tokenizer": "labels.txt"}.items()
+            if k not in ("preprocess", "labels", "postprocess")}
+    (tmp_path / "encoder").mkdir()
+    text["model"] = {"transformers": str(tmp_path / "encoder"), "format": "onnx"}
+    with pytest.raises(SpecError, match=r"model\.transformers: .*encoder is not a Hugging Face model directory \(no config\.json\)"):
+        parse_spec(text, directory)
+    (tmp_path / "encoder" / "config.json").write_text("{}")
+    spec = parse_spec(text, directory)
+    assert spec.model.transformers == tmp_path / "encoder" and spec.model.format == "onnx"
+    assert spec.settings.text.tokenizer == directory / "labels.txt" and spec.settings.text.max_texts == 64
+
+
 REGRESSION = {
     "task": "regression", "preprocess": None, "labels": None, "postprocess": None,
     "features": [{"name": "history", "shape": [24], "unit": "degF"}],
