@@ -109,6 +109,11 @@ class LocalArchive:
     @property
     def task_handler(self) -> Any:
         """The archive's own task handler (its decode/preprocess/model), as the worker holds it."""
+        return self._adapter.handler
+
+    @property
+    def _adapter(self) -> Any:
+        """The archive's TorchServe adapter, which the entry module holds."""
         return self._handler._handler
 
     @property
@@ -133,8 +138,8 @@ class LocalArchive:
     def example_batch(self, requests: Sequence[LocalRequest]) -> torch.Tensor:
         """The batch tensor the archive's handler makes of these requests (its own decode + preprocess)."""
         inputs = self._receive(requests)
-        handler = self.task_handler
-        return handler.preprocess([handler.decode_request(item, self._context, i) for i, item in enumerate(inputs)])
+        decoded = [self._adapter.decode_request(item, self._context, i) for i, item in enumerate(inputs)]
+        return self.task_handler.preprocess(decoded)
 
     def _receive(self, requests: Sequence[LocalRequest]) -> list[dict[str, Any]]:
         """What a worker receives for this batch, with the context set up as TorchServe does."""

@@ -17,6 +17,7 @@ import torch
 
 from .base import Decoded, TaskHandler
 from .errors import ArchiveError, BadInput, UnprocessableInput
+from .exchange import Metrics
 from .model_loading import LoadedModel
 from .payload import Payload, sole_input
 from .unpacked_archive import UnpackedArchive
@@ -33,7 +34,7 @@ class ConventionHandler(TaskHandler):
         if self.instance is None:
             raise ArchiveError("the convention task needs the model's source in the archive (spec.model.source)")
 
-    def decode(self, payload: Payload) -> Decoded:
+    def decode(self, payload: Payload, metrics: Metrics) -> Decoded:
         raw = raw_input(payload)
         try:
             tensor = self.instance.preprocess(raw)

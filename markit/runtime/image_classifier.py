@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from .base import Decoded, TaskHandler
 from .classification import Classification, top_k
+from .exchange import Metrics
 from .images import ImagePreprocessing
 from .model_loading import LoadedModel
 from .payload import Payload, binary_input, parse_int_option
 from .unpacked_archive import UnpackedArchive
 
-__all__ = ["ImageClassifier"]
+__all__ = ["Asked", "ImageClassifier"]
+
+
+@dataclass(frozen=True)
+class Asked:
+    """What one request asked beside its image: how many labels (None: the archive's postprocess.top_k)."""
+
+    top_k: int | None = None
 
 
 class ImageClassifier(TaskHandler):
@@ -27,13 +36,13 @@ class ImageClassifier(TaskHandler):
         self.preprocessing = ImagePreprocessing.from_manifest(archive.spec["preprocess"])
         self.rule = Classification.from_manifest(archive.spec["postprocess"], archive.labels())
 
-    def decode(self, payload: Payload) -> Decoded:
+    def decode(self, payload: Payload, metrics: Metrics) -> Decoded[Asked]:
         found = binary_input(payload, data_keys=("image",), option_keys=("top_k",))
-        options = {}
+        asked = Asked()
         if "top_k" in found.options:
             limit = self.rule.top_k
-            options["top_k"] = parse_int_option("top_k", found.options["top_k"], 1, limit, f"this model's postprocess.top_k is {limit}")
-        return Decoded(tensor=self.preprocessing.apply(found.data), options=options)
+            asked = Asked(parse_int_option("top_k", found.options["top_k"], 1, limit, f"this model's postprocess.top_k is {limit}"))
+        return Decoded(tensor=self.preprocessing.apply(found.data), detail=asked)
 
-    def postprocess(self, output: torch.Tensor, item: Decoded) -> dict[str, Any]:
-        return {"predictions": top_k(output, self.rule, item.options.get("top_k")), "model": self.archive.summary}
+    def postprocess(self, output: torch.Tensor, item: Decoded[Asked]) -> dict[str, Any]:
+        return {"predictions": top_k(output, self.rule, item.detail.top_k), "model": self.archive.summary}

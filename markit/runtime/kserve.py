@@ -3,7 +3,7 @@
 A request whose JSON body is a KServe request is expanded into *instances*; each instance becomes
 the ``Payload`` that the task's own single-request JSON body would be, so the task decodes it
 exactly as it decodes ``/predictions`` requests. The answers are regrouped into the protocol's
-response. Nothing here knows about TorchServe's batch or context (``base.py`` holds that glue).
+response. Nothing here knows about an engine or a batch (``protocol.py`` routes requests here).
 
     v1 request   {"instances": [i0, i1, ...]}
     v1 response  {"predictions": [a0, a1, ...]}        a_k: the task's /predictions answer for i_k

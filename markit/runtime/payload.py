@@ -32,14 +32,6 @@ class Payload:
     fields: Mapping[str, Any]
     content_types: Mapping[str, str] = field(default_factory=dict)
 
-    @classmethod
-    def from_torchserve(cls, item: Mapping[str, Any], context: Any, index: int) -> Payload:
-        types = {}
-        for name in item:
-            header = context.get_request_header(index, name)
-            types[name] = (header.get("content-type") or "") if isinstance(header, dict) else ""
-        return cls(fields=dict(item), content_types=types)
-
 
 @dataclass(frozen=True)
 class BinaryInput:

@@ -21,8 +21,10 @@ import torch
 
 from .base import Decoded, TaskHandler
 from .errors import ArchiveError, BadInput, PayloadTooLarge, UnprocessableInput
+from .exchange import Metrics
 from .model_loading import LoadedModel
 from .payload import Payload, sole_input
+from .protocol import InstanceRules
 from .unpacked_archive import UnpackedArchive
 
 __all__ = ["Feature", "Guard", "Regressor"]
@@ -55,8 +57,6 @@ class Guard:
 
 class Regressor(TaskHandler):
     task = "regression"
-    named_inputs = True  # KServe v2: one input tensor per feature, named after it
-    max_instances = MAX_ROWS
 
     def __init__(self, archive: UnpackedArchive, model: LoadedModel) -> None:
         super().__init__(archive, model)
@@ -67,21 +67,19 @@ class Regressor(TaskHandler):
             self.guards = [Guard(g["feature"], g.get("min"), g.get("max"), g["policy"]) for g in spec.get("guards", [])]
         except (KeyError, TypeError) as err:
             raise ArchiveError(f"manifest spec.features/outputs/guards is invalid: {err!r}") from err
-        self.context: Any = None
 
-    def handle(self, data: list[dict], context: Any) -> list[Any]:
-        self.context = context  # for counting guard hits in TorchServe's metrics
-        return super().handle(data, context)
+    def instance_rules(self) -> InstanceRules:
+        return InstanceRules(named=True, limit=MAX_ROWS)  # KServe v2: one input tensor per feature, named after it
 
-    def decode(self, payload: Payload) -> Decoded:
+    def decode(self, payload: Payload, metrics: Metrics) -> Decoded[tuple[list[str], ...]]:
         rows, single = json_rows(payload)
         tensors, warnings = [], []
         for index, row in enumerate(rows):
             where = "" if single else f"rows[{index}]."
             values = self.validate(row, where)
-            warnings.append(self.check_guards(values, where))
+            warnings.append(self.check_guards(values, where, metrics))
             tensors.append(torch.cat([values[f.name].reshape(-1) for f in self.features]))
-        return Decoded(tensor=torch.stack(tensors), rows=None if single else len(rows), options={"warnings": warnings})
+        return Decoded(tensor=torch.stack(tensors), detail=tuple(warnings), rows=None if single else len(rows))
 
     def validate(self, row: Any, where: str) -> dict[str, torch.Tensor]:
         if not isinstance(row, dict):
@@ -97,7 +95,7 @@ class Regressor(TaskHandler):
             values[feature.name] = _as_tensor(row[feature.name], feature, where)
         return values
 
-    def check_guards(self, values: Mapping[str, torch.Tensor], where: str) -> list[str]:
+    def check_guards(self, values: Mapping[str, torch.Tensor], where: str, metrics: Metrics) -> list[str]:
         warnings = []
         for guard in self.guards:
             tensor = values[guard.feature]
@@ -106,7 +104,8 @@ class Regressor(TaskHandler):
                                         (high, guard.max is not None and high > guard.max)) if bad]
             if not outside:
                 continue
-            self.count_guard_hit(guard)
+            log.info("guard hit: feature=%s policy=%s", guard.feature, guard.policy)
+            metrics.count("GuardHits", {"Feature": guard.feature, "Policy": guard.policy})
             message = (f"{where}{guard.feature}: value {outside[0]:g} is outside the range {guard.describe()} this model "
                        f"was trained on (guards, policy {guard.policy})")
             if guard.policy == "reject":
@@ -114,24 +113,15 @@ class Regressor(TaskHandler):
             warnings.append(message)
         return warnings
 
-    def count_guard_hit(self, guard: Guard) -> None:
-        log.info("guard hit: feature=%s policy=%s", guard.feature, guard.policy)
-        metrics = getattr(self.context, "metrics", None)
-        if metrics is None:
-            return
-        from ts.metrics.dimension import Dimension  # TorchServe's own metric types, present in every worker
-
-        metrics.add_counter("GuardHits", 1, None, [Dimension("Feature", guard.feature), Dimension("Policy", guard.policy)])
-
     def preprocess(self, items: Sequence[Decoded]) -> torch.Tensor:
         return torch.cat([item.tensor for item in items])
 
-    def postprocess(self, output: torch.Tensor, item: Decoded) -> dict[str, Any]:
+    def postprocess(self, output: torch.Tensor, item: Decoded[tuple[list[str], ...]]) -> dict[str, Any]:
         rows = [output] if item.rows is None else list(output)
         predictions = [{name: round(float(value), 4) for (name, _), value in zip(self.outputs, row.reshape(-1), strict=True)}
                        for row in rows]
         units = {name: unit for name, unit in self.outputs}
-        warnings = item.options["warnings"]
+        warnings = list(item.detail)
         if item.rows is None:
             return {"prediction": predictions[0], "units": units, "warnings": warnings[0], "model": self.archive.summary}
         return {"predictions": predictions, "units": units, "warnings": warnings, "model": self.archive.summary}

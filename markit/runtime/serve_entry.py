@@ -33,14 +33,15 @@ def _load_runtime(archive_dir):
 
 
 class ArchiveHandler:
-    """Delegates TorchServe's ``initialize``/``handle`` to the archive's task handler."""
+    """Delegates TorchServe's ``initialize``/``handle`` to the archive's task handler, through its TorchServe adapter."""
 
     def __init__(self):
         self._handler = None
 
     def initialize(self, context):
-        runtime = _load_runtime(context.system_properties["model_dir"])
-        self._handler = runtime.create_handler(Path(context.system_properties["model_dir"]))
+        model_dir = Path(context.system_properties["model_dir"])
+        runtime = _load_runtime(model_dir)
+        self._handler = runtime.TorchServeAdapter(runtime.create_handler(model_dir))
 
     def handle(self, data, context):
         return self._handler.handle(data, context)

@@ -15,6 +15,7 @@ import torch
 
 from .base import Decoded, TaskHandler
 from .errors import ArchiveError
+from .exchange import Metrics
 from .model_loading import LoadedModel
 from .payload import Payload, text_input
 from .text import TextEncoder, Tokenized, pad_batch, pool
@@ -37,20 +38,20 @@ class TextEmbedder(TaskHandler):
         except (KeyError, TypeError, ValueError) as err:
             raise ArchiveError(f"manifest spec.text is invalid: {err!r}") from err
 
-    def decode(self, payload: Payload) -> Decoded:
+    def decode(self, payload: Payload, metrics: Metrics) -> Decoded[tuple[Tokenized, ...]]:
         texts, single = text_input(payload, self.max_texts)
-        return Decoded(data=self.encoder.encode(texts), rows=None if single else len(texts))
+        return Decoded(detail=tuple(self.encoder.encode(texts)), rows=None if single else len(texts))
 
-    def preprocess(self, items: Sequence[Decoded]) -> tuple[torch.Tensor, torch.Tensor]:
-        return pad_batch([t.ids for item in items for t in item.data], self.encoder.pad_id)
+    def preprocess(self, items: Sequence[Decoded[tuple[Tokenized, ...]]]) -> tuple[torch.Tensor, torch.Tensor]:
+        return pad_batch([t.ids for item in items for t in item.detail], self.encoder.pad_id)
 
-    def embed(self, output: torch.Tensor, item: Decoded) -> list[torch.Tensor]:
+    def embed(self, output: torch.Tensor, item: Decoded[tuple[Tokenized, ...]]) -> list[torch.Tensor]:
         rows = [output] if item.rows is None else list(output)
-        return [pool(row, len(t.ids), self.pooling, self.normalize) for row, t in zip(rows, item.data, strict=True)]
+        return [pool(row, len(t.ids), self.pooling, self.normalize) for row, t in zip(rows, item.detail, strict=True)]
 
-    def postprocess(self, output: torch.Tensor, item: Decoded) -> dict[str, Any]:
+    def postprocess(self, output: torch.Tensor, item: Decoded[tuple[Tokenized, ...]]) -> dict[str, Any]:
         vectors = [[round(v, DECIMALS) for v in vector.tolist()] for vector in self.embed(output, item)]
-        tokens: list[Tokenized] = item.data
+        tokens = item.detail
         if item.rows is None:
             return {"embedding": vectors[0], "tokens": len(tokens[0].ids), "truncated": tokens[0].truncated,
                     "model": self.archive.summary}

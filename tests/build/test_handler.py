@@ -61,7 +61,7 @@ def test_describe_returns_the_manifest(served):
 
 
 def test_a_model_crash_fails_only_its_batch_and_the_handler_survives(served):
-    handler = served._handler._handler
+    handler = served.task_handler
     real = handler.model
 
     def broken(_):
@@ -78,7 +78,7 @@ def test_a_model_crash_fails_only_its_batch_and_the_handler_survives(served):
 
 
 def test_a_model_returning_a_tuple_is_reported_not_misread(served):
-    handler = served._handler._handler
+    handler = served.task_handler
     real = handler.model
     handler.model = lambda batch: (real(batch), real(batch))
     try:

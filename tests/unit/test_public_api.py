@@ -18,7 +18,8 @@ from markit.builder.manifest import SCHEMA_PATH
 @pytest.mark.parametrize(
     ("package", "names"),
     [
-        (markit.runtime, {"HANDLERS", "UnpackedArchive", "ArchiveError", "BadInput", "ConventionHandler", "Decoded", "HandlerError",
+        (markit.runtime, {"HANDLERS", "NO_METRICS", "Metrics", "Request", "Response", "Served", "TorchServeAdapter",
+                          "UnpackedArchive", "ArchiveError", "BadInput", "ConventionHandler", "Decoded", "HandlerError",
                     "ImageClassifier", "LoadedModel",
                     "PayloadTooLarge", "TaskHandler", "TextClassifier", "TextEmbedder", "UnprocessableInput",
                     "UnsupportedMediaType", "__version__",

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from markit.runtime.errors import ArchiveError, BadInput, PayloadTooLarge, UnprocessableInput
+from markit.runtime.exchange import NO_METRICS
 from markit.runtime.model_loading import LoadedModel
 from markit.runtime.payload import Payload
 from markit.runtime.regression import MAX_ROWS, Regressor
@@ -31,12 +32,14 @@ class SumModel(torch.nn.Module):
         return x.sum(dim=1, keepdim=True)
 
 
-class Metrics:
-    def __init__(self) -> None:
-        self.counted: list[tuple[str, list[str]]] = []
+class Counted:
+    """An ``exchange.Metrics`` that remembers what was counted."""
 
-    def add_counter(self, name, value, request_id, dimensions):
-        self.counted.append((name, [f"{d.name}={d.value}" for d in dimensions]))
+    def __init__(self) -> None:
+        self.counted: list[tuple[str, dict[str, str]]] = []
+
+    def count(self, name: str, dimensions) -> None:
+        self.counted.append((name, dict(dimensions)))
 
 
 @pytest.fixture
@@ -49,8 +52,8 @@ def body(value) -> Payload:
     return Payload(fields={"body": json.dumps(value).encode()}, content_types={"body": "application/json"})
 
 
-def answer(handler: Regressor, value):
-    item = handler.decode(body(value))
+def answer(handler: Regressor, value, metrics=NO_METRICS):
+    item = handler.decode(body(value), metrics)
     with torch.inference_mode():
         output = handler.model(handler.preprocess([item]))
     return handler.postprocess(output if item.rows else output[0], item)
@@ -82,22 +85,21 @@ def test_a_list_of_rows_is_answered_in_order(handler):
 ])
 def test_bad_rows_are_refused_naming_the_feature(handler, value, error, message):
     with pytest.raises(error) as caught:
-        handler.decode(body(value))
+        handler.decode(body(value), NO_METRICS)
     assert message in str(caught.value)
 
 
 def test_too_many_rows_is_a_413(handler):
     with pytest.raises(PayloadTooLarge, match=f"{MAX_ROWS + 1} rows in one request"):
-        handler.decode(body([{"history": [1, 2, 3], "hour": 1}] * (MAX_ROWS + 1)))
+        handler.decode(body([{"history": [1, 2, 3], "hour": 1}] * (MAX_ROWS + 1)), NO_METRICS)
 
 
 def test_a_flag_guard_answers_with_a_warning_and_counts_the_hit(handler):
-    metrics = Metrics()
-    handler.context = type("Context", (), {"metrics": metrics})()
-    reply = answer(handler, {"history": [1, 2, 3], "hour": 30})
+    metrics = Counted()
+    reply = answer(handler, {"history": [1, 2, 3], "hour": 30}, metrics)
     assert reply["prediction"] == {"next": 36.0}
     assert reply["warnings"] == ["hour: value 30 is outside the range [0, 23] this model was trained on (guards, policy flag)"]
-    assert metrics.counted == [("GuardHits", ["Feature=hour", "Policy=flag"])]
+    assert metrics.counted == [("GuardHits", {"Feature": "hour", "Policy": "flag"})]
 
 
 def test_a_manifest_without_outputs_is_refused(tmp_path):

@@ -253,10 +253,10 @@ def test_the_minilm_tokenizer_is_truncated_early():
 
 def test_a_batch_is_padded_to_its_longest_text_not_to_max_length(minilm):
     encoder = minilm[256]
-    items = [Decoded(data=encoder.encode(["A man is eating food."])),
-             Decoded(data=encoder.encode(["Hi.", "The new movie is awesome, and so is the popcorn."]), rows=2)]
+    items = [Decoded(detail=tuple(encoder.encode(["A man is eating food."]))),
+             Decoded(detail=tuple(encoder.encode(["Hi.", "The new movie is awesome, and so is the popcorn."])), rows=2)]
     input_ids, mask = TextEmbedder.preprocess(SimpleNamespace(encoder=encoder), items)
-    lengths = [len(t.ids) for item in items for t in item.data]
+    lengths = [len(t.ids) for item in items for t in item.detail]
     assert input_ids.shape == mask.shape == (3, max(lengths)) and max(lengths) < 256
     assert mask.sum(dim=1).tolist() == lengths
     assert input_ids[1, lengths[1]:].tolist() == [0] * (max(lengths) - lengths[1])

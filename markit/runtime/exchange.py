@@ -1,0 +1,60 @@
+"""The typed boundary between an engine and the task handlers: what comes in, what goes out.
+
+An engine (TorchServe through ``torchserve.py``; a KServe runtime next) turns its batch into
+``Request`` values and hands them to ``TaskHandler.answer`` with the name it serves the archive under
+and a ``Metrics`` sink; it gets one ``Response`` per request back, each with its own status. Nothing
+here, and nothing in the task handlers, knows which engine runs them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from .payload import Payload
+
+__all__ = ["NO_METRICS", "Metrics", "Request", "Response", "Served"]
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request: its payload (fields and their content types) and the engine's id for it."""
+
+    payload: Payload
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Response:
+    """One answer: the body the engine sends (JSON-able), its HTTP status and reason phrase."""
+
+    body: Any
+    status: int = 200
+    phrase: str = "OK"
+
+    @property
+    def ok(self) -> bool:
+        return self.status < 400
+
+
+@dataclass(frozen=True)
+class Served:
+    """What the engine serves the archive as (KServe v2 answers name it)."""
+
+    name: str
+    version: str
+
+
+class Metrics(Protocol):
+    """Where handlers count events (e.g. ``GuardHits``); the engine maps them to its own metrics."""
+
+    def count(self, name: str, dimensions: Mapping[str, str]) -> None: ...
+
+
+class _NoMetrics:
+    def count(self, name: str, dimensions: Mapping[str, str]) -> None:
+        return None
+
+
+NO_METRICS: Metrics = _NoMetrics()

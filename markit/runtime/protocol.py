@@ -1,0 +1,63 @@
+"""The protocol layer: which protocol a request speaks (a task's own body, KServe v1, KServe v2), its
+instances, and its answer or error in that protocol. The KServe codec itself is ``kserve.py``; the task
+handlers see only payloads and answers.
+
+TorchServe's own ``kserve``/``kservev2`` service envelopes unwrap one request before the handler sees
+it; ``enveloped``/``envelope_body`` read and answer what they pass (the adapter detects them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from . import kserve
+from .exchange import Request, Served
+from .kserve import PLAIN, V1, V2, Inbound
+
+__all__ = ["PLAIN", "V1", "V2", "Inbound", "InstanceRules", "answer_body", "envelope_body", "enveloped", "failure_body",
+           "inbound", "protocol_of"]
+
+
+@dataclass(frozen=True)
+class InstanceRules:
+    """How a task's KServe instances look: ``named``: a v2 instance is ``{tensor name: row}`` even with one
+    tensor (regression's features); ``limit``: the most instances in one request."""
+
+    named: bool = False
+    limit: int = kserve.MAX_INSTANCES
+
+
+def protocol_of(request: Request) -> str:
+    """``V1``/``V2`` for a KServe request, else ``PLAIN`` (reads the body: call it under the request's guard)."""
+    return kserve.protocol_of(request.payload)
+
+
+def inbound(request: Request, protocol: str, rules: InstanceRules) -> Inbound:
+    """The request's payloads: itself for a plain request, one per instance for a KServe request."""
+    return kserve.expand(request.payload, protocol, rules.named, rules.limit)
+
+
+def enveloped(protocol: str, rows: Any, rules: InstanceRules) -> Inbound:
+    """The instances TorchServe's service envelope passed as the batch."""
+    return kserve.from_envelope(protocol, rows, rules.named, rules.limit)
+
+
+def answer_body(protocol: str, answers: Sequence[Any], served: Served, request_id: str | None) -> Any:
+    """The body of a request whose payloads were all answered (``answers``: one per payload, in order)."""
+    if protocol == V1:
+        return kserve.v1_response(answers)
+    if protocol == V2:
+        return kserve.v2_response(answers, served.name, served.version, request_id)
+    return answers[0]
+
+
+def failure_body(protocol: str, error: Mapping[str, Any]) -> Any:
+    """The body of a refused request: the error as is, or with KServe's ``error`` key."""
+    return dict(error) if protocol == PLAIN else kserve.error_response(error)
+
+
+def envelope_body(protocol: str, answers: Sequence[Any] | None, error: Mapping[str, Any] | None) -> list[Any]:
+    """What goes back to a TorchServe service envelope: the answers, or the error, as the one item it wraps."""
+    return kserve.envelope_failure(protocol, error) if error is not None else kserve.envelope_result(protocol, answers)
