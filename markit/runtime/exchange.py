@@ -9,7 +9,7 @@ here, and nothing in the task handlers, knows which engine runs them.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .payload import Payload
@@ -19,10 +19,12 @@ __all__ = ["NO_METRICS", "Metrics", "Request", "Response", "Served"]
 
 @dataclass(frozen=True)
 class Request:
-    """One request: its payload (fields and their content types) and the engine's id for it."""
+    """One request: its payload (fields and their content types), the engine's id for it, and its HTTP
+    headers (names lower-cased) as far as the engine passes them."""
 
     payload: Payload
     request_id: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,8 @@ class TorchServeAdapter:
             response = self.handler.answer_envelope(envelope, data, metrics)
             _set_status(context, 0, response)
             return response.body
-        requests = [Request(payload_of(item, context, index), _request_id(context, index)) for index, item in enumerate(data)]
+        requests = [Request(payload_of(item, context, index), _request_id(context, index), _headers(context, index))
+                    for index, item in enumerate(data)]
         responses = self.handler.answer(requests, self._served(context), metrics)
         for index, response in enumerate(responses):
             _set_status(context, index, response)
@@ -70,6 +71,15 @@ def _request_id(context: Any, index: int) -> str | None:
         return context.get_request_id(index)
     except (AttributeError, IndexError, KeyError, TypeError):
         return None
+
+
+def _headers(context: Any, index: int) -> dict[str, str]:
+    """The request's HTTP headers; TorchServe keeps them beside one entry per field (a dict), left out here."""
+    try:
+        properties = context.get_all_request_header(index)
+    except (AttributeError, IndexError, KeyError, TypeError):
+        return {}
+    return {str(name).lower(): value for name, value in (properties or {}).items() if isinstance(value, str)}
 
 
 def _set_status(context: Any, index: int, response: Response) -> None:

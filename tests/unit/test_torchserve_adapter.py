@@ -1,0 +1,66 @@
+"""TorchServe's thin adapter over the engine-free core, with TorchServe's own Context and its own parsing of
+the worker protocol (``Service.retrieve_data_for_inference``), no Java: what it reads from the context and
+what it writes back."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from ts.context import Context
+from ts.service import Service
+
+from markit.runtime.exchange import Request, Response
+from markit.runtime.model_loading import LoadedModel
+from markit.runtime.regression import Regressor
+from markit.runtime.torchserve import TorchServeAdapter
+from markit.runtime.unpacked_archive import UnpackedArchive
+
+SPEC = {"name": "forecast", "version": "3.1", "task": "regression",
+        "features": [{"name": "x", "shape": [], "unit": "m"}], "outputs": [{"name": "same", "unit": "m"}], "guards": []}
+
+
+class Recording(Regressor):
+    """The regression handler, remembering the requests the adapter handed it."""
+
+    seen: list[Request]
+
+    def answer(self, requests, *args, **kwargs) -> list[Response]:
+        self.seen = list(requests)
+        return super().answer(requests, *args, **kwargs)
+
+
+@pytest.fixture
+def adapter(tmp_path: Path) -> TorchServeAdapter:
+    archive = UnpackedArchive(directory=tmp_path, manifest={"spec": SPEC, "identity": "sha256:t", "files": {}})
+    return TorchServeAdapter(Recording(archive, LoadedModel(forward=lambda rows: rows)))
+
+
+def batch(*bodies: tuple[bytes, dict[str, str]]) -> tuple[list[dict], Context]:
+    """What a worker gets for these (body, headers) requests: TorchServe's own parsing and Context."""
+    wire = [{"requestId": f"id-{i}".encode(), "parameters": [{"name": "body", "contentType": "application/json", "value": body}],
+             "headers": [{"name": k.encode(), "value": v.encode()} for k, v in headers.items()]}
+            for i, (body, headers) in enumerate(bodies)]
+    headers, inputs, request_ids = Service.retrieve_data_for_inference(wire)
+    context = Context("served-as", ".", {}, len(bodies), None, None)
+    context.request_ids, context.request_processor = request_ids, headers
+    return inputs, context
+
+
+def test_statuses_ids_headers_and_the_served_name_cross_the_boundary(adapter):
+    good = json.dumps({"x": 2}).encode()
+    v2 = json.dumps({"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [5]}]}).encode()
+    inputs, context = batch((good, {"X-Trace": "abc"}), (b'{"y": 1}', {}), (v2, {}))
+    bodies = adapter.handle(inputs, context)
+    assert [context.get_response_status(i)[0] for i in range(3)] == [200, 400, 200]
+    assert bodies[0]["prediction"] == {"same": 2.0} and "y: unknown feature" in bodies[1]["message"]
+    assert (bodies[2]["model_name"], bodies[2]["model_version"], bodies[2]["id"]) == ("served-as", "3.1", "id-2")
+    first = adapter.handler.seen[0]
+    assert first.request_id == "id-0" and first.headers["x-trace"] == "abc"
+    assert first.payload.content_types == {"body": "application/json"}
+
+
+def test_the_management_apis_describe_call_gets_the_manifest(adapter):
+    inputs, context = batch((b"", {"describe": "True"}))
+    assert adapter.handle(inputs, context) == [adapter.handler.archive.manifest]
