@@ -174,7 +174,7 @@ def _frontend_value(value: Any, content_type: str) -> Any:
     if isinstance(value, bytes) and content_type == "application/json":
         try:
             return json.loads(value.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):  # TorchServe forwards the bytes on any failure
             return value
     if isinstance(value, bytes) and content_type.startswith("text"):
         try:

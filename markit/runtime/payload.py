@@ -17,10 +17,12 @@ from typing import Any
 
 from .errors import BadInput, PayloadTooLarge, UnsupportedMediaType
 
-__all__ = ["RAW_FIELDS", "BinaryInput", "Payload", "binary_input", "decode_base64", "decode_json_bytes",
+__all__ = ["MAX_JSON_BYTES", "MAX_JSON_DEPTH", "RAW_FIELDS", "BinaryInput", "Payload", "binary_input", "decode_base64", "decode_json_bytes",
            "parse_int_option", "sole_input", "text_input"]
 
 RAW_FIELDS = ("body", "data")
+MAX_JSON_BYTES = 10 * 1024 * 1024  # as config.properties' max_request_size: TorchServe refuses more before us
+MAX_JSON_DEPTH = 32  # containers inside containers; a KServe v2 image tensor nests 4 inside 3
 BINARY_CONTENT_TYPES = ("application/octet-stream", "")
 DATA_URL_MARK = ";base64,"
 
@@ -72,12 +74,37 @@ def binary_input(payload: Payload, data_keys: tuple[str, ...], option_keys: tupl
 
 
 def decode_json_bytes(name: str, value: Any, content_type: str) -> Any:
-    """TorchServe parses only exact ``application/json``; parse ``...json; charset=...`` bodies here."""
+    """A field's JSON, within the limits: bytes declared JSON are parsed here (TorchServe parses only
+    exact ``application/json``, and forwards the bytes when its own parse fails); a value TorchServe
+    already parsed is checked for depth. 413 beyond ``MAX_JSON_BYTES``, 400 beyond ``MAX_JSON_DEPTH``."""
     if isinstance(value, (bytes, bytearray)) and "json" in content_type.lower():
+        if len(value) > MAX_JSON_BYTES:
+            raise PayloadTooLarge(f"field {name!r}: {len(value)} bytes of JSON, more than the limit of {MAX_JSON_BYTES}")
         try:
-            return json.loads(bytes(value).decode("utf-8"))
+            value = json.loads(bytes(value).decode("utf-8"))
+        except RecursionError as err:
+            raise _too_deep(name) from err
         except (UnicodeDecodeError, ValueError) as err:
             raise BadInput(f"field {name!r} is declared {content_type!r} but is not valid JSON: {err}") from err
+    if isinstance(value, (dict, list)) and _depth_exceeds(value, MAX_JSON_DEPTH):
+        raise _too_deep(name)
+    return value
+
+
+def _too_deep(name: str) -> BadInput:
+    return BadInput(f"field {name!r}: JSON nested more than {MAX_JSON_DEPTH} levels deep, the limit; send flatter JSON")
+
+
+def _depth_exceeds(value: dict | list, limit: int) -> bool:
+    """Whether containers nest more than ``limit`` deep (iterative: any depth is safe to check)."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
     return value
 
 

@@ -118,6 +118,22 @@ def test_a_real_batch_with_bad_requests_harms_no_one(server):
     assert worker_pids(server, "tiny") == before  # the worker never restarted
 
 
+def test_json_nested_past_any_decoder_fails_alone_in_its_real_batch(server):
+    """~1,100 levels made TorchServe's decoder give up and ours raise outside the guard: the batch got 503."""
+    before, line = worker_pids(server, "tiny"), "batch of 4 requests: 2 answered, 2 refused"
+    seen = server.log_text().count(line)
+    good = png_bytes((220, 20, 30))
+    calls = [lambda: server.client.predict_bytes("tiny", good, "image/png")]
+    calls += [lambda depth=depth: server.client.predict_bytes("tiny", b"[" * depth + b"]" * depth, "application/json")
+              for depth in (1100, 5000)]
+    calls += [lambda: server.client.predict_bytes("tiny", good, "image/png")]
+    replies = concurrently(calls)
+    assert [r.status for r in replies] == [200, 400, 400, 200]
+    assert all("JSON nested more than 32 levels deep, the limit" in r.body["message"] for r in replies[1:3])
+    assert server.log_text().count(line) == seen + 1  # one real batch of four
+    assert worker_pids(server, "tiny") == before
+
+
 def test_describe_returns_the_archive_manifest(server, store):
     with zipfile.ZipFile(store / f"{MODEL}.mar") as archive:
         built = json.loads(archive.read("manifest.json"))

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import base64
+import json
 
 import pytest
 
-from markit.runtime.errors import BadInput, UnsupportedMediaType
-from markit.runtime.payload import Payload, binary_input, parse_int_option
+from markit.runtime.errors import BadInput, PayloadTooLarge, UnsupportedMediaType
+from markit.runtime.payload import MAX_JSON_BYTES, MAX_JSON_DEPTH, Payload, binary_input, decode_json_bytes, parse_int_option
 
 PNG = b"\x89PNG\r\n\x1a\nrest"
 B64 = base64.b64encode(PNG).decode()
@@ -65,3 +66,28 @@ def test_int_option(value, expected):
 def test_int_option_refused(value):
     with pytest.raises(BadInput, match=r"top_k must be an integer from 1 to 5 \(limit\)"):
         parse_int_option("top_k", value, 1, 5, "limit")
+
+
+# -- JSON limits: depth and size, on bytes and on what TorchServe already parsed -----------------------
+def nested(depth: int) -> bytes:
+    return b"[" * depth + b"]" * depth
+
+
+@pytest.mark.parametrize("depth", [MAX_JSON_DEPTH + 1, 900, 5000])  # 5000: deeper than Python's decoder goes
+def test_json_nested_too_deep_is_a_400_naming_the_limit(depth):
+    with pytest.raises(BadInput, match=f"JSON nested more than {MAX_JSON_DEPTH} levels deep, the limit"):
+        decode_json_bytes("body", nested(depth), "application/json")
+    if depth < 990:  # TorchServe parsed it already (its own decoder stops near 1000 and forwards the bytes)
+        with pytest.raises(BadInput, match="the limit"):
+            decode_json_bytes("body", json.loads(nested(depth)), "application/json")
+
+
+def test_json_at_the_depth_limit_and_wide_json_are_fine():
+    assert decode_json_bytes("body", nested(MAX_JSON_DEPTH), "application/json") is not None
+    wide = {"inputs": [{"data": [[0.5] * 224] * 224}]}
+    assert decode_json_bytes("body", json.dumps(wide).encode(), "application/json; charset=utf-8") == wide
+
+
+def test_json_over_the_size_limit_is_a_413_naming_it():
+    with pytest.raises(PayloadTooLarge, match=f"more than the limit of {MAX_JSON_BYTES}"):
+        decode_json_bytes("body", b" " * (MAX_JSON_BYTES + 1), "application/json")
