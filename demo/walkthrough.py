@@ -151,13 +151,13 @@ def describe(client: TorchServeClient) -> None:
     manifest = client.describe(MODEL)
     spec = manifest["spec"]
     pre = spec["preprocess"]
-    heading(f"GET /models/{MODEL}?customized=true  (the archive's own manifest)")
+    heading(f"GET /models/{MODEL}?customized=true  (the archive's public description)")
     print(f"  {spec['name']} {spec['version']}  task={spec['task']}  identity={manifest['identity'][:19]}…")
     print(f"  {spec['metadata']['description']}")
     print(f"  preprocess: {pre['color_mode']}, resize {pre['resize']} {pre['interpolation']}, crop {pre['center_crop']}, "
           f"mean {pre['mean']}, std {pre['std']}")
-    print(f"  labels: {spec['labels']['count']}   files verified by the worker: {len(manifest['files'])}   "
-          f"built {manifest['provenance']['built_at']} with torch {manifest['provenance']['torch_version']}")
+    print(f"  labels: {spec['labels']['count']}   files verified by the worker: {manifest['files_verified']} "
+          "(their hashes and the provenance stay in the archive's manifest.json)")
 
 
 def show(reply: Reply, count: int = 3) -> str:

@@ -25,6 +25,7 @@ from ts.service import Service
 from ts.utils.util import list_classes_from_module
 
 from markit.runtime.importing import import_path
+from markit.runtime.manifest import MANIFEST_NAME
 
 from ..errors import UsageError
 
@@ -123,10 +124,12 @@ class LocalArchive:
 
     @property
     def manifest(self) -> dict[str, Any]:
-        return self.describe()
+        """The archive's whole manifest.json (describe shows only its public part)."""
+        return json.loads((self.directory / MANIFEST_NAME).read_text(encoding="utf-8"))
 
     def describe(self) -> dict[str, Any]:
-        request = LocalRequest(fields={"body": b""}, headers={"describe": "True"})
+        """What TorchServe's management describe call answers: a request without fields, ``describe: True``."""
+        request = LocalRequest(fields={}, headers={"describe": "True"})
         return self.predict([request])[0].body
 
     def predict(self, requests: Sequence[LocalRequest]) -> list[LocalResponse]:

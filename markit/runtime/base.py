@@ -90,8 +90,13 @@ class TaskHandler:
         return InstanceRules()
 
     def describe(self) -> dict[str, Any]:
-        """The whole manifest (TorchServe shows it at ``GET /models/NAME?customized=true``)."""
-        return self.archive.manifest
+        """The archive's public description (TorchServe shows it at ``GET /models/NAME?customized=true``):
+        its schema version, identity and spec, and how many files the worker verified. The file hashes and
+        the provenance (build machine, tool versions, input paths) stay in the archive's manifest.json: an
+        engine cannot always tell a management call from a client's (docs/serving.md)."""
+        manifest = self.archive.manifest
+        return {"schema_version": manifest["schema_version"], "identity": manifest["identity"], "spec": manifest["spec"],
+                "files_verified": len(manifest.get("files", {}))}
 
     def served(self) -> Served:
         """The archive's own name and version, for an engine that serves it under them."""

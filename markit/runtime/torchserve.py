@@ -32,7 +32,7 @@ class TorchServeAdapter:
 
         Under TorchServe's own ``kserve``/``kservev2`` service envelope, ``data`` holds the instances (or
         tensors) of the one request the envelope unwrapped, and the envelope builds the response."""
-        if _is_describe(context):
+        if _is_describe(data, context):
             return [self.handler.describe()]
         metrics = _Metrics(getattr(context, "metrics", None))
         envelope = _envelope(data, context)
@@ -101,8 +101,13 @@ class _Metrics:
         self._metrics.add_counter(name, 1, None, [Dimension(key, value) for key, value in dimensions.items()])
 
 
-def _is_describe(context: Any) -> bool:
-    return str(context.get_request_header(0, "describe")) == "True"
+def _is_describe(data: list[dict], context: Any) -> bool:
+    """TorchServe's management describe call: one request without fields, with the header ``describe: True``.
+
+    A client can send that header to the inference API too, and nothing TorchServe passes tells the two
+    apart for sure (docs/serving.md), so describe shows only what is public. A request with a body is an
+    inference request whatever its headers say, and is answered as one with the rest of its batch."""
+    return isinstance(data, list) and len(data) == 1 and not data[0] and str(context.get_request_header(0, "describe")) == "True"
 
 
 def _envelope(data: Any, context: Any) -> str | None:

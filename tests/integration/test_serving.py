@@ -134,15 +134,25 @@ def test_json_nested_past_any_decoder_fails_alone_in_its_real_batch(server):
     assert worker_pids(server, "tiny") == before
 
 
-def test_describe_returns_the_archive_manifest(server, store):
+def test_describe_returns_the_archives_public_description(server, store):
     with zipfile.ZipFile(store / f"{MODEL}.mar") as archive:
         built = json.loads(archive.read("manifest.json"))
     manifest = server.client.describe(MODEL)
-    assert manifest["identity"] == built["identity"]
+    assert manifest == {"schema_version": built["schema_version"], "identity": built["identity"], "spec": built["spec"],
+                        "files_verified": len(built["files"])}  # no file hashes, no provenance
     assert manifest["spec"]["preprocess"]["mean"] == [0.498, 0.498, 0.498]
-    assert manifest["spec"]["labels"]["count"] == 1000
-    assert manifest["files"]["model/weights.safetensors"] == built["files"]["model/weights.safetensors"]
     assert manifest["spec"]["metadata"]["training_data"].startswith("ImageNet")
+
+
+def test_a_describe_header_on_the_inference_api_is_an_inference_request(server):
+    """Only TorchServe's management call (no body) is a describe; a client's header changes nothing, even in a batch."""
+    good = png_bytes((220, 20, 30))
+    calls = [lambda: server.client.predict_bytes("tiny", good, "image/png"),
+             lambda: server.client._call("inference", "POST", "/predictions/tiny", data=good,
+                                         headers={"Content-Type": "image/png", "describe": "True"})]
+    replies = concurrently(calls)
+    assert [r.status for r in replies] == [200, 200]
+    assert replies[1].body["predictions"] == replies[0].body["predictions"] and "files" not in replies[1].body
 
 
 def test_archive_code_is_not_shadowed_by_pythonpath(server, shadow_path):

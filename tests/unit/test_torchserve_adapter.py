@@ -33,13 +33,15 @@ class Recording(Regressor):
 
 @pytest.fixture
 def adapter(tmp_path: Path) -> TorchServeAdapter:
-    archive = UnpackedArchive(directory=tmp_path, manifest={"spec": SPEC, "identity": "sha256:t", "files": {}})
+    archive = UnpackedArchive(directory=tmp_path, manifest={"schema_version": "1.2", "spec": SPEC, "identity": "sha256:t", "files": {}})
     return TorchServeAdapter(Recording(archive, LoadedModel(forward=lambda rows: rows)))
 
 
-def batch(*bodies: tuple[bytes, dict[str, str]]) -> tuple[list[dict], Context]:
-    """What a worker gets for these (body, headers) requests: TorchServe's own parsing and Context."""
-    wire = [{"requestId": f"id-{i}".encode(), "parameters": [{"name": "body", "contentType": "application/json", "value": body}],
+def batch(*bodies: tuple[bytes | None, dict[str, str]]) -> tuple[list[dict], Context]:
+    """What a worker gets for these (body, headers) requests (None: no body, as TorchServe's management
+    describe call): TorchServe's own parsing and Context."""
+    wire = [{"requestId": f"id-{i}".encode(),
+             "parameters": [] if body is None else [{"name": "body", "contentType": "application/json", "value": body}],
              "headers": [{"name": k.encode(), "value": v.encode()} for k, v in headers.items()]}
             for i, (body, headers) in enumerate(bodies)]
     headers, inputs, request_ids = Service.retrieve_data_for_inference(wire)
@@ -61,6 +63,11 @@ def test_statuses_ids_headers_and_the_served_name_cross_the_boundary(adapter):
     assert first.payload.content_types == {"body": "application/json"}
 
 
-def test_the_management_apis_describe_call_gets_the_manifest(adapter):
-    inputs, context = batch((b"", {"describe": "True"}))
-    assert adapter.handle(inputs, context) == [adapter.handler.archive.manifest]
+def test_the_management_apis_describe_call_gets_the_public_description(adapter):
+    inputs, context = batch((None, {"describe": "True"}))
+    assert adapter.handle(inputs, context) == [{"schema_version": "1.2", "identity": "sha256:t", "spec": SPEC, "files_verified": 0}]
+
+
+def test_a_describe_header_on_a_request_with_a_body_is_inference_and_harms_no_batch_mate(adapter):
+    inputs, context = batch((json.dumps({"x": 1}).encode(), {"describe": "True"}), (json.dumps({"x": 2}).encode(), {}))
+    assert [body["prediction"] for body in adapter.handle(inputs, context)] == [{"same": 1.0}, {"same": 2.0}]
