@@ -1,4 +1,4 @@
-"""``python -m benchmarks [compare|sweep|load] ...`` (``./scripts/benchmark.sh`` runs it).
+"""``python -m benchmarks [compare|sweep|load|fault] ...`` (``./scripts/benchmark.sh`` runs it).
 
     compare  (default) every ratio of the speed goals, side by side in rounds: ours / the stock
              handler tuned the same, ours / the stock handler on TorchServe's defaults, served /
@@ -6,6 +6,8 @@
     sweep    workers x torch threads x batch size x batch delay for one archive: a table and the
              serving: section it recommends for this machine
     load     one archive with its own settings: closed loop, unloaded latency, open loop
+    fault    workers SIGKILLed under load: failed requests as a caller sees them, with the client's
+             retries and without
 
 The archive is ``--archive NAME.mar`` or built from ``--spec`` (default: the EfficientNet-Lite0
 example) with any ``--set KEY=VALUE`` overrides; the body is the coffee photo as a 600x400 JPEG
@@ -27,7 +29,7 @@ from .servers import REPO
 
 __all__ = ["main"]
 
-COMMANDS = ("compare", "sweep", "load")
+COMMANDS = ("compare", "sweep", "load", "fault")
 EXAMPLE_SPEC = REPO / "examples" / "efficientnet_lite0" / "spec.yaml"
 
 
@@ -99,6 +101,10 @@ def _parser() -> argparse.ArgumentParser:
     load.add_argument("--config", dest="config", action="append", default=[], metavar="KEY=VALUE",
                       help="a TorchServe setting in place of config/config.properties' (repeatable); "
                            "e.g. vmargs= runs the frontend on the JVM's defaults")
+    fault = commands.add_parser("fault", parents=[common], help="workers killed under load, seen through the client")
+    fault.add_argument("--seconds", type=float, default=30.0, help="each run's window (default 30)")
+    fault.add_argument("--kills", type=int, default=3, help="workers SIGKILLed per run, evenly spaced (default 3)")
+    fault.add_argument("--clients", type=int, default=4, help="client threads in a closed loop (default 4)")
     return parser
 
 
@@ -109,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(args_list)
     try:
         with tempfile.TemporaryDirectory(prefix="bench-build-") as built:
-            return {"compare": _compare, "sweep": _sweep, "load": _load}[args.command](args, Path(built))
+            return {"compare": _compare, "sweep": _sweep, "load": _load, "fault": _fault}[args.command](args, Path(built))
     except MarkitError as err:
         return report("benchmark", err)
     except (OSError, ValueError, RuntimeError) as err:  # a measurement that went wrong: say what, without a traceback
@@ -258,5 +264,22 @@ def _load(args: argparse.Namespace, built: Path) -> int:
     lines.append(f"  in TorchServe under the closed loop: {frontend.summary()}")
     if batches:
         lines.append("  batches formed under the closed loop: " + ", ".join(f"{n} of {size}" for size, n in sorted(batches.items())))
+    print("\n".join(lines))
+    return 0
+
+
+def _fault(args: argparse.Namespace, built: Path) -> int:
+    from markit.ops.mar_file import read_mar
+
+    from .compare import archive_summary
+    from .fault import run_fault
+    from .report import machine
+
+    archive, origin = _archive(args, built)
+    body = _body(args)
+    results = run_fault(archive, body, clients=args.clients, seconds=args.seconds, kills=args.kills, progress=_progress)
+    lines = [f"machine:  {machine()}", f"archive:  {archive_summary(read_mar(archive))}  ({origin})", f"body:     {body.label}",
+             f"fault:    {args.kills} worker(s) SIGKILLed in {args.seconds:g} s under {args.clients} closed-loop clients",
+             *(f"  {result.summary()}" for result in results)]
     print("\n".join(lines))
     return 0

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
+import random
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,7 @@ import requests
 
 from ..errors import MarkitError
 from .properties import read_properties, server_urls
+from .retry import DEFAULT_RETRY, RetryPolicy
 from .tokens import APIS, KeyFile
 
 __all__ = ["NoManifest", "Reply", "RequestFailed", "TorchServeClient", "connection_problem", "has_ready_worker", "manifest_of"]
@@ -41,6 +44,7 @@ class RequestFailed(MarkitError):
 
 class NoManifest(MarkitError):
     """TorchServe answered 200 without the archive's manifest (an archive this project did not build): exit 1."""
+
 
 @dataclass(frozen=True)
 class Reply:
@@ -64,21 +68,28 @@ def _params(**values: Any) -> dict[str, str]:
 
 
 class TorchServeClient:
-    def __init__(self, inference_url: str, management_url: str, key_file: Path | None, timeout: float = 60.0) -> None:
-        """``key_file=None`` sends no token (a server with ``disable_token_authorization=true``)."""
+    def __init__(self, inference_url: str, management_url: str, key_file: Path | None, timeout: float = 60.0,
+                 retry: RetryPolicy = DEFAULT_RETRY) -> None:
+        """``key_file=None`` sends no token (a server with ``disable_token_authorization=true``); ``retry``:
+        how predictions are sent again after a dropped connection, a 503 or a 507 (``NO_RETRY``: never)."""
         self.inference_url = inference_url.rstrip("/")
         self.management_url = management_url.rstrip("/")
         self.key_file = None if key_file is None else Path(key_file)
         self.timeout = timeout
+        self.retry = retry
+        self.retries = 0  # predictions sent again so far (a figure for reports)
         self._keys: dict[str, str] | None = None
+        self._random = random.Random()
+        self._sleep: Callable[[float], None] = time.sleep
 
     @classmethod
-    def from_config(cls, config: Path, key_file: Path | None = Path("key_file.json"), timeout: float = 60.0) -> TorchServeClient:
+    def from_config(cls, config: Path, key_file: Path | None = Path("key_file.json"), timeout: float = 60.0,
+                    retry: RetryPolicy = DEFAULT_RETRY) -> TorchServeClient:
         """The server a ``config.properties`` describes (a wildcard address becomes loopback); no token
         when the config turns token authorization off."""
         urls = server_urls(Path(config))
         auth_off = read_properties(Path(config)).get("disable_token_authorization", "false").strip().lower() == "true"
-        return cls(urls["inference"], urls["management"], None if auth_off else key_file, timeout)
+        return cls(urls["inference"], urls["management"], None if auth_off else key_file, timeout, retry)
 
     # -- inference --------------------------------------------------------------------------
     def predict_bytes(self, model: str, data: bytes, content_type: str, version: str | None = None) -> Reply:
@@ -95,7 +106,23 @@ class TorchServeClient:
         return self._predict(model, version, files=dict(files), data=dict(fields or {}))
 
     def _predict(self, model: str, version: str | None, **kwargs: Any) -> Reply:
-        return self._call("inference", "POST", _path("predictions", model, version), **kwargs)
+        """Predictions change nothing on the server: sent again under ``self.retry`` (retry.py)."""
+        started = time.monotonic()
+        for attempt in range(1, self.retry.attempts + 1):
+            last = attempt == self.retry.attempts
+            try:
+                reply = self._call("inference", "POST", _path("predictions", model, version), **kwargs)
+            except requests.ConnectionError:
+                if last or time.monotonic() - started > self.retry.budget:
+                    raise
+                retry_after = None
+            else:
+                if reply.status not in self.retry.statuses or last or time.monotonic() - started > self.retry.budget:
+                    return reply
+                retry_after = {k.lower(): v for k, v in reply.headers.items()}.get("retry-after")
+            self.retries += 1
+            self._sleep(self.retry.delay(attempt, retry_after, self._random))
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def ping(self) -> Reply:
         return self._call("inference", "GET", "/ping")

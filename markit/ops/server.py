@@ -23,6 +23,7 @@ import requests
 
 from ..client.client import TorchServeClient, has_ready_worker
 from ..client.properties import read_properties
+from ..client.retry import NO_RETRY
 from ..client.tokens import TokenError
 from ..errors import MarkitError
 from .launch import with_worker_defaults
@@ -86,7 +87,9 @@ class TorchServeProcess:
 
     def _choose_ports(self) -> None:
         self.ports = dict(zip(PORT_KEYS, free_ports(len(PORT_KEYS)), strict=True))
-        self.client = TorchServeClient(self.url("inference"), self.url("management"), self.root / "work" / "key_file.json")
+        # no retries: tests and benchmarks look at what the server itself answers
+        self.client = TorchServeClient(self.url("inference"), self.url("management"), self.root / "work" / "key_file.json",
+                                       retry=NO_RETRY)
 
     def url(self, api: str) -> str:
         return f"http://127.0.0.1:{self.ports[api]}"

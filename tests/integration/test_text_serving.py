@@ -163,7 +163,7 @@ def test_topic_scores_are_the_shipped_label_embeddings(server):
     reply = server.client.predict_bytes("minilm_topics", text.encode(), "text/plain")
     music = next(p for p in reply.body["predictions"] if p["label"] == "music")
     assert music["similarity"] == pytest.approx(float(vectors[0] @ vectors[1]), abs=1e-4)
-    assert manifest["files"]["labels/label_embeddings.safetensors"]
+    assert manifest["spec"]["zero_shot"]["embeddings"] == "labels/label_embeddings.safetensors"
 
 
 def test_topics_batch_with_a_bad_text(server):

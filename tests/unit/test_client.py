@@ -161,3 +161,83 @@ def test_manifest_from_a_status_reply(metadata):
 def test_manifest_missing_is_an_error():
     with pytest.raises(NoManifest, match="no customizedMetadata"):
         manifest_of(Reply(200, [{"modelName": "tiny"}], {}))
+
+
+# -- retries: predictions only, on a dropped connection, 503 and 507, inside the budget ------------------
+@pytest.fixture
+def waits(client, monkeypatch) -> list[float]:
+    slept: list[float] = []
+    monkeypatch.setattr(client, "_sleep", slept.append)
+    return slept
+
+
+def dropped() -> requests.ConnectionError:
+    return requests.ConnectionError("connection reset by peer")
+
+
+class Flaky(FakeServer):
+    """Answers from the queue; an exception in it is raised instead of answered."""
+
+    def __call__(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        answer = super().__call__(method, url, **kwargs)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+@pytest.fixture
+def flaky(monkeypatch) -> Flaky:
+    server = Flaky()
+    monkeypatch.setattr(requests, "request", server)
+    return server
+
+
+def test_a_prediction_is_sent_again_after_507_503_and_a_dropped_connection(client, flaky, waits):
+    flaky.answers += [response(507, {"message": "Worker died."}), dropped(), response(503, {"message": "busy"}),
+                      response(200, {"ok": 1})]
+    reply = client.predict_bytes("tiny", b"x", "image/png")
+    assert (reply.status, reply.body) == (200, {"ok": 1}) and len(flaky.calls) == 4 and client.retries == 3
+    assert len(waits) == 3 and all(0 <= wait <= client.retry.max_delay for wait in waits)
+    assert {call["data"] for call in flaky.calls} == {b"x"}  # the same request each time
+
+
+def test_retry_after_is_honoured(client, flaky, waits):
+    busy = response(503, {"message": "busy"})
+    busy.headers["Retry-After"] = "2"
+    flaky.answers += [busy, response(200, {})]
+    assert client.predict_json("tiny", {}).status == 200 and waits[0] >= 2
+
+
+def test_the_last_answer_is_returned_when_the_attempts_run_out(client, flaky, waits):
+    flaky.answers += [response(503, {"message": "busy"})] * 10
+    reply = client.predict_json("tiny", {})
+    assert reply.status == 503 and len(flaky.calls) == client.retry.attempts
+
+
+def test_a_connection_that_stays_down_raises_after_the_attempts(client, flaky, waits):
+    flaky.answers += [dropped()] * 10
+    with pytest.raises(requests.ConnectionError):
+        client.predict_json("tiny", {})
+    assert len(flaky.calls) == client.retry.attempts
+
+
+@pytest.mark.parametrize("status", [400, 404, 413, 500])
+def test_answers_that_another_try_cannot_change_are_returned_at_once(client, flaky, waits, status):
+    flaky.answers += [response(status, {"message": "no"})]
+    assert client.predict_json("tiny", {}).status == status and len(flaky.calls) == 1 and waits == []
+
+
+def test_management_calls_are_never_sent_again(client, flaky, waits):
+    flaky.answers += [response(503, {"message": "busy"}), dropped()]
+    assert client.scale("tiny", 2).status == 503
+    with pytest.raises(requests.ConnectionError):
+        client.register("tiny.mar")
+    assert len(flaky.calls) == 2 and waits == []
+
+
+def test_no_retry_sends_once(tmp_path, flaky):
+    from markit.client.retry import NO_RETRY
+
+    once = TorchServeClient(INFERENCE, MANAGEMENT, write_keys(tmp_path / "k.json"), retry=NO_RETRY)
+    flaky.answers += [response(507, {"message": "Worker died."})]
+    assert once.predict_json("tiny", {}).status == 507 and len(flaky.calls) == 1

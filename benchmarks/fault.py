@@ -1,0 +1,128 @@
+"""What a client sees while workers are killed under load: ``python -m benchmarks fault``.
+
+A private TorchServe serves the archive with its own workers. Client threads send the body in a
+closed loop for ``seconds``, and a killer SIGKILLs one worker (the one that served the longest) at
+evenly spaced moments, as an out-of-memory kill would. This is done twice: once through
+``TorchServeClient`` with its default retry policy (``markit.client.retry``), then once sending each
+request once. For each run it prints the requests sent, how many failed as the caller saw them
+(non-200 or an exception), the retries, and how long the worker set took to be whole again.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from markit.client import TorchServeClient
+from markit.client.retry import DEFAULT_RETRY, NO_RETRY, RetryPolicy
+from markit.ops.mar_file import read_mar
+
+from .bodies import Body
+from .servers import BenchServer, bench_server
+
+__all__ = ["FaultResult", "run_fault"]
+
+
+@dataclass
+class FaultResult:
+    label: str
+    sent: int = 0
+    failed: Counter[str] = field(default_factory=Counter)  # "HTTP 507", "ConnectionError", ...
+    retries: int = 0
+    kills: int = 0
+    recovery: list[float] = field(default_factory=list)  # seconds until every worker was READY again, per kill
+
+    def summary(self) -> str:
+        failures = ", ".join(f"{n} {kind}" for kind, n in self.failed.most_common()) or "none"
+        whole = ", ".join(f"{s:.1f}" for s in self.recovery) or "-"
+        return (f"{self.label}: {self.sent} requests, {sum(self.failed.values())} failed as the caller saw them ({failures}), "
+                f"{self.retries} retries; {self.kills} worker(s) killed, worker set whole again after {whole} s")
+
+
+def run_fault(archive: Path, body: Body, *, clients: int, seconds: float, kills: int,
+              progress: Callable[[str], None]) -> list[FaultResult]:
+    """The same fault twice: through the client's retries, then without them."""
+    info = read_mar(archive)
+    results = []
+    for label, policy in (("through TorchServeClient (default retries)", DEFAULT_RETRY), ("each request sent once", NO_RETRY)):
+        with tempfile.TemporaryDirectory(prefix="bench-fault-") as tmp, \
+                bench_server([archive], Path(tmp), load=[info.mar_name], ready={info.name: info.settings["maxWorkers"]}) as server:
+            progress(f"fault: {label}: {clients} clients for {seconds:g} s, {kills} worker kill(s) ...")
+            result = _one_run(server, info.name, info.settings["maxWorkers"], body, policy, label,
+                              clients=clients, seconds=seconds, kills=kills)
+            progress(result.summary())
+            results.append(result)
+    return results
+
+
+def _one_run(server: BenchServer, model: str, workers: int, body: Body, policy: RetryPolicy, label: str, *,
+             clients: int, seconds: float, kills: int) -> FaultResult:
+    result = FaultResult(label)
+    lock, stop = threading.Lock(), threading.Event()
+    process = server.process
+    callers = [TorchServeClient(process.url("inference"), process.url("management"), process.client.key_file, retry=policy)
+               for _ in range(clients)]
+
+    def send(client: TorchServeClient) -> None:
+        while not stop.is_set():
+            try:
+                reply = client.predict_bytes(model, body.data, body.content_type)
+                outcome = None if reply.status == 200 else f"HTTP {reply.status}"
+            except requests.RequestException as err:
+                outcome = type(err).__name__
+            with lock:
+                result.sent += 1
+                if outcome:
+                    result.failed[outcome] += 1
+
+    threads = [threading.Thread(target=send, args=(client,), daemon=True) for client in callers]
+    for thread in threads:
+        thread.start()
+    started = time.monotonic()
+    for moment in range(1, kills + 1):
+        time.sleep(max(0.0, started + seconds * moment / (kills + 1) - time.monotonic()))
+        pid = _oldest_worker(server, model)
+        if pid is None:
+            continue
+        os.kill(pid, signal.SIGKILL)
+        result.kills += 1
+        killed_at = time.monotonic()
+        _wait_replaced(server, model, workers, pid)
+        result.recovery.append(time.monotonic() - killed_at)
+    time.sleep(max(0.0, started + seconds - time.monotonic()))
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=60)
+    result.retries = sum(client.retries for client in callers)
+    return result
+
+
+def _ready_pids(server: BenchServer, model: str) -> list[int]:
+    entries = server.process.client.status(model).body
+    return [w["pid"] for entry in entries for w in entry.get("workers", []) if w.get("status") == "READY" and w.get("pid")]
+
+
+def _oldest_worker(server: BenchServer, model: str) -> int | None:
+    """The pid of a READY worker of ``model`` (the lowest pid: the longest-lived)."""
+    pids = _ready_pids(server, model)
+    return min(pids) if pids else None
+
+
+def _wait_replaced(server: BenchServer, model: str, workers: int, killed: int, timeout: float = 120.0) -> None:
+    """Until ``workers`` workers are READY and the killed one is not among them."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pids = _ready_pids(server, model)
+        if len(pids) >= workers and killed not in pids:
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"{model}: the worker set was not whole {timeout:g} s after a kill")

@@ -1,0 +1,43 @@
+"""When and how long the client waits before sending an idempotent call again.
+
+TorchServe answers 503 when a model's queue is full or it has no worker, and 507 when the worker
+holding a request died (a crash, an out-of-memory kill); a connection can drop while the frontend
+restarts. An inference call changes nothing on the server, so sending it again is safe: the client
+retries such calls with full-jitter exponential backoff, inside a budget of attempts and seconds, and
+waits at least what a ``Retry-After`` header asks. Management calls that change the server
+(register, scale, unregister, set-default) are never retried.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+__all__ = ["DEFAULT_RETRY", "NO_RETRY", "RetryPolicy"]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 6  # tries in all, the first included
+    budget: float = 20.0  # seconds after the first try after which no retry starts
+    base_delay: float = 0.1  # seconds; the n-th retry waits up to base_delay * 2**n, at most max_delay
+    max_delay: float = 3.0
+    statuses: frozenset[int] = field(default_factory=lambda: frozenset({503, 507}))
+
+    def delay(self, retry: int, retry_after: str | None, rng: random.Random) -> float:
+        """Seconds to wait before retry number ``retry`` (1, 2, ...): full jitter, or Retry-After if longer."""
+        wait = rng.uniform(0, min(self.max_delay, self.base_delay * 2 ** retry))
+        asked = _seconds(retry_after)
+        return max(wait, asked) if asked is not None else wait
+
+
+DEFAULT_RETRY = RetryPolicy()
+NO_RETRY = RetryPolicy(attempts=1)
+
+
+def _seconds(value: str | None) -> float | None:
+    """A ``Retry-After`` in seconds (the HTTP-date form is not used by TorchServe and is ignored)."""
+    try:
+        return max(float(value), 0.0) if value is not None else None
+    except ValueError:
+        return None
