@@ -76,7 +76,8 @@ def _one_run(server: BenchServer, model: str, workers: int, body: Body, policy: 
         while not stop.is_set():
             try:
                 reply = client.predict_bytes(model, body.data, body.content_type)
-                outcome = None if reply.status == 200 else f"HTTP {reply.status}"
+                message = reply.body.get("message", "") if isinstance(reply.body, dict) else str(reply.body)
+                outcome = None if reply.status == 200 else f"HTTP {reply.status} {message[:60]!r}"
             except requests.RequestException as err:
                 outcome = type(err).__name__
             with lock:

@@ -106,7 +106,8 @@ class TorchServeClient:
         return self._predict(model, version, files=dict(files), data=dict(fields or {}))
 
     def _predict(self, model: str, version: str | None, **kwargs: Any) -> Reply:
-        """Predictions change nothing on the server: sent again under ``self.retry`` (retry.py)."""
+        """Predictions change nothing on the server: sent again under ``self.retry`` (retry.py) after a dropped
+        connection, a 503, or a 507/500 saying the worker died."""
         started = time.monotonic()
         for attempt in range(1, self.retry.attempts + 1):
             last = attempt == self.retry.attempts
@@ -117,7 +118,7 @@ class TorchServeClient:
                     raise
                 retry_after = None
             else:
-                if reply.status not in self.retry.statuses or last or time.monotonic() - started > self.retry.budget:
+                if not self.retry.retryable(reply.status, reply.body) or last or time.monotonic() - started > self.retry.budget:
                     return reply
                 retry_after = {k.lower(): v for k, v in reply.headers.items()}.get("retry-after")
             self.retries += 1

@@ -194,10 +194,11 @@ def flaky(monkeypatch) -> Flaky:
 
 def test_a_prediction_is_sent_again_after_507_503_and_a_dropped_connection(client, flaky, waits):
     flaky.answers += [response(507, {"message": "Worker died."}), dropped(), response(503, {"message": "busy"}),
+                      response(500, {"code": 500, "type": "InternalServerException", "message": "Worker died."}),
                       response(200, {"ok": 1})]
     reply = client.predict_bytes("tiny", b"x", "image/png")
-    assert (reply.status, reply.body) == (200, {"ok": 1}) and len(flaky.calls) == 4 and client.retries == 3
-    assert len(waits) == 3 and all(0 <= wait <= client.retry.max_delay for wait in waits)
+    assert (reply.status, reply.body) == (200, {"ok": 1}) and len(flaky.calls) == 5 and client.retries == 4
+    assert len(waits) == 4 and all(0 <= wait <= client.retry.max_delay for wait in waits)
     assert {call["data"] for call in flaky.calls} == {b"x"}  # the same request each time
 
 
