@@ -40,14 +40,23 @@ start() {
   export THP_MEM_ALLOC_ENABLE="${THP_MEM_ALLOC_ENABLE-1}"
   echo "torchserve ${torchserve_args[*]}   (in $home)"
   # The Java frontend outlives this script: give it no handle on our stdout/stderr.
+  # the model log grows across runs: a worker's failure counts only from this start on
+  local logged=0
+  [ -f "$home/logs/model_log.log" ] && logged=$(wc -c <"$home/logs/model_log.log")
   (cd "$home" && "$root/.venv/bin/torchserve" "${torchserve_args[@]}" >"$home/.run/torchserve.out" 2>&1)
-  local deadline=$((SECONDS + timeout)) reason=""
+  local deadline=$((SECONDS + timeout)) reason="" failed=""
   # with no archive there is no model to wait for: wait until the server itself is healthy
   local ready=(--ready)
   compgen -G "$store/*.mar" >/dev/null || ready=()
   until reason=$(probe "${ready[@]}" 2>&1); do
     if ! running; then
       echo "serve.sh: TorchServe exited; see $home/logs/ts_log.log and $home/.run/torchserve.out" >&2; exit 1
+    fi
+    # a model whose workers die at start never comes up by itself, while /ping keeps saying Healthy
+    if ! failed=$("$root/.venv/bin/python" -m markit.ops.startup "$home/logs" --after "$logged" 2>&1); then
+      echo "serve.sh: not starting: $failed" >&2
+      stop >/dev/null
+      exit 1
     fi
     if [ "$SECONDS" -ge "$deadline" ]; then echo "serve.sh: not ready after ${timeout}s: $reason" >&2; exit 1; fi
     sleep 1

@@ -150,3 +150,10 @@ def stand_in_mar(path: Path, name: str = "tiny", version: str = "1.0", torch_thr
         archive.writestr("model-config.yaml", yaml.safe_dump(config))
         archive.writestr("manifest.json", json.dumps({"spec": {"name": name, "serving": {"torch_threads": torch_threads}}}))
     return path
+
+
+def tamper(source: Path, target: Path, name: str, data: bytes) -> None:
+    """A copy of the archive ``source`` at ``target`` with the member ``name`` replaced by ``data``."""
+    with zipfile.ZipFile(source) as original, zipfile.ZipFile(target, "w") as changed:
+        for info in original.infolist():
+            changed.writestr(info, data if info.filename == name else original.read(info.filename))

@@ -15,7 +15,7 @@ from markit.client import TorchServeClient
 from markit.client.properties import server_urls
 from markit.ops import TorchServeProcess
 
-from helpers import REPO, png_bytes, reference_answer
+from helpers import REPO, png_bytes, reference_answer, tamper
 
 pytestmark = pytest.mark.integration
 SERVE = REPO / "scripts" / "serve.sh"
@@ -106,3 +106,22 @@ def test_an_empty_store_starts_without_waiting_for_models(home, tmp_path):
         assert started.stdout.splitlines()[-2] == "healthy"
     finally:
         serve(env, "stop")
+
+
+def test_a_model_whose_workers_cannot_start_fails_the_start_naming_it(home, tmp_path, tiny_store):
+    """A tampered archive: before, start waited out its timeout while /ping said Healthy."""
+    store = tmp_path / "tampered"
+    store.mkdir()
+    tamper(tiny_store / "tiny.mar", store / "tiny.mar", "index_to_name.json", b'{"0": "cat", "1": "green", "2": "blue"}')
+    env = {**home, "MODEL_STORE": str(store)}
+    began = time.monotonic()
+    started = serve(env, "start", "--timeout", "240")
+    try:
+        assert started.returncode == 1, started.stdout + started.stderr
+        assert "serve.sh: not starting: model tiny 1.0: its workers cannot start (2 tries): ArchiveError: archive file " \
+               "'index_to_name.json' was modified after build" in started.stderr
+        assert "model_log.log, line" in started.stderr
+        assert time.monotonic() - began < 120  # two tries, not the timeout
+    finally:
+        serve(env, "stop")
+    assert serve(env, "status").returncode == 3  # and nothing is left running

@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import shutil
 import time
-import zipfile
 from pathlib import Path
 
 import pytest
 
 from markit.ops import TorchServeProcess
 
-from helpers import REPO
+from helpers import REPO, tamper
 
 pytestmark = pytest.mark.integration
-
-
-def tamper(source: Path, target: Path, name: str, data: bytes) -> None:
-    with zipfile.ZipFile(source) as original, zipfile.ZipFile(target, "w") as changed:
-        for info in original.infolist():
-            changed.writestr(info, data if info.filename == name else original.read(info.filename))
 
 
 @pytest.fixture
