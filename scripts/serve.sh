@@ -25,6 +25,13 @@ check_inputs() {
   [ -r "$config" ] || { echo "serve.sh: config $config not found (set TS_CONFIG)" >&2; exit 2; }
   [ -d "$store" ] || { echo "serve.sh: model store $store not found (set MODEL_STORE, or build archives with scripts/build_mar.sh)" >&2; exit 2; }
   compgen -G "$store/*.mar" >/dev/null || echo "serve.sh: warning: no .mar in $store; the server will start with no models" >&2
+  # every archive checked from its zip before TorchServe unpacks it and imports the handler it names
+  local refused
+  if ! refused=$("$root/.venv/bin/python" -m markit.ops.verify "$store" 2>&1 >/dev/null); then
+    echo "serve.sh: not starting, an archive failed its checks (rebuild it with scripts/build_mar.sh):" >&2
+    echo "${refused//verify: /  }" >&2
+    exit 2
+  fi
 }
 torchserve_args=(--start --ncs --model-store "$store" --ts-config "$config")
 

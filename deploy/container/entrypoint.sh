@@ -42,6 +42,9 @@ shopt -u nullglob
 for archive in "${archives[@]}"; do
   [[ -f $archive && -r $archive ]] || fail "archive $archive is not a file readable by uid $(id -u)"
 done
+# every archive checked from its zip before TorchServe unpacks it and imports the handler it names
+refused=$(python -m markit.ops.verify "${archives[@]}" 2>&1 >/dev/null) \
+  || fail "archive refused before serving (rebuild it with scripts/build_mar.sh): ${refused//verify: /}"
 [[ -w $PWD ]] || fail "working directory $PWD is not writable by uid $(id -u): TorchServe writes key_file.json there"
 writable_dir "$logs" "log directory"
 writable_dir "$metrics" "metrics log directory"

@@ -1,15 +1,11 @@
 """Composing the archive's manifest: spec, per-file sha256, identity and provenance.
 
-The identity is a sha256 over the canonical JSON of everything that defines the served model
-(schema version, spec section, file hashes) and nothing that merely records the build (time,
-machine, tool versions), so rebuilding the same inputs gives the same identity. A compiled program
-counts by what it was compiled from and for (see ``identity_of``), since no compiler here emits the
-same bytes twice; its sha256 is still listed and checked at worker start like every file's.
+The identity is defined in ``markit.runtime.manifest.identity_of``, beside the worker's checks, so the
+builder, the worker and ``markit.ops.verify`` compute it the same way.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 import sys
@@ -20,7 +16,7 @@ from typing import Any
 
 import jsonschema
 
-from markit.runtime.manifest import MANIFEST_NAME, file_sha256
+from markit.runtime.manifest import MANIFEST_NAME, canonical_json, file_sha256, identity_of
 
 from .errors import BuildError
 
@@ -28,22 +24,6 @@ __all__ = ["SCHEMA_PATH", "SCHEMA_VERSION", "canonical_json", "compose_manifest"
 
 SCHEMA_VERSION = "1.2"
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "manifest.schema.json"
-
-
-def canonical_json(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
-
-
-def identity_of(manifest: dict[str, Any]) -> str:
-    spec, files = manifest["spec"], dict(manifest["files"])
-    model = spec["model"]
-    if model.get("format") == "aoti":
-        # A compiled program is the fallback model compiled for ``requires``; the compiler's bytes (not
-        # reproducible) and its measured difference say how it was built, not which model it is.
-        files.pop(model["file"], None)
-        spec = {**spec, "model": {key: model[key] for key in ("format", "requires", "fallback")}}
-    core = {"schema_version": manifest["schema_version"], "spec": spec, "files": files}
-    return "sha256:" + hashlib.sha256(canonical_json(core)).hexdigest()
 
 
 def compose_manifest(root: Path, spec_section: dict[str, Any], references: dict[str, str]) -> dict[str, Any]:

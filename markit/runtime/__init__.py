@@ -5,52 +5,33 @@ The engine-free core (``base.TaskHandler`` answering ``exchange.Request`` with `
 torch, numpy, Pillow and safetensors are needed here (and ``tokenizers``, imported only when a text
 archive loads); build-time code lives in ``markit.builder``. Modules import each other relatively, so
 the archive can load this package under a private name.
+
+Nothing is imported here: a name below is imported on first use, so ``markit.runtime.manifest`` (the
+identity and hash checks, which ``markit.ops.verify`` runs before TorchServe starts) loads no torch.
 """
 
-from .base import Decoded, TaskHandler
-from .convention import ConventionHandler
-from .errors import (
-    ArchiveError,
-    BadInput,
-    HandlerError,
-    PayloadTooLarge,
-    UnprocessableInput,
-    UnsupportedMediaType,
-)
-from .exchange import NO_METRICS, Metrics, Request, Response, Served
-from .image_classifier import ImageClassifier
-from .model_loading import LoadedModel
-from .service import HANDLERS, configure_threads, create_handler
-from .text_classifier import TextClassifier
-from .text_embedding import TextEmbedder
-from .torchserve import TorchServeAdapter
-from .unpacked_archive import UnpackedArchive
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "HANDLERS",
-    "NO_METRICS",
-    "ArchiveError",
-    "BadInput",
-    "configure_threads",
-    "ConventionHandler",
-    "create_handler",
-    "Decoded",
-    "HandlerError",
-    "ImageClassifier",
-    "LoadedModel",
-    "Metrics",
-    "PayloadTooLarge",
-    "Request",
-    "Response",
-    "Served",
-    "TaskHandler",
-    "TextClassifier",
-    "TextEmbedder",
-    "TorchServeAdapter",
-    "UnpackedArchive",
-    "UnprocessableInput",
-    "UnsupportedMediaType",
-    "__version__",
-]
+_WHERE = {
+    "ArchiveError": "errors", "BadInput": "errors", "HandlerError": "errors", "PayloadTooLarge": "errors",
+    "UnprocessableInput": "errors", "UnsupportedMediaType": "errors",
+    "Decoded": "base", "TaskHandler": "base",
+    "NO_METRICS": "exchange", "Metrics": "exchange", "Request": "exchange", "Response": "exchange", "Served": "exchange",
+    "ConventionHandler": "convention", "ImageClassifier": "image_classifier", "TextClassifier": "text_classifier",
+    "TextEmbedder": "text_embedding", "LoadedModel": "model_loading",
+    "HANDLERS": "service", "configure_threads": "service", "create_handler": "service",
+    "TorchServeAdapter": "torchserve", "UnpackedArchive": "unpacked_archive",
+}
+
+__all__ = sorted([*_WHERE, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)

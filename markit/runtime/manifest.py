@@ -1,7 +1,15 @@
 """Reading and checking an archive's own manifest (``manifest.json``) at worker start.
 
-The builder writes the manifest; this module only reads it. Every file the archive packs is
-listed with its sha256, so a worker can refuse an archive whose files were changed after build.
+The builder writes the manifest; this module reads it and defines its identity. Every file the
+archive packs is listed with its sha256, so a worker refuses an archive whose files were changed
+after build, a file added beside them, a symbolic link, and a manifest whose content no longer gives
+the identity it states (an edit that updated a file's hash but not the identity).
+
+The identity is a sha256 over the canonical JSON of everything that defines the served model
+(schema version, spec section, file hashes) and nothing that merely records the build (time,
+machine, tool versions), so rebuilding the same inputs gives the same identity. A compiled program
+counts by what it was compiled from and for (see ``identity_of``), since no compiler here emits the
+same bytes twice; its sha256 is still listed and checked like every file's.
 """
 
 from __future__ import annotations
@@ -13,9 +21,12 @@ from typing import Any
 
 from .errors import ArchiveError
 
-__all__ = ["MANIFEST_NAME", "SUPPORTED_SCHEMA_MAJOR", "file_sha256", "load_manifest", "verify_files"]
+__all__ = ["MANIFEST_NAME", "SUPPORTED_SCHEMA_MAJOR", "canonical_json", "file_sha256", "identity_of", "load_manifest",
+           "verify_files", "verify_identity", "verify_tree"]
 
 MANIFEST_NAME = "manifest.json"
+MAR_MANIFEST = "MAR-INF/MANIFEST.json"  # TorchServe's own, written after ours: not listed, checked by markit.ops.verify
+BYTECODE = "__pycache__"  # what Python writes beside imported modules once a worker has run
 SUPPORTED_SCHEMA_MAJOR = 1
 _CHUNK = 1 << 20
 
@@ -66,3 +77,46 @@ def verify_files(archive_dir: Path, manifest: dict[str, Any]) -> None:
                 f"archive file {name!r} was modified after build (sha256 {actual[:12]}…, manifest says "
                 f"{str(expected)[:12]}…): refusing to serve a tampered archive"
             )
+
+
+def canonical_json(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
+def identity_of(manifest: dict[str, Any]) -> str:
+    """``sha256:...`` of the manifest's schema version, spec and file hashes (see the module docstring)."""
+    spec, files = manifest["spec"], dict(manifest["files"])
+    model = spec["model"]
+    if model.get("format") == "aoti":
+        # A compiled program is the fallback model compiled for ``requires``; the compiler's bytes (not
+        # reproducible) and its measured difference say how it was built, not which model it is.
+        files.pop(model["file"], None)
+        spec = {**spec, "model": {key: model[key] for key in ("format", "requires", "fallback")}}
+    core = {"schema_version": manifest["schema_version"], "spec": spec, "files": files}
+    return "sha256:" + hashlib.sha256(canonical_json(core)).hexdigest()
+
+
+def verify_identity(manifest: dict[str, Any]) -> None:
+    """Raise ArchiveError when the manifest's content does not give the identity it states."""
+    try:
+        actual = identity_of(manifest)
+    except (KeyError, TypeError, ValueError) as err:
+        raise ArchiveError(f"{MANIFEST_NAME} lacks what its identity is made of: {err!r}") from err
+    if actual != manifest.get("identity"):
+        raise ArchiveError(f"{MANIFEST_NAME} states identity {manifest.get('identity')!r} but its content is {actual}: "
+                           "the manifest was edited after build, refusing to serve it")
+
+
+def verify_tree(archive_dir: Path, manifest: dict[str, Any]) -> None:
+    """Raise ArchiveError naming a file the manifest does not list, or a symbolic link, in the unpacked archive."""
+    listed = set(manifest.get("files", {})) | {MANIFEST_NAME, MAR_MANIFEST}
+    root = archive_dir.resolve()
+    for path in sorted(root.rglob("*")):
+        relative = path.relative_to(root)
+        if BYTECODE in relative.parts:
+            continue
+        if path.is_symlink():
+            raise ArchiveError(f"archive entry {relative.as_posix()!r} is a symbolic link; refusing to serve the archive")
+        if path.is_file() and relative.as_posix() not in listed:
+            raise ArchiveError(f"archive file {relative.as_posix()!r} is not listed in {MANIFEST_NAME}: an added file, "
+                               "refusing to serve the archive")

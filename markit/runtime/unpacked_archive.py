@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ArchiveError
-from .manifest import load_manifest, verify_files
+from .manifest import load_manifest, verify_files, verify_identity, verify_tree
 
 __all__ = ["UnpackedArchive"]
 
@@ -20,9 +20,12 @@ class UnpackedArchive:
 
     @classmethod
     def open(cls, directory: Path) -> UnpackedArchive:
-        """Read the manifest and verify every packaged file's hash; raise ArchiveError on any mismatch."""
+        """Read the manifest and verify every packaged file's hash, that nothing else is there, and the
+        identity; raise ArchiveError on any mismatch."""
         manifest = load_manifest(directory)
         verify_files(directory, manifest)
+        verify_tree(directory, manifest)
+        verify_identity(manifest)
         return cls(directory=directory, manifest=manifest)
 
     @property

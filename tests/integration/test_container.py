@@ -26,7 +26,7 @@ import requests
 from markit.client.properties import read_properties
 from markit.ops import TorchServeProcess
 
-from helpers import REPO, png_bytes, reference_answer
+from helpers import REPO, png_bytes, reference_answer, tamper
 
 pytestmark = pytest.mark.integration
 
@@ -162,6 +162,8 @@ def run_entrypoint(cwd: Path, **env: str) -> subprocess.CompletedProcess:
         ("missing store", "model store {store} is not a directory"),
         ("empty store", "model store {store} holds no .mar archive"),
         ("uncreatable logs", "log directory {logs} cannot be created"),
+        ("tampered archive", "archive refused before serving (rebuild it with scripts/build_mar.sh): tiny.mar: "
+                             "'index_to_name.json' was modified after build"),
     ],
 )
 def test_wrong_inputs_fail_fast_naming_the_path(case, message, store, tmp_path):
@@ -176,6 +178,10 @@ def test_wrong_inputs_fail_fast_naming_the_path(case, message, store, tmp_path):
         paths["store"] = tmp_path / "model-store"
         paths["store"].mkdir()
         (paths["store"] / "tiny.mar.txt").write_text("not an archive")
+    elif case == "tampered archive":
+        paths["store"] = tmp_path / "model-store"
+        paths["store"].mkdir()
+        tamper(store / "tiny.mar", paths["store"] / "tiny.mar", "index_to_name.json", b'{"0": "cat", "1": "green", "2": "blue"}')
     else:
         (tmp_path / "file").write_text("a file where a directory should be")
         paths["logs"] = tmp_path / "file" / "logs"

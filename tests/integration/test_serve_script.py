@@ -108,20 +108,27 @@ def test_an_empty_store_starts_without_waiting_for_models(home, tmp_path):
         serve(env, "stop")
 
 
-def test_a_model_whose_workers_cannot_start_fails_the_start_naming_it(home, tmp_path, tiny_store):
-    """A tampered archive: before, start waited out its timeout while /ping said Healthy."""
-    store = tmp_path / "tampered"
-    store.mkdir()
-    tamper(tiny_store / "tiny.mar", store / "tiny.mar", "index_to_name.json", b'{"0": "cat", "1": "green", "2": "blue"}')
-    env = {**home, "MODEL_STORE": str(store)}
+def test_a_model_whose_workers_cannot_start_fails_the_start_naming_it(home):
+    """A deployer's mistake the archive cannot see: before, start waited out its timeout while /ping said Healthy."""
+    env = {**home, "ARCHIVE_TORCH_THREADS": "many"}
     began = time.monotonic()
     started = serve(env, "start", "--timeout", "240")
     try:
         assert started.returncode == 1, started.stdout + started.stderr
-        assert "serve.sh: not starting: model tiny 1.0: its workers cannot start (2 tries): ArchiveError: archive file " \
-               "'index_to_name.json' was modified after build" in started.stderr
+        assert "serve.sh: not starting: model tiny 1.0: its workers cannot start (2 tries): ArchiveError: " \
+               "ARCHIVE_TORCH_THREADS='many' is not a positive whole number" in started.stderr
         assert "model_log.log, line" in started.stderr
         assert time.monotonic() - began < 120  # two tries, not the timeout
     finally:
         serve(env, "stop")
     assert serve(env, "status").returncode == 3  # and nothing is left running
+
+
+def test_a_tampered_archive_is_refused_before_torchserve_starts(home, tmp_path, tiny_store):
+    store = tmp_path / "tampered"
+    store.mkdir()
+    tamper(tiny_store / "tiny.mar", store / "tiny.mar", "index_to_name.json", b'{"0": "cat", "1": "green", "2": "blue"}')
+    started = serve({**home, "MODEL_STORE": str(store)}, "start")
+    assert started.returncode == 2
+    assert "tiny.mar: 'index_to_name.json' was modified after build" in started.stderr
+    assert not (Path(home["TS_HOME"]) / "key_file.json").exists()  # TorchServe never started

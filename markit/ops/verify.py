@@ -1,0 +1,115 @@
+"""Checking ``.mar`` files before TorchServe unpacks them: ``python -m markit.ops.verify STORE_OR_MAR...``.
+
+TorchServe reads ``MAR-INF/MANIFEST.json`` to choose the handler it imports, so an archive whose MAR
+manifest points at an added file runs that file, and the archive's own checks never run. A worker can
+only check what TorchServe unpacked for it. So ``serve.sh start`` and the container's entrypoint check
+every archive here first, from the zip itself, and refuse to start when one fails, naming the entry:
+
+- every member has a plain relative path (no absolute path, no ``..``, no symlink, no directory tricks)
+  and is either listed in ``manifest.json``'s ``files`` with the sha256 its bytes have, or is
+  ``manifest.json`` or ``MAR-INF/MANIFEST.json``; nothing listed is missing;
+- ``MAR-INF/MANIFEST.json`` holds only what the builder writes, and its ``handler`` and ``configFile``
+  are listed files (the handler being the archive's entry module);
+- the identity recomputed from the manifest's content is the one it states (``markit.runtime.manifest``).
+
+A manifest edited consistently (a label changed, its hash and identity recomputed) passes these checks:
+only a signature or a pinned identity can refuse it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import stat
+import sys
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from ..errors import MarkitError, report
+from ..runtime.manifest import MANIFEST_NAME, identity_of
+from .mar_file import MarFileError
+
+__all__ = ["MAR_MANIFEST", "main", "verify_mar"]
+
+MAR_MANIFEST = "MAR-INF/MANIFEST.json"
+ENTRY_PREFIX = "archive_entry_"
+MAR_KEYS = frozenset({"createdOn", "runtime", "model", "archiverVersion"})
+MAR_MODEL_KEYS = frozenset({"modelName", "modelVersion", "handler", "configFile"})
+
+
+def verify_mar(path: Path) -> str:
+    """The archive's identity when every check passes; ``MarFileError`` naming the first entry that fails."""
+    path = Path(path)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+            for member in members:
+                _check_member(member)
+            names = {member.filename for member in members if not member.is_dir()}
+            manifest = json.loads(archive.read(MANIFEST_NAME))
+            mar = json.loads(archive.read(MAR_MANIFEST))
+            files = manifest["files"]
+            for name in sorted(names - {MANIFEST_NAME, MAR_MANIFEST}):
+                if name not in files:
+                    raise MarFileError(f"{path.name}: {name!r} is not listed in {MANIFEST_NAME}: an added file, refusing the archive")
+                if hashlib.sha256(archive.read(name)).hexdigest() != files[name]:
+                    raise MarFileError(f"{path.name}: {name!r} was modified after build (its sha256 is not the one "
+                                       f"{MANIFEST_NAME} lists): refusing a tampered archive")
+    except MarFileError:
+        raise
+    except (OSError, zipfile.BadZipFile, KeyError, TypeError, ValueError) as err:
+        raise MarFileError(f"{path.name}: not an archive built by build_mar.sh: {type(err).__name__}: {err}") from err
+    missing = sorted(set(files) - names)
+    if missing:
+        raise MarFileError(f"{path.name}: {missing[0]!r} is listed in {MANIFEST_NAME} but missing: an incomplete archive")
+    _check_mar_manifest(path.name, mar, files)
+    actual = identity_of(manifest)
+    if actual != manifest.get("identity"):
+        raise MarFileError(f"{path.name}: {MANIFEST_NAME} states identity {manifest.get('identity')!r} but its content is "
+                           f"{actual}: the manifest was edited after build, refusing the archive")
+    return actual
+
+
+def _check_member(member: zipfile.ZipInfo) -> None:
+    name = member.filename
+    parts = PurePosixPath(name).parts
+    if name.startswith("/") or "\\" in name or ".." in parts or (parts and parts[0].endswith(":")):
+        raise MarFileError(f"entry {name!r}: an absolute or parent path, which unpacks outside the model directory")
+    if stat.S_ISLNK(member.external_attr >> 16):
+        raise MarFileError(f"entry {name!r} is a symbolic link; archives built by build_mar.sh hold none")
+
+
+def _check_mar_manifest(archive: str, mar: Any, files: dict[str, str]) -> None:
+    if not isinstance(mar, dict) or not isinstance(mar.get("model"), dict):
+        raise MarFileError(f"{archive}: {MAR_MANIFEST} is not TorchServe's manifest of an archive built by build_mar.sh")
+    extra = sorted(set(mar) - MAR_KEYS) + sorted(f"model.{key}" for key in set(mar["model"]) - MAR_MODEL_KEYS)
+    if extra:
+        raise MarFileError(f"{archive}: {MAR_MANIFEST} has {extra[0]!r}, which build_mar.sh never writes: refusing the archive")
+    handler, config = mar["model"].get("handler"), mar["model"].get("configFile")
+    if not (isinstance(handler, str) and handler.startswith(ENTRY_PREFIX) and handler in files):
+        raise MarFileError(f"{archive}: {MAR_MANIFEST} names handler {handler!r}, not the archive's own entry module: "
+                           "refusing the archive")
+    if config not in files:
+        raise MarFileError(f"{archive}: {MAR_MANIFEST} names configFile {config!r}, which {MANIFEST_NAME} does not list")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m markit.ops.verify", description=__doc__.split("\n\n")[0])
+    parser.add_argument("paths", type=Path, nargs="+", help="model stores (their *.mar) or .mar files")
+    args = parser.parse_args(argv)
+    archives = [mar for path in args.paths for mar in (sorted(path.glob("*.mar")) if path.is_dir() else [path])]
+    refused = 0
+    for archive in archives:
+        try:
+            print(f"{archive.name}: {verify_mar(archive)}")
+        except MarkitError as err:
+            refused += 1
+            report("verify", err)
+    return 2 if refused else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
