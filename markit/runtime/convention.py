@@ -4,8 +4,9 @@ Per request the model's ``preprocess(raw)`` turns the raw input into one tensor 
 dimension); the tensors are stacked and run through ``forward`` once; each output row goes
 through the model's ``postprocess(row)``. ``raw`` is the request's bytes (raw body or a form field
 ``data``), the parsed JSON value for a JSON body, or text for ``text/*``. A ``ValueError`` from the
-model's ``preprocess`` becomes a 422 for that request carrying the model's message; anything else
-fails that request only, with a 500 and the traceback in the model log.
+model's ``preprocess`` becomes a 422 for that request carrying the model's message, an image larger
+than Pillow opens (its decompression-bomb guard) a 413; anything else fails that request only, with
+a 500 and the traceback in the model log.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ import json
 from typing import Any
 
 import torch
+from PIL import Image
 
 from .base import Decoded, TaskHandler
-from .errors import ArchiveError, BadInput, UnprocessableInput
+from .errors import ArchiveError, BadInput, PayloadTooLarge, UnprocessableInput
 from .exchange import Metrics
 from .model_loading import LoadedModel
 from .payload import Payload, sole_input
@@ -40,6 +42,9 @@ class ConventionHandler(TaskHandler):
             tensor = self.instance.preprocess(raw)
         except ValueError as err:
             raise UnprocessableInput(f"{type(self.instance).__name__}.preprocess refused the input: {err}") from err
+        except Image.DecompressionBombError as err:
+            raise PayloadTooLarge(f"{type(self.instance).__name__}.preprocess opened an image over Pillow's limit of "
+                                  f"{2 * Image.MAX_IMAGE_PIXELS} pixels ({err}); send a smaller image") from err
         if not isinstance(tensor, torch.Tensor):
             raise ArchiveError(f"{type(self.instance).__name__}.preprocess returned {type(tensor).__name__}, not a tensor")
         return Decoded(tensor=tensor)

@@ -14,6 +14,7 @@ import pytest
 
 from markit.builder import build_archive
 from markit.ops import TorchServeProcess
+from markit.runtime.manifest import identity_of
 
 from helpers import REPO, write_tiny_spec
 
@@ -26,13 +27,15 @@ def quiet(_: str) -> None:
 
 
 def rewrite_manifest(source: Path, target: Path, change) -> None:
-    """Copy an archive with ``change(spec)`` applied to its manifest (the files' hashes stay valid)."""
+    """Copy an archive with ``change(spec)`` applied to its manifest, as if built so (the files' hashes stay
+    valid, the identity is recomputed)."""
     with zipfile.ZipFile(source) as original, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as copy:
         for info in original.infolist():
             data = original.read(info)
             if info.filename == "manifest.json":
                 manifest = json.loads(data)
                 change(manifest["spec"])
+                manifest["identity"] = identity_of(manifest)
                 data = json.dumps(manifest).encode()
             copy.writestr(info, data)
 
