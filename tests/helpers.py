@@ -157,3 +157,20 @@ def tamper(source: Path, target: Path, name: str, data: bytes) -> None:
     with zipfile.ZipFile(source) as original, zipfile.ZipFile(target, "w") as changed:
         for info in original.infolist():
             changed.writestr(info, data if info.filename == name else original.read(info.filename))
+
+
+class RowSum(torch.nn.Module):
+    """Each row's inputs summed: a model whose regression answers are easy to check by hand."""
+
+    def forward(self, rows: torch.Tensor) -> torch.Tensor:
+        return rows.sum(dim=1, keepdim=True)
+
+
+class Counted:
+    """An ``exchange.Metrics`` that remembers what was counted."""
+
+    def __init__(self) -> None:
+        self.counted: list[tuple[str, dict[str, str]]] = []
+
+    def count(self, name: str, dimensions) -> None:
+        self.counted.append((name, dict(dimensions)))

@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
 from markit.runtime.exchange import Request, Served
 from markit.runtime.model_loading import LoadedModel
@@ -16,29 +15,18 @@ from markit.runtime.payload import Payload
 from markit.runtime.regression import Regressor
 from markit.runtime.unpacked_archive import UnpackedArchive
 
+from helpers import Counted, RowSum
+
 SPEC = {"name": "forecast", "version": "1.0", "task": "regression",
         "features": [{"name": "x", "shape": [], "unit": "m"}, {"name": "y", "shape": [], "unit": "m"}],
         "outputs": [{"name": "sum", "unit": "m"}],
         "guards": [{"feature": "x", "max": 100, "policy": "flag"}]}
 
 
-class Sum(torch.nn.Module):
-    def forward(self, rows: torch.Tensor) -> torch.Tensor:
-        return rows.sum(dim=1, keepdim=True)
-
-
-class Counted:
-    def __init__(self) -> None:
-        self.counted: list[tuple[str, dict[str, str]]] = []
-
-    def count(self, name: str, dimensions) -> None:
-        self.counted.append((name, dict(dimensions)))
-
-
 @pytest.fixture
 def handler(tmp_path: Path) -> Regressor:
     manifest = {"spec": SPEC, "identity": "sha256:test", "files": {}}
-    return Regressor(UnpackedArchive(directory=tmp_path, manifest=manifest), LoadedModel(forward=Sum()))
+    return Regressor(UnpackedArchive(directory=tmp_path, manifest=manifest), LoadedModel(forward=RowSum()))
 
 
 def json_request(value, request_id: str = "r") -> Request:
@@ -78,6 +66,6 @@ def test_the_handlers_events_reach_the_engines_metrics(handler):
 def test_a_model_crash_fails_its_batch_with_500_and_the_next_batch_is_answered(handler):
     handler.model = lambda rows: (_ for _ in ()).throw(RuntimeError("boom"))
     assert [r.status for r in handler.answer([json_request({"x": 1, "y": 1})] * 2)] == [500, 500]
-    handler.model = Sum()
+    handler.model = RowSum()
     [after] = handler.answer([json_request({"x": 1, "y": 1})])
     assert after.status == 200 and after.body["prediction"] == {"sum": 2.0}

@@ -24,15 +24,19 @@ def response(status: int, body: Any) -> requests.Response:
 
 
 class FakeServer:
-    """Stands in for ``requests.request``: records each call, answers from a queue (then 200 {})."""
+    """Stands in for ``requests.request``: records each call, answers from a queue (then 200 {}); an
+    exception in the queue is raised instead, as a dropped connection."""
 
     def __init__(self, *answers: requests.Response) -> None:
         self.calls: list[dict[str, Any]] = []
-        self.answers = list(answers)
+        self.answers: list[Any] = list(answers)
 
     def __call__(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         self.calls.append({"method": method, "url": url, **kwargs})
-        return self.answers.pop(0) if self.answers else response(200, {})
+        answer = self.answers.pop(0) if self.answers else response(200, {})
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
 
 
 def write_keys(path: Path, inference: str = "inf", management: str = "man") -> Path:
@@ -175,70 +179,53 @@ def dropped() -> requests.ConnectionError:
     return requests.ConnectionError("connection reset by peer")
 
 
-class Flaky(FakeServer):
-    """Answers from the queue; an exception in it is raised instead of answered."""
-
-    def __call__(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-        answer = super().__call__(method, url, **kwargs)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-
-@pytest.fixture
-def flaky(monkeypatch) -> Flaky:
-    server = Flaky()
-    monkeypatch.setattr(requests, "request", server)
-    return server
-
-
-def test_a_prediction_is_sent_again_after_507_503_and_a_dropped_connection(client, flaky, waits):
-    flaky.answers += [response(507, {"message": "Worker died."}), dropped(), response(503, {"message": "busy"}),
+def test_a_prediction_is_sent_again_after_507_503_and_a_dropped_connection(client, fake, waits):
+    fake.answers += [response(507, {"message": "Worker died."}), dropped(), response(503, {"message": "busy"}),
                       response(500, {"code": 500, "type": "InternalServerException", "message": "Worker died."}),
                       response(200, {"ok": 1})]
     reply = client.predict_bytes("tiny", b"x", "image/png")
-    assert (reply.status, reply.body) == (200, {"ok": 1}) and len(flaky.calls) == 5 and client.retries == 4
+    assert (reply.status, reply.body) == (200, {"ok": 1}) and len(fake.calls) == 5 and client.retries == 4
     assert len(waits) == 4 and all(0 <= wait <= client.retry.max_delay for wait in waits)
-    assert {call["data"] for call in flaky.calls} == {b"x"}  # the same request each time
+    assert {call["data"] for call in fake.calls} == {b"x"}  # the same request each time
 
 
-def test_retry_after_is_honoured(client, flaky, waits):
+def test_retry_after_is_honoured(client, fake, waits):
     busy = response(503, {"message": "busy"})
     busy.headers["Retry-After"] = "2"
-    flaky.answers += [busy, response(200, {})]
+    fake.answers += [busy, response(200, {})]
     assert client.predict_json("tiny", {}).status == 200 and waits[0] >= 2
 
 
-def test_the_last_answer_is_returned_when_the_attempts_run_out(client, flaky, waits):
-    flaky.answers += [response(503, {"message": "busy"})] * 10
+def test_the_last_answer_is_returned_when_the_attempts_run_out(client, fake, waits):
+    fake.answers += [response(503, {"message": "busy"})] * 10
     reply = client.predict_json("tiny", {})
-    assert reply.status == 503 and len(flaky.calls) == client.retry.attempts
+    assert reply.status == 503 and len(fake.calls) == client.retry.attempts
 
 
-def test_a_connection_that_stays_down_raises_after_the_attempts(client, flaky, waits):
-    flaky.answers += [dropped()] * 10
+def test_a_connection_that_stays_down_raises_after_the_attempts(client, fake, waits):
+    fake.answers += [dropped()] * 10
     with pytest.raises(requests.ConnectionError):
         client.predict_json("tiny", {})
-    assert len(flaky.calls) == client.retry.attempts
+    assert len(fake.calls) == client.retry.attempts
 
 
 @pytest.mark.parametrize("status", [400, 404, 413, 500])
-def test_answers_that_another_try_cannot_change_are_returned_at_once(client, flaky, waits, status):
-    flaky.answers += [response(status, {"message": "no"})]
-    assert client.predict_json("tiny", {}).status == status and len(flaky.calls) == 1 and waits == []
+def test_answers_that_another_try_cannot_change_are_returned_at_once(client, fake, waits, status):
+    fake.answers += [response(status, {"message": "no"})]
+    assert client.predict_json("tiny", {}).status == status and len(fake.calls) == 1 and waits == []
 
 
-def test_management_calls_are_never_sent_again(client, flaky, waits):
-    flaky.answers += [response(503, {"message": "busy"}), dropped()]
+def test_management_calls_are_never_sent_again(client, fake, waits):
+    fake.answers += [response(503, {"message": "busy"}), dropped()]
     assert client.scale("tiny", 2).status == 503
     with pytest.raises(requests.ConnectionError):
         client.register("tiny.mar")
-    assert len(flaky.calls) == 2 and waits == []
+    assert len(fake.calls) == 2 and waits == []
 
 
-def test_no_retry_sends_once(tmp_path, flaky):
+def test_no_retry_sends_once(tmp_path, fake):
     from markit.client.retry import NO_RETRY
 
     once = TorchServeClient(INFERENCE, MANAGEMENT, write_keys(tmp_path / "k.json"), retry=NO_RETRY)
-    flaky.answers += [response(507, {"message": "Worker died."})]
-    assert once.predict_json("tiny", {}).status == 507 and len(flaky.calls) == 1
+    fake.answers += [response(507, {"message": "Worker died."})]
+    assert once.predict_json("tiny", {}).status == 507 and len(fake.calls) == 1

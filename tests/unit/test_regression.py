@@ -16,6 +16,8 @@ from markit.runtime.payload import Payload
 from markit.runtime.regression import MAX_ROWS, Regressor
 from markit.runtime.unpacked_archive import UnpackedArchive
 
+from helpers import Counted, RowSum
+
 SPEC = {
     "name": "forecast", "version": "1.0", "task": "regression",
     "features": [{"name": "history", "shape": [3], "unit": "degF"}, {"name": "hour", "shape": [], "unit": "h"}],
@@ -25,27 +27,10 @@ SPEC = {
 }
 
 
-class SumModel(torch.nn.Module):
-    """next = the sum of the row's inputs (history then hour): easy to check by hand."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.sum(dim=1, keepdim=True)
-
-
-class Counted:
-    """An ``exchange.Metrics`` that remembers what was counted."""
-
-    def __init__(self) -> None:
-        self.counted: list[tuple[str, dict[str, str]]] = []
-
-    def count(self, name: str, dimensions) -> None:
-        self.counted.append((name, dict(dimensions)))
-
-
 @pytest.fixture
 def handler(tmp_path: Path) -> Regressor:
     manifest = {"spec": SPEC, "identity": "sha256:test", "files": {}}
-    return Regressor(UnpackedArchive(directory=tmp_path, manifest=manifest), LoadedModel(forward=SumModel()))
+    return Regressor(UnpackedArchive(directory=tmp_path, manifest=manifest), LoadedModel(forward=RowSum()))
 
 
 def body(value) -> Payload:
@@ -105,4 +90,4 @@ def test_a_flag_guard_answers_with_a_warning_and_counts_the_hit(handler):
 def test_a_manifest_without_outputs_is_refused(tmp_path):
     manifest = {"spec": {k: v for k, v in SPEC.items() if k != "outputs"}, "identity": "sha256:test", "files": {}}
     with pytest.raises(ArchiveError, match=r"manifest spec\.features/outputs/guards is invalid"):
-        Regressor(UnpackedArchive(directory=tmp_path, manifest=manifest), LoadedModel(forward=SumModel()))
+        Regressor(UnpackedArchive(directory=tmp_path, manifest=manifest), LoadedModel(forward=RowSum()))
