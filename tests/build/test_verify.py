@@ -1,0 +1,149 @@
+"""Archives checked before TorchServe unpacks them (markit.ops.verify), and by the worker once unpacked
+(UnpackedArchive.open): each tamper variant is refused, naming the entry."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from markit.ops.mar_file import MarFileError
+from markit.ops.verify import main, verify_mar
+from markit.runtime.errors import ArchiveError
+from markit.runtime.manifest import identity_of
+from markit.runtime.unpacked_archive import UnpackedArchive
+
+from helpers import unpacked
+
+LABELS = "index_to_name.json"
+CHANGED = b'{"0": "cat", "1": "green", "2": "blue"}'
+
+
+def rewrite(source: Path, target: Path, change: Callable[[dict[str, bytes], dict[str, zipfile.ZipInfo]], None]) -> Path:
+    """A copy of ``source`` whose members (name -> bytes) ``change`` edits in place."""
+    with zipfile.ZipFile(source) as original:
+        infos = {info.filename: info for info in original.infolist()}
+        members = {name: original.read(name) for name in infos}
+    change(members, infos)
+    with zipfile.ZipFile(target, "w") as copy:
+        for name, data in members.items():
+            copy.writestr(infos.get(name, zipfile.ZipInfo(name)), data)
+    return target
+
+
+def edit_manifest(members: dict[str, bytes], edit: Callable[[dict], None]) -> None:
+    manifest = json.loads(members["manifest.json"])
+    edit(manifest)
+    members["manifest.json"] = json.dumps(manifest).encode()
+
+
+def relabel(members, _infos, *, rehash: bool = False, reidentify: bool = False) -> None:
+    members[LABELS] = CHANGED
+
+    def edit(manifest: dict) -> None:
+        if rehash:
+            manifest["files"][LABELS] = hashlib.sha256(CHANGED).hexdigest()
+        if reidentify:
+            manifest["identity"] = identity_of(manifest)
+    edit_manifest(members, edit)
+
+
+def added_handler(members, _infos) -> None:
+    members["evil.py"] = b"class Evil:\n    def handle(self, data, context):\n        return ['owned'] * len(data)\n"
+    mar = json.loads(members["MAR-INF/MANIFEST.json"])
+    mar["model"]["handler"] = "evil.py"
+    members["MAR-INF/MANIFEST.json"] = json.dumps(mar).encode()
+
+
+def handler_to_a_listed_file(members, _infos) -> None:
+    mar = json.loads(members["MAR-INF/MANIFEST.json"])
+    mar["model"]["handler"] = "runtime/base.py"
+    members["MAR-INF/MANIFEST.json"] = json.dumps(mar).encode()
+
+
+def requirements(members, _infos) -> None:
+    mar = json.loads(members["MAR-INF/MANIFEST.json"])
+    mar["model"]["requirementsFile"] = "model-config.yaml"
+    members["MAR-INF/MANIFEST.json"] = json.dumps(mar).encode()
+
+
+def symlink(members, infos) -> None:
+    info = zipfile.ZipInfo("model/link")
+    info.external_attr = (stat.S_IFLNK | 0o777) << 16
+    infos["model/link"], members["model/link"] = info, b"/etc/passwd"
+
+
+TAMPERED = {
+    "a label changed": (relabel, "'index_to_name.json' was modified after build"),
+    "a label changed, its hash updated": (lambda m, i: relabel(m, i, rehash=True), "the manifest was edited after build"),
+    "a file added": (lambda m, _i: m.update({"extra.txt": b"x"}), "'extra.txt' is not listed in manifest.json: an added file"),
+    "a handler added and named": (added_handler, "'evil.py' is not listed in manifest.json"),
+    "the handler pointed at another file": (handler_to_a_listed_file, "names handler 'runtime/base.py', not the archive's own entry"),
+    "a requirements file": (requirements, "has 'model.requirementsFile', which build_mar.sh never writes"),
+    "an absolute path": (lambda m, _i: m.update({"/tmp/owned.py": b"x"}), "entry '/tmp/owned.py': an absolute or parent path"),
+    "a parent path": (lambda m, _i: m.update({"../owned.py": b"x"}), "entry '../owned.py': an absolute or parent path"),
+    "a symbolic link": (symlink, "entry 'model/link' is a symbolic link"),
+    "a file missing": (lambda m, _i: m.pop(LABELS), "'index_to_name.json' is listed in manifest.json but missing"),
+}
+
+
+def test_a_built_archive_passes_with_its_identity(tiny_mar):
+    with zipfile.ZipFile(tiny_mar) as archive:
+        assert verify_mar(tiny_mar) == json.loads(archive.read("manifest.json"))["identity"]
+
+
+@pytest.mark.parametrize("variant", list(TAMPERED))
+def test_each_tamper_variant_is_refused_naming_the_entry(tiny_mar, tmp_path, variant):
+    change, message = TAMPERED[variant]
+    tampered = rewrite(tiny_mar, tmp_path / "tiny.mar", change)
+    with pytest.raises(MarFileError) as caught:
+        verify_mar(tampered)
+    assert message in str(caught.value)
+
+
+def test_a_consistent_edit_passes_these_checks(tiny_mar, tmp_path):
+    """Honest limit: hashes and identity recomputed after an edit pass; only a signature can refuse it."""
+    edited = rewrite(tiny_mar, tmp_path / "tiny.mar", lambda m, i: relabel(m, i, rehash=True, reidentify=True))
+    assert verify_mar(edited) != verify_mar(tiny_mar)
+
+
+def test_the_command_names_each_refused_archive_and_exits_2(tiny_mar, tmp_path, capsys):
+    store = tmp_path / "store"
+    store.mkdir()
+    os.link(tiny_mar, store / "good.mar")
+    rewrite(tiny_mar, store / "bad.mar", relabel)
+    assert main([str(store)]) == 2
+    out, err = capsys.readouterr()
+    assert out.startswith("good.mar: sha256:") and err.startswith("verify: bad.mar: 'index_to_name.json' was modified")
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda root: (root / "extra.py").write_text("x"), "archive file 'extra.py' is not listed in manifest.json"),
+    (lambda root: (root / "model" / "link").symlink_to(root / "manifest.json"), "archive entry 'model/link' is a symbolic link"),
+    (lambda root: (root / "runtime" / "__pycache__").mkdir(exist_ok=True) or (root / "runtime" / "__pycache__" / "x.pyc").write_bytes(b""),
+     None),
+])
+def test_the_worker_refuses_what_the_manifest_does_not_list(tiny_mar, tmp_path, change, message):
+    root = unpacked(tiny_mar, tmp_path / "unpacked")
+    change(root)
+    if message is None:  # bytecode Python writes once a worker has imported the code
+        UnpackedArchive.open(root)
+        return
+    with pytest.raises(ArchiveError, match=message):
+        UnpackedArchive.open(root)
+
+
+def test_the_worker_refuses_a_manifest_whose_identity_does_not_match(tiny_mar, tmp_path):
+    root = unpacked(tiny_mar, tmp_path / "unpacked")
+    (root / LABELS).write_bytes(CHANGED)
+    manifest = json.loads((root / "manifest.json").read_text())
+    manifest["files"][LABELS] = hashlib.sha256(CHANGED).hexdigest()
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ArchiveError, match="the manifest was edited after build"):
+        UnpackedArchive.open(root)
