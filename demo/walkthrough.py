@@ -203,7 +203,8 @@ def wrong_constants(mar: Path, served: dict[str, Reply]) -> None:
         for name in ("chelsea.png", "coffee.png"):
             data = (PHOTOS / name).read_bytes()
             with torch.inference_mode():
-                offline = [top_k(model(pre.apply(data)[None])[0], rule, 1)[0] for pre in (right, replace(right, **IMAGENET))]
+                pixels = archive.spec["budgets"]["pixels"]
+                offline = [top_k(model(pre.apply(data, pixels)[None])[0], rule, 1)[0] for pre in (right, replace(right, **IMAGENET))]
             cells = [served[name].body["predictions"][0], *offline]
             text = [f"{p['label']} {p['probability']:.1%}" for p in cells]
             print(f"  {name:<14} {text[0]:<30} {text[1]:<30} {text[2]}")

@@ -39,7 +39,8 @@ ENCODER_FORMATS = ("torchscript", "export", "aoti", "onnx")
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
 VERSION_PATTERN = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.\-_+]{0,31}$")
 COMMON_REQUIRED = frozenset({"name", "version", "task", "model", "golden"})
-COMMON_OPTIONAL = frozenset({"metadata", "serving"})
+COMMON_OPTIONAL = frozenset({"metadata", "serving", "budgets"})
+MOST_BYTES = 1024 * 1024 * 1024  # request_bytes beyond this is no budget at all
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,7 @@ class Spec:
     model: ModelSpec
     serving: ServingSpec
     golden: tuple[GoldenSpec, ...]
+    budgets: Mapping[str, int] = field(default_factory=dict)
     settings: Any = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
     references: Mapping[str, str] = field(default_factory=dict)
@@ -161,6 +163,7 @@ def parse_spec(data: Any, spec_dir: Path) -> Spec:
         model=model,
         serving=_serving(top.section("serving", optional=True)),
         golden=_golden(top, spec_dir, refs),
+        budgets=_budgets(top.section("budgets", optional=True), task),
         settings=settings,
         metadata=_metadata(top),
         references=refs,
@@ -250,6 +253,12 @@ def _serving(section: Section) -> ServingSpec:
         response_timeout=section.integer("response_timeout", default=120, low=1, high=3600),
         torch_threads=section.integer("torch_threads", default=1, low=1, high=256),
     )
+
+
+def _budgets(section: Section, task: Task) -> dict[str, int]:
+    """The task's budgets (markit.runtime.budgets), each its default unless the spec sets it."""
+    section.allow(set(), set(task.budgets))
+    return {kind: section.integer(kind, default=default, low=1, high=MOST_BYTES) for kind, default in task.budgets.items()}
 
 
 def _batch_delay(section: Section) -> int:

@@ -72,6 +72,7 @@ def stage(spec: Spec, root: Path) -> Staged:
         section["model"] = _stage_model(spec, root / "model")
     section.update(task.stage(spec, root, section))
     section["serving"] = asdict(spec.serving)
+    section["budgets"] = dict(spec.budgets)
     section["metadata"] = dict(spec.metadata)
     section["golden"] = _stage_golden(spec, root / "golden")
     return Staged(entry=entry, section=section)

@@ -55,7 +55,7 @@ def stage_text(spec: Spec, root: Path) -> tuple[dict[str, Any], dict[str, Any]]:
                  "pad_id": _pad_id(root / TOKENIZER_FILE), "sha256": file_sha256(root / TOKENIZER_FILE)}
     pooling = text.pooling or _pooling(model_dir)
     normalize = text.normalize if text.normalize is not None else _normalizes(model_dir)
-    return tokenizer, {"pooling": pooling, "normalize": normalize, "max_texts": text.max_texts}
+    return tokenizer, {"pooling": pooling, "normalize": normalize}
 
 
 def stage_encoder(spec: Spec, root: Path, tokenizer: dict[str, Any]) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from typing import Any, Generic, TypeVar
 import torch
 
 from . import protocol
+from .budgets import Budgets
 from .errors import ArchiveError, HandlerError, error_body
 from .exchange import NO_METRICS, Metrics, Request, Response, Served
 from .model_loading import LoadedModel
@@ -69,6 +70,7 @@ class TaskHandler:
 
     def __init__(self, archive: UnpackedArchive, model: LoadedModel) -> None:
         self.archive = archive
+        self.budgets = Budgets.from_manifest(archive.spec)
         self.model = model.forward
         self.instance = model.instance
 
@@ -86,8 +88,8 @@ class TaskHandler:
         raise NotImplementedError
 
     def instance_rules(self) -> InstanceRules:
-        """How this task's KServe instances look (named tensors, how many per request)."""
-        return InstanceRules()
+        """How this task's KServe instances look (named tensors, which budget counts them)."""
+        return InstanceRules(self.budgets)
 
     def describe(self) -> dict[str, Any]:
         """The archive's public description (TorchServe shows it at ``GET /models/NAME?customized=true``):
@@ -108,7 +110,7 @@ class TaskHandler:
         served = served or self.served()
         protocols, inbound = [], []
         for index, request in enumerate(requests):
-            spoken = self._guard([index], protocol.protocol_of, request)
+            spoken = self._guard([index], self._protocol_of, request)
             protocols.append(protocol.PLAIN if isinstance(spoken, _Failed) else spoken)
             inbound.append(spoken if isinstance(spoken, _Failed) else
                            self._guard([index], protocol.inbound, request, spoken, self.instance_rules()))
@@ -126,6 +128,11 @@ class TaskHandler:
         return Response(protocol.envelope_body(envelope, result, None))
 
     # -- the batch --------------------------------------------------------------------------
+    def _protocol_of(self, request: Request) -> str:
+        """The request's protocol, once its size is within the budget ``request_bytes``."""
+        self.budgets.check_request(request.payload)
+        return protocol.protocol_of(request)
+
     def _decode_all(self, request: Inbound, metrics: Metrics) -> list[Decoded]:
         """Every payload of a request; an error names the KServe instance it concerns."""
         items = []

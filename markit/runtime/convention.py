@@ -4,9 +4,10 @@ Per request the model's ``preprocess(raw)`` turns the raw input into one tensor 
 dimension); the tensors are stacked and run through ``forward`` once; each output row goes
 through the model's ``postprocess(row)``. ``raw`` is the request's bytes (raw body or a form field
 ``data``), the parsed JSON value for a JSON body, or text for ``text/*``. A ``ValueError`` from the
-model's ``preprocess`` becomes a 422 for that request carrying the model's message, an image larger
-than Pillow opens (its decompression-bomb guard) a 413; anything else fails that request only, with
-a 500 and the traceback in the model log.
+model's ``preprocess`` becomes a 422 for that request carrying the model's message; raw bytes that
+are an image over the archive's budget ``pixels`` are refused with a 413 before the model sees them
+(and an image the model itself opens from JSON, over Pillow's own limit, is a 413 too); anything else
+fails that request only, with a 500 and the traceback in the model log.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from PIL import Image
 from .base import Decoded, TaskHandler
 from .errors import ArchiveError, BadInput, PayloadTooLarge, UnprocessableInput
 from .exchange import Metrics
+from .images import check_image_pixels
 from .model_loading import LoadedModel
 from .payload import Payload, sole_input
 from .unpacked_archive import UnpackedArchive
@@ -38,6 +40,8 @@ class ConventionHandler(TaskHandler):
 
     def decode(self, payload: Payload, metrics: Metrics) -> Decoded:
         raw = raw_input(payload)
+        if isinstance(raw, bytes):
+            check_image_pixels(raw, self.budgets.pixels)  # before the model's preprocess opens it
         try:
             tensor = self.instance.preprocess(raw)
         except ValueError as err:

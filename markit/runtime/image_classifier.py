@@ -42,7 +42,7 @@ class ImageClassifier(TaskHandler):
         if "top_k" in found.options:
             limit = self.rule.top_k
             asked = Asked(parse_int_option("top_k", found.options["top_k"], 1, limit, f"this model's postprocess.top_k is {limit}"))
-        return Decoded(tensor=self.preprocessing.apply(found.data), detail=asked)
+        return Decoded(tensor=self.preprocessing.apply(found.data, self.budgets.pixels), detail=asked)
 
     def postprocess(self, output: torch.Tensor, item: Decoded[Asked]) -> dict[str, Any]:
         return {"predictions": top_k(output, self.rule, item.detail.top_k), "model": self.archive.summary}

@@ -1,7 +1,8 @@
 """Pure image preprocessing: bytes -> PIL image -> normalized CHW tensor.
 
 Nothing here knows about TorchServe, and nothing changes Pillow's global settings: the
-decompression-bomb limit is checked per call against the archive's own ``max_pixels``.
+decompression-bomb limit is checked per call against the archive's own budget ``pixels``
+(``budgets.py``), for every image a task or a convention model opens (``check_image_pixels``).
 Geometry follows torchvision's conventions (shorter-side resize with truncation, center crop
 offsets rounded, zero padding when the crop is larger than the image), so models trained with
 torchvision transforms get the same pixels without torchvision.
@@ -40,6 +41,7 @@ __all__ = [
     "REDUCING_GAP",
     "ImagePreprocessing",
     "center_crop",
+    "check_image_pixels",
     "decode_image",
     "decode_scaled",
     "resize",
@@ -85,7 +87,6 @@ class ImagePreprocessing:
     resize: int | tuple[int, int] | None = None
     center_crop: tuple[int, int] | None = None
     interpolation: str = "bilinear"
-    max_pixels: int = 40_000_000
     draft: bool = False
 
     @classmethod
@@ -103,16 +104,15 @@ class ImagePreprocessing:
                 resize=tuple(resize) if isinstance(resize, list) else resize,
                 center_crop=tuple(crop) if crop is not None else None,
                 interpolation=section.get("interpolation", "bilinear"),
-                max_pixels=int(section.get("max_pixels", 40_000_000)),
                 draft=draft,
             )
         except (KeyError, TypeError, ValueError) as err:
             raise ArchiveError(f"manifest spec.preprocess is invalid: {err!r}") from err
 
-    def apply(self, data: bytes) -> torch.Tensor:
-        """Raw image bytes -> float tensor of shape (channels, height, width)."""
+    def apply(self, data: bytes, max_pixels: int) -> torch.Tensor:
+        """Raw image bytes (of at most ``max_pixels``) -> float tensor of shape (channels, height, width)."""
         drafted_to = self.resize if self.draft else None
-        image, full_size = decode_scaled(data, self.max_pixels, drafted_to, self.color_mode)
+        image, full_size = decode_scaled(data, max_pixels, drafted_to, self.color_mode)
         image = to_color_mode(image, self.color_mode)
         if self.resize is not None and self.center_crop is not None and self.draft:
             image = resize_cropped(image, self.resize, self.center_crop, self.interpolation, source_size=full_size,
@@ -194,13 +194,26 @@ def _reading(data: bytes) -> Iterator[None]:
         raise BadInput(f"the image data is truncated or corrupt ({err}); send the complete file") from err
 
 
+def check_image_pixels(data: bytes, max_pixels: int) -> None:
+    """When ``data`` is an image Pillow can read (its header only is read), refuse it over ``max_pixels``;
+    other bytes pass (they are not an image, and whoever reads them says so)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            size = Image.open(io.BytesIO(data)).size
+    except Image.DecompressionBombError:
+        raise PayloadTooLarge(f"the image is over twice Pillow's limit of {Image.MAX_IMAGE_PIXELS} pixels, more than "
+                              f"this model's budget of {max_pixels} (budgets.pixels); send a smaller image") from None
+    except (UnidentifiedImageError, OSError, EOFError, SyntaxError, ValueError):
+        return
+    _check_pixels(size, max_pixels)
+
+
 def _check_pixels(size: tuple[int, int], max_pixels: int) -> None:
     width, height = size
     if width * height > max_pixels:
-        raise PayloadTooLarge(
-            f"image is {width}x{height} = {width * height} pixels, more than this model's limit of "
-            f"{max_pixels} (preprocess.max_pixels); send a smaller image"
-        )
+        raise PayloadTooLarge(f"the image ({width}x{height}): {width * height} pixels, more than this model's budget "
+                              f"of {max_pixels} (budgets.pixels); send a smaller image")
 
 
 def to_color_mode(image: Image.Image, mode: str) -> Image.Image:

@@ -32,15 +32,15 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import BadInput, PayloadTooLarge
+from .errors import BadInput
 from .payload import RAW_FIELDS, Payload, decode_base64, decode_json_bytes
 
 __all__ = [
-    "MAX_INSTANCES",
+    "Admit",
     "OUTPUT_NAME",
     "PLAIN",
     "V1",
@@ -60,7 +60,7 @@ __all__ = [
 ]
 
 PLAIN, V1, V2 = "plain", "v1", "v2"
-MAX_INSTANCES = 64
+Admit = Callable[[int], None]  # checks a request's count of instances against the model's budget
 OUTPUT_NAME = "answer"
 JSON_TYPE = "application/json"
 V1_KEYS = frozenset({"instances"})
@@ -107,39 +107,40 @@ def protocol_of(payload: Payload) -> str:
     return V2 if isinstance(body, Mapping) and "inputs" in body else PLAIN
 
 
-def expand(payload: Payload, protocol: str, named: bool = False, limit: int = MAX_INSTANCES) -> Inbound:
+def expand(payload: Payload, protocol: str, admit: Admit, named: bool = False) -> Inbound:
     """A request of the given protocol -> its instances (a plain request is its own one payload).
 
-    ``named``: v2 instances are objects keyed by tensor name even with one tensor (regression)."""
+    ``admit`` checks the count of instances against the model's budget (raising its 413) before any is
+    unpacked; ``named``: v2 instances are objects keyed by tensor name even with one tensor (regression)."""
     if protocol == PLAIN:
         return Inbound(PLAIN, (payload,))
     body = _json_body(payload)
     if protocol == V2:
-        return _v2_request(body, named, limit)
+        return _v2_request(body, named, admit)
     unknown = sorted(set(body) - V1_KEYS)
     if unknown:
         raise BadInput(f"KServe v1 request: unknown key {unknown[0]!r}; a v1 request is {V1_FORM} "
                        "(the v2 protocol uses 'inputs')")
-    return Inbound(V1, v1_payloads(body["instances"], limit))
+    return Inbound(V1, v1_payloads(body["instances"], admit))
 
 
-def from_envelope(protocol: str, rows: Any, named: bool = False, limit: int = MAX_INSTANCES) -> Inbound:
+def from_envelope(protocol: str, rows: Any, admit: Admit, named: bool = False) -> Inbound:
     """What TorchServe's ``kserve`` / ``kservev2`` service envelope passed as the batch's rows ->
     the instances of the one request it unwrapped (v1: the ``instances``; v2: the input tensors,
     with ``BYTES`` data already reduced by the envelope to its first element)."""
     if protocol == V1:
         if rows is None:
             raise BadInput(f"TorchServe's kserve envelope found no 'instances' in the request; send {V1_FORM}")
-        return Inbound(V1, v1_payloads(rows, limit), envelope=True)
-    return Inbound(V2, v2_payloads(rows, named, limit, reduced=True), envelope=True)
+        return Inbound(V1, v1_payloads(rows, admit), envelope=True)
+    return Inbound(V2, v2_payloads(rows, admit, named, reduced=True), envelope=True)
 
 
-def v1_payloads(instances: Any, limit: int = MAX_INSTANCES) -> tuple[Payload, ...]:
+def v1_payloads(instances: Any, admit: Admit) -> tuple[Payload, ...]:
     """The elements of a v1 ``instances`` list -> one payload each."""
     if not isinstance(instances, list) or not instances:
         raise BadInput(f"KServe v1 request: 'instances' must be a non-empty JSON list, one element per input; "
                        f"got {_kind(instances)}")
-    _check_count(len(instances), limit)
+    admit(len(instances))
     return tuple(_instance(value, f"instances[{index}]") for index, value in enumerate(instances))
 
 
@@ -156,7 +157,7 @@ def _raw(data: bytes) -> Payload:
     return Payload(fields={"body": data}, content_types={"body": ""})
 
 
-def _v2_request(body: Mapping[str, Any], named: bool, limit: int) -> Inbound:
+def _v2_request(body: Mapping[str, Any], named: bool, admit: Admit) -> Inbound:
     unknown = sorted(set(body) - V2_KEYS)
     if unknown:
         raise BadInput(f"KServe v2 request: unknown key {unknown[0]!r}; expected {sorted(V2_KEYS)}")
@@ -170,7 +171,7 @@ def _v2_request(body: Mapping[str, Any], named: bool, limit: int) -> Inbound:
         raise BadInput(f"KServe v2 request: parameter {sorted(parameters)[0]!r} is not one this model takes "
                        "(it takes no request parameters); remove it")
     _check_requested_outputs(body.get("outputs"))
-    return Inbound(V2, v2_payloads(body["inputs"], named, limit), request_id=request_id)
+    return Inbound(V2, v2_payloads(body["inputs"], admit, named), request_id=request_id)
 
 
 def _check_requested_outputs(outputs: Any) -> None:
@@ -204,7 +205,7 @@ class _Tensor:
         return _nest(chunk, inner) if inner else chunk[0]
 
 
-def v2_payloads(inputs: Any, named: bool = False, limit: int = MAX_INSTANCES, reduced: bool = False) -> tuple[Payload, ...]:
+def v2_payloads(inputs: Any, admit: Admit, named: bool = False, reduced: bool = False) -> tuple[Payload, ...]:
     """v2 input tensors -> one payload per instance (see the module docstring).
 
     ``reduced``: the tensors come from TorchServe's kservev2 envelope, which replaced each BYTES
@@ -222,7 +223,9 @@ def v2_payloads(inputs: Any, named: bool = False, limit: int = MAX_INSTANCES, re
         if tensor.rows != first.rows:
             raise BadInput(f"KServe v2 request: inputs[{index}] ({tensor.name!r}) has {tensor.rows} rows but inputs[0] "
                            f"({first.name!r}) has {first.rows}; the first dimension counts the instances")
-    _check_count(first.rows, limit)
+    if first.rows == 0:
+        raise BadInput("the KServe request holds no instances; send at least one")
+    admit(first.rows)
     if not named and len(tensors) == 1:
         if first.binary:
             return tuple(_raw(first.row(index)) for index in range(first.rows))
@@ -324,14 +327,6 @@ def _nest(flat: Sequence[Any], shape: Sequence[int]) -> list[Any]:
         return list(flat)
     size = math.prod(shape[1:])
     return [_nest(flat[index * size:(index + 1) * size], shape[1:]) for index in range(shape[0])]
-
-
-def _check_count(count: int, limit: int) -> None:
-    if count == 0:
-        raise BadInput("the KServe request holds no instances; send at least one")
-    if count > limit:
-        raise PayloadTooLarge(f"{count} instances in one KServe request, more than this model's limit of {limit}; "
-                              "split it into several requests (TorchServe batches them)")
 
 
 def _json_body(payload: Payload) -> Any:

@@ -13,9 +13,12 @@ import binascii
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import BadInput, PayloadTooLarge, UnsupportedMediaType
+
+if TYPE_CHECKING:
+    from .budgets import Budgets
 
 __all__ = ["MAX_JSON_BYTES", "MAX_JSON_DEPTH", "RAW_FIELDS", "BinaryInput", "Payload", "binary_input", "decode_base64", "decode_json_bytes",
            "parse_int_option", "sole_input", "text_input"]
@@ -177,8 +180,9 @@ def sole_input(payload: Payload, hint: str, default_type: str = "") -> tuple[str
     return name, decode_json_bytes(name, payload.fields[name], content_type), content_type
 
 
-def text_input(payload: Payload, max_texts: int) -> tuple[list[str], bool]:
-    """The request's text(s): ``text/plain``, a JSON string, or a JSON list of strings.
+def text_input(payload: Payload, budgets: Budgets) -> tuple[list[str], bool]:
+    """The request's text(s): ``text/plain``, a JSON string, or a JSON list of strings, each within the
+    budgets ``texts`` and ``text_chars``.
 
     Returns the texts and whether the request was a single text (not a list)."""
     _, value, content_type = sole_input(payload, "send the text as the request body (text/plain), a JSON string, "
@@ -186,14 +190,13 @@ def text_input(payload: Payload, max_texts: int) -> tuple[list[str], bool]:
     if isinstance(value, (bytes, bytearray)):
         value = _utf8(bytes(value), content_type)
     if isinstance(value, str):
-        return [_checked_text(value, "the text")], True
+        return [_checked_text(value, "the text", budgets)], True
     if not isinstance(value, list):
         raise BadInput(f"expected a JSON string or a list of strings, got a JSON {type(value).__name__}")
     if not value:
         raise BadInput("the JSON list is empty: send one or more texts")
-    if len(value) > max_texts:
-        raise PayloadTooLarge(f"{len(value)} texts in one request, more than this model's limit of {max_texts} (text.max_texts)")
-    return [_checked_text(item, f"texts[{index}]") for index, item in enumerate(value)], False
+    budgets.check("texts", len(value), "the request")
+    return [_checked_text(item, f"texts[{index}]", budgets) for index, item in enumerate(value)], False
 
 
 def _utf8(data: bytes, content_type: str) -> str:
@@ -206,9 +209,10 @@ def _utf8(data: bytes, content_type: str) -> str:
         raise BadInput(f"the body is not valid UTF-8 (byte {err.start}: {data[err.start:err.start + 1]!r}); send UTF-8 text") from err
 
 
-def _checked_text(value: Any, where: str) -> str:
+def _checked_text(value: Any, where: str, budgets: Budgets) -> str:
     if not isinstance(value, str):
         raise BadInput(f"{where} is a JSON {type(value).__name__}, expected a string")
+    budgets.check("text_chars", len(value), where)
     if not value.strip():
         raise BadInput(f"{where} is empty or only whitespace")
     return value

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import kserve
+from .budgets import Budgets
 from .exchange import Request, Served
 from .kserve import PLAIN, V1, V2, Inbound
 
@@ -23,10 +24,14 @@ __all__ = ["PLAIN", "V1", "V2", "Inbound", "InstanceRules", "answer_body", "enve
 @dataclass(frozen=True)
 class InstanceRules:
     """How a task's KServe instances look: ``named``: a v2 instance is ``{tensor name: row}`` even with one
-    tensor (regression's features); ``limit``: the most instances in one request."""
+    tensor (regression's features); ``budgets`` and ``budget``: the archive's budget that counts them."""
 
+    budgets: Budgets
+    budget: str = "instances"
     named: bool = False
-    limit: int = kserve.MAX_INSTANCES
+
+    def admit(self, count: int) -> None:
+        self.budgets.check(self.budget, count, "the KServe request")
 
 
 def protocol_of(request: Request) -> str:
@@ -36,12 +41,12 @@ def protocol_of(request: Request) -> str:
 
 def inbound(request: Request, protocol: str, rules: InstanceRules) -> Inbound:
     """The request's payloads: itself for a plain request, one per instance for a KServe request."""
-    return kserve.expand(request.payload, protocol, rules.named, rules.limit)
+    return kserve.expand(request.payload, protocol, rules.admit, rules.named)
 
 
 def enveloped(protocol: str, rows: Any, rules: InstanceRules) -> Inbound:
     """The instances TorchServe's service envelope passed as the batch."""
-    return kserve.from_envelope(protocol, rows, rules.named, rules.limit)
+    return kserve.from_envelope(protocol, rows, rules.admit, rules.named)
 
 
 def answer_body(protocol: str, answers: Sequence[Any], served: Served, request_id: str | None) -> Any:

@@ -20,7 +20,8 @@ from typing import Any
 import torch
 
 from .base import Decoded, TaskHandler
-from .errors import ArchiveError, BadInput, PayloadTooLarge, UnprocessableInput
+from .budgets import Budgets
+from .errors import ArchiveError, BadInput, UnprocessableInput
 from .exchange import Metrics
 from .model_loading import LoadedModel
 from .payload import Payload, sole_input
@@ -30,7 +31,6 @@ from .unpacked_archive import UnpackedArchive
 __all__ = ["Feature", "Guard", "Regressor"]
 
 log = logging.getLogger(__name__)
-MAX_ROWS = 1024
 
 
 @dataclass(frozen=True)
@@ -69,10 +69,11 @@ class Regressor(TaskHandler):
             raise ArchiveError(f"manifest spec.features/outputs/guards is invalid: {err!r}") from err
 
     def instance_rules(self) -> InstanceRules:
-        return InstanceRules(named=True, limit=MAX_ROWS)  # KServe v2: one input tensor per feature, named after it
+        # KServe v2: one input tensor per feature, named after it; an instance is a row
+        return InstanceRules(self.budgets, budget="rows", named=True)
 
     def decode(self, payload: Payload, metrics: Metrics) -> Decoded[tuple[list[str], ...]]:
-        rows, single = json_rows(payload)
+        rows, single = json_rows(payload, self.budgets)
         tensors, warnings = [], []
         for index, row in enumerate(rows):
             where = "" if single else f"rows[{index}]."
@@ -127,7 +128,7 @@ class Regressor(TaskHandler):
         return {"predictions": predictions, "units": units, "warnings": warnings, "model": self.archive.summary}
 
 
-def json_rows(payload: Payload) -> tuple[list[Any], bool]:
+def json_rows(payload: Payload, budgets: Budgets) -> tuple[list[Any], bool]:
     _, value, _ = sole_input(payload, "send the features as a JSON object (one row) or a JSON list of objects (rows)",
                              default_type="application/json")
     if isinstance(value, (bytes, bytearray, str)):
@@ -136,8 +137,7 @@ def json_rows(payload: Payload) -> tuple[list[Any], bool]:
     if isinstance(value, list):
         if not value:
             raise BadInput("the JSON list is empty: send one or more rows")
-        if len(value) > MAX_ROWS:
-            raise PayloadTooLarge(f"{len(value)} rows in one request, more than {MAX_ROWS}")
+        budgets.check("rows", len(value), "the request")
         return value, False
     return [value], True
 

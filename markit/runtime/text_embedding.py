@@ -34,12 +34,12 @@ class TextEmbedder(TaskHandler):
         self.encoder = TextEncoder.from_manifest(archive.directory, archive.spec["tokenizer"])
         text = archive.spec["text"]
         try:
-            self.pooling, self.normalize, self.max_texts = text["pooling"], bool(text["normalize"]), int(text["max_texts"])
+            self.pooling, self.normalize = text["pooling"], bool(text["normalize"])
         except (KeyError, TypeError, ValueError) as err:
             raise ArchiveError(f"manifest spec.text is invalid: {err!r}") from err
 
     def decode(self, payload: Payload, metrics: Metrics) -> Decoded[tuple[Tokenized, ...]]:
-        texts, single = text_input(payload, self.max_texts)
+        texts, single = text_input(payload, self.budgets)
         return Decoded(detail=tuple(self.encoder.encode(texts)), rows=None if single else len(texts))
 
     def preprocess(self, items: Sequence[Decoded[tuple[Tokenized, ...]]]) -> tuple[torch.Tensor, torch.Tensor]:

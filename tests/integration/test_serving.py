@@ -80,7 +80,7 @@ def huge_png() -> bytes:
         (lambda c: c.predict_bytes(MODEL, b"GIF89a? no", "image/gif"), 415, "not an image format"),
         (lambda c: c.predict_bytes(MODEL, b"", "image/png"), 400, "empty"),
         (lambda c: c.predict_bytes(MODEL, photo("coffee.png")[:20000], "image/png"), 400, "truncated or corrupt"),
-        (lambda c: c.predict_bytes(MODEL, huge_png(), "image/png"), 413, "preprocess.max_pixels"),
+        (lambda c: c.predict_bytes(MODEL, huge_png(), "image/png"), 413, "(budgets.pixels)"),
         (lambda c: c.predict_bytes(MODEL, b"a,b\n1,2\n", "text/csv"), 415, "text/csv"),
         (lambda c: c.predict_json(MODEL, {"image": "not base64!"}), 400, "not valid base64"),
         (lambda c: c.predict_json(MODEL, {"img": "aGk="}), 400, "unknown JSON key 'img'"),

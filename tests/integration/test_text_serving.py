@@ -106,8 +106,21 @@ def test_a_batch_with_bad_texts_harms_no_one(server):
     assert "not valid UTF-8" in messages[2]
     assert "expected a JSON string or a list of strings, got a JSON dict" in messages[3]
     assert "texts[1] is a JSON int, expected a string" in messages[4]
-    assert "65 texts in one request, more than this model's limit of 64 (text.max_texts)" in messages[5]
+    assert "the request: 65 texts, more than this model's budget of 64 (budgets.texts)" in messages[5]
     assert len(replies[6].body["embeddings"]) == 2
+
+
+def test_a_long_text_within_its_budget_is_embedded_from_its_start_and_a_longer_one_is_a_413(server):
+    start = "The meal was delicious and the service friendly. "
+    long, longer = ((start * (count // len(start) + 1))[:count] for count in (999_000, 1_500_000))
+    calls = [lambda: server.client.predict_bytes(MODEL, long.encode(), "text/plain"),
+             lambda: server.client.predict_bytes(MODEL, longer.encode(), "text/plain"),
+             lambda: server.client.predict_bytes(MODEL, start.encode(), "text/plain")]
+    within, over, short = concurrently(calls)
+    assert (within.status, within.body["tokens"], within.body["truncated"]) == (200, 256, True)
+    assert over.status == 413 and over.body["message"] == (
+        "the text: 1500000 characters, more than this model's budget of 1000000 (budgets.text_chars); send a shorter text")
+    assert short.status == 200 and short.body["truncated"] is False
 
 
 def test_describe_shows_the_tokenizer_and_its_hash(server):
@@ -116,7 +129,8 @@ def test_describe_shows_the_tokenizer_and_its_hash(server):
     assert tokenizer["file"] == "tokenizer/tokenizer.json"
     assert len(tokenizer["sha256"]) == 64 and manifest["files_verified"] > 3  # the worker checked the file against it
     assert (tokenizer["max_length"], tokenizer["max_length_from"]) == (256, "sentence_bert_config.json:max_seq_length")
-    assert manifest["spec"]["text"] == {"pooling": "mean", "normalize": True, "max_texts": 64}
+    assert manifest["spec"]["text"] == {"pooling": "mean", "normalize": True}
+    assert manifest["spec"]["budgets"] == {"request_bytes": 10 * 1024 * 1024, "instances": 64, "texts": 64, "text_chars": 1_000_000}
     model = manifest["spec"]["model"]
     assert model["format"] == "aoti" and model["fallback"]["format"] == "export"  # compiled, the export program beside it
     assert model["conversion"]["from"] == model["fallback"]["conversion"]["from"] == "transformers"

@@ -20,7 +20,8 @@ from helpers import Counted, RowSum
 SPEC = {"name": "forecast", "version": "1.0", "task": "regression",
         "features": [{"name": "x", "shape": [], "unit": "m"}, {"name": "y", "shape": [], "unit": "m"}],
         "outputs": [{"name": "sum", "unit": "m"}],
-        "guards": [{"feature": "x", "max": 100, "policy": "flag"}]}
+        "guards": [{"feature": "x", "max": 100, "policy": "flag"}],
+        "budgets": {"request_bytes": 1 << 20, "rows": 8}}
 
 
 @pytest.fixture

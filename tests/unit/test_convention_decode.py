@@ -3,7 +3,9 @@ preprocess raises becomes that request's status."""
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 import struct
 import zlib
 from pathlib import Path
@@ -19,12 +21,17 @@ from markit.runtime.model_loading import LoadedModel
 from markit.runtime.payload import Payload
 from markit.runtime.unpacked_archive import UnpackedArchive
 
+PIXELS = 10_000
+
 
 class Opener(torch.nn.Module):
     """Opens the bytes as an image, as a convention model's preprocess would."""
 
-    def preprocess(self, raw: bytes) -> torch.Tensor:
-        image = Image.open(io.BytesIO(raw))
+    opened = 0
+
+    def preprocess(self, raw: bytes | str) -> torch.Tensor:
+        self.opened += 1
+        image = Image.open(io.BytesIO(base64.b64decode(raw) if isinstance(raw, str) else raw))
         if image.mode != "L":
             raise ValueError(f"expected a greyscale image, got {image.mode}")
         return torch.zeros(1)
@@ -45,7 +52,8 @@ def png_claiming(width: int, height: int) -> bytes:
 
 @pytest.fixture
 def handler(tmp_path: Path) -> ConventionHandler:
-    archive = UnpackedArchive(tmp_path, {"spec": {"name": "c", "version": "1", "task": "convention"}, "identity": "x", "files": {}})
+    archive = UnpackedArchive(tmp_path, {"spec": {"name": "c", "version": "1", "task": "convention",
+                                                 "budgets": {"request_bytes": 1 << 20, "pixels": PIXELS}}, "identity": "x", "files": {}})
     return ConventionHandler(archive, LoadedModel(forward=lambda x: x, instance=Opener()))
 
 
@@ -53,9 +61,20 @@ def raw(data: bytes) -> Payload:
     return Payload({"body": data}, {"body": "image/png"})
 
 
-def test_an_image_over_pillows_limit_is_a_413_not_a_500(handler):
+@pytest.mark.parametrize(("width", "height", "message"), [
+    (30000, 30000, r"the image is over twice Pillow's limit of \d+ pixels, more than this model's budget of 10000 \(budgets.pixels\)"),
+    (101, 100, r"the image \(101x100\): 10100 pixels, more than this model's budget of 10000 \(budgets.pixels\); send a smaller image"),
+])
+def test_raw_image_bytes_over_the_pixel_budget_are_a_413_before_the_model_opens_them(handler, width, height, message):
+    with pytest.raises(PayloadTooLarge, match=message):
+        handler.decode(raw(png_claiming(width, height)), NO_METRICS)
+    assert handler.instance.opened == 0
+
+
+def test_an_image_the_model_opens_from_json_over_pillows_limit_is_a_413_not_a_500(handler):
+    data = json.dumps(base64.b64encode(png_claiming(30000, 30000)).decode()).encode()
     with pytest.raises(PayloadTooLarge, match=r"Opener\.preprocess opened an image over Pillow's limit of \d+ pixels"):
-        handler.decode(raw(png_claiming(30000, 30000)), NO_METRICS)
+        handler.decode(Payload({"body": data}, {"body": "application/json"}), NO_METRICS)
 
 
 def test_the_models_value_error_is_a_422(handler):

@@ -28,6 +28,7 @@ DRAFT_TOLERANCE = 0.02
 EFFICIENTNET = {"color_mode": "RGB", "mean": (0.498,) * 3, "std": (0.502,) * 3, "resize": 256, "center_crop": (224, 224),
                 "interpolation": "bicubic"}
 TWELVE_MP = (4000, 3000)
+PIXELS = 40_000_000  # the default budget (budgets.pixels)
 ORIENTATION = 0x0112
 
 
@@ -88,7 +89,7 @@ def twelve_mp(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
 def test_12mp_photo_gives_the_same_answer_as_a_full_decode(efficientnet, twelve_mp, name):
     data = twelve_mp[name]
     with torch.inference_mode():
-        full, draft = (torch.softmax(efficientnet(ImagePreprocessing(**EFFICIENTNET, draft=on).apply(data)[None])[0], dim=0)
+        full, draft = (torch.softmax(efficientnet(ImagePreprocessing(**EFFICIENTNET, draft=on).apply(data, PIXELS)[None])[0], dim=0)
                        for on in (False, True))
     top = int(full.argmax())
     assert int(draft.argmax()) == top
@@ -135,8 +136,8 @@ def test_only_photos_much_larger_than_the_target_are_drafted(side, drafted):
 def test_exif_rotated_jpeg_with_draft_is_as_upright_as_a_full_decode(orientation, resize, crop):
     data = encode(photo("astronaut", (2400, 1600)), orientation=orientation, quality=90)
     spec = {**EFFICIENTNET, "resize": resize, "center_crop": crop}
-    full = ImagePreprocessing(**spec, draft=False).apply(data)
-    draft = ImagePreprocessing(**spec, draft=True).apply(data)
+    full = ImagePreprocessing(**spec, draft=False).apply(data, PIXELS)
+    draft = ImagePreprocessing(**spec, draft=True).apply(data, PIXELS)
     assert draft.shape == full.shape
     # a mirrored or turned picture would differ by far more than the resampling does (measured ~0.004)
     assert float((draft - full).abs().mean()) < 0.02
@@ -150,7 +151,7 @@ def test_exif_rotated_jpeg_with_draft_is_as_upright_as_a_full_decode(orientation
 def test_draft_off_gives_exactly_the_pixels_of_a_full_decode(size, fmt, orientation):
     data = encode(photo("coffee", size), fmt, orientation=orientation)
     spec = ImagePreprocessing(**EFFICIENTNET, draft=False)
-    assert torch.equal(spec.apply(data), full_decode_reference(data, spec))
+    assert torch.equal(spec.apply(data, PIXELS), full_decode_reference(data, spec))
 
 
 @pytest.mark.parametrize(
@@ -161,7 +162,7 @@ def test_below_four_times_the_target_draft_only_resamples_the_crop(size, fmt, mo
     data = encode(photo("chelsea", size), fmt)
     spec = {**EFFICIENTNET, "color_mode": mode, "mean": (0.5,) * len(mode), "std": (0.25,) * len(mode)}
     assert decode_scaled(data, 40_000_000, 256, mode)[0].size == size  # decoded whole
-    on, off = (ImagePreprocessing(**spec, draft=flag).apply(data) for flag in (True, False))
+    on, off = (ImagePreprocessing(**spec, draft=flag).apply(data, PIXELS) for flag in (True, False))
     level = 1 / 255 / 0.25  # one level of 255 after normalizing
     assert on.shape == off.shape
     assert float((on - off).abs().max()) <= 6 * level and float((on - off).abs().mean()) <= 0.5 * level
@@ -190,7 +191,7 @@ def test_draft_to_grey_decodes_the_luma_directly():
     spec = {**EFFICIENTNET, "color_mode": "L", "mean": (0.5,), "std": (0.25,)}
     image, _ = decode_scaled(data, 40_000_000, 256, "L")
     assert image.mode == "L" and image.size == (600, 400)
-    draft, full = (ImagePreprocessing(**spec, draft=flag).apply(data) for flag in (True, False))
+    draft, full = (ImagePreprocessing(**spec, draft=flag).apply(data, PIXELS) for flag in (True, False))
     assert draft.shape == full.shape == (1, 224, 224)
     assert float((draft - full).abs().mean()) < 0.02
 
@@ -200,13 +201,13 @@ def test_draft_keeps_other_jpeg_modes_converting_to_rgb(mode):
     data = encode(photo("coffee", (2400, 1600)).convert(mode), quality=90)
     image, _ = decode_scaled(data, 40_000_000, 256, "RGB")
     assert image.mode == mode and image.size == (600, 400)  # scaled, left in its mode for to_color_mode
-    draft, full = (ImagePreprocessing(**EFFICIENTNET, draft=flag).apply(data) for flag in (True, False))
+    draft, full = (ImagePreprocessing(**EFFICIENTNET, draft=flag).apply(data, PIXELS) for flag in (True, False))
     assert draft.shape == full.shape == (3, 224, 224)
     assert float((draft - full).abs().mean()) < 0.02
 
 
 def test_pixel_limit_is_checked_on_the_full_size_before_decoding(twelve_mp):
-    with pytest.raises(PayloadTooLarge, match=r"4000x3000 = 12000000 pixels"):
+    with pytest.raises(PayloadTooLarge, match=r"the image \(4000x3000\): 12000000 pixels, more than this model's budget of 11999999"):
         decode_scaled(twelve_mp["coffee.jpg"], 11_999_999, 256, "RGB")
 
 
@@ -217,13 +218,13 @@ def test_pixel_limit_is_checked_on_the_full_size_before_decoding(twelve_mp):
 )
 def test_draft_path_raises_the_same_errors(data, error):
     with pytest.raises(error):
-        ImagePreprocessing(**EFFICIENTNET, draft=True).apply(data)
+        ImagePreprocessing(**EFFICIENTNET, draft=True).apply(data, PIXELS)
 
 
 @pytest.mark.parametrize(("section", "draft"), [({}, False), ({"draft": True}, True), ({"draft": False}, False)])
 def test_manifest_without_draft_keeps_full_decoding(section, draft):
     base = {"color_mode": "RGB", "mean": [0.5] * 3, "std": [0.5] * 3, "resize": 256, "center_crop": [224, 224],
-            "interpolation": "bicubic", "max_pixels": 40_000_000}
+            "interpolation": "bicubic"}
     assert ImagePreprocessing.from_manifest({**base, **section}).draft is draft
 
 

@@ -9,8 +9,10 @@ import json
 import pytest
 
 from markit.runtime import kserve
+from markit.runtime.budgets import Budgets
 from markit.runtime.errors import BadInput, PayloadTooLarge
 from markit.runtime.payload import Payload, binary_input, text_input
+from markit.runtime.protocol import InstanceRules
 
 from helpers import png_bytes
 
@@ -28,9 +30,13 @@ def tensor(name, shape, datatype, data, **extra):
     return {"name": name, "shape": shape, "datatype": datatype, "data": data, **extra}
 
 
-def expand(body, named=False, limit=kserve.MAX_INSTANCES) -> kserve.Inbound:
+def rules(instances=64, named=False) -> InstanceRules:
+    return InstanceRules(Budgets(request_bytes=1 << 20, instances=instances), named=named)
+
+
+def expand(body, named=False, limit=64) -> kserve.Inbound:
     request = payload(body)
-    return kserve.expand(request, kserve.protocol_of(request), named, limit)
+    return kserve.expand(request, kserve.protocol_of(request), rules(limit).admit, named)
 
 
 def bodies(inbound: kserve.Inbound) -> list[tuple]:
@@ -101,7 +107,7 @@ TOO_MANY = 4
         ({"instances": [1], "inputs": []}, False, BadInput, "unknown key 'inputs'"),
         ({"instances": [{"b64": 5}]}, False, BadInput, "instances[0].b64 must be a base64 string, got a number 5"),
         ({"instances": ["a", {"b64": "%%"}]}, False, BadInput, "instances[1].b64 is not valid base64"),
-        ({"instances": [1] * (TOO_MANY + 1)}, False, PayloadTooLarge, "5 instances in one KServe request, more than this model's limit"),
+        ({"instances": [1] * (TOO_MANY + 1)}, False, PayloadTooLarge, "KServe request: 5 instances, more than this model's budget of 4"),
         ({"inputs": {"name": "x"}}, False, BadInput, "'inputs' must be a non-empty list of tensors"),
         ({"inputs": ["abc"]}, False, BadInput, "inputs[0] must be a tensor object {name, shape, datatype, data}, got a string"),
         ({"inputs": [{"name": "x", "shape": [1], "datatype": "FP32"}]}, False, BadInput, "inputs[0]: missing key 'data'"),
@@ -140,7 +146,7 @@ TOO_MANY = 4
          "inputs[0] ('x').data[0] is not valid base64"),
         ({"inputs": [tensor("x", [1], "BYTES", ["eA=="], parameters={"content_type": "base64"})]}, True, BadInput,
          "input 'x' is base64 (raw bytes), which only works as the one input"),
-        ({"inputs": [tensor("x", [TOO_MANY + 1], "INT32", [1] * (TOO_MANY + 1))]}, False, PayloadTooLarge, "more than this model's limit"),
+        ({"inputs": [tensor("x", [TOO_MANY + 1], "INT32", [1] * (TOO_MANY + 1))]}, False, PayloadTooLarge, "(budgets.instances)"),
     ],
 )
 def test_malformed_requests_name_the_problem(body, named, error, fragment):
@@ -152,9 +158,9 @@ def test_malformed_requests_name_the_problem(body, named, error, fragment):
 
 def test_instances_decode_as_each_task_reads_its_json_body():
     texts = expand({"instances": ["a text", {"b64": base64.b64encode("héllo".encode()).decode()}, ["x", "y"]]})
-    assert [text_input(p, 8) for p in texts.payloads] == [(["a text"], True), (["héllo"], True), (["x", "y"], False)]
+    assert [text_input(p, rules().budgets) for p in texts.payloads] == [(["a text"], True), (["héllo"], True), (["x", "y"], False)]
     by_v2 = expand({"inputs": [tensor("text", [2], "BYTES", ["one", "two"])]})
-    assert [text_input(p, 8) for p in by_v2.payloads] == [(["one"], True), (["two"], True)]
+    assert [text_input(p, rules().budgets) for p in by_v2.payloads] == [(["one"], True), (["two"], True)]
     images = expand({"instances": [RED, {"b64": RED}, {"image": RED, "top_k": 2}, "data:image/png;base64," + RED]})
     found = [binary_input(p, data_keys=("image",), option_keys=("top_k",)) for p in images.payloads]
     assert [f.data for f in found] == [PNG] * 4
@@ -162,17 +168,17 @@ def test_instances_decode_as_each_task_reads_its_json_body():
 
 
 def test_envelope_rows():
-    v1 = kserve.from_envelope(kserve.V1, ["a", {"b64": "eA=="}])
+    v1 = kserve.from_envelope(kserve.V1, ["a", {"b64": "eA=="}], rules().admit)
     assert v1.envelope and bodies(v1) == [("a", JSON), (b"x", "")]
     # TorchServe's kservev2 envelope replaced BYTES data by its first element and reshaped numeric data
-    v2 = kserve.from_envelope(kserve.V2, [tensor("t", [1], "BYTES", "a")])
+    v2 = kserve.from_envelope(kserve.V2, [tensor("t", [1], "BYTES", "a")], rules().admit)
     assert bodies(v2) == [("a", JSON)]
-    numeric = kserve.from_envelope(kserve.V2, [tensor("x", [2, 2], "FP32", [[1, 2], [3, 4]])])
+    numeric = kserve.from_envelope(kserve.V2, [tensor("x", [2, 2], "FP32", [[1, 2], [3, 4]])], rules().admit)
     assert bodies(numeric) == [([1, 2], JSON), ([3, 4], JSON)]
     with pytest.raises(BadInput, match="found no 'instances' in the request"):
-        kserve.from_envelope(kserve.V1, None)
+        kserve.from_envelope(kserve.V1, None, rules().admit)
     with pytest.raises(BadInput, match=r"has shape \[2\], but TorchServe's kservev2 envelope passes only the first element"):
-        kserve.from_envelope(kserve.V2, [tensor("t", [2], "BYTES", "a")])
+        kserve.from_envelope(kserve.V2, [tensor("t", [2], "BYTES", "a")], rules().admit)
     with pytest.raises(BadInput, match="data must be a JSON list"):  # only the envelope's rows may carry a bare element
         expand({"inputs": [tensor("t", [1], "BYTES", "a")]})
 

@@ -13,17 +13,19 @@ from markit.runtime.errors import ArchiveError, BadInput, PayloadTooLarge, Unpro
 from markit.runtime.exchange import NO_METRICS
 from markit.runtime.model_loading import LoadedModel
 from markit.runtime.payload import Payload
-from markit.runtime.regression import MAX_ROWS, Regressor
+from markit.runtime.regression import Regressor
 from markit.runtime.unpacked_archive import UnpackedArchive
 
 from helpers import Counted, RowSum
 
+MAX_ROWS = 16
 SPEC = {
     "name": "forecast", "version": "1.0", "task": "regression",
     "features": [{"name": "history", "shape": [3], "unit": "degF"}, {"name": "hour", "shape": [], "unit": "h"}],
     "outputs": [{"name": "next", "unit": "degF"}],
     "guards": [{"feature": "history", "min": 0, "max": 100, "policy": "reject"},
                {"feature": "hour", "min": 0, "max": 23, "policy": "flag"}],
+    "budgets": {"request_bytes": 1 << 20, "rows": MAX_ROWS},
 }
 
 
@@ -75,7 +77,7 @@ def test_bad_rows_are_refused_naming_the_feature(handler, value, error, message)
 
 
 def test_too_many_rows_is_a_413(handler):
-    with pytest.raises(PayloadTooLarge, match=f"{MAX_ROWS + 1} rows in one request"):
+    with pytest.raises(PayloadTooLarge, match=rf"the request: {MAX_ROWS + 1} rows, more than this model's budget of {MAX_ROWS} \(budgets"):
         handler.decode(body([{"history": [1, 2, 3], "hour": 1}] * (MAX_ROWS + 1)), NO_METRICS)
 
 

@@ -26,9 +26,16 @@ def test_valid_spec_parses_with_defaults(base):
     assert spec.name == "tiny" and spec.version == "1.0"
     assert spec.model.format == "eager" and spec.model.weights == directory / "weights.pth"
     assert spec.settings.preprocess.center_crop == (16, 16) and spec.settings.preprocess.mean == (0.5, 0.5, 0.5)
-    assert spec.settings.preprocess.max_pixels == 40_000_000 and spec.settings.preprocess.draft is True
+    assert spec.settings.preprocess.draft is True
+    assert spec.budgets == {"request_bytes": 10 * 1024 * 1024, "instances": 64, "pixels": 40_000_000}
     assert spec.serving.batch_size == 4 and spec.serving.torch_threads == 1
     assert spec.references["model.weights"] == "weights.pth"
+
+
+def test_a_spec_sets_its_tasks_budgets_and_keeps_the_defaults_of_the_others(base):
+    data, directory = base
+    spec = parse_spec({**data, "budgets": {"pixels": 12_000_000}}, directory)
+    assert spec.budgets == {"request_bytes": 10 * 1024 * 1024, "instances": 64, "pixels": 12_000_000}
 
 
 def test_exact_resize_needs_no_crop(base):
@@ -61,7 +68,7 @@ def mutate(data: dict, dotted: str, value) -> dict:
     *parents, last = dotted.split(".")
     node = changed
     for part in parents:
-        node = node[int(part)] if isinstance(node, list) else node[part]
+        node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
     if value is DELETE:
         del node[last]
     else:
@@ -85,7 +92,9 @@ DELETE = object()
         ("preprocess.interpolation", "cubic", "preprocess.interpolation: 'cubic' is not one of"),
         ("preprocess.resize", -3, "preprocess.resize: expected a positive integer (shorter side) or [height, width]"),
         ("preprocess.center_crop", 32, "preprocess.center_crop: 32 is larger than preprocess.resize 16"),
-        ("preprocess.max_pixels", 0, "preprocess.max_pixels: must be >= 1, got 0"),
+        ("budgets.pixels", 0, "budgets.pixels: must be from 1 to 1073741824, got 0"),
+        ("budgets.rows", 9, "budgets.rows: unknown key; known keys: instances, pixels, request_bytes"),
+        ("preprocess.max_pixels", 9, "preprocess.max_pixels: unknown key"),
         ("preprocess.draft", "yes", "preprocess.draft: expected bool, got str 'yes'"),
         ("preprocess.draft", 1, "preprocess.draft: expected bool, got int 1"),
         ("preprocess.draf", False, "preprocess.draf: unknown key; did you mean 'draft'?"),
@@ -177,7 +186,7 @@ def test_a_text_model_is_a_hugging_face_directory(base, tmp_path):
     (tmp_path / "encoder" / "config.json").write_text("{}")
     spec = parse_spec(text, directory)
     assert spec.model.transformers == tmp_path / "encoder" and spec.model.format == "onnx"
-    assert spec.settings.text.tokenizer == directory / "labels.txt" and spec.settings.text.max_texts == 64
+    assert spec.settings.text.tokenizer == directory / "labels.txt" and spec.budgets["texts"] == 64
 
 
 REGRESSION = {

@@ -14,6 +14,7 @@ from markit.builder.spec import parse_spec
 from markit.builder.spec_reader import Section
 from markit.builder.tasks import TASKS, Task
 from markit.runtime.base import TaskHandler
+from markit.runtime.budgets import BUDGET_KINDS, Budgets
 from markit.runtime.service import HANDLERS
 
 from helpers import REPO
@@ -33,6 +34,14 @@ def test_the_builder_the_runtime_and_the_schema_know_the_same_tasks():
 def test_a_tasks_manifest_entries_are_its_part_of_the_schema(name):
     assert set(PER_TASK[name].get("required", [])) == set(TASKS[name].manifest_keys)
     assert set(TASKS[name].manifest_keys) <= set(SPEC_SCHEMA["properties"])
+
+
+@pytest.mark.parametrize("name", list(TASKS))
+def test_a_tasks_budgets_are_kinds_the_runtime_checks_and_the_schema_holds(name):
+    budgets = TASKS[name].budgets
+    assert "request_bytes" in budgets and set(budgets) <= set(BUDGET_KINDS)
+    assert set(BUDGET_KINDS) == set(SPEC_SCHEMA["properties"]["budgets"]["properties"])
+    assert Budgets.from_manifest({"budgets": dict(budgets)}).declared() == budgets
 
 
 def test_no_common_build_step_names_a_task():
@@ -55,7 +64,8 @@ def test_a_new_task_is_its_module_and_its_registration(monkeypatch, tmp_path: Pa
         return EchoSettings(top.section("echo").string("reply"))
 
     echo = Task(name="echo", handler=EchoHandler, required_keys=frozenset({"echo"}), optional_keys=frozenset(),
-                manifest_keys=("echo",), parse=parse, stage=lambda spec, _root, _section: {"echo": spec.settings.reply})
+                manifest_keys=("echo",), budgets={"request_bytes": 99},
+                parse=parse, stage=lambda spec, _root, _section: {"echo": spec.settings.reply})
     monkeypatch.setitem(TASKS, "echo", echo)
     for name in ("model.py", "weights.pth", "in.json"):
         (tmp_path / name).write_text("")

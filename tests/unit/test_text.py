@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from markit.runtime.base import Decoded
+from markit.runtime.budgets import Budgets
 from markit.runtime.errors import BadInput, PayloadTooLarge, UnsupportedMediaType
 from markit.runtime.payload import Payload, text_input
 from markit.runtime.text import TextEncoder, Tokenized, pad_batch, pool
@@ -19,7 +20,7 @@ from markit.runtime.text_embedding import TextEmbedder
 
 
 def texts(value, content_type="application/json"):
-    return text_input(Payload({"body": value}, {"body": content_type}), max_texts=3)
+    return text_input(Payload({"body": value}, {"body": content_type}), Budgets(request_bytes=1 << 20, texts=3, text_chars=100))
 
 
 @pytest.mark.parametrize(
@@ -46,7 +47,9 @@ def test_accepted_text_forms(value, content_type, expected):
         ([], "application/json", BadInput, "the JSON list is empty"),
         (["a", ""], "application/json", BadInput, "texts[1] is empty"),
         (["a", 1], "application/json", BadInput, "texts[1] is a JSON int"),
-        (["a"] * 4, "application/json", PayloadTooLarge, "4 texts in one request, more than this model's limit of 3"),
+        (["a"] * 4, "application/json", PayloadTooLarge, "the request: 4 texts, more than this model's budget of 3 (budgets.texts)"),
+        (["a", "b" * 101], "application/json", PayloadTooLarge, "texts[1]: 101 characters, more than this model's budget of 100"),
+        ("c" * 101, "text/plain", PayloadTooLarge, "the text: 101 characters, more than this model's budget of 100 (budgets.text_chars)"),
     ],
 )
 def test_refused_text_forms(value, content_type, error, fragment):

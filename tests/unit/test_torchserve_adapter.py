@@ -18,7 +18,8 @@ from markit.runtime.torchserve import TorchServeAdapter
 from markit.runtime.unpacked_archive import UnpackedArchive
 
 SPEC = {"name": "forecast", "version": "3.1", "task": "regression",
-        "features": [{"name": "x", "shape": [], "unit": "m"}], "outputs": [{"name": "same", "unit": "m"}], "guards": []}
+        "features": [{"name": "x", "shape": [], "unit": "m"}], "outputs": [{"name": "same", "unit": "m"}], "guards": [],
+        "budgets": {"request_bytes": 1 << 20, "rows": 8}}
 
 
 class Recording(Regressor):
@@ -33,7 +34,7 @@ class Recording(Regressor):
 
 @pytest.fixture
 def adapter(tmp_path: Path) -> TorchServeAdapter:
-    archive = UnpackedArchive(directory=tmp_path, manifest={"schema_version": "1.2", "spec": SPEC, "identity": "sha256:t", "files": {}})
+    archive = UnpackedArchive(directory=tmp_path, manifest={"schema_version": "1.3", "spec": SPEC, "identity": "sha256:t", "files": {}})
     return TorchServeAdapter(Recording(archive, LoadedModel(forward=lambda rows: rows)))
 
 
@@ -65,7 +66,7 @@ def test_statuses_ids_headers_and_the_served_name_cross_the_boundary(adapter):
 
 def test_the_management_apis_describe_call_gets_the_public_description(adapter):
     inputs, context = batch((None, {"describe": "True"}))
-    assert adapter.handle(inputs, context) == [{"schema_version": "1.2", "identity": "sha256:t", "spec": SPEC, "files_verified": 0}]
+    assert adapter.handle(inputs, context) == [{"schema_version": "1.3", "identity": "sha256:t", "spec": SPEC, "files_verified": 0}]
 
 
 def test_a_describe_header_on_a_request_with_a_body_is_inference_and_harms_no_batch_mate(adapter):

@@ -16,6 +16,7 @@ from markit.runtime.errors import ArchiveError
 from markit.runtime.model_loading import import_source, resolve_attribute
 
 from ..errors import SpecError
+from .sections import IMAGE_BUDGETS
 from .task import Task
 
 if TYPE_CHECKING:
@@ -63,6 +64,7 @@ TASK = Task(
     required_keys=frozenset(),
     optional_keys=frozenset(),
     manifest_keys=(),
+    budgets=IMAGE_BUDGETS,  # pixels: raw bytes that are an image, before the model's preprocess opens them
     parse=parse,
     stage=stage,
     hint="the model's own preprocess/postprocess run; pass constants and data files as model.artifacts",

@@ -18,7 +18,7 @@ from markit.runtime.images import COLOR_MODES, INTERPOLATIONS, ImagePreprocessin
 from ..errors import SpecError
 from ..labels import read_labels
 from ..spec_reader import Section, read_file
-from .sections import PostprocessSpec, parse_postprocess, plain
+from .sections import IMAGE_BUDGETS, PostprocessSpec, parse_postprocess, plain
 from .task import Task
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ def parse(top: Section, spec_dir: Path, refs: dict[str, str]) -> ImageClassifica
 
 def parse_preprocess(section: Section) -> ImagePreprocessing:
     """Straight into the run-time's own class, so build and serve agree on one definition."""
-    section.allow({"color_mode", "mean", "std"}, {"resize", "center_crop", "interpolation", "max_pixels", "draft"})
+    section.allow({"color_mode", "mean", "std"}, {"resize", "center_crop", "interpolation", "draft"})
     mode = section.choice("color_mode", tuple(COLOR_MODES))
     channels = COLOR_MODES[mode]
     mean = section.numbers("mean", channels, f"for {mode}")
@@ -66,7 +66,6 @@ def parse_preprocess(section: Section) -> ImagePreprocessing:
         resize=resize,
         center_crop=_pair(crop) if crop is not None else None,
         interpolation=section.choice("interpolation", tuple(INTERPOLATIONS), default="bilinear"),
-        max_pixels=section.integer("max_pixels", default=40_000_000, low=1),
         draft=True if draft is None else draft,
     )
 
@@ -91,6 +90,7 @@ TASK = Task(
     required_keys=frozenset({"preprocess", "labels", "postprocess"}),
     optional_keys=frozenset(),
     manifest_keys=("preprocess", "labels", "postprocess"),
+    budgets=IMAGE_BUDGETS,
     parse=parse,
     stage=stage,
 )

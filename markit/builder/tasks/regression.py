@@ -15,6 +15,7 @@ from markit.runtime.regression import Regressor
 
 from ..errors import SpecError
 from ..spec_reader import PYTHON_NAME, Section
+from .sections import REQUEST_BYTES
 from .task import Task
 
 if TYPE_CHECKING:
@@ -87,6 +88,7 @@ TASK = Task(
     required_keys=frozenset({"features", "outputs"}),
     optional_keys=frozenset({"guards"}),
     manifest_keys=("features", "outputs", "guards"),
+    budgets={"request_bytes": REQUEST_BYTES, "rows": 1024},  # rows also count KServe instances
     parse=parse,
     stage=stage,
     hint="declare the inputs under features and the predictions under outputs",

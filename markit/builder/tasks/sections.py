@@ -11,7 +11,13 @@ from markit.runtime.text import POOLINGS
 from ..errors import SpecError
 from ..spec_reader import Section, read_file
 
-__all__ = ["PostprocessSpec", "TextSpec", "parse_postprocess", "parse_text", "plain"]
+__all__ = ["IMAGE_BUDGETS", "REQUEST_BYTES", "TEXT_BUDGETS", "PostprocessSpec", "TextSpec", "parse_postprocess", "parse_text",
+           "plain"]
+
+# Default budgets (markit.runtime.budgets), which a spec's ``budgets:`` section may change.
+REQUEST_BYTES = 10 * 1024 * 1024  # as config/config.properties' max_request_size
+IMAGE_BUDGETS = {"request_bytes": REQUEST_BYTES, "instances": 64, "pixels": 40_000_000}
+TEXT_BUDGETS = {"request_bytes": REQUEST_BYTES, "instances": 64, "texts": 64, "text_chars": 1_000_000}
 
 
 @dataclass(frozen=True)
@@ -28,7 +34,6 @@ class TextSpec:
     max_length: int | None = None
     pooling: str | None = None
     normalize: bool | None = None
-    max_texts: int = 64
 
 
 def parse_postprocess(section: Section) -> PostprocessSpec:
@@ -42,7 +47,7 @@ def parse_postprocess(section: Section) -> PostprocessSpec:
 def parse_text(top: Section, spec_dir: Path, refs: dict[str, str]) -> TextSpec:
     top.need("tokenizer")
     section = top.section("text", optional=True)
-    section.allow(set(), {"max_length", "pooling", "normalize", "max_texts"})
+    section.allow(set(), {"max_length", "pooling", "normalize"})
     max_length = section.data.get("max_length")
     if max_length is not None:
         max_length = section.integer("max_length", default=0, low=1, high=8192)
@@ -53,7 +58,6 @@ def parse_text(top: Section, spec_dir: Path, refs: dict[str, str]) -> TextSpec:
         max_length=max_length,
         pooling=pooling,
         normalize=normalize,
-        max_texts=section.integer("max_texts", default=64, low=1, high=4096),
     )
 
 

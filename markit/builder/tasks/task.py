@@ -38,6 +38,7 @@ class Task:
     required_keys: frozenset[str]  # top-level spec keys the task needs
     optional_keys: frozenset[str]  # top-level spec keys the task may take
     manifest_keys: tuple[str, ...]  # what ``stage`` adds to the manifest's spec section (all required there)
+    budgets: Mapping[str, int]  # what one request may cost (markit.runtime.budgets): each kind the task checks, its default
     parse: Callable[[Section, Path, dict[str, str]], Any]  # (the spec's top section, its directory, file references) -> settings
     stage: Callable[[Spec, Path, dict[str, Any]], dict[str, Any]]  # (spec, archive root, section so far) -> manifest entries
     text: bool = False  # the model is a Hugging Face text encoder (``model.transformers``) with its tokenizer

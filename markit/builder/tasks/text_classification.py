@@ -16,7 +16,7 @@ from markit.runtime.text_classifier import TextClassifier
 
 from ..errors import SpecError
 from ..text_model import stage_label_embeddings
-from .sections import PostprocessSpec, TextSpec, parse_postprocess, parse_text
+from .sections import TEXT_BUDGETS, PostprocessSpec, TextSpec, parse_postprocess, parse_text
 from .task import Task
 from .text_embedding import stage_text_model
 
@@ -73,6 +73,7 @@ TASK = Task(
     required_keys=frozenset({"tokenizer", "zero_shot"}),
     optional_keys=frozenset({"text", "postprocess"}),
     manifest_keys=("tokenizer", "text", "labels", "postprocess", "zero_shot"),
+    budgets=TEXT_BUDGETS,
     parse=parse,
     stage=stage,
     text=True,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from markit.runtime.text_embedding import TextEmbedder
 
 from ..text_model import stage_encoder, stage_text
-from .sections import TextSpec, parse_text
+from .sections import TEXT_BUDGETS, TextSpec, parse_text
 from .task import Task
 
 if TYPE_CHECKING:
@@ -49,6 +49,7 @@ TASK = Task(
     required_keys=frozenset({"tokenizer"}),
     optional_keys=frozenset({"text"}),
     manifest_keys=("tokenizer", "text"),
+    budgets=TEXT_BUDGETS,
     parse=parse,
     stage=stage,
     text=True,
