@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build a verified, self-describing NAME.mar from a YAML spec:
-#   ./scripts/build_mar.sh SPEC.yaml [--output DIR]      (default DIR: model_store)
+#   ./scripts/build_mar.sh SPEC.yaml [--output DIR] [--sign KEY.pem]   (default DIR: model_store)
+# --sign: an ECDSA private key (PEM) signing every member; servers check it with config/trust.yaml
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 "$root/scripts/setup.sh"

@@ -7,18 +7,24 @@
 # TorchServe runs in TS_HOME (default: the repository root), so its key_file.json (tokens) and logs/
 # land there. TS_CONFIG and MODEL_STORE override the config file and the model store (relative paths
 # are taken from the repository root). Config snapshots are off (--ncs).
+# Before TorchServe starts, every archive is checked from its zip (markit.ops.verify) against the trust
+# policy TRUST_POLICY (default config/trust.yaml, when present: signing keys, pinned identities), and
+# SERVING_SETTINGS (default config/models.yaml, when present: workers, batching, timeouts per model for
+# this machine) is validated and applied (markit.ops.settings), without touching the archives.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 config=$(realpath -m "${TS_CONFIG:-config/config.properties}")
 store=$(realpath -m "${MODEL_STORE:-model_store}")
 home=$(realpath -m "${TS_HOME:-$root}")
+trust=$(realpath -m "${TRUST_POLICY:-config/trust.yaml}")
+settings=$(realpath -m "${SERVING_SETTINGS:-config/models.yaml}")
 # TorchServe keeps its pid file in TMPDIR: a private one lets 'torchserve --stop' find this server only.
 export TMPDIR="$home/.run/tmp"
 mkdir -p "$TMPDIR"
 pidfile="$TMPDIR/.model_server.pid"
 
-usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
 probe() { "$root/.venv/bin/python" -m markit.client.health --config "$config" --key-file "$home/key_file.json" "$@"; }
 check_inputs() {
@@ -26,11 +32,19 @@ check_inputs() {
   [ -d "$store" ] || { echo "serve.sh: model store $store not found (set MODEL_STORE, or build archives with scripts/build_mar.sh)" >&2; exit 2; }
   compgen -G "$store/*.mar" >/dev/null || echo "serve.sh: warning: no .mar in $store; the server will start with no models" >&2
   # every archive checked from its zip before TorchServe unpacks it and imports the handler it names
-  local refused
-  if ! refused=$("$root/.venv/bin/python" -m markit.ops.verify "$store" 2>&1 >/dev/null); then
+  local refused policy=()
+  if [ -n "${TRUST_POLICY:-}" ] || [ -f "$trust" ]; then policy=(--trust "$trust"); fi
+  if ! refused=$("$root/.venv/bin/python" -m markit.ops.verify "$store" "${policy[@]}" 2>&1 >/dev/null); then
     echo "serve.sh: not starting, an archive failed its checks (rebuild it with scripts/build_mar.sh):" >&2
     echo "${refused//verify: /  }" >&2
     exit 2
+  fi
+  # this machine's serving settings: TorchServe starts from a copy of the config carrying them
+  if [ -n "${SERVING_SETTINGS:-}" ] || [ -f "$settings" ]; then
+    mkdir -p "$home/.run"
+    "$root/.venv/bin/python" -m markit.ops.settings "$store" --config "$config" --models "$settings" \
+      --out "$home/.run/config.properties" >/dev/null || exit 2
+    torchserve_args=(--start --ncs --model-store "$store" --ts-config "$home/.run/config.properties")
   fi
 }
 torchserve_args=(--start --ncs --model-store "$store" --ts-config "$config")

@@ -6,6 +6,10 @@
 #   LOG_LOCATION       TorchServe's logs          (default: ./logs; METRICS_LOCATION defaults to it)
 #   TMPDIR             TorchServe's pid file; also Java's temp dir (unpacked archives, worker sockets)
 #                      unless TEMP or the config's vmargs say otherwise (default: /tmp)
+#   TRUST_POLICY       signing keys / pinned identities every archive must satisfy
+#                      (default: /home/model-server/config/trust.yaml when present)
+#   SERVING_SETTINGS   workers, batching, timeouts per model for this machine
+#                      (default: /home/model-server/config/models.yaml when present)
 # The working directory must be writable: TorchServe writes key_file.json (its tokens) there.
 # Arguments are passed on to torchserve (e.g. --log-config FILE).
 #
@@ -30,6 +34,8 @@ store=${MODEL_STORE:-/home/model-server/model-store}
 logs=${LOG_LOCATION:-$PWD/logs}
 metrics=${METRICS_LOCATION:-$logs}
 tmp=${TMPDIR:-/tmp}
+trust=${TRUST_POLICY:-/home/model-server/config/trust.yaml}
+settings=${SERVING_SETTINGS:-/home/model-server/config/models.yaml}
 
 [[ -f $config ]] || fail "config $config is not a file: mount a TorchServe config.properties there or set TS_CONFIG_FILE"
 [[ -r $config ]] || fail "config $config is not readable by uid $(id -u)"
@@ -43,12 +49,20 @@ for archive in "${archives[@]}"; do
   [[ -f $archive && -r $archive ]] || fail "archive $archive is not a file readable by uid $(id -u)"
 done
 # every archive checked from its zip before TorchServe unpacks it and imports the handler it names
-refused=$(python -m markit.ops.verify "${archives[@]}" 2>&1 >/dev/null) \
+policy=()
+if [[ -n ${TRUST_POLICY:-} || -f $trust ]]; then policy=(--trust "$trust"); fi
+refused=$(python -m markit.ops.verify "${archives[@]}" "${policy[@]}" 2>&1 >/dev/null) \
   || fail "archive refused before serving (rebuild it with scripts/build_mar.sh): ${refused//verify: /}"
 [[ -w $PWD ]] || fail "working directory $PWD is not writable by uid $(id -u): TorchServe writes key_file.json there"
 writable_dir "$logs" "log directory"
 writable_dir "$metrics" "metrics log directory"
 writable_dir "$tmp" "temporary directory"
+# this machine's serving settings: TorchServe starts from a copy of the config carrying them
+if [[ -n ${SERVING_SETTINGS:-} || -f $settings ]]; then
+  invalid=$(python -m markit.ops.settings "$store" --config "$config" --models "$settings" --out "$tmp/config.properties" 2>&1 >/dev/null) \
+    || fail "${invalid//settings: /}"
+  config=$tmp/config.properties
+fi
 
 export TS_CONFIG_FILE=$config LOG_LOCATION=$logs METRICS_LOCATION=$metrics TMPDIR=$tmp TEMP=${TEMP:-$tmp}
 echo "entrypoint: torchserve with $config, ${#archives[@]} archive(s) in $store, working dir $PWD" >&2

@@ -26,6 +26,7 @@ from model_archiver.model_archiver_error import ModelArchiverError
 from model_archiver.model_packaging import generate_model_archive
 
 from markit.offline import ArchiveLoadError, LocalArchive, LocalRequest
+from markit.ops.signing import SigningError, sign_mar
 from markit.runtime.manifest import MANIFEST_NAME
 from markit.runtime.model_loading import PROGRAM_RUNTIMES
 
@@ -49,24 +50,26 @@ class BuildResult:
         self.seconds = seconds
 
 
-def build_archive(spec_path: Path, output_dir: Path, progress: Progress = print, overrides: Sequence[str] = ()) -> BuildResult:
-    """Build ``output_dir/NAME.mar`` from the spec (with ``key=value`` overrides).
+def build_archive(spec_path: Path, output_dir: Path, progress: Progress = print, overrides: Sequence[str] = (),
+                  sign_key: Path | None = None) -> BuildResult:
+    """Build ``output_dir/NAME.mar`` from the spec (with ``key=value`` overrides), signed with ``sign_key``
+    (an ECDSA private key in PEM, markit.ops.signing) when given.
 
     Raises BuildError, and only BuildError (anything else that goes wrong is chained as its cause), and
     leaves the output directory untouched when anything fails."""
     try:
-        return _build(spec_path, output_dir, progress, overrides)
+        return _build(spec_path, output_dir, progress, overrides, sign_key)
     except BuildError:
         raise
     except Exception as err:  # a fault of the builder or of the environment: still a BuildError, cause chained
         raise BuildError(f"unexpected {type(err).__name__}: {err} (python -m markit.builder --traceback shows where)") from err
 
 
-def _build(spec_path: Path, output_dir: Path, progress: Progress, overrides: Sequence[str]) -> BuildResult:
+def _build(spec_path: Path, output_dir: Path, progress: Progress, overrides: Sequence[str], sign_key: Path | None) -> BuildResult:
     started = time.monotonic()
     spec = load_spec(spec_path, overrides)
     progress(f"spec {spec_path} is valid: {spec.name} {spec.version}, task {spec.task}, model format {spec.model.format}")
-    step = _Steps(progress, 8 if spec.model.converted else 4)
+    step = _Steps(progress, (8 if spec.model.converted else 4) + (sign_key is not None))
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -82,9 +85,19 @@ def _build(spec_path: Path, output_dir: Path, progress: Progress, overrides: Seq
             with step(f"converting the eager model to {spec.model.format}, comparing outputs on the golden inputs"):
                 staged = _convert(mar, spec, staging, staged)
             mar, manifest = _pack_and_verify(spec, staging, staged, Path(tmp) / "converted", step)
+        if sign_key is not None:
+            with step(f"signing every member with {Path(sign_key).name} (model-signing)"):
+                _sign(mar, sign_key)
         final = output_dir / mar.name
         os.replace(mar, final)
     return BuildResult(final, manifest, time.monotonic() - started)
+
+
+def _sign(mar: Path, key: Path) -> None:
+    try:
+        sign_mar(mar, key)
+    except SigningError as err:
+        raise BuildError(str(err)) from err
 
 
 def _pack_and_verify(spec: Spec, staging: Path, staged: Staged, out: Path, step: _Steps) -> tuple[Path, dict[str, Any]]:

@@ -10,10 +10,12 @@ every archive here first, from the zip itself, and refuse to start when one fail
   ``manifest.json`` or ``MAR-INF/MANIFEST.json``; nothing listed is missing;
 - ``MAR-INF/MANIFEST.json`` holds only what the builder writes, and its ``handler`` and ``configFile``
   are listed files (the handler being the archive's entry module);
-- the identity recomputed from the manifest's content is the one it states (``markit.runtime.manifest``).
+- the identity recomputed from the manifest's content is the one it states (``markit.runtime.manifest``);
+- with ``--trust POLICY`` (``config/trust.yaml``; ``markit.ops.signing``): the archive is signed by a trusted
+  key over every other member, and its identity is the one the policy pins for its model, if any.
 
-A manifest edited consistently (a label changed, its hash and identity recomputed) passes these checks:
-only a signature or a pinned identity can refuse it.
+A manifest edited consistently (a label changed, its hash and identity recomputed) passes the checks
+without a policy: only a signature or a pinned identity can refuse it.
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..errors import MarkitError, report
-from ..runtime.manifest import MANIFEST_NAME, identity_of
+from ..runtime.manifest import MANIFEST_NAME, SIGNATURE_NAME, identity_of
 from .mar_file import MarFileError
+from .signing import TrustPolicy, check_trust
 
 __all__ = ["MAR_MANIFEST", "main", "verify_mar"]
 
@@ -52,7 +55,7 @@ def verify_mar(path: Path) -> str:
             manifest = json.loads(archive.read(MANIFEST_NAME))
             mar = json.loads(archive.read(MAR_MANIFEST))
             files = manifest["files"]
-            for name in sorted(names - {MANIFEST_NAME, MAR_MANIFEST}):
+            for name in sorted(names - {MANIFEST_NAME, MAR_MANIFEST, SIGNATURE_NAME}):
                 if name not in files:
                     raise MarFileError(f"{path.name}: {name!r} is not listed in {MANIFEST_NAME}: an added file, refusing the archive")
                 if hashlib.sha256(archive.read(name)).hexdigest() != files[name]:
@@ -99,12 +102,19 @@ def _check_mar_manifest(archive: str, mar: Any, files: dict[str, str]) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m markit.ops.verify", description=__doc__.split("\n\n")[0])
     parser.add_argument("paths", type=Path, nargs="+", help="model stores (their *.mar) or .mar files")
+    parser.add_argument("--trust", type=Path, metavar="POLICY", help="a trust policy (config/trust.yaml): signing keys, pinned identities")
     args = parser.parse_args(argv)
+    try:
+        policy = TrustPolicy.load(args.trust) if args.trust else None
+    except MarkitError as err:
+        return report("verify", err)
     archives = [mar for path in args.paths for mar in (sorted(path.glob("*.mar")) if path.is_dir() else [path])]
     refused = 0
     for archive in archives:
         try:
-            print(f"{archive.name}: {verify_mar(archive)}")
+            identity = verify_mar(archive)
+            trusted = check_trust(archive, identity, policy) if policy else ""
+            print(f"{archive.name}: {identity}" + (f" ({trusted})" if trusted else ""))
         except MarkitError as err:
             refused += 1
             report("verify", err)

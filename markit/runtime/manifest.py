@@ -21,11 +21,12 @@ from typing import Any
 
 from .errors import ArchiveError
 
-__all__ = ["MANIFEST_NAME", "SUPPORTED_SCHEMA_MAJOR", "canonical_json", "file_sha256", "identity_of", "load_manifest",
+__all__ = ["MANIFEST_NAME", "SIGNATURE_NAME", "SUPPORTED_SCHEMA_MAJOR", "canonical_json", "file_sha256", "identity_of", "load_manifest",
            "verify_files", "verify_identity", "verify_tree"]
 
 MANIFEST_NAME = "manifest.json"
 MAR_MANIFEST = "MAR-INF/MANIFEST.json"  # TorchServe's own, written after ours: not listed, checked by markit.ops.verify
+SIGNATURE_NAME = "signature.sigstore.json"  # build_mar.sh --sign: over every other member, checked by markit.ops.verify --trust
 BYTECODE = "__pycache__"  # what Python writes beside imported modules once a worker has run
 SUPPORTED_SCHEMA_MAJOR = 1
 _CHUNK = 1 << 20
@@ -109,7 +110,7 @@ def verify_identity(manifest: dict[str, Any]) -> None:
 
 def verify_tree(archive_dir: Path, manifest: dict[str, Any]) -> None:
     """Raise ArchiveError naming a file the manifest does not list, or a symbolic link, in the unpacked archive."""
-    listed = set(manifest.get("files", {})) | {MANIFEST_NAME, MAR_MANIFEST}
+    listed = set(manifest.get("files", {})) | {MANIFEST_NAME, MAR_MANIFEST, SIGNATURE_NAME}
     root = archive_dir.resolve()
     for path in sorted(root.rglob("*")):
         relative = path.relative_to(root)

@@ -26,7 +26,7 @@ import requests
 from markit.client.properties import read_properties
 from markit.ops import TorchServeProcess
 
-from helpers import REPO, png_bytes, reference_answer, tamper
+from helpers import REPO, png_bytes, reference_answer, tamper, write_key
 
 pytestmark = pytest.mark.integration
 
@@ -75,7 +75,7 @@ def image_entrypoint() -> list[str]:
 
 
 def start_entrypoint(store: Path, root: Path, command: list[str] | None = None,
-                     overrides: Mapping[str, str] | None = None) -> TorchServeProcess:
+                     overrides: Mapping[str, str] | None = None, env: Mapping[str, str] | None = None) -> TorchServeProcess:
     """The entrypoint serving ``store`` with the container config, private ports, TMPDIR and worker ports.
 
     The config keeps its own JVM arguments: Java's temp dir then follows the private TMPDIR through the entrypoint.
@@ -83,7 +83,7 @@ def start_entrypoint(store: Path, root: Path, command: list[str] | None = None,
     vmargs = {"vmargs": read_properties(CONTAINER / "config.properties")["vmargs"]}
     server = TorchServeProcess(CONTAINER / "config.properties", store, root, overrides={**vmargs, **(overrides or {})})
     server.start(command=command or [str(ENTRYPOINT)],
-                 env={"TS_CONFIG_FILE": str(server.config_path), "MODEL_STORE": str(store), "PATH": venv_path()})
+                 env={"TS_CONFIG_FILE": str(server.config_path), "MODEL_STORE": str(store), "PATH": venv_path(), **(env or {})})
     return server
 
 
@@ -116,6 +116,18 @@ def test_serves_with_token_auth_and_stops_cleanly_on_sigterm(store, tmp_path):
         assert group_gone(pid), "TorchServe's workers outlived it"
         after = run_healthcheck(server)
         assert after.returncode == 1 and "ConnectionError" in after.stderr
+    finally:
+        server.stop()
+
+
+def test_the_deployers_serving_settings_are_applied(store, tmp_path):
+    (tmp_path / "models.yaml").write_text("models:\n  tiny: {workers: 2, batch_size: 5, response_timeout: 44}\n")
+    server = start_entrypoint(store, tmp_path / "ts", env={"SERVING_SETTINGS": str(tmp_path / "models.yaml")})
+    try:
+        server.wait_ready(["tiny"])
+        [model] = server.client.status("tiny").body
+        assert (model["batchSize"], model["responseTimeout"], model["minWorkers"], model["maxWorkers"]) == (5, 44, 2, 2)
+        assert server.client.predict_bytes("tiny", RED, "image/png").status == 200
     finally:
         server.stop()
 
@@ -164,12 +176,15 @@ def run_entrypoint(cwd: Path, **env: str) -> subprocess.CompletedProcess:
         ("uncreatable logs", "log directory {logs} cannot be created"),
         ("tampered archive", "archive refused before serving (rebuild it with scripts/build_mar.sh): tiny.mar: "
                              "'index_to_name.json' was modified after build"),
+        ("unsigned under a trust policy", "tiny.mar: not signed (signature.sigstore.json is missing)"),
+        ("wrong serving settings", "models.yaml: models.tiny.workers: must be a whole number from 1 to 64, got 0"),
     ],
 )
 def test_wrong_inputs_fail_fast_naming_the_path(case, message, store, tmp_path):
     # a config with private ports: should a check let a wrong input through, no server collides with another
     config = TorchServeProcess(CONTAINER / "config.properties", store, tmp_path / "ts").write_config()
     paths = {"config": config, "store": store, "logs": tmp_path / "logs"}
+    extra: dict[str, str] = {}
     if case == "missing config":
         paths["config"] = tmp_path / "mounted" / "config.properties"
     elif case == "missing store":
@@ -182,11 +197,18 @@ def test_wrong_inputs_fail_fast_naming_the_path(case, message, store, tmp_path):
         paths["store"] = tmp_path / "model-store"
         paths["store"].mkdir()
         tamper(store / "tiny.mar", paths["store"] / "tiny.mar", "index_to_name.json", b'{"0": "cat", "1": "green", "2": "blue"}')
+    elif case == "unsigned under a trust policy":
+        _, public = write_key(tmp_path, "publisher")
+        (tmp_path / "trust.yaml").write_text(f"signed_by: [{public}]\n")
+        extra = {"TRUST_POLICY": str(tmp_path / "trust.yaml")}
+    elif case == "wrong serving settings":
+        (tmp_path / "models.yaml").write_text("models:\n  tiny: {workers: 0}\n")
+        extra = {"SERVING_SETTINGS": str(tmp_path / "models.yaml")}
     else:
         (tmp_path / "file").write_text("a file where a directory should be")
         paths["logs"] = tmp_path / "file" / "logs"
     result = run_entrypoint(tmp_path, TS_CONFIG_FILE=str(paths["config"]), MODEL_STORE=str(paths["store"]),
-                            LOG_LOCATION=str(paths["logs"]), TMPDIR=str(tmp_path))
+                            LOG_LOCATION=str(paths["logs"]), TMPDIR=str(tmp_path), **extra)
     assert result.returncode == BAD_INPUT, result.stderr
     assert result.stdout == ""
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("entrypoint: "), result.stderr

@@ -12,7 +12,8 @@ import pytest
 from helpers import REPO
 
 LIGHT = ["markit", "markit.errors", "markit.client", "markit.client.cli", "markit.client.health", "markit.client.catalog",
-         "markit.ops", "markit.ops.launch", "markit.ops.capacity", "markit.ops.kserve_layout", "markit.ops.mar_file"]
+         "markit.ops", "markit.ops.launch", "markit.ops.capacity", "markit.ops.kserve_layout", "markit.ops.mar_file",
+         "markit.ops.settings"]
 
 
 @pytest.mark.parametrize("module", LIGHT)

@@ -1,0 +1,141 @@
+"""Signing archives and checking them against a trust policy, with the OpenSSF ``model-signing`` library.
+
+``build_mar.sh --sign KEY.pem`` signs the finished ``.mar``: every member (``MAR-INF/MANIFEST.json``, the
+entry module, ``manifest.json``, weights, everything) is hashed by ``model-signing`` and the signature, a
+Sigstore bundle made with the private key (an ECDSA P-256/384/521 PEM; offline, no transparency log), is
+added to the archive as ``signature.sigstore.json``.
+
+A trust policy (``config/trust.yaml``, see docs/deployment.md) says which archives a server may serve:
+
+    signed_by: [keys/publisher.pub.pem]   # each archive must be signed by one of these public keys
+    identities:                           # optional pins: model name -> the identity it must have
+      digits: "sha256:..."
+
+``markit.ops.verify --trust POLICY`` (run by ``serve.sh start`` and the container's entrypoint) refuses
+an archive that is unsigned, whose signature does not verify with any trusted key (a member added,
+removed or changed after signing, a consistently edited manifest included), or whose identity is not
+the pinned one. Relative key paths are taken from the policy file's directory.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import UsageError
+from ..runtime.manifest import MAR_MANIFEST, SIGNATURE_NAME
+from .mar_file import MarFileError
+
+__all__ = ["SIGNATURE_NAME", "SigningError", "TrustPolicy", "check_trust", "sign_mar"]
+
+
+class SigningError(UsageError):
+    """The archive cannot be signed as asked (a missing or unusable key)."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class TrustPolicy:
+    """Public keys an archive must be signed by (none: signatures are not required) and pinned identities."""
+
+    signed_by: tuple[Path, ...] = ()
+    identities: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path) -> TrustPolicy:
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as err:
+            raise UsageError(f"trust policy {path}: cannot be read: {err}") from err
+        if not isinstance(data, dict) or set(data) - {"signed_by", "identities"}:
+            raise UsageError(f"trust policy {path}: expected the keys signed_by and identities, got {data!r}")
+        keys = data.get("signed_by") or []
+        pins = data.get("identities") or {}
+        if not isinstance(keys, list) or not all(isinstance(key, str) for key in keys):
+            raise UsageError(f"trust policy {path}: signed_by must be a list of public key files (PEM)")
+        if not isinstance(pins, dict) or not all(isinstance(v, str) and v.startswith("sha256:") for v in pins.values()):
+            raise UsageError(f"trust policy {path}: identities must map model names to 'sha256:...' identities")
+        resolved = tuple((path.parent / key).resolve() for key in keys)
+        for key in resolved:
+            if not key.is_file():
+                raise UsageError(f"trust policy {path}: public key {key} not found")
+        return cls(resolved, dict(pins))
+
+
+def sign_mar(mar: Path, private_key: Path) -> None:
+    """Sign every member of ``mar`` with ``private_key`` and add the signature to it."""
+    from model_signing import hashing, signing
+
+    if not Path(private_key).is_file():
+        raise SigningError(f"--sign {private_key}: no such key file; give an ECDSA private key in PEM (docs/deployment.md#signing)")
+    with tempfile.TemporaryDirectory(prefix="mar-sign-") as tmp:
+        tree = _unpack(mar, Path(tmp) / "members")
+        signature = Path(tmp) / SIGNATURE_NAME
+        try:
+            (signing.Config().use_elliptic_key_signer(private_key=Path(private_key))
+             .set_hashing_config(hashing.Config().set_ignored_paths(paths=[SIGNATURE_NAME], ignore_git_paths=False))
+             .sign(tree, signature))
+        except (ValueError, TypeError, AttributeError) as err:  # what model-signing raises for a key it cannot use
+            raise SigningError(f"--sign {private_key}: cannot sign with this key ({err}); use an ECDSA P-256, P-384 or "
+                               "P-521 private key in PEM") from err
+        with zipfile.ZipFile(mar, "a", compression=zipfile.ZIP_DEFLATED) as archive:
+            archive.write(signature, SIGNATURE_NAME)
+
+
+def check_trust(mar: Path, identity: str, policy: TrustPolicy) -> str:
+    """What the policy says of an archive whose members already passed ``verify_mar``: "signed" or
+    "pinned" or "" when it asks nothing; MarFileError naming why the archive is not trusted."""
+    said = []
+    if policy.signed_by:
+        _check_signature(mar, policy.signed_by)
+        said.append("signed")
+    name = _model_name(mar)
+    if name in policy.identities:
+        if policy.identities[name] != identity:
+            raise MarFileError(f"{mar.name}: model {name!r} has identity {identity}, not the {policy.identities[name]} "
+                               "the trust policy pins; refusing the archive")
+        said.append("pinned")
+    return " and ".join(said)
+
+
+def _check_signature(mar: Path, keys: Sequence[Path]) -> None:
+    from cryptography.exceptions import InvalidSignature
+    from model_signing import verifying
+
+    with tempfile.TemporaryDirectory(prefix="mar-verify-") as tmp:
+        tree = _unpack(mar, Path(tmp) / "members")
+        signature = tree / SIGNATURE_NAME
+        if not signature.is_file():
+            raise MarFileError(f"{mar.name}: not signed ({SIGNATURE_NAME} is missing) but the trust policy requires a "
+                               "signature; sign it with build_mar.sh --sign KEY")
+        moved = Path(tmp) / SIGNATURE_NAME
+        signature.rename(moved)  # outside the tree: what was signed is every other member
+        reasons: list[str] = []
+        for key in keys:
+            try:
+                verifying.Config().use_elliptic_key_verifier(public_key=key).verify(tree, moved)
+                return
+            except (ValueError, InvalidSignature, OSError) as err:
+                reasons.append(f"{key.name}: {str(err) or type(err).__name__}")
+    raise MarFileError(f"{mar.name}: its signature does not verify with a trusted key ({'; '.join(reasons)}); "
+                       "refusing the archive")
+
+
+def _unpack(mar: Path, target: Path) -> Path:
+    """Every member of an archive ``verify_mar`` accepted (plain relative paths, no links) under ``target``."""
+    with zipfile.ZipFile(mar) as archive:
+        archive.extractall(target)
+    return target
+
+
+def _model_name(mar: Path) -> Any:
+    with zipfile.ZipFile(mar) as archive:
+        return json.loads(archive.read(MAR_MANIFEST))["model"]["modelName"]
