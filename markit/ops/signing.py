@@ -15,11 +15,17 @@ A trust policy (``config/trust.yaml``, see docs/deployment.md) says which archiv
 an archive that is unsigned, whose signature does not verify with any trusted key (a member added,
 removed or changed after signing, a consistently edited manifest included), or whose identity is not
 the pinned one. Relative key paths are taken from the policy file's directory.
+
+``python -m markit.ops.signing keygen PREFIX`` writes a new P-256 key pair, ``PREFIX.pem`` (private, mode
+0600: it stays with the publisher) and ``PREFIX.pub.pem`` (the public key a trust policy names).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
+import sys
 import tempfile
 import zipfile
 from collections.abc import Mapping, Sequence
@@ -29,11 +35,11 @@ from typing import Any
 
 import yaml
 
-from ..errors import UsageError
+from ..errors import MarkitError, UsageError, report
 from ..runtime.manifest import MAR_MANIFEST, SIGNATURE_NAME
 from .mar_file import MarFileError
 
-__all__ = ["SIGNATURE_NAME", "SigningError", "TrustPolicy", "check_trust", "sign_mar"]
+__all__ = ["SIGNATURE_NAME", "SigningError", "TrustPolicy", "check_trust", "generate_keys", "main", "sign_mar"]
 
 
 class SigningError(UsageError):
@@ -139,3 +145,41 @@ def _unpack(mar: Path, target: Path) -> Path:
 def _model_name(mar: Path) -> Any:
     with zipfile.ZipFile(mar) as archive:
         return json.loads(archive.read(MAR_MANIFEST))["model"]["modelName"]
+
+
+def generate_keys(prefix: Path) -> tuple[Path, Path]:
+    """A new ECDSA P-256 key pair: ``PREFIX.pem`` (private, 0600, never overwritten) and ``PREFIX.pub.pem``."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    private, public = Path(f"{prefix}.pem"), Path(f"{prefix}.pub.pem")
+    key = ec.generate_private_key(ec.SECP256R1())
+    try:
+        private.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError as err:
+        raise SigningError(f"{private} exists; keygen never replaces a private key") from err
+    except OSError as err:
+        raise SigningError(f"{private}: cannot be written: {err.strerror}") from err
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    return private, public
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m markit.ops.signing", description="Make a key pair for build_mar.sh --sign.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    keygen = commands.add_parser("keygen", help="write PREFIX.pem (private, 0600) and PREFIX.pub.pem")
+    keygen.add_argument("prefix", type=Path)
+    args = parser.parse_args(argv)
+    try:
+        private, public = generate_keys(args.prefix)
+    except MarkitError as err:
+        return report("signing", err)
+    print(f"private key {private} (keep it with the publisher) · public key {public} (name it in config/trust.yaml)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -134,3 +134,17 @@ def test_build_mar_sign_with_a_missing_key_exits_2_naming_it(tmp_path, capsys):
     spec = write_tiny_spec(tmp_path / "spec")
     assert build_main([str(spec), "--output", str(tmp_path / "out"), "--sign", str(tmp_path / "absent.pem")]) == 2
     assert "--sign " in capsys.readouterr().err and not (tmp_path / "out").exists()  # refused before building
+
+
+def test_keygen_writes_a_pair_that_signs_and_never_overwrites(tiny_mar, tmp_path, capsys):
+    from markit.ops.signing import main as signing_main
+
+    assert signing_main(["keygen", str(tmp_path / "keys" / "publisher")]) == 0
+    private, public = tmp_path / "keys" / "publisher.pem", tmp_path / "keys" / "publisher.pub.pem"
+    assert private.stat().st_mode & 0o777 == 0o600
+    copy = tmp_path / "tiny.mar"
+    shutil.copyfile(tiny_mar, copy)
+    sign_mar(copy, private)
+    assert check_trust(copy, verify_mar(copy), policy(tmp_path, signed_by=[str(public)])) == "signed"
+    assert signing_main(["keygen", str(tmp_path / "keys" / "publisher")]) == 2
+    assert "exists; keygen never replaces a private key" in capsys.readouterr().err
