@@ -1,4 +1,4 @@
-"""``python -m benchmarks [compare|sweep|load|fault] ...`` (``./scripts/benchmark.sh`` runs it).
+"""``python -m benchmarks [compare|sweep|load|fault|reliability] ...`` (``./scripts/benchmark.sh`` runs it).
 
     compare  (default) every ratio of the speed goals, side by side in rounds: ours / the stock
              handler tuned the same, ours / the stock handler on TorchServe's defaults, served /
@@ -8,6 +8,8 @@
     load     one archive with its own settings: closed loop, unloaded latency, open loop
     fault    workers SIGKILLed under load: failed requests as a caller sees them, with the client's
              retries and without
+    reliability  the reliability report (./scripts/reliability.sh): bad inputs in real batches over
+             every task, what a long input costs, a soak, workers killed under load
 
 The archive is ``--archive NAME.mar`` or built from ``--spec`` (default: the EfficientNet-Lite0
 example) with any ``--set KEY=VALUE`` overrides; the body is the coffee photo as a 600x400 JPEG
@@ -29,7 +31,7 @@ from .servers import REPO
 
 __all__ = ["main"]
 
-COMMANDS = ("compare", "sweep", "load", "fault")
+COMMANDS = ("compare", "sweep", "load", "fault", "reliability")
 EXAMPLE_SPEC = REPO / "examples" / "efficientnet_lite0" / "spec.yaml"
 
 
@@ -105,6 +107,11 @@ def _parser() -> argparse.ArgumentParser:
     fault.add_argument("--seconds", type=float, default=30.0, help="each run's window (default 30)")
     fault.add_argument("--kills", type=int, default=3, help="workers SIGKILLed per run, evenly spaced (default 3)")
     fault.add_argument("--clients", type=int, default=4, help="client threads in a closed loop (default 4)")
+    reliability = commands.add_parser("reliability", help="the reliability report over an archive of every task")
+    reliability.add_argument("--store", type=Path, default=REPO / "model_store", help="a store holding the example archives")
+    reliability.add_argument("--soak-seconds", type=float, default=300.0, help="the soak's length (default 300)")
+    reliability.add_argument("--fault-seconds", type=float, default=60.0, help="each worker-kill run's length (default 60)")
+    reliability.add_argument("--kills", type=int, default=6, help="workers SIGKILLed per run (default 6)")
     return parser
 
 
@@ -115,7 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(args_list)
     try:
         with tempfile.TemporaryDirectory(prefix="bench-build-") as built:
-            return {"compare": _compare, "sweep": _sweep, "load": _load, "fault": _fault}[args.command](args, Path(built))
+            return {"compare": _compare, "sweep": _sweep, "load": _load, "fault": _fault,
+                    "reliability": _reliability}[args.command](args, Path(built))
     except MarkitError as err:
         return report("benchmark", err)
     except (OSError, ValueError, RuntimeError) as err:  # a measurement that went wrong: say what, without a traceback
@@ -283,3 +291,68 @@ def _fault(args: argparse.Namespace, built: Path) -> int:
              *(f"  {result.summary()}" for result in results)]
     print("\n".join(lines))
     return 0
+
+
+def _reliability(args: argparse.Namespace, _built: Path) -> int:
+    from markit.client import TorchServeClient
+    from markit.ops.mar_file import read_mar
+
+    from .bodies import coffee_jpeg
+    from .fault import run_fault
+    from .reliability import measure_cost, run_matrix, run_soak, targets_in
+    from .report import machine
+    from .servers import bench_server
+
+    archives = _one_archive_per_task(args.store)
+    infos = [read_mar(path) for path in archives]
+    targets = targets_in(archives)
+    lines = [f"machine:  {machine()}", "archives: " + ", ".join(f"{t.model} ({t.task})" for t in targets)]
+    with tempfile.TemporaryDirectory(prefix="bench-reliability-") as tmp, \
+            bench_server(archives, Path(tmp), load=[i.mar_name for i in infos],
+                         ready={i.name: i.settings["maxWorkers"] for i in infos}) as server:
+        once = server.process.client  # each request sent once: what the server itself answers
+        matrix = run_matrix(once, targets, server.process.log_text, progress=_progress)
+        lines += matrix.lines()
+        text = next((t for t in targets if t.task == "text_embedding"), None)
+        if text is not None:
+            _progress("input cost: long texts ...")
+            lines += measure_cost(once, text.model, _budget(archives, text.model, "text_chars"))
+        _progress(f"soak: {args.soak_seconds:g} s ...")
+        process = server.process
+        retrying = TorchServeClient(process.url("inference"), process.url("management"), process.client.key_file)
+        lines += run_soak(retrying, targets, args.soak_seconds).lines()
+    image = next(path for path, t in zip(archives, targets, strict=True) if t.task == "image_classification")
+    faults = run_fault(image, coffee_jpeg(), clients=4, seconds=args.fault_seconds, kills=args.kills, progress=_progress)
+    lines += [f"workers SIGKILLed under load ({image.name}, {args.kills} kills in {args.fault_seconds:g} s, 4 clients):",
+              *(f"  {result.summary()}" for result in faults)]
+    print("\n".join(lines))
+    return 0
+
+
+def _one_archive_per_task(store: Path) -> list[Path]:
+    """The first archive of each task in ``store`` (by name; ``*_eager`` copies skipped)."""
+    import json
+    import zipfile
+
+    chosen: dict[str, Path] = {}
+    for path in sorted(Path(store).glob("*.mar")):
+        if path.stem.endswith("_eager"):
+            continue
+        with zipfile.ZipFile(path) as archive:
+            task = json.loads(archive.read("manifest.json"))["spec"]["task"]
+        chosen.setdefault(task, path)
+    if not chosen:
+        raise ValueError(f"{store} holds no archive; ./scripts/reliability.sh builds the examples into it")
+    return list(chosen.values())
+
+
+def _budget(archives: Sequence[Path], model: str, kind: str) -> int:
+    import json
+    import zipfile
+
+    for path in archives:
+        with zipfile.ZipFile(path) as archive:
+            spec = json.loads(archive.read("manifest.json"))["spec"]
+        if spec["name"] == model:
+            return int(spec["budgets"][kind])
+    raise ValueError(f"no archive serves {model}")

@@ -18,20 +18,7 @@ esac
 ./scripts/setup.sh
 export PATH="$root/.venv/bin:$PATH"
 
-echo "== building the archive from examples/efficientnet_lite0/spec.yaml"
-python examples/efficientnet_lite0/prepare_labels.py
-python -m markit.builder examples/efficientnet_lite0/spec.yaml --output model_store
-echo
-echo "== training digits on scikit-learn's digits, then building its archives (examples/digits/train.py)"
-python examples/digits/train.py --output model_store
-echo
-echo
-echo "== training weather forecasters for Seattle and San Francisco, then building their archives"
-python examples/weather/train.py --output model_store
-for text_model in minilm_embeddings minilm_topics; do
-  echo "== building $text_model from examples/$text_model/spec.yaml (transformers at build only)"
-  python -m markit.builder "examples/$text_model/spec.yaml" --output model_store
-done
+./scripts/build_examples.sh model_store
 
 # a server an earlier 'demo.sh --keep-running' left up would still serve the old archives
 ./scripts/serve.sh stop >/dev/null

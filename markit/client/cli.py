@@ -224,6 +224,13 @@ def _print_all(reply: Reply) -> int:
     return code
 
 
+# TorchServe 0.12 answers this one message both when the model's queue is full and when it has no worker
+NO_WORKER = "has no worker to serve inference request"
+NO_WORKER_HINT = ("TorchServe says this when the model's queue is full (job_queue_size) as well as when it has no READY "
+                  "worker; the client retried for up to 20 s. See 'status MODEL' for its workers; add workers in "
+                  "config/models.yaml or raise job_queue_size, or send fewer requests at once")
+
+
 def _print(reply: Reply) -> int:
     if reply.ok:
         print(reply.body if isinstance(reply.body, str) else json.dumps(reply.body, indent=2, ensure_ascii=False))
@@ -233,11 +240,13 @@ def _print(reply: Reply) -> int:
 
 
 def error_line(reply: Reply) -> str:
-    """``HTTP 404 ModelNotFoundException: Model not found: nope``: TorchServe's message as it is."""
+    """``HTTP 404 ModelNotFoundException: Model not found: nope``: TorchServe's message as it is, and for its
+    503 "no worker", what it leaves out."""
     body = reply.body
     if isinstance(body, dict) and "message" in body:
         kind = f" {body['type']}" if body.get("type") else ""
-        return f"HTTP {reply.status}{kind}: {body['message']}"
+        hint = f" ({NO_WORKER_HINT})" if reply.status == 503 and NO_WORKER in str(body["message"]) else ""
+        return f"HTTP {reply.status}{kind}: {body['message']}{hint}"
     return f"HTTP {reply.status}: {body if isinstance(body, str) else json.dumps(body)}"
 
 

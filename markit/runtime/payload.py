@@ -213,6 +213,11 @@ def _checked_text(value: Any, where: str, budgets: Budgets) -> str:
     if not isinstance(value, str):
         raise BadInput(f"{where} is a JSON {type(value).__name__}, expected a string")
     budgets.check("text_chars", len(value), where)
+    try:
+        value.encode("utf-8")  # JSON's \ud800 escapes decode to lone surrogates, which no tokenizer takes
+    except UnicodeEncodeError as err:
+        raise BadInput(f"{where}: character {err.start} is a lone surrogate ({value[err.start]!r}), not Unicode text; "
+                       "send valid UTF-8") from err
     if not value.strip():
         raise BadInput(f"{where} is empty or only whitespace")
     return value

@@ -103,6 +103,12 @@ def test_describe_of_an_archive_without_manifest_is_an_error(served, capsys):
     (400, {"code": 400, "message": "max_worker cannot be less than min_worker."}, "HTTP 400: max_worker cannot be less than min_worker."),
     (500, "Internal error\nsecond line", "HTTP 500: Internal error\nsecond line"),
     (503, {"error": "no message key"}, 'HTTP 503: {"error": "no message key"}'),
+    (503, {"code": 503, "type": "ServiceUnavailableException", "message": "Model \"tiny\" has no worker to serve inference request. "
+           "Please use scale workers API to add workers."},
+     'HTTP 503 ServiceUnavailableException: Model "tiny" has no worker to serve inference request. Please use scale workers API '
+     "to add workers. (TorchServe says this when the model's queue is full (job_queue_size) as well as when it has no READY "
+     "worker; the client retried for up to 20 s. See 'status MODEL' for its workers; add workers in config/models.yaml or "
+     "raise job_queue_size, or send fewer requests at once)"),
 ])
 def test_an_http_error_prints_torchserve_message_and_exits_1(served, capsys, status, body, line):
     served.reply = Reply(status, body, {})

@@ -50,6 +50,7 @@ def test_accepted_text_forms(value, content_type, expected):
         (["a"] * 4, "application/json", PayloadTooLarge, "the request: 4 texts, more than this model's budget of 3 (budgets.texts)"),
         (["a", "b" * 101], "application/json", PayloadTooLarge, "texts[1]: 101 characters, more than this model's budget of 100"),
         ("c" * 101, "text/plain", PayloadTooLarge, "the text: 101 characters, more than this model's budget of 100 (budgets.text_chars)"),
+        (["fine", "a \ud800 b"], "application/json", BadInput, "texts[1]: character 2 is a lone surrogate ('\\ud800'), not Unicode"),
     ],
 )
 def test_refused_text_forms(value, content_type, error, fragment):

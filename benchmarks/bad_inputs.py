@@ -1,0 +1,175 @@
+"""The bad-input matrix of the reliability report: what a hostile or careless client sends, per task.
+
+Each ``Probe`` is one request body and its content type. Every task gets the protocol-level probes (empty,
+undecodable, too deep, KServe requests gone wrong) and its own (images that are not images or are too
+large, texts that are empty or too long, rows with missing or non-finite features, ...). A correct server
+answers each with a 4xx whose JSON body names the problem, and answers the good requests sent in the same
+batch exactly as it answers them alone.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import struct
+import zlib
+from dataclasses import dataclass
+
+__all__ = ["Probe", "probes"]
+
+JSON = "application/json"
+TASKS = ("image_classification", "convention", "text_embedding", "text_classification", "regression")
+
+
+@dataclass(frozen=True)
+class Probe:
+    task: str
+    kind: str
+    body: bytes
+    content_type: str
+
+
+def _json(value: object) -> bytes:
+    return json.dumps(value).encode()
+
+
+def _nested(depth: int) -> bytes:
+    return b"[" * depth + b"]" * depth
+
+
+def _png(width: int, height: int) -> bytes:
+    """A 1x1 greyscale PNG whose header claims ``width`` x ``height`` (a decompression bomb's header)."""
+    from PIL import Image
+
+    small = io.BytesIO()
+    Image.new("L", (1, 1)).save(small, format="PNG")
+    data = bytearray(small.getvalue())
+    data[16:24] = struct.pack(">II", width, height)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    return bytes(data)
+
+
+def _jpeg() -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+def _protocol() -> list[tuple[str, bytes, str]]:
+    """What any task refuses: broken bodies and KServe requests gone wrong."""
+    return [
+        ("empty body", b"", "application/octet-stream"),
+        ("JSON nested 1,100 deep", _nested(1100), JSON),
+        ("JSON nested 40 deep", _nested(40), JSON),
+        ("invalid JSON", b'{"instances": [1, 2', JSON),
+        ("JSON with a lone surrogate", b'"\\ud800"', JSON),
+        ("JSON number 1e999", b"1e999", JSON),
+        ("KServe v1, instances not a list", _json({"instances": "x"}), JSON),
+        ("KServe v1, no instances", _json({"instances": []}), JSON),
+        ("KServe v1, an unknown key", _json({"instances": [1], "signature": "x"}), JSON),
+        ("KServe v2, inputs not a list", _json({"inputs": {"name": "x"}}), JSON),
+        ("KServe v2, a bad datatype", _json({"inputs": [{"name": "x", "shape": [1], "datatype": "FP128", "data": [1]}]}), JSON),
+        ("KServe v2, shape and data disagree", _json({"inputs": [{"name": "x", "shape": [2, 3], "datatype": "FP32", "data": [1]}]}), JSON),
+        ("KServe v2, a request parameter", _json({"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1]}],
+                                                 "parameters": {"binary_data_output": True}}), JSON),
+        ("bytes declared as XML", b"<request><image/></request>", "application/xml"),
+        ("JSON null", b"null", JSON),
+        ("JSON true", b"true", JSON),
+        ("a form with an unknown field", b'--XyZ\r\nContent-Disposition: form-data; name="picture"\r\n\r\nabc\r\n--XyZ--\r\n',
+         "multipart/form-data; boundary=XyZ"),
+        ("a form with two inputs", b'--XyZ\r\nContent-Disposition: form-data; name="data"\r\n\r\nabc\r\n'
+                                   b'--XyZ\r\nContent-Disposition: form-data; name="body"\r\n\r\nabc\r\n--XyZ--\r\n',
+         "multipart/form-data; boundary=XyZ"),
+        ("3 MB of zeros", bytes(3 * 1024 * 1024), "application/octet-stream"),
+    ]
+
+
+def _image(task: str) -> list[tuple[str, bytes, str]]:
+    jpeg = _jpeg()
+    probes = [
+        ("not an image", b"GIF89a but not really" * 10, "application/octet-stream"),
+        ("a truncated JPEG", jpeg[: len(jpeg) // 2], "image/jpeg"),
+        ("a 30000x30000 PNG header", _png(30000, 30000), "image/png"),
+        ("a 9000x9000 PNG header", _png(9000, 9000), "image/png"),
+        ("an empty PNG file", b"\x89PNG\r\n\x1a\n", "image/png"),
+    ]
+    if task == "image_classification":
+        probes += [
+            ("base64 that is not base64", _json({"image": "%%%not base64%%%"}), JSON),
+            ("top_k 0", _json({"image": base64.b64encode(jpeg).decode(), "top_k": 0}), JSON),
+            ("top_k not a number", _json({"image": base64.b64encode(jpeg).decode(), "top_k": "five"}), JSON),
+            ("a misspelt option", _json({"image": base64.b64encode(jpeg).decode(), "topk": 3}), JSON),
+            ("a JSON list of images", _json([base64.b64encode(jpeg).decode()]), JSON),
+            ("text instead of an image", b"a photo of a cat", "text/plain"),
+            ("a JPEG declared as text", jpeg, "text/plain"),
+            ("an SVG", b'<svg xmlns="http://www.w3.org/2000/svg" width="9e9" height="9e9"/>', "image/svg+xml"),
+        ]
+    else:
+        probes += [
+            ("an ink array of the wrong shape", _json([[0] * 8] * 7), JSON),
+            ("an ink array of strings", _json([["x"] * 8] * 8), JSON),
+            ("ink out of range", _json([[99] * 8] * 8), JSON),
+            ("an ink array holding NaN", b"[" + b",".join([b"[" + b",".join([b"NaN"] * 8) + b"]"] * 8) + b"]", JSON),
+        ]
+    return probes
+
+
+def _text(task: str) -> list[tuple[str, bytes, str]]:
+    probes = [
+        ("an empty text", b"", "text/plain"),
+        ("only whitespace", b"   \n\t ", "text/plain"),
+        ("invalid UTF-8", b"caf\xe9 \xff\xfe", "text/plain"),
+        ("65 texts (budget 64)", _json(["a sentence"] * 65), JSON),
+        ("a text of 1,500,000 characters (budget 1,000,000)", ("word " * 300_000).encode(), "text/plain"),
+        ("a list holding a number", _json(["fine", 42]), JSON),
+        ("an empty list", _json([]), JSON),
+        ("a JSON object", _json({"text": "hello"}), JSON),
+        ("a binary body", bytes(range(256)), "application/octet-stream"),
+        ("a list of lists", _json([["nested"]]), JSON),
+        ("a JSON number", b"42", JSON),
+        ("text declared as an image", b"a sentence", "image/png"),
+    ]
+    if task == "text_classification":
+        probes.append(("a list of empty strings", _json(["", ""]), JSON))
+    return probes
+
+
+def _rows(features: dict[str, list[int]]) -> list[tuple[str, bytes, str]]:
+    """``features``: name -> shape of each declared feature (from the archive's manifest)."""
+    def row(value: float) -> dict[str, object]:
+        return {name: [value] * shape[0] if shape else value for name, shape in features.items()}
+
+    first = next(iter(features))
+    good = row(60.0)
+    return [
+        ("a missing feature", _json({k: v for k, v in good.items() if k != first}), JSON),
+        ("an unknown feature", _json({**good, "humidity": 3}), JSON),
+        ("a feature of the wrong shape", _json({**good, first: [60.0, 61.0]}), JSON),
+        ("strings for numbers", _json({**good, first: "warm"}), JSON),
+        ("NaN in a feature", json.dumps({**good, first: [float("nan")] * len(good[first])}
+                                        if isinstance(good[first], list) else {**good, first: float("nan")}).encode(), JSON),
+        ("a value outside the training range", _json(row(400.0)), JSON),
+        ("1,025 rows (budget 1,024)", _json([good] * 1025), JSON),
+        ("an empty list of rows", _json([]), JSON),
+        ("a list of numbers", _json([1, 2, 3]), JSON),
+        ("features as text", b"temperature_history=60", "text/plain"),
+        ("booleans for numbers", _json({**good, first: True}), JSON),
+        ("Infinity in a feature", json.dumps(row(float("inf"))).encode(), JSON),
+        ("a KServe v1 instance missing a feature", _json({"instances": [good, {k: v for k, v in good.items() if k != first}]}), JSON),
+    ]
+
+
+def probes(task: str, features: dict[str, list[int]] | None = None) -> list[Probe]:
+    """Every probe for one task (``features``: a regression archive's declared features and their shapes)."""
+    if task in ("image_classification", "convention"):
+        own = _image(task)
+    elif task in ("text_embedding", "text_classification"):
+        own = _text(task)
+    elif task == "regression":
+        own = _rows(features or {})
+    else:
+        raise ValueError(f"no probes for task {task!r}")
+    return [Probe(task, kind, body, content_type) for kind, body, content_type in [*_protocol(), *own]]

@@ -1,0 +1,259 @@
+"""The reliability report: ``./scripts/reliability.sh`` (``python -m benchmarks reliability``).
+
+Against one real TorchServe (token auth on) serving an archive of every task:
+
+1. **Bad inputs in real batches**: every probe of ``bad_inputs`` sent together with good requests of
+   the same model, so that TorchServe batches them: clear 4xx (a JSON body naming the problem), 5xx,
+   good batch-mates harmed (not 200, or not the answer they get alone), mixed batches the model log shows,
+   worker restarts (a worker pid that changed).
+2. **What a long input costs**: the text model's latency for a 256-token text, a text at its character
+   budget and a 10 MB text, and its worker's resident memory before and after.
+3. **Workers killed under load**, seen through ``TorchServeClient`` (``benchmarks.fault``).
+4. **A soak**: client threads for ``--soak-seconds`` sending good requests to every model and, one in
+   ten, a random probe: good requests failed, bad ones answered 4xx / 5xx, worker restarts, RSS growth.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import statistics
+import threading
+import time
+import zipfile
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from markit.builder.golden import same_json
+from markit.client import TorchServeClient
+from markit.client.cli import content_type_for
+
+from .bad_inputs import Probe, probes
+
+__all__ = ["MatrixResult", "SoakResult", "Target", "measure_cost", "run_matrix", "run_soak", "targets_in", "worker_pids"]
+
+TOLERANCE = 1e-4  # a batch sums in another order than one request alone
+MATES = 3  # good requests sent with each probe
+BATCH_LINE = re.compile(r"batch of (\d+) requests: (\d+) answered, (\d+) refused")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One served model: its name, task, a good request (its archive's first golden input) and what the
+    regression task declares of its features."""
+
+    model: str
+    task: str
+    good: bytes
+    content_type: str
+    features: dict[str, list[int]] = field(default_factory=dict)
+
+    def probes(self) -> list[Probe]:
+        return probes(self.task, self.features)
+
+
+def targets_in(archives: Sequence[Path]) -> list[Target]:
+    """A target per archive, from its manifest and golden inputs."""
+    found = []
+    for path in archives:
+        with zipfile.ZipFile(path) as archive:
+            spec = json.loads(archive.read("manifest.json"))["spec"]
+            golden = spec["golden"][0]["input"]
+            good = archive.read(golden)
+        features = {f["name"]: list(f["shape"]) for f in spec.get("features", [])}
+        found.append(Target(spec["name"], spec["task"], good, content_type_for(golden), features))
+    return found
+
+
+def _clear_4xx(status: int, body: Any) -> bool:
+    """A 4xx whose JSON body names the problem (``message``, or KServe's ``error``)."""
+    if not 400 <= status < 500 or not isinstance(body, dict):
+        return False
+    said = body.get("message") or body.get("error")
+    return isinstance(said, str) and len(said) > 10
+
+
+@dataclass
+class MatrixResult:
+    probes: int = 0
+    kinds: set[str] = field(default_factory=set)
+    clear: int = 0
+    server_errors: list[str] = field(default_factory=list)  # probes answered 5xx
+    unclear: list[str] = field(default_factory=list)  # probes answered otherwise (2xx, or a 4xx without a message)
+    mates: int = 0
+    harmed: list[str] = field(default_factory=list)
+    mixed_batches: int = 0
+    restarts: int = 0
+
+    def lines(self) -> list[str]:
+        rows = [f"bad inputs: {self.probes} probes ({len(self.kinds)} kinds) in batches with {MATES} good requests each",
+                f"  clear 4xx naming the problem: {self.clear} of {self.probes}",
+                f"  5xx: {len(self.server_errors)}" + "".join(f"\n    {line}" for line in self.server_errors),
+                f"  other answers: {len(self.unclear)}" + "".join(f"\n    {line}" for line in self.unclear),
+                f"  harmed batch-mates: {len(self.harmed)} of {self.mates}" + "".join(f"\n    {line}" for line in self.harmed),
+                f"  batches holding refused and answered requests (model log): {self.mixed_batches}",
+                f"  worker restarts: {self.restarts}"]
+        return rows
+
+
+def worker_pids(client: TorchServeClient, models: Sequence[str]) -> dict[str, set[int]]:
+    pids = {}
+    for model in models:
+        reply = client.status(model)
+        pids[model] = {w["pid"] for entry in reply.body for w in entry.get("workers", []) if w.get("pid")} if reply.ok else set()
+    return pids
+
+
+def restarts(before: dict[str, set[int]], after: dict[str, set[int]]) -> int:
+    return sum(len(before[model] - after.get(model, set())) for model in before)
+
+
+def references(client: TorchServeClient, targets: Sequence[Target]) -> dict[str, Any]:
+    """Each model's answer to its good request alone."""
+    answers = {}
+    for target in targets:
+        reply = client.predict_bytes(target.model, target.good, target.content_type)
+        if reply.status != 200:
+            raise RuntimeError(f"{target.model} does not answer its own golden input: HTTP {reply.status} {reply.body}")
+        answers[target.model] = reply.body
+    return answers
+
+
+def run_matrix(client: TorchServeClient, targets: Sequence[Target], log_text: Callable[[], str],
+               progress: Callable[[str], None] = lambda _: None) -> MatrixResult:
+    """Every probe of every target, each with ``MATES`` good requests sent at the same moment."""
+    expected = references(client, targets)
+    before = worker_pids(client, [t.model for t in targets])
+    mark = len(BATCH_LINE.findall(log_text()))
+    result = MatrixResult()
+    with ThreadPoolExecutor(max_workers=MATES + 1) as pool:
+        for target in targets:
+            progress(f"bad inputs: {target.model} ({target.task}), {len(target.probes())} probes ...")
+            for probe in target.probes():
+                start = threading.Barrier(MATES + 1)
+
+                def send(body: bytes, content_type: str, barrier: threading.Barrier = start, model: str = target.model) -> Any:
+                    barrier.wait()
+                    return client.predict_bytes(model, body, content_type)
+
+                bad = pool.submit(send, probe.body, probe.content_type)
+                mates = [pool.submit(send, target.good, target.content_type) for _ in range(MATES)]
+                _record(result, target, probe, bad.result(), [m.result() for m in mates], expected[target.model])
+    result.mixed_batches = sum(1 for _, answered, refused in BATCH_LINE.findall(log_text())[mark:]
+                               if int(answered) and int(refused))
+    result.restarts = restarts(before, worker_pids(client, [t.model for t in targets]))
+    return result
+
+
+def _record(result: MatrixResult, target: Target, probe: Probe, bad: Any, mates: list[Any], expected: Any) -> None:
+    result.probes += 1
+    result.kinds.add(probe.kind)
+    said = bad.body.get("message") or bad.body.get("error") if isinstance(bad.body, dict) else str(bad.body)[:80]
+    line = f"{target.task}: {probe.kind}: HTTP {bad.status} {said}"
+    if _clear_4xx(bad.status, bad.body):
+        result.clear += 1
+    elif bad.status >= 500:
+        result.server_errors.append(line)
+    else:
+        result.unclear.append(line)
+    for mate in mates:
+        result.mates += 1
+        if mate.status != 200 or not same_json(mate.body, expected, TOLERANCE):
+            result.harmed.append(f"{target.task}: beside {probe.kind}: HTTP {mate.status}")
+
+
+def rss_mb(pid: int) -> float:
+    """A process's resident memory in MB (from /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def measure_cost(client: TorchServeClient, model: str, budget_chars: int, repeats: int = 5) -> list[str]:
+    """What a short, a budget-long and a 10 MB text cost the text model, and its worker's memory."""
+    [pid] = worker_pids(client, [model])[model] or [0]
+    sentence = "The meal was delicious and the service friendly. "
+    texts = {"a 256-token text": (sentence * 60)[:1500],  # ~300 word pieces: truncated to 256, as the long ones
+             f"a {budget_chars:,}-character text (its budget)": (sentence * (budget_chars // len(sentence) + 1))[:budget_chars],
+             "a 10 MB text (over the budget)": (sentence * (10_000_000 // len(sentence) + 1))[:10_000_000]}
+    lines = [f"input cost: {model}, the median of {repeats} sequential requests each"]
+    rss_before = rss_mb(pid) if pid else 0.0
+    for label, text in texts.items():
+        data = text.encode()
+        times, statuses = [], Counter()
+        for _ in range(repeats):
+            began = time.perf_counter()
+            reply = client.predict_bytes(model, data, "text/plain")
+            times.append(time.perf_counter() - began)
+            statuses[reply.status] += 1
+        lines.append(f"  {label}: {statistics.median(times) * 1000:.0f} ms, HTTP " +
+                     ", ".join(f"{status} x{n}" for status, n in statuses.items()))
+    if pid:
+        lines.append(f"  worker {pid} resident memory: {rss_before:.0f} MB before, {rss_mb(pid):.0f} MB after "
+                     f"({rss_mb(pid) - rss_before:+.0f} MB)")
+    return lines
+
+
+@dataclass
+class SoakResult:
+    seconds: float
+    good: int = 0
+    good_failed: list[str] = field(default_factory=list)
+    bad: int = 0
+    bad_statuses: Counter[int] = field(default_factory=Counter)
+    restarts: int = 0
+    rss: dict[int, tuple[float, float]] = field(default_factory=dict)  # worker pid -> (MB at start, MB at end)
+
+    def lines(self) -> list[str]:
+        growth = max((end - start for start, end in self.rss.values()), default=0.0)
+        fives = sum(n for status, n in self.bad_statuses.items() if status >= 500)
+        fours = sum(n for status, n in self.bad_statuses.items() if 400 <= status < 500)
+        return [f"soak: {self.seconds:.0f} s, {self.good + self.bad} requests through TorchServeClient, one in ten bad",
+                f"  good requests failed: {len(self.good_failed)} of {self.good}" + "".join(f"\n    {x}" for x in self.good_failed[:10]),
+                f"  bad requests: {fours} answered 4xx, {fives} 5xx, {self.bad - fours - fives} other, of {self.bad}",
+                f"  worker restarts: {self.restarts}",
+                f"  worker resident memory: largest growth {growth:+.0f} MB over {len(self.rss)} workers"]
+
+
+def run_soak(client: TorchServeClient, targets: Sequence[Target], seconds: float, *, clients: int = 4,
+             bad_share: float = 0.1, seed: int = 0) -> SoakResult:
+    expected = references(client, targets)
+    models = [t.model for t in targets]
+    before = worker_pids(client, models)
+    start_rss = {pid: rss_mb(pid) for pids in before.values() for pid in pids}
+    result = SoakResult(seconds)
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def loop(index: int) -> None:
+        rng = random.Random(seed + index)
+        while time.monotonic() < deadline:
+            target = rng.choice(targets)
+            if rng.random() < bad_share:
+                probe = rng.choice(target.probes())
+                reply = client.predict_bytes(target.model, probe.body, probe.content_type)
+                with lock:
+                    result.bad += 1
+                    result.bad_statuses[reply.status] += 1
+            else:
+                reply = client.predict_bytes(target.model, target.good, target.content_type)
+                with lock:
+                    result.good += 1
+                    if reply.status != 200 or not same_json(reply.body, expected[target.model], TOLERANCE):
+                        result.good_failed.append(f"{target.model}: HTTP {reply.status}")
+
+    threads = [threading.Thread(target=loop, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    after = worker_pids(client, models)
+    result.restarts = restarts(before, after)
+    result.rss = {pid: (start_rss[pid], rss_mb(pid)) for pids in after.values() for pid in pids if pid in start_rss}
+    return result

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Build every bundled example archive into DIR (default model_store), as demo.sh and reliability.sh do:
+#   ./scripts/build_examples.sh [DIR]
+# EfficientNet-Lite0 (ONNX), digits (trained here, torch.export + eager), weather forecasters for Seattle
+# and San Francisco (trained here), MiniLM embeddings and topics (AOTInductor; transformers at build only).
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+out=${1:-model_store}
+./scripts/setup.sh
+export PATH="$root/.venv/bin:$PATH"
+
+echo "== building the archive from examples/efficientnet_lite0/spec.yaml"
+python examples/efficientnet_lite0/prepare_labels.py
+python -m markit.builder examples/efficientnet_lite0/spec.yaml --output "$out"
+echo
+echo "== training digits on scikit-learn's digits, then building its archives (examples/digits/train.py)"
+python examples/digits/train.py --output "$out"
+echo
+echo
+echo "== training weather forecasters for Seattle and San Francisco, then building their archives"
+python examples/weather/train.py --output "$out"
+for text_model in minilm_embeddings minilm_topics; do
+  echo "== building $text_model from examples/$text_model/spec.yaml (transformers at build only)"
+  python -m markit.builder "examples/$text_model/spec.yaml" --output "$out"
+done
