@@ -299,7 +299,7 @@ def _reliability(args: argparse.Namespace, _built: Path) -> int:
 
     from .bodies import coffee_jpeg
     from .fault import run_fault
-    from .reliability import measure_cost, run_matrix, run_soak, targets_in
+    from .reliability import measure_cost, run_matrix, run_soak, run_tamper, targets_in
     from .report import machine
     from .servers import bench_server
 
@@ -325,6 +325,9 @@ def _reliability(args: argparse.Namespace, _built: Path) -> int:
     faults = run_fault(image, coffee_jpeg(), clients=4, seconds=args.fault_seconds, kills=args.kills, progress=_progress)
     lines += [f"workers SIGKILLed under load ({image.name}, {args.kills} kills in {args.fault_seconds:g} s, 4 clients):",
               *(f"  {result.summary()}" for result in faults)]
+    _progress("tampered archives ...")
+    with tempfile.TemporaryDirectory(prefix="bench-tamper-") as tmp:
+        lines += run_tamper(image, Path(tmp))
     print("\n".join(lines))
     return 0
 

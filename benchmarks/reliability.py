@@ -11,6 +11,8 @@ Against one real TorchServe (token auth on) serving an archive of every task:
 3. **Workers killed under load**, seen through ``TorchServeClient`` (``benchmarks.fault``).
 4. **A soak**: client threads for ``--soak-seconds`` sending good requests to every model and, one in
    ten, a random probe: good requests failed, bad ones answered 4xx / 5xx, worker restarts, RSS growth.
+5. **Tampered archives** (``benchmarks.tampering``), and a signed one edited consistently, given to
+   ``scripts/serve.sh start``: each refused before TorchServe starts, naming the entry.
 """
 
 from __future__ import annotations
@@ -176,15 +178,18 @@ def rss_mb(pid: int) -> float:
 
 
 def measure_cost(client: TorchServeClient, model: str, budget_chars: int, repeats: int = 5) -> list[str]:
-    """What a short, a budget-long and a 10 MB text cost the text model, and its worker's memory."""
-    [pid] = worker_pids(client, [model])[model] or [0]
+    """What a 256-token text, a text at the character budget and a 10 MB text cost the text model, each sent
+    ``repeats`` times, then the 256-token text again: the median latency, and the worker's resident memory
+    after each (the first 256-token round also sets the buffers a full-length batch needs)."""
+    pid = min(worker_pids(client, [model])[model], default=0)
     sentence = "The meal was delicious and the service friendly. "
-    texts = {"a 256-token text": (sentence * 60)[:1500],  # ~300 word pieces: truncated to 256, as the long ones
-             f"a {budget_chars:,}-character text (its budget)": (sentence * (budget_chars // len(sentence) + 1))[:budget_chars],
-             "a 10 MB text (over the budget)": (sentence * (10_000_000 // len(sentence) + 1))[:10_000_000]}
-    lines = [f"input cost: {model}, the median of {repeats} sequential requests each"]
-    rss_before = rss_mb(pid) if pid else 0.0
-    for label, text in texts.items():
+    short = (sentence * 60)[:1500]  # ~300 word pieces: truncated to 256, as the long ones are
+    stages = [("a 256-token text", short),
+              (f"a {budget_chars:,}-character text (its budget)", (sentence * (budget_chars // len(sentence) + 1))[:budget_chars]),
+              ("a 10 MB text (over the budget)", (sentence * (10_000_000 // len(sentence) + 1))[:10_000_000]),
+              ("the 256-token text again", short)]
+    lines = [f"input cost: {model}, the median of {repeats} sequential requests each; the worker's resident memory after"]
+    for label, text in stages:
         data = text.encode()
         times, statuses = [], Counter()
         for _ in range(repeats):
@@ -192,11 +197,9 @@ def measure_cost(client: TorchServeClient, model: str, budget_chars: int, repeat
             reply = client.predict_bytes(model, data, "text/plain")
             times.append(time.perf_counter() - began)
             statuses[reply.status] += 1
+        memory = f", {rss_mb(pid):.0f} MB" if pid else ""
         lines.append(f"  {label}: {statistics.median(times) * 1000:.0f} ms, HTTP " +
-                     ", ".join(f"{status} x{n}" for status, n in statuses.items()))
-    if pid:
-        lines.append(f"  worker {pid} resident memory: {rss_before:.0f} MB before, {rss_mb(pid):.0f} MB after "
-                     f"({rss_mb(pid) - rss_before:+.0f} MB)")
+                     ", ".join(f"{status} x{n}" for status, n in statuses.items()) + memory)
     return lines
 
 
@@ -257,3 +260,54 @@ def run_soak(client: TorchServeClient, targets: Sequence[Target], seconds: float
     result.restarts = restarts(before, after)
     result.rss = {pid: (start_rss[pid], rss_mb(pid)) for pids in after.values() for pid in pids if pid in start_rss}
     return result
+
+
+def run_tamper(archive: Path, root: Path) -> list[str]:
+    """Each tampered copy of ``archive`` (an image-classification archive: its labels are what the variants
+    change), and a signed copy edited consistently, given to ``scripts/serve.sh start`` as a deployer
+    would: each must be refused, naming the entry, before TorchServe starts. A signed copy left as it is
+    must start and answer."""
+    from markit.ops import TorchServeProcess
+    from markit.ops.signing import generate_keys, sign_mar
+
+    from .servers import BASE_CONFIG, REPO
+    from .tampering import TAMPERED, relabel, rewrite
+
+    private, public = generate_keys(root / "keys" / "publisher")
+    (root / "trust.yaml").write_text(f"signed_by: [{public}]\n", encoding="utf-8")
+    signed = root / "signed" / archive.name
+    signed.parent.mkdir(parents=True)
+    signed.write_bytes(archive.read_bytes())
+    sign_mar(signed, private)
+    config = TorchServeProcess(BASE_CONFIG, signed.parent, root / "ts").write_config()
+    cases = {variant: (change, message, False) for variant, (change, message) in TAMPERED.items()}
+    cases["signed, then a label changed with its hash and the identity recomputed"] = (
+        lambda m, i: relabel(m, i, rehash=True, reidentify=True), "its signature does not verify with a trusted key", True)
+    lines, refused = [], 0
+    for number, (variant, (change, message, trusted)) in enumerate(cases.items()):
+        store = root / f"store-{number}"
+        store.mkdir()
+        rewrite(signed, store / archive.name, change)
+        result = _serve(REPO, root / f"home-{number}", config, store, root / "trust.yaml" if trusted else None)
+        said = next((line.strip() for line in result.stderr.splitlines() if message in line), "")
+        refused += result.returncode == 2 and bool(said)
+        lines.append(f"  {variant}: exit {result.returncode}: {said or result.stderr.strip()[-200:]}")
+    home = root / "home-signed"
+    started = _serve(REPO, home, config, signed.parent, root / "trust.yaml", "start", "--timeout", "300")
+    try:
+        answered = started.returncode == 0 and "ready:" in started.stdout
+    finally:
+        _serve(REPO, home, config, signed.parent, None, "stop")
+    return [f"tampered archives given to scripts/serve.sh start: {refused} of {len(cases)} refused before TorchServe started, "
+            "naming the entry", *lines,
+            f"  the signed copy as built, under the same trust policy: {'started, every model READY' if answered else 'DID NOT START'}"]
+
+
+def _serve(repo: Path, home: Path, config: Path, store: Path, trust: Path | None, *args: str) -> Any:
+    import os
+    import subprocess
+
+    env = {**os.environ, "TS_HOME": str(home), "TS_CONFIG": str(config), "MODEL_STORE": str(store),
+           "TRUST_POLICY": str(trust) if trust else "", "SERVING_SETTINGS": ""}
+    return subprocess.run([str(repo / "scripts" / "serve.sh"), *(args or ("start",))], env=env, capture_output=True,
+                          text=True, timeout=600)

@@ -72,5 +72,12 @@ class Budgets:
 
     def check_request(self, payload: Payload) -> None:
         """The request's input fields as received: bytes and text are counted, parsed JSON is not."""
-        size = sum(len(value) for value in payload.fields.values() if isinstance(value, (bytes, bytearray, str)))
+        size = sum(_size(value) for value in payload.fields.values() if isinstance(value, (bytes, bytearray, str)))
         self.check("request_bytes", size, "the request's input")
+
+
+def _size(value: bytes | bytearray | str) -> int:
+    """Bytes of a field; a text TorchServe already decoded counts as its UTF-8 (ASCII: its length, no copy)."""
+    if isinstance(value, str):
+        return len(value) if value.isascii() else len(value.encode("utf-8", "surrogatepass"))
+    return len(value)

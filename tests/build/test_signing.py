@@ -14,6 +14,7 @@ import pytest
 import yaml
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from benchmarks.tampering import TAMPERED, relabel, rewrite
 from markit.builder import build_archive
 from markit.builder.__main__ import main as build_main
 from markit.ops.mar_file import MarFileError
@@ -22,7 +23,7 @@ from markit.ops.verify import main as verify_main
 from markit.ops.verify import verify_mar
 from markit.runtime.unpacked_archive import UnpackedArchive
 
-from helpers import TAMPERED, relabel, rewrite, unpacked, write_key, write_tiny_spec
+from helpers import unpacked, write_key, write_tiny_spec
 
 
 @pytest.fixture(scope="module")

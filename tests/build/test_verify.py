@@ -10,12 +10,13 @@ import zipfile
 
 import pytest
 
+from benchmarks.tampering import CHANGED, LABELS, TAMPERED, relabel, rewrite
 from markit.ops.mar_file import MarFileError
 from markit.ops.verify import main, verify_mar
 from markit.runtime.errors import ArchiveError
 from markit.runtime.unpacked_archive import UnpackedArchive
 
-from helpers import CHANGED, LABELS, TAMPERED, relabel, rewrite, unpacked
+from helpers import unpacked
 
 
 def test_a_built_archive_passes_with_its_identity(tiny_mar):

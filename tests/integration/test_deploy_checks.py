@@ -12,12 +12,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from benchmarks.tampering import TAMPERED, relabel, rewrite
 from markit.builder import build_archive
 from markit.client import TorchServeClient
 from markit.client.properties import server_urls
 from markit.ops import TorchServeProcess
 
-from helpers import REPO, TAMPERED, png_bytes, reference_answer, relabel, rewrite, write_key, write_tiny_spec
+from helpers import REPO, png_bytes, reference_answer, write_key, write_tiny_spec
 
 pytestmark = pytest.mark.integration
 SERVE = REPO / "scripts" / "serve.sh"

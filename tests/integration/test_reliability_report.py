@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.reliability import measure_cost, run_matrix, run_soak, targets_in
+from benchmarks.reliability import measure_cost, run_matrix, run_soak, run_tamper, targets_in
 
 pytestmark = pytest.mark.integration
 
@@ -42,3 +42,11 @@ def test_a_long_text_is_truncated_cheaply_and_a_10_mb_one_refused(server):
     assert "a 256-token text" in lines[1] and "HTTP 200 x1" in lines[1]
     assert "1,000,000-character text" in lines[2] and "HTTP 200 x1" in lines[2]
     assert "a 10 MB text" in lines[3] and "HTTP 413 x1" in lines[3]
+    assert "the 256-token text again" in lines[4] and "HTTP 200 x1" in lines[4]
+
+
+def test_every_tampered_copy_is_refused_by_serve_sh_and_the_signed_original_serves(store, tmp_path):
+    lines = run_tamper(store / "efficientnet_lite0.mar", tmp_path)
+    assert lines[0].startswith("tampered archives given to scripts/serve.sh start: 11 of 11 refused"), "\n".join(lines)
+    assert all(": exit 2: " in line for line in lines[1:-1])
+    assert lines[-1].endswith("started, every model READY")
