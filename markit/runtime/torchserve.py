@@ -6,10 +6,16 @@ name, the management API's describe call, its own ``kserve``/``kservev2`` servic
 metrics), hands ``exchange.Request`` values to ``TaskHandler.answer``, and writes each response's status
 back into ``context``. TorchServe's Python package is imported only for its metric types, and only when
 a handler counts something.
+
+TorchServe's worker reads each message in pieces the size of what is left, so a batch bringing megabytes
+grows the C heap, and glibc keeps it once freed (measured: a text worker stayed ~50 MB larger after five
+10 MB texts). After such a batch the next ``handle`` first gives the free heap back (``malloc_trim``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,7 +24,9 @@ from .base import Decoded, TaskHandler
 from .exchange import NO_METRICS, Request, Response, Served
 from .payload import Payload
 
-__all__ = ["TorchServeAdapter", "payload_of"]
+__all__ = ["TRIM_AFTER_BYTES", "TorchServeAdapter", "payload_of"]
+
+TRIM_AFTER_BYTES = 4 * 1024 * 1024  # a batch that brought this many bytes of input: trim the heap after it
 
 
 class TorchServeAdapter:
@@ -26,12 +34,16 @@ class TorchServeAdapter:
 
     def __init__(self, handler: TaskHandler) -> None:
         self.handler = handler
+        self._trim_pending = False
 
     def handle(self, data: list[dict], context: Any) -> list[Any]:
         """One TorchServe batch -> one body per request; statuses go into ``context``.
 
         Under TorchServe's own ``kserve``/``kservev2`` service envelope, ``data`` holds the instances (or
         tensors) of the one request the envelope unwrapped, and the envelope builds the response."""
+        if self._trim_pending:  # the last batch's large input is free now that TorchServe has sent its answers
+            _trim_heap()
+            self._trim_pending = False
         if _is_describe(data, context):
             return [self.handler.describe()]
         metrics = _Metrics(getattr(context, "metrics", None))
@@ -42,6 +54,8 @@ class TorchServeAdapter:
             return response.body
         requests = [Request(payload_of(item, context, index), _request_id(context, index), _headers(context, index))
                     for index, item in enumerate(data)]
+        self._trim_pending = sum(_input_bytes(item, request.headers) for item, request in zip(data, requests, strict=True)) \
+            >= TRIM_AFTER_BYTES
         responses = self.handler.answer(requests, self._served(context), metrics)
         for index, response in enumerate(responses):
             _set_status(context, index, response)
@@ -64,6 +78,19 @@ def payload_of(item: Mapping[str, Any], context: Any, index: int) -> Payload:
         header = context.get_request_header(index, name)
         types[name] = (header.get("content-type") or "") if isinstance(header, dict) else ""
     return Payload(fields=dict(item), content_types=types)
+
+
+def _input_bytes(item: Mapping[str, Any], headers: Mapping[str, str]) -> int:
+    """A request's size: its raw fields, or its ``Content-Length`` when TorchServe parsed its JSON already."""
+    raw = sum(len(value) for value in item.values() if isinstance(value, (bytes, bytearray, str)))
+    declared = headers.get("content-length", "")
+    return max(raw, int(declared)) if declared.isdigit() else raw
+
+
+def _trim_heap() -> None:
+    """Return the C heap's free memory to the system (glibc's ``malloc_trim``; nothing where there is none)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).malloc_trim(0)
 
 
 def _request_id(context: Any, index: int) -> str | None:

@@ -11,6 +11,7 @@ import pytest
 from ts.context import Context
 from ts.service import Service
 
+from markit.runtime import torchserve
 from markit.runtime.exchange import Request, Response
 from markit.runtime.model_loading import LoadedModel
 from markit.runtime.regression import Regressor
@@ -72,3 +73,16 @@ def test_the_management_apis_describe_call_gets_the_public_description(adapter):
 def test_a_describe_header_on_a_request_with_a_body_is_inference_and_harms_no_batch_mate(adapter):
     inputs, context = batch((json.dumps({"x": 1}).encode(), {"describe": "True"}), (json.dumps({"x": 2}).encode(), {}))
     assert [body["prediction"] for body in adapter.handle(inputs, context)] == [{"same": 1.0}, {"same": 2.0}]
+
+
+def test_the_heap_is_trimmed_once_before_the_batch_after_a_large_one(adapter, monkeypatch):
+    trims = []
+    monkeypatch.setattr(torchserve, "_trim_heap", lambda: trims.append(1))
+    small = json.dumps({"x": 1}).encode()
+    large = b" " * torchserve.TRIM_AFTER_BYTES + small  # over the request_bytes budget: a 413, still read by TorchServe
+    parsed = {"Content-Length": str(torchserve.TRIM_AFTER_BYTES)}  # a JSON body TorchServe parsed: its declared size
+    for body, headers, expected in [(small, {}, []), (large, {}, []), (small, {}, [1]), (small, {}, [1]), (small, parsed, [1]),
+                                    (small, {}, [1, 1])]:
+        inputs, context = batch((body, headers))
+        adapter.handle(inputs, context)
+        assert trims == expected
