@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import tempfile
 import zipfile
@@ -130,9 +131,23 @@ def _check_signature(mar: Path, keys: Sequence[Path]) -> None:
                 verifying.Config().use_elliptic_key_verifier(public_key=key).verify(tree, moved)
                 return
             except (ValueError, InvalidSignature, OSError) as err:
-                reasons.append(f"{key.name}: {str(err) or type(err).__name__}")
+                reasons.append(f"{key.name}: {_reason(err)}")
     raise MarFileError(f"{mar.name}: its signature does not verify with a trusted key ({'; '.join(reasons)}); "
                        "refusing the archive")
+
+
+def _reason(err: Exception) -> str:
+    """model-signing's refusal, with the members it names and without its digests."""
+    text = str(err)
+    changed = re.findall(r"Hash mismatch for \\?'([^'\\]+)", text)  # the names are quoted, escaped inside a list's repr
+    added = re.search(r"Extra files found in model '[^']*': ([^\]\"]+)", text)
+    removed = re.search(r"Missing files in model '[^']*': ([^\]\"]+)", text)
+    parts = ([f"changed after signing: {', '.join(changed)}"] if changed else []) + \
+            ([f"added after signing: {added.group(1).strip()}"] if added else []) + \
+            ([f"removed after signing: {removed.group(1).strip()}"] if removed else [])
+    if parts:
+        return "; ".join(parts)
+    return (text or type(err).__name__)[:300]
 
 
 def _unpack(mar: Path, target: Path) -> Path:
