@@ -74,7 +74,7 @@ def _protocol() -> list[tuple[str, bytes, str]]:
         ("KServe v2, a bad datatype", _json({"inputs": [{"name": "x", "shape": [1], "datatype": "FP128", "data": [1]}]}), JSON),
         ("KServe v2, shape and data disagree", _json({"inputs": [{"name": "x", "shape": [2, 3], "datatype": "FP32", "data": [1]}]}), JSON),
         ("KServe v2, a request parameter", _json({"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1]}],
-                                                 "parameters": {"binary_data_output": True}}), JSON),
+                                                 "parameters": {"sequence_id": 7}}), JSON),
         ("bytes declared as XML", b"<request><image/></request>", "application/xml"),
         ("JSON null", b"null", JSON),
         ("JSON true", b"true", JSON),

@@ -110,10 +110,14 @@ class TaskHandler:
         served = served or self.served()
         protocols, inbound = [], []
         for index, request in enumerate(requests):
-            spoken = self._guard([index], self._protocol_of, request)
-            protocols.append(protocol.PLAIN if isinstance(spoken, _Failed) else spoken)
-            inbound.append(spoken if isinstance(spoken, _Failed) else
-                           self._guard([index], protocol.inbound, request, spoken, self.instance_rules()))
+            read = self._guard([index], self._read, request)
+            if isinstance(read, _Failed):
+                protocols.append(protocol.spoken_when_unreadable(request))
+                inbound.append(read)
+                continue
+            spoken, unpacked = read
+            protocols.append(spoken)
+            inbound.append(self._guard([index], protocol.inbound, unpacked, spoken, self.instance_rules()))
         results = self._answer(inbound, metrics)
         refused = sum(isinstance(result, _Failed) for result in results)
         log.info("batch of %d requests: %d answered, %d refused", len(results), len(results) - refused, refused)
@@ -128,10 +132,12 @@ class TaskHandler:
         return Response(protocol.envelope_body(envelope, result, None))
 
     # -- the batch --------------------------------------------------------------------------
-    def _protocol_of(self, request: Request) -> str:
-        """The request's protocol, once its size is within the budget ``request_bytes``."""
+    def _read(self, request: Request) -> tuple[str, Request]:
+        """The request's protocol, once its size is within the budget ``request_bytes``, and the request as
+        the protocol layer reads it (a binary-tensor request unpacked into JSON)."""
         self.budgets.check_request(request.payload)
-        return protocol.protocol_of(request)
+        request = protocol.unpacked(request)
+        return protocol.protocol_of(request), request
 
     def _decode_all(self, request: Inbound, metrics: Metrics) -> list[Decoded]:
         """Every payload of a request; an error names the KServe instance it concerns."""

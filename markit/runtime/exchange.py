@@ -29,11 +29,13 @@ class Request:
 
 @dataclass(frozen=True)
 class Response:
-    """One answer: the body the engine sends (JSON-able), its HTTP status and reason phrase."""
+    """One answer: the body the engine sends (JSON-able), its HTTP status and reason phrase, and its
+    content type (every answer, refusals included, is JSON)."""
 
     body: Any
     status: int = 200
     phrase: str = "OK"
+    content_type: str = "application/json"
 
     @property
     def ok(self) -> bool:

@@ -8,13 +8,15 @@ response. Nothing here knows about an engine or a batch (``protocol.py`` routes 
     v1 request   {"instances": [i0, i1, ...]}
     v1 response  {"predictions": [a0, a1, ...]}        a_k: the task's /predictions answer for i_k
 
-    v2 request   {"id"?, "inputs": [tensor, ...], "parameters"?, "outputs"?}
+    v2 request   {"id"?, "model_name"?, "model_version"?, "inputs": [tensor, ...], "parameters"?, "outputs"?}
                  tensor = {"name", "shape", "datatype", "data", "parameters"?}
     v2 response  {"model_name", "model_version", "id",
                   "outputs": [{"name": "answer", "datatype": "BYTES", "shape": [N], "data": [json(a0), ...]}]}
 
 A body is a KServe request when it is a JSON object with the key ``instances`` (v1) or ``inputs``
-(v2); these two keys are therefore reserved at the top level of every task's JSON body.
+(v2); these two keys are therefore reserved at the top level of every task's JSON body. A body sent
+without a Content-Type that is a JSON object is read as JSON for this (tritonclient sends its JSON
+requests so): a KServe request is never taken for a raw body, e.g. a text to embed.
 
 v1 instances: each element of ``instances`` is a JSON value decoded like the task's JSON body;
 ``{"b64": "<base64>"}`` (KServe's binary convention) stands for raw bytes, like a raw body.
@@ -64,7 +66,10 @@ Admit = Callable[[int], None]  # checks a request's count of instances against t
 OUTPUT_NAME = "answer"
 JSON_TYPE = "application/json"
 V1_KEYS = frozenset({"instances"})
-V2_KEYS = frozenset({"id", "inputs", "parameters", "outputs"})
+V2_KEYS = frozenset({"id", "inputs", "parameters", "outputs", "model_name", "model_version"})  # the kserve SDK sends the names
+# request parameters standard clients send by default that change nothing here: the answer is JSON (which
+# tritonclient reads whatever binary_data_output asked), and TorchServe's response_timeout bounds the time
+CLIENT_PARAMETERS = frozenset({"binary_data_output", "timeout"})
 TENSOR_KEYS = frozenset({"name", "shape", "datatype", "data", "parameters"})
 BYTES_CONTENT_TYPES = ("str", "base64")
 V1_FORM = '{"instances": [...]}'
@@ -167,9 +172,10 @@ def _v2_request(body: Mapping[str, Any], named: bool, admit: Admit) -> Inbound:
     parameters = body.get("parameters")
     if parameters is not None and not isinstance(parameters, Mapping):
         raise BadInput(f"KServe v2 request: 'parameters' must be an object, got {_kind(parameters)}")
-    if parameters:
-        raise BadInput(f"KServe v2 request: parameter {sorted(parameters)[0]!r} is not one this model takes "
-                       "(it takes no request parameters); remove it")
+    unknown_parameters = sorted(set(parameters or {}) - CLIENT_PARAMETERS)
+    if unknown_parameters:
+        raise BadInput(f"KServe v2 request: parameter {unknown_parameters[0]!r} is not one this model takes "
+                       f"(it takes only {sorted(CLIENT_PARAMETERS)}, which change nothing); remove it")
     _check_requested_outputs(body.get("outputs"))
     return Inbound(V2, v2_payloads(body["inputs"], admit, named), request_id=request_id)
 
@@ -285,6 +291,8 @@ def _binary(parameters: Any, datatype: str, shape: list[int], where: str) -> boo
         return False
     if not isinstance(parameters, Mapping):
         raise BadInput(f"KServe v2 request: {where}.parameters must be an object, got {_kind(parameters)}")
+    if not parameters:
+        return False
     unknown = sorted(set(parameters) - {"content_type"})
     if unknown:
         raise BadInput(f"KServe v2 request: {where}.parameters: {unknown[0]!r} is not supported here; only content_type "
@@ -336,8 +344,11 @@ def _json_body(payload: Payload) -> Any:
     [(name, value)] = payload.fields.items()
     if name not in RAW_FIELDS:
         return None
+    content_type = payload.content_types.get(name, "")
+    if not content_type and isinstance(value, (bytes, bytearray)) and bytes(value[:64]).lstrip().startswith(b"{"):
+        content_type = JSON_TYPE  # a JSON object sent without a Content-Type (tritonclient's JSON requests): read as JSON
     try:
-        return decode_json_bytes(name, value, payload.content_types.get(name, ""))
+        return decode_json_bytes(name, value, content_type)
     except BadInput:
         return None  # not JSON after all: the task reports it as it reports any malformed body
 

@@ -9,16 +9,16 @@ it; ``enveloped``/``envelope_body`` read and answer what they pass (the adapter 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from . import kserve
+from . import binary_tensors, kserve
 from .budgets import Budgets
 from .exchange import Request, Served
 from .kserve import PLAIN, V1, V2, Inbound
 
 __all__ = ["PLAIN", "V1", "V2", "Inbound", "InstanceRules", "answer_body", "envelope_body", "enveloped", "failure_body",
-           "inbound", "protocol_of"]
+           "inbound", "protocol_of", "spoken_when_unreadable", "unpacked"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,20 @@ class InstanceRules:
 def protocol_of(request: Request) -> str:
     """``V1``/``V2`` for a KServe request, else ``PLAIN`` (reads the body: call it under the request's guard)."""
     return kserve.protocol_of(request.payload)
+
+
+def spoken_when_unreadable(request: Request) -> str:
+    """The protocol a request that could not be read is answered in: v2 when it used Triton's binary
+    extension (its client reads v2 errors), else the task's own."""
+    return V2 if binary_tensors.HEADER_LENGTH in request.headers else PLAIN
+
+
+def unpacked(request: Request) -> Request:
+    """The request with Triton's binary tensor extension, if it uses it, read into a plain v2 JSON body."""
+    length = request.headers.get(binary_tensors.HEADER_LENGTH)
+    if length is None:
+        return request
+    return replace(request, payload=binary_tensors.unpack(request.payload, length))
 
 
 def inbound(request: Request, protocol: str, rules: InstanceRules) -> Inbound:

@@ -110,8 +110,10 @@ def _headers(context: Any, index: int) -> dict[str, str]:
 
 
 def _set_status(context: Any, index: int, response: Response) -> None:
+    """The response's status (when not 200) and content type, as TorchServe sends them."""
     if not response.ok:
         context.set_response_status(response.status, response.phrase, index)
+    context.set_response_content_type(index, response.content_type)
 
 
 class _Metrics:

@@ -99,6 +99,15 @@ def worker_pids(server, model: str) -> list[int]:
     return [w["pid"] for entry in server.client.status(model).body for w in entry["workers"]]
 
 
+def test_answers_and_refusals_say_they_are_json(server):
+    """Clients that read the error body only when it is declared JSON (the kserve SDK) see the message."""
+    good = server.client.predict_bytes("tiny", png_bytes((220, 20, 30)), "image/png")
+    bad = server.client.predict_bytes("tiny", b"not an image", "image/png")
+    assert (good.status, bad.status) == (200, 415)
+    for reply in (good, bad):
+        assert {k.lower(): v for k, v in reply.headers.items()}["content-type"].startswith("application/json")
+
+
 def test_a_real_batch_with_bad_requests_harms_no_one(server):
     before = worker_pids(server, "tiny")
     good = png_bytes((220, 20, 30))

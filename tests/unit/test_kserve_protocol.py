@@ -131,8 +131,8 @@ TOO_MANY = 4
         ({"inputs": [tensor("a", [1], "BYTES", ["x"]), tensor("a", [1], "BYTES", ["y"])]}, False, BadInput,
          "input name 'a' appears more than once"),
         ({"inputs": [tensor("x", [1], "FP32", [1])], "id": 7}, False, BadInput, "'id' must be a string, got a number 7"),
-        ({"inputs": [tensor("x", [1], "FP32", [1])], "parameters": {"binary_data_output": True}}, False, BadInput,
-         "parameter 'binary_data_output' is not one this model takes"),
+        ({"inputs": [tensor("x", [1], "FP32", [1])], "parameters": {"sequence_id": 7}}, False, BadInput,
+         "parameter 'sequence_id' is not one this model takes (it takes only ['binary_data_output', 'timeout']"),
         ({"inputs": [tensor("x", [1], "FP32", [1])], "outputs": [{"name": "logits"}]}, False, BadInput,
          "outputs[0] asks for 'logits'; this model has one output, 'answer'"),
         ({"inputs": [tensor("x", [1], "FP32", [1])], "model": "x"}, False, BadInput, "KServe v2 request: unknown key 'model'"),
@@ -196,3 +196,23 @@ def test_responses():
     assert kserve.envelope_result(kserve.V1, answers) == answers
     assert kserve.envelope_result(kserve.V2, answers) == [output["data"]]
     assert kserve.envelope_failure(kserve.V2, error) == [json.dumps(error)]
+
+
+def test_a_kserve_request_without_a_content_type_is_still_one():
+    """tritonclient sends its JSON requests without a Content-Type: a text model must not embed the JSON as text."""
+    v2 = json.dumps({"inputs": [tensor("text", [1], "BYTES", ["a sentence"])]}).encode()
+    undeclared = payload(b"  " + v2, content_type="")
+    assert kserve.protocol_of(undeclared) == kserve.V2
+    inbound = kserve.expand(undeclared, kserve.V2, rules().admit)
+    assert bodies(inbound) == [("a sentence", JSON)]
+    for raw in (b"{not json", b"just text", json.dumps({"text": "x"}).encode()):  # not a KServe request: the task reads it
+        assert kserve.protocol_of(payload(raw, content_type="")) == kserve.PLAIN
+
+
+def test_what_standard_clients_send_by_default_is_accepted():
+    """The kserve SDK names the model in the body; tritonclient asks for binary outputs or sets a timeout."""
+    body = {"id": "r-9", "model_name": "tiny", "model_version": "1", "inputs": [tensor("x", [1], "FP32", [1.5])],
+            "parameters": {"binary_data_output": True, "timeout": 5_000_000},
+            "outputs": [{"name": "answer", "parameters": {"binary_data": True}}]}
+    inbound = expand(body)
+    assert bodies(inbound) == [(1.5, JSON)] and inbound.request_id == "r-9"

@@ -58,6 +58,7 @@ def test_statuses_ids_headers_and_the_served_name_cross_the_boundary(adapter):
     inputs, context = batch((good, {"X-Trace": "abc"}), (b'{"y": 1}', {}), (v2, {}))
     bodies = adapter.handle(inputs, context)
     assert [context.get_response_status(i)[0] for i in range(3)] == [200, 400, 200]
+    assert [context.get_response_content_type(i) for i in range(3)] == ["application/json"] * 3  # refusals included
     assert bodies[0]["prediction"] == {"same": 2.0} and "y: unknown feature" in bodies[1]["message"]
     assert (bodies[2]["model_name"], bodies[2]["model_version"], bodies[2]["id"]) == ("served-as", "3.1", "id-2")
     first = adapter.handler.seen[0]

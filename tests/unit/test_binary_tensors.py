@@ -1,0 +1,95 @@
+"""Triton's binary tensor extension read into plain v2 JSON (markit/runtime/binary_tensors.py), on bodies that
+tritonclient itself builds with its default settings, and every malformed variant refused naming the problem."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import numpy as np
+import pytest
+import tritonclient.http as triton
+
+from markit.runtime import kserve
+from markit.runtime.binary_tensors import unpack
+from markit.runtime.budgets import Budgets
+from markit.runtime.errors import BadInput
+from markit.runtime.exchange import Request
+from markit.runtime.payload import Payload
+from markit.runtime.protocol import InstanceRules, spoken_when_unreadable, unpacked
+
+
+def triton_body(*inputs: triton.InferInput) -> tuple[bytes, str]:
+    """The body and Inference-Header-Content-Length tritonclient sends for ``inputs`` (its defaults)."""
+    body, json_size = triton.InferenceServerClient.generate_request_body(list(inputs))
+    return body, str(json_size)
+
+
+def tensor(name: str, array: np.ndarray, datatype: str) -> triton.InferInput:
+    value = triton.InferInput(name, list(array.shape), datatype)
+    value.set_data_from_numpy(array)  # binary_data=True: tritonclient's default
+    return value
+
+
+def raw(body: bytes) -> Payload:
+    return Payload({"body": body}, {"body": ""})
+
+
+def test_numeric_and_bytes_tensors_become_the_json_request_they_stand_for():
+    numbers = np.arange(6, dtype=np.float32).reshape(2, 3) / 4
+    words = np.array([b"caf\xc3\xa9", b"\x89PNG"], dtype=np.object_)
+    body, length = triton_body(tensor("x", numbers, "FP32"), tensor("t", words, "BYTES"))
+    request = unpack(raw(body), length).fields["body"]
+    x, t = request["inputs"]
+    assert x == {"name": "x", "shape": [2, 3], "datatype": "FP32", "data": numbers.ravel().tolist()}
+    assert t["parameters"] == {"content_type": "base64"}
+    assert [base64.b64decode(e) for e in t["data"]] == [b"caf\xc3\xa9", b"\x89PNG"]
+
+
+def test_a_binary_request_is_expanded_like_a_json_one():
+    body, length = triton_body(tensor("text", np.array([b"one", b"two"], dtype=np.object_), "BYTES"))
+    request = unpacked(Request(raw(body), headers={"inference-header-content-length": length}))
+    rules = InstanceRules(Budgets(request_bytes=1 << 20, instances=8))
+    inbound = kserve.expand(request.payload, kserve.protocol_of(request.payload), rules.admit)
+    assert [p.fields["body"] for p in inbound.payloads] == [b"one", b"two"]  # raw bytes, as a raw body
+
+
+def test_a_request_without_the_header_is_left_alone():
+    request = Request(Payload({"body": b"{}"}, {"body": "application/json"}))
+    assert unpacked(request) is request and spoken_when_unreadable(request) == kserve.PLAIN
+    assert spoken_when_unreadable(Request(raw(b""), headers={"inference-header-content-length": "0"})) == kserve.V2
+
+
+def broken(case: str) -> tuple[bytes, str]:
+    body, length = triton_body(tensor("x", np.ones(4, dtype=np.float32), "FP32"))
+    size = int(length)
+    if case == "length past the body":
+        return body, str(len(body) + 1)
+    if case == "length not a number":
+        return body, "12a"
+    if case == "header not JSON":
+        return b"not json" + body[size:], "8"
+    if case == "bytes missing":
+        return body[:-3], length
+    if case == "bytes left over":
+        return body + b"\x00", length
+    if case == "a size that is not whole values":
+        header = json.loads(body[:size])
+        header["inputs"][0]["parameters"]["binary_data_size"] = 15
+        text = json.dumps(header).encode()
+        return text + body[size:size + 15], str(len(text))
+    raise AssertionError(case)
+
+
+@pytest.mark.parametrize(("case", "message"), [
+    ("length past the body", "not a length within the"),
+    ("length not a number", "inference-header-content-length is '12a'"),
+    ("header not JSON", "is declared 'application/json' but is not valid JSON"),
+    ("bytes missing", "declares binary_data_size 16, but only 13 bytes follow"),
+    ("bytes left over", "1 bytes follow the binary inputs"),
+    ("a size that is not whole values", "15 bytes is not a whole number of FP32 values"),
+])
+def test_a_malformed_binary_request_is_a_400_naming_the_problem(case, message):
+    body, length = broken(case)
+    with pytest.raises(BadInput, match=message):
+        unpack(raw(body), length)
