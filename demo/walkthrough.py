@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     describe(client)
     served = classify_photos(client)
     other_forms(client)
+    standard_client(args.inference, client, served)
     bad_request(client)
     wrong_constants(args.archive, served)
     digits(client, args.archive.parent / "digits.mar", args.digit_samples)
@@ -174,6 +175,23 @@ def classify_photos(client: TorchServeClient) -> dict[str, Reply]:
         served[name] = reply
         print(f"  {name:<14} -> {show(reply)}")
     return served
+
+
+def standard_client(inference: str, client: TorchServeClient, served: dict[str, Reply]) -> None:
+    """tritonclient on its defaults (binary tensors), as an application that speaks the Open Inference Protocol would."""
+    import numpy as np
+    import tritonclient.http as triton
+
+    heading(f"a standard client: tritonclient on its defaults (binary tensors) -> POST /v2/models/{MODEL}/infer")
+    names = ("chelsea.png", "coffee.png")
+    photos = triton.InferInput("image", [len(names)], "BYTES")
+    photos.set_data_from_numpy(np.array([(PHOTOS / name).read_bytes() for name in names], dtype=np.object_))
+    headers = {"Authorization": f"Bearer {client.token('inference')}"}
+    result = triton.InferenceServerClient(inference.split("://", 1)[-1]).infer(MODEL, [photos], headers=headers)
+    for name, element in zip(names, result.as_numpy("answer"), strict=True):
+        answer = json.loads(element)
+        same = same_json(answer["predictions"], served[name].body["predictions"], 1e-5)
+        print(f"  {name:<14} -> {show(Reply(200, answer, {}), 1)}   (the /predictions answer: {'same' if same else 'DIFFERENT'})")
 
 
 def other_forms(client: TorchServeClient) -> None:
