@@ -16,7 +16,7 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-__all__ = ["Probe", "probes"]
+__all__ = ["Probe", "png_claiming", "probes"]
 
 JSON = "application/json"
 TASKS = ("image_classification", "convention", "text_embedding", "text_classification", "regression")
@@ -38,7 +38,7 @@ def _nested(depth: int) -> bytes:
     return b"[" * depth + b"]" * depth
 
 
-def _png(width: int, height: int) -> bytes:
+def png_claiming(width: int, height: int) -> bytes:
     """A 1x1 greyscale PNG whose header claims ``width`` x ``height`` (a decompression bomb's header)."""
     from PIL import Image
 
@@ -92,8 +92,8 @@ def _image(task: str) -> list[tuple[str, bytes, str]]:
     probes = [
         ("not an image", b"GIF89a but not really" * 10, "application/octet-stream"),
         ("a truncated JPEG", jpeg[: len(jpeg) // 2], "image/jpeg"),
-        ("a 30000x30000 PNG header", _png(30000, 30000), "image/png"),
-        ("a 9000x9000 PNG header", _png(9000, 9000), "image/png"),
+        ("a 30000x30000 PNG header", png_claiming(30000, 30000), "image/png"),
+        ("a 9000x9000 PNG header", png_claiming(9000, 9000), "image/png"),
         ("an empty PNG file", b"\x89PNG\r\n\x1a\n", "image/png"),
     ]
     if task == "image_classification":

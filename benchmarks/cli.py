@@ -24,10 +24,14 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from markit.errors import MarkitError, report
 
 from .servers import REPO
+
+if TYPE_CHECKING:
+    from .reliability import Target
 
 __all__ = ["main"]
 
@@ -299,13 +303,13 @@ def _reliability(args: argparse.Namespace, _built: Path) -> int:
 
     from .bodies import coffee_jpeg
     from .fault import run_fault
-    from .reliability import measure_cost, run_matrix, run_soak, run_tamper, targets_in
+    from .reliability import measure_cost, run_matrix, run_soak, run_tamper
     from .report import machine
     from .servers import bench_server
 
-    archives = _one_archive_per_task(args.store)
+    targets = _one_per_task(args.store)
+    archives = [target.archive for target in targets]
     infos = [read_mar(path) for path in archives]
-    targets = targets_in(archives)
     lines = [f"machine:  {machine()}", "archives: " + ", ".join(f"{t.model} ({t.task})" for t in targets)]
     with tempfile.TemporaryDirectory(prefix="bench-reliability-") as tmp, \
             bench_server(archives, Path(tmp), load=[i.mar_name for i in infos],
@@ -316,12 +320,12 @@ def _reliability(args: argparse.Namespace, _built: Path) -> int:
         text = next((t for t in targets if t.task == "text_embedding"), None)
         if text is not None:
             _progress("input cost: long texts ...")
-            lines += measure_cost(once, text.model, _budget(archives, text.model, "text_chars"))
+            lines += measure_cost(once, text.model, text.budgets["text_chars"])
         _progress(f"soak: {args.soak_seconds:g} s ...")
         process = server.process
         retrying = TorchServeClient(process.url("inference"), process.url("management"), process.client.key_file)
         lines += run_soak(retrying, targets, args.soak_seconds).lines()
-    image = next(path for path, t in zip(archives, targets, strict=True) if t.task == "image_classification")
+    image = next(t.archive for t in targets if t.task == "image_classification")
     faults = run_fault(image, coffee_jpeg(), clients=4, seconds=args.fault_seconds, kills=args.kills, progress=_progress)
     lines += [f"workers SIGKILLed under load ({image.name}, {args.kills} kills in {args.fault_seconds:g} s, 4 clients):",
               *(f"  {result.summary()}" for result in faults)]
@@ -332,30 +336,13 @@ def _reliability(args: argparse.Namespace, _built: Path) -> int:
     return 0
 
 
-def _one_archive_per_task(store: Path) -> list[Path]:
-    """The first archive of each task in ``store`` (by name; ``*_eager`` copies skipped)."""
-    import json
-    import zipfile
+def _one_per_task(store: Path) -> list[Target]:
+    """The first archive of each task in ``store`` (by name; ``*_eager`` copies skipped), as report targets."""
+    from .reliability import targets_in
 
-    chosen: dict[str, Path] = {}
-    for path in sorted(Path(store).glob("*.mar")):
-        if path.stem.endswith("_eager"):
-            continue
-        with zipfile.ZipFile(path) as archive:
-            task = json.loads(archive.read("manifest.json"))["spec"]["task"]
-        chosen.setdefault(task, path)
+    chosen: dict[str, Target] = {}
+    for target in targets_in([path for path in sorted(Path(store).glob("*.mar")) if not path.stem.endswith("_eager")]):
+        chosen.setdefault(target.task, target)
     if not chosen:
         raise ValueError(f"{store} holds no archive; ./scripts/reliability.sh builds the examples into it")
     return list(chosen.values())
-
-
-def _budget(archives: Sequence[Path], model: str, kind: str) -> int:
-    import json
-    import zipfile
-
-    for path in archives:
-        with zipfile.ZipFile(path) as archive:
-            spec = json.loads(archive.read("manifest.json"))["spec"]
-        if spec["name"] == model:
-            return int(spec["budgets"][kind])
-    raise ValueError(f"no archive serves {model}")

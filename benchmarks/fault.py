@@ -27,7 +27,7 @@ from markit.client.retry import DEFAULT_RETRY, NO_RETRY, RetryPolicy
 from markit.ops.mar_file import read_mar
 
 from .bodies import Body
-from .servers import BenchServer, bench_server
+from .servers import BenchServer, bench_server, worker_pids
 
 __all__ = ["FaultResult", "run_fault"]
 
@@ -107,22 +107,16 @@ def _one_run(server: BenchServer, model: str, workers: int, body: Body, policy: 
     return result
 
 
-def _ready_pids(server: BenchServer, model: str) -> list[int]:
-    entries = server.process.client.status(model).body
-    return [w["pid"] for entry in entries for w in entry.get("workers", []) if w.get("status") == "READY" and w.get("pid")]
-
-
 def _oldest_worker(server: BenchServer, model: str) -> int | None:
     """The pid of a READY worker of ``model`` (the lowest pid: the longest-lived)."""
-    pids = _ready_pids(server, model)
-    return min(pids) if pids else None
+    return min(worker_pids(server.process.client, model, ready_only=True), default=None)
 
 
 def _wait_replaced(server: BenchServer, model: str, workers: int, killed: int, timeout: float = 120.0) -> None:
     """Until ``workers`` workers are READY and the killed one is not among them."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        pids = _ready_pids(server, model)
+        pids = worker_pids(server.process.client, model, ready_only=True)
         if len(pids) >= workers and killed not in pids:
             return
         time.sleep(0.1)

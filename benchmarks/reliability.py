@@ -36,8 +36,9 @@ from markit.client import TorchServeClient
 from markit.client.cli import content_type_for
 
 from .bad_inputs import Probe, probes
+from .servers import worker_pids
 
-__all__ = ["MatrixResult", "SoakResult", "Target", "measure_cost", "run_matrix", "run_soak", "targets_in", "worker_pids"]
+__all__ = ["MatrixResult", "SoakResult", "Target", "measure_cost", "run_matrix", "run_soak", "targets_in"]
 
 TOLERANCE = 1e-4  # a batch sums in another order than one request alone
 MATES = 3  # good requests sent with each probe
@@ -54,6 +55,8 @@ class Target:
     good: bytes
     content_type: str
     features: dict[str, list[int]] = field(default_factory=dict)
+    archive: Path | None = None
+    budgets: dict[str, int] = field(default_factory=dict)
 
     def probes(self) -> list[Probe]:
         return probes(self.task, self.features)
@@ -68,7 +71,8 @@ def targets_in(archives: Sequence[Path]) -> list[Target]:
             golden = spec["golden"][0]["input"]
             good = archive.read(golden)
         features = {f["name"]: list(f["shape"]) for f in spec.get("features", [])}
-        found.append(Target(spec["name"], spec["task"], good, content_type_for(golden), features))
+        found.append(Target(spec["name"], spec["task"], good, content_type_for(golden), features, Path(path),
+                            dict(spec.get("budgets", {}))))
     return found
 
 
@@ -103,12 +107,8 @@ class MatrixResult:
         return rows
 
 
-def worker_pids(client: TorchServeClient, models: Sequence[str]) -> dict[str, set[int]]:
-    pids = {}
-    for model in models:
-        reply = client.status(model)
-        pids[model] = {w["pid"] for entry in reply.body for w in entry.get("workers", []) if w.get("pid")} if reply.ok else set()
-    return pids
+def pids_by_model(client: TorchServeClient, models: Sequence[str]) -> dict[str, set[int]]:
+    return {model: set(worker_pids(client, model)) for model in models}
 
 
 def restarts(before: dict[str, set[int]], after: dict[str, set[int]]) -> int:
@@ -130,7 +130,7 @@ def run_matrix(client: TorchServeClient, targets: Sequence[Target], log_text: Ca
                progress: Callable[[str], None] = lambda _: None) -> MatrixResult:
     """Every probe of every target, each with ``MATES`` good requests sent at the same moment."""
     expected = references(client, targets)
-    before = worker_pids(client, [t.model for t in targets])
+    before = pids_by_model(client, [t.model for t in targets])
     mark = len(BATCH_LINE.findall(log_text()))
     result = MatrixResult()
     with ThreadPoolExecutor(max_workers=MATES + 1) as pool:
@@ -148,7 +148,7 @@ def run_matrix(client: TorchServeClient, targets: Sequence[Target], log_text: Ca
                 _record(result, target, probe, bad.result(), [m.result() for m in mates], expected[target.model])
     result.mixed_batches = sum(1 for _, answered, refused in BATCH_LINE.findall(log_text())[mark:]
                                if int(answered) and int(refused))
-    result.restarts = restarts(before, worker_pids(client, [t.model for t in targets]))
+    result.restarts = restarts(before, pids_by_model(client, [t.model for t in targets]))
     return result
 
 
@@ -181,7 +181,7 @@ def measure_cost(client: TorchServeClient, model: str, budget_chars: int, repeat
     """What a 256-token text, a text at the character budget and a 10 MB text cost the text model, each sent
     ``repeats`` times, then the 256-token text again: the median latency, and the worker's resident memory
     after each (the first 256-token round also sets the buffers a full-length batch needs)."""
-    pid = min(worker_pids(client, [model])[model], default=0)
+    pid = min(worker_pids(client, model), default=0)
     sentence = "The meal was delicious and the service friendly. "
     short = (sentence * 60)[:1500]  # ~300 word pieces: truncated to 256, as the long ones are
     stages = [("a 256-token text", short),
@@ -228,7 +228,7 @@ def run_soak(client: TorchServeClient, targets: Sequence[Target], seconds: float
              bad_share: float = 0.1, seed: int = 0) -> SoakResult:
     expected = references(client, targets)
     models = [t.model for t in targets]
-    before = worker_pids(client, models)
+    before = pids_by_model(client, models)
     start_rss = {pid: rss_mb(pid) for pids in before.values() for pid in pids}
     result = SoakResult(seconds)
     lock = threading.Lock()
@@ -256,7 +256,7 @@ def run_soak(client: TorchServeClient, targets: Sequence[Target], seconds: float
         thread.start()
     for thread in threads:
         thread.join()
-    after = worker_pids(client, models)
+    after = pids_by_model(client, models)
     result.restarts = restarts(before, after)
     result.rss = {pid: (start_rss[pid], rss_mb(pid)) for pids in after.values() for pid in pids if pid in start_rss}
     return result

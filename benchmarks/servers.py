@@ -21,12 +21,13 @@ from pathlib import Path
 
 import requests
 
+from markit.client import TorchServeClient
 from markit.ops.server import ServerError, TorchServeProcess
 
 from .cpu import CpuWatch
 from .stats import LoadResult
 
-__all__ = ["BASE_CONFIG", "REPO", "BenchServer", "FrontendCounters", "bench_server", "parse_counters", "place"]
+__all__ = ["BASE_CONFIG", "REPO", "BenchServer", "FrontendCounters", "bench_server", "parse_counters", "place", "worker_pids"]
 
 REPO = Path(__file__).resolve().parents[1]
 BASE_CONFIG = REPO / "config" / "config.properties"
@@ -179,3 +180,12 @@ def place(source: Path, target: Path) -> None:
         os.link(source, target)
     except OSError:
         shutil.copyfile(source, target)
+
+
+def worker_pids(client: TorchServeClient, model: str, *, ready_only: bool = False) -> list[int]:
+    """The pids of ``model``'s workers (only the READY ones if asked), as the management API reports them."""
+    reply = client.status(model)
+    if not reply.ok:
+        return []
+    return [worker["pid"] for entry in reply.body for worker in entry.get("workers", [])
+            if worker.get("pid") and (not ready_only or worker.get("status") == "READY")]

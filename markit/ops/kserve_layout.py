@@ -125,9 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MarkitError as err:
         return report("kserve_layout", err)
     for model in models:
-        settings = model.settings
-        print(f"{model.name} {model.version} ({model.mar_name}): workers {settings['minWorkers']}-{settings['maxWorkers']}, "
-              f"batch {settings['batchSize']}, delay {settings['maxBatchDelay']} ms, timeout {settings['responseTimeout']} s")
+        print(f"{model.name} {model.version} ({model.mar_name}): {model.serving_summary()}")
     print(f"wrote {args.out_dir / 'config' / 'config.properties'} and {len(models)} archive(s) in {args.out_dir / 'model-store'}")
     return 0
 

@@ -36,6 +36,13 @@ class MarInfo:
     torch_threads: int  # manifest.json spec.serving.torch_threads (1 if absent)
     model_format: str = "eager"  # manifest.json spec.model.format
 
+    def serving_summary(self) -> str:
+        """``workers 2, batch 4, delay 5 ms, timeout 60 s`` (``workers 1-3`` when min and max differ)."""
+        low, high, settings = self.settings["minWorkers"], self.settings["maxWorkers"], self.settings
+        workers = str(high) if low == high else f"{low}-{high}"
+        return (f"workers {workers}, batch {settings['batchSize']}, delay {settings['maxBatchDelay']} ms, "
+                f"timeout {settings['responseTimeout']} s")
+
 
 def read_mar(path: Path) -> MarInfo:
     """Name, version, runtime, serving settings and torch threads of the .mar at ``path``."""

@@ -118,9 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MarkitError as err:
         return report("settings", err)
     for model in models:
-        settings = model.settings
-        print(f"{model.name}: workers {settings['maxWorkers']}, batch {settings['batchSize']}, "
-              f"delay {settings['maxBatchDelay']} ms, timeout {settings['responseTimeout']} s")
+        print(f"{model.name}: {model.serving_summary()}")
     return 0
 
 

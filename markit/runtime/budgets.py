@@ -22,7 +22,7 @@ from typing import Any
 from .errors import ArchiveError, PayloadTooLarge
 from .payload import Payload
 
-__all__ = ["BUDGET_KINDS", "Budgets"]
+__all__ = ["BUDGET_KINDS", "Budgets", "input_bytes"]
 
 BUDGET_KINDS = {
     "request_bytes": ("bytes", "send a smaller input"),
@@ -72,12 +72,16 @@ class Budgets:
 
     def check_request(self, payload: Payload) -> None:
         """The request's input fields as received: bytes and text are counted, parsed JSON is not."""
-        size = sum(_size(value) for value in payload.fields.values() if isinstance(value, (bytes, bytearray, str)))
-        self.check("request_bytes", size, "the request's input")
+        self.check("request_bytes", input_bytes(payload.fields), "the request's input")
+
+
+def input_bytes(fields: Mapping[str, Any]) -> int:
+    """Bytes of a request's raw fields; a text TorchServe already decoded counts as its UTF-8 (ASCII: its length,
+    no copy); JSON it already parsed counts nothing."""
+    return sum(_size(value) for value in fields.values() if isinstance(value, (bytes, bytearray, str)))
 
 
 def _size(value: bytes | bytearray | str) -> int:
-    """Bytes of a field; a text TorchServe already decoded counts as its UTF-8 (ASCII: its length, no copy)."""
     if isinstance(value, str):
         return len(value) if value.isascii() else len(value.encode("utf-8", "surrogatepass"))
     return len(value)

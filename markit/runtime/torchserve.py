@@ -21,6 +21,7 @@ from typing import Any
 
 from . import kserve
 from .base import Decoded, TaskHandler
+from .budgets import input_bytes
 from .exchange import NO_METRICS, Request, Response, Served
 from .payload import Payload
 
@@ -82,7 +83,7 @@ def payload_of(item: Mapping[str, Any], context: Any, index: int) -> Payload:
 
 def _input_bytes(item: Mapping[str, Any], headers: Mapping[str, str]) -> int:
     """A request's size: its raw fields, or its ``Content-Length`` when TorchServe parsed its JSON already."""
-    raw = sum(len(value) for value in item.values() if isinstance(value, (bytes, bytearray, str)))
+    raw = input_bytes(item)
     declared = headers.get("content-length", "")
     return max(raw, int(declared)) if declared.isdigit() else raw
 

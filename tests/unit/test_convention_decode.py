@@ -6,14 +6,13 @@ from __future__ import annotations
 import base64
 import io
 import json
-import struct
-import zlib
 from pathlib import Path
 
 import pytest
 import torch
 from PIL import Image
 
+from benchmarks.bad_inputs import png_claiming
 from markit.runtime.convention import ConventionHandler
 from markit.runtime.errors import PayloadTooLarge, UnprocessableInput
 from markit.runtime.exchange import NO_METRICS
@@ -38,16 +37,6 @@ class Opener(torch.nn.Module):
 
     def postprocess(self, row: torch.Tensor) -> dict:
         return {"ok": True}
-
-
-def png_claiming(width: int, height: int) -> bytes:
-    """A 1x1 greyscale PNG whose header claims ``width`` x ``height`` (Pillow refuses it from the header)."""
-    small = io.BytesIO()
-    Image.new("L", (1, 1)).save(small, format="PNG")
-    data = bytearray(small.getvalue())
-    data[16:24] = struct.pack(">II", width, height)  # IHDR's width and height, after the signature and chunk header
-    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))  # IHDR's CRC over its type and data
-    return bytes(data)
 
 
 @pytest.fixture
