@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from markit.builder.golden import same_json
 from markit.client import TorchServeClient
 from markit.client.cli import content_type_for
+from markit.runtime.golden import same_json
 
 from .bad_inputs import Probe, probes
 from .servers import worker_pids

@@ -17,13 +17,13 @@ from pathlib import Path
 import skimage
 import torch
 
-from markit.builder.golden import same_json
 from markit.client.catalog import Catalog, NoModelError
 from markit.client.client import Reply, TorchServeClient, has_ready_worker
 from markit.offline import LocalArchive, predict
 from markit.offline.local_archive import content_type_for
 from markit.offline.predict import expand_inputs
 from markit.runtime.classification import Classification, top_k
+from markit.runtime.golden import same_json
 from markit.runtime.images import ImagePreprocessing
 from markit.runtime.model_loading import load_model
 from markit.runtime.unpacked_archive import UnpackedArchive

@@ -43,7 +43,7 @@ echo "setting up .venv (torch 2.13.0 CPU first, then the project) ..."
 pip_install "torch==2.13.0"
 # The image's pins (deploy/container/constraints.txt) hold here too: the suite runs the versions the
 # container ships, and a new upstream release changes nothing until the pins are edited.
-pip_install --constraint deploy/container/constraints.txt -e ".[examples,export,dev]"
+pip_install --constraint deploy/container/constraints.txt -e ".[examples,export,dev,kserve]"
 # timm only for its ImageNet label files; --no-deps keeps torchvision (and another torch) out.
 pip_install --no-deps "timm==1.0.31"
 echo "$want" > "$stamp"

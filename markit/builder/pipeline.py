@@ -27,12 +27,12 @@ from model_archiver.model_packaging import generate_model_archive
 
 from markit.offline import ArchiveLoadError, LocalArchive, LocalRequest
 from markit.ops.signing import SigningError, sign_mar
+from markit.runtime.golden import differences
 from markit.runtime.manifest import MANIFEST_NAME
 from markit.runtime.model_loading import PROGRAM_RUNTIMES
 
 from .convert import PROGRAM_FILES, convert
 from .errors import BuildError, VerificationError
-from .golden import differences
 from .manifest import compose_manifest
 from .spec import Spec, load_spec
 from .staging import MODEL_CONFIG_FILE, Staged, stage

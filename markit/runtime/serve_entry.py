@@ -14,7 +14,7 @@ from pathlib import Path
 RUNTIME_PACKAGE = "runtime"
 
 
-def _load_runtime(archive_dir):
+def load_runtime(archive_dir):
     """Import ``archive_dir/runtime`` as a package named after that path."""
     package_dir = (Path(archive_dir) / RUNTIME_PACKAGE).resolve()
     name = "_archive_runtime_" + hashlib.sha256(str(package_dir).encode()).hexdigest()[:16]
@@ -40,7 +40,7 @@ class ArchiveHandler:
 
     def initialize(self, context):
         model_dir = Path(context.system_properties["model_dir"])
-        runtime = _load_runtime(model_dir)
+        runtime = load_runtime(model_dir)
         self._handler = runtime.TorchServeAdapter(runtime.create_handler(model_dir))
 
     def handle(self, data, context):

@@ -19,10 +19,10 @@ import torch
 from safetensors.torch import save_file
 
 from markit.builder import build_archive
-from markit.builder.golden import same_json
 from markit.client import Reply
 from markit.offline import LocalArchive, LocalRequest
 from markit.ops import TorchServeProcess
+from markit.runtime.golden import same_json
 
 from helpers import REPO, concurrently, import_file, png_bytes, write_tiny_spec
 

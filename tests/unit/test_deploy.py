@@ -112,10 +112,16 @@ def test_torch_is_installed_first_from_the_cpu_index_then_the_project_pinned_wit
     assert "[" not in project_install.split("--constraint")[1].split("&&")[0]  # no extras
 
 
+IMAGE_EXTRAS = ("", "kserve")  # the TorchServe image installs the project alone, the KServe runtime's with kserve
+
+
 def runtime_closure() -> dict[str, str]:
-    """Every distribution the project's run-time dependencies pull in, with its version in this .venv."""
+    """Every distribution the project's run-time dependencies and its ``kserve`` extra (the KServe runtime's
+    image) pull in, with its version in this .venv."""
     versions: dict[str, str] = {}
-    pending = [Requirement(text) for text in metadata.requires("markit")]  # this project, installed
+    requirements = [Requirement(text) for text in metadata.requires("markit")]  # this project, installed
+    pending = [Requirement(str(requirement).split(";")[0]) for requirement in requirements
+               if not requirement.marker or any(requirement.marker.evaluate({"extra": extra}) for extra in IMAGE_EXTRAS)]
     while pending:
         requirement = pending.pop()
         name = canonicalize_name(requirement.name)

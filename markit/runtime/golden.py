@@ -1,5 +1,8 @@
 """Comparing a handler's answer with a golden example's expected output.
 
+Run-time code (it travels in archives): the builder checks golden examples with it before an archive is
+published, and the KServe runtime replays them when it loads an archive, before the model is ready.
+
 ``expected`` is a partial picture of the answer: mappings compare only the keys they name, lists
 compare their first ``len(expected)`` items, numbers compare within the tolerance, everything else
 exactly. Differences come back as readable lines such as
@@ -8,9 +11,34 @@ exactly. Differences come back as readable lines such as
 
 from __future__ import annotations
 
-from typing import Any
+import mimetypes
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["differences", "same_json"]
+from .exchange import Request
+from .payload import Payload
+
+if TYPE_CHECKING:
+    from .base import TaskHandler
+
+__all__ = ["differences", "replay", "same_json"]
+
+
+def replay(handler: TaskHandler) -> list[str]:
+    """Every golden example of the handler's archive (``spec.golden``: an input file in the archive, the
+    expected answer, a tolerance) sent as a raw body of the type its name implies, as one batch; the
+    differences, each naming its input (none: all reproduce here)."""
+    archive = handler.archive
+    examples = archive.spec.get("golden") or []
+    requests = [Request(Payload({"body": (archive.directory / example["input"]).read_bytes()},
+                                {"body": mimetypes.guess_type(example["input"])[0] or "application/octet-stream"}))
+                for example in examples]
+    lines: list[str] = []
+    for example, response in zip(examples, handler.answer(requests), strict=True):
+        if not response.ok:
+            lines.append(f"{example['input']}: status {response.status}: {response.body}")
+        else:
+            lines += [f"{example['input']}: {line}" for line in differences(example["expected"], response.body, example["tolerance"])]
+    return lines
 
 
 def differences(expected: Any, actual: Any, tolerance: float, path: str = "") -> list[str]:

@@ -1,0 +1,50 @@
+"""``python -m markit.kserve_runtime --model-store model_store``: serve a store of ``.mar`` archives on the KServe runtime.
+
+Options mirror what ``serve.sh`` gives TorchServe: the token in ``key_file.json`` (TorchServe's format),
+a trust policy, deploy-time serving settings. Exit 0 after SIGTERM/SIGINT, 2 when the store or an archive
+is refused (named on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..errors import MarkitError, report
+from ..ops.launch import WORKER_ENVIRONMENT
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m markit.kserve_runtime", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model-store", type=Path, required=True, help="a directory of .mar archives built by build_mar.sh")
+    parser.add_argument("--host", default="127.0.0.1", help="the address both listeners bind (0.0.0.0 in a container)")
+    parser.add_argument("--http-port", type=int, default=8080)
+    parser.add_argument("--grpc-port", type=int, default=8081)
+    parser.add_argument("--key-file", type=Path, default=Path("key_file.json"),
+                        help="the token file: read if present, else written with a new token (default ./key_file.json)")
+    parser.add_argument("--no-auth", action="store_true", help="no token check (only behind a mesh or proxy that authenticates)")
+    parser.add_argument("--trust", type=Path, metavar="POLICY", help="serve only archives this trust policy admits (config/trust.yaml)")
+    parser.add_argument("--settings", type=Path, metavar="MODELS_YAML", help="deploy-time serving settings (config/models.yaml)")
+    args = parser.parse_args(argv)
+    for name, value in WORKER_ENVIRONMENT.items():  # what TorchServe's workers get (markit.ops.launch), before torch loads
+        os.environ.setdefault(name, value)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from .server import Options, serve  # kserve is imported here, after this command's own arguments are read
+
+    options = Options(model_store=args.model_store, host=args.host, http_port=args.http_port, grpc_port=args.grpc_port,
+                      key_file=None if args.no_auth else args.key_file, trust=args.trust, settings=args.settings)
+    try:
+        return asyncio.run(serve(options))
+    except MarkitError as err:
+        return report("kserve_runtime", err)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

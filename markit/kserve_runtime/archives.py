@@ -1,0 +1,88 @@
+"""From a model store of ``.mar`` files to loaded archives, each checked before any of its code runs.
+
+Per archive, in order, and refused at the first failure with the reason:
+1. ``markit.ops.verify``: every member listed with its hash, nothing added, the MAR manifest as built, the
+   identity recomputed; under a trust policy, the signature and any pinned identity (as ``serve.sh``);
+2. unpacked into the runtime's own directory (the zip's paths were checked in 1);
+3. the archive's own copy of the run-time package is imported under a private name (as TorchServe's
+   worker does, ``markit.runtime.serve_entry``), which verifies the unpacked files again and loads the model;
+4. its golden examples are answered and compared with what the build recorded: a model whose answers
+   differ here (another CPU, another library) is never served.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from ..errors import UsageError
+from ..ops.mar_file import MarInfo, read_mar
+from ..ops.settings import ServingSettings
+from ..ops.signing import TrustPolicy, check_trust
+from ..ops.verify import verify_mar
+from ..runtime.serve_entry import load_runtime
+
+__all__ = ["ArchiveRefused", "LoadedArchive", "discover", "load_archive"]
+
+log = logging.getLogger(__name__)
+
+
+class ArchiveRefused(UsageError):
+    """An archive failed a check or its golden examples: it is not served (the message says which and why)."""
+
+
+@dataclass(frozen=True)
+class LoadedArchive:
+    """One archive ready to answer: its handler (the archive's own ``TaskHandler``), the run-time package
+    it came from (whose ``Request``/``Response`` types it speaks) and its serving settings."""
+
+    info: MarInfo
+    identity: str
+    runtime: ModuleType
+    handler: Any
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+
+def discover(store: Path, settings: ServingSettings | None = None, source: Path | None = None) -> list[tuple[Path, MarInfo]]:
+    """Every ``*.mar`` in ``store`` with what it declares about serving, changed by ``settings`` (models.yaml)."""
+    paths = sorted(Path(store).glob("*.mar"))
+    if not paths:
+        raise UsageError(f"model store {store}: no .mar archives there; build one with scripts/build_mar.sh")
+    infos = [read_mar(path) for path in paths]
+    names = [info.name for info in infos]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise UsageError(f"model store {store}: two archives serve the model {repeated[0]!r}; keep one")
+    if settings is not None:
+        infos = settings.apply(infos, source or Path("models.yaml"))
+    return list(zip(paths, infos, strict=True))
+
+
+def load_archive(path: Path, info: MarInfo, workdir: Path, policy: TrustPolicy | None = None) -> LoadedArchive:
+    """Check, unpack and load one archive, and replay its golden examples; ``ArchiveRefused`` on any failure."""
+    identity = verify_mar(path)
+    if policy is not None:
+        check_trust(path, identity, policy)
+    target = Path(workdir) / info.name
+    with zipfile.ZipFile(path) as archive:
+        archive.extractall(target)
+    try:
+        runtime = load_runtime(target)
+        handler = runtime.create_handler(target)
+        failures = importlib.import_module(f"{runtime.__name__}.golden").replay(handler)
+    except Exception as err:
+        raise ArchiveRefused(f"{path.name}: the model did not load: {type(err).__name__}: {err}") from err
+    if failures:
+        raise ArchiveRefused(f"{path.name}: its golden examples do not reproduce here, so it is not served:\n  "
+                             + "\n  ".join(failures))
+    log.info("%s: %s %s ready (identity %s, %d golden examples reproduced)", path.name, info.name, info.version,
+             identity, len(handler.archive.spec.get("golden") or []))
+    return LoadedArchive(info=info, identity=identity, runtime=runtime, handler=handler)

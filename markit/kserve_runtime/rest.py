@@ -1,0 +1,90 @@
+"""The REST inference routes: each request's raw body and headers to the archive's handler, as TorchServe passes them.
+
+kserve's own REST routes parse a body before a model sees it (pydantic for v2, JSON for v1), so a malformed
+request would be refused in kserve's words, and Triton's binary extension decoded by kserve. These routes,
+registered before kserve's, hand the body untouched to the same protocol code TorchServe's adapter uses: the
+same request gets the same status and body on both engines. They are:
+
+    POST /v2/models/{name}/infer                 (and .../versions/{version}/infer)   Open Inference Protocol
+    POST /v1/models/{name}:predict                                                     KServe v1
+    POST /predictions/{name}                     (and .../{version})                  TorchServe's own route
+
+``multipart/form-data`` bodies become one field per form part, as TorchServe splits them. Health, metadata
+and the rest are kserve's routes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import Response
+
+from .model import ArchiveModel, Refused
+
+__all__ = ["add_inference_routes", "error_response"]
+
+INFER_PATHS = ("/v2/models/{model_name}/infer", "/v2/models/{model_name}/versions/{model_version}/infer",
+               "/v1/models/{model_name}:predict", "/predictions/{model_name}", "/predictions/{model_name}/{model_version}")
+
+
+def add_inference_routes(app: FastAPI, find: Callable[[str], ArchiveModel | None]) -> None:
+    """Register the inference routes on ``app`` (before kserve's, so these answer); ``find`` looks a model up by name."""
+
+    async def infer(request: Request) -> Response:
+        name = request.path_params["model_name"]
+        model = find(name)
+        if model is None:
+            return error_response(404, "ModelNotFound", f"model {name!r} is not served here; GET /v2/models lists the models")
+        return await _answer(model, request, _protocol(request.url.path))
+
+    for path in INFER_PATHS:
+        app.add_api_route(path, infer, methods=["POST"], include_in_schema=False)
+
+
+def _protocol(path: str) -> str:
+    return "v2" if path.startswith("/v2/") else "v1" if path.startswith("/v1/") else "predictions"
+
+
+async def _answer(model: ArchiveModel, request: Request, protocol: str) -> Response:
+    try:
+        fields, content_types = await _fields(request)
+        answer = await model.answer(model.request(fields, content_types, request.headers), protocol)
+    except Refused as refused:
+        return _json(refused.status, refused.body)
+    return Response(json.dumps(answer.body, ensure_ascii=False, separators=(",", ":")), answer.status,
+                    media_type=answer.content_type)
+
+
+async def _fields(request: Request) -> tuple[dict[str, Any], dict[str, str]]:
+    """The request as TorchServe gives it to a handler: ``body`` (raw), or one field per multipart form part."""
+    content_type = request.headers.get("content-type", "")
+    if not content_type.lower().startswith("multipart/form-data"):
+        return {"body": await request.body()}, {"body": content_type}
+    fields: dict[str, Any] = {}
+    types: dict[str, str] = {}
+    try:
+        form = await request.form()
+    except Exception as err:
+        raise Refused(400, _body(400, "BadInput", f"the multipart/form-data body cannot be read: {err}")) from err
+    for name, value in form.multi_items():
+        if hasattr(value, "read"):
+            fields[name], types[name] = await value.read(), value.content_type or ""
+        else:
+            fields[name], types[name] = value, "text/plain"
+    return fields, types
+
+
+def error_response(status: int, kind: str, message: str) -> Response:
+    return _json(status, _body(status, kind, message))
+
+
+def _body(status: int, kind: str, message: str) -> dict[str, Any]:
+    return {"code": status, "type": kind, "message": message}
+
+
+def _json(status: int, body: Mapping[str, Any]) -> Response:
+    return Response(json.dumps(body, ensure_ascii=False), status, media_type="application/json")

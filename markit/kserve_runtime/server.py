@@ -1,0 +1,196 @@
+"""The KServe runtime's server: kserve's data plane, REST app and gRPC servicer around the store's archives.
+
+Both listeners start at once (liveness answers while archives load); each archive is then checked, loaded
+and its golden examples replayed in a thread, one after the other, and its model turns ready when that
+passes (``/v2/health/ready`` once all are). An archive that fails is refused, named, and the server stops
+with exit 2: a store is served whole or not at all, as with ``serve.sh``. SIGTERM and SIGINT stop it
+gracefully (exit 0).
+
+kserve's ``ModelServer`` is not used as is: it binds every interface, has no token check, and parses the
+process's arguments. Its parts are: ``DataPlane`` and ``ModelRepository`` (health, readiness, metadata, the
+gRPC ``InferenceServicer`` and its exception interceptor), its v1/v2 REST routes, and its error handlers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import signal
+import tempfile
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+from fastapi.responses import ORJSONResponse
+from grpc import aio
+from kserve import errors as kserve_errors
+from kserve.model_repository import ModelRepository
+from kserve.protocol.dataplane import DataPlane
+from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc
+from kserve.protocol.grpc.interceptors import ExceptionToStatusInterceptor
+from kserve.protocol.grpc.servicer import InferenceServicer
+from kserve.protocol.model_repository_extension import ModelRepositoryExtension
+from kserve.protocol.rest.v1_endpoints import register_v1_endpoints
+from kserve.protocol.rest.v2_endpoints import register_v2_endpoints
+
+from ..ops.settings import ServingSettings
+from ..ops.signing import TrustPolicy
+from .archives import ArchiveRefused, LoadedArchive, discover, load_archive
+from .auth import BearerToken, TokenInterceptor, load_or_create_token
+from .batching import Batcher, Limits
+from .metrics import ServerMetrics
+from .model import ArchiveModel
+from .rest import add_inference_routes
+
+__all__ = ["Options", "serve"]
+
+log = logging.getLogger(__name__)
+
+MAX_GRPC_MESSAGE = 16 * 1024 * 1024  # above the largest request budget (request_bytes), as TorchServe's max_request_size
+
+
+@dataclass(frozen=True)
+class Options:
+    model_store: Path
+    host: str = "127.0.0.1"
+    http_port: int = 8080
+    grpc_port: int = 8081
+    key_file: Path | None = Path("key_file.json")  # None: no token check (a mesh authenticates)
+    trust: Path | None = None  # a trust policy (config/trust.yaml)
+    settings: Path | None = None  # deploy-time serving settings (config/models.yaml)
+    grace_seconds: float = 10.0
+
+
+class _Uvicorn(uvicorn.Server):
+    """uvicorn's server without re-raising the signal after its graceful stop (so the runtime exits 0 after cleanup)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        originals = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in originals.items():
+                signal.signal(sig, handler)
+
+
+async def serve(options: Options) -> int:
+    """Serve the store until stopped; 0 after a clean stop, 2 when an archive is refused."""
+    settings = ServingSettings.load(options.settings) if options.settings else None
+    policy = TrustPolicy.load(options.trust) if options.trust else None
+    store = discover(options.model_store, settings, options.settings)
+    metrics = ServerMetrics()
+    models = {info.name: ArchiveModel(info.name, metrics) for _, info in store}
+    registry = ModelRepository()
+    for model in models.values():
+        registry.update(model)
+    dataplane = DataPlane(model_registry=registry)
+    extension = ModelRepositoryExtension(model_registry=registry)
+    token = load_or_create_token(options.key_file) if options.key_file else None
+    executor = ThreadPoolExecutor(max_workers=sum(info.settings["maxWorkers"] for _, info in store),
+                                  thread_name_prefix="batch")
+    http = _Uvicorn(uvicorn.Config(_rest_app(dataplane, extension, models, metrics, token, options.key_file),
+                                   host=options.host, port=options.http_port, log_config=None, loop="asyncio",
+                                   lifespan="off", timeout_graceful_shutdown=int(options.grace_seconds)))
+    grpc_server = _grpc_server(dataplane, extension, token, options)
+    workdir = Path(tempfile.mkdtemp(prefix="markit-kserve-"))
+    await grpc_server.start()
+    loader = asyncio.create_task(_load_store(store, models, workdir, policy, executor, metrics, http))
+    log.info("serving %s on http://%s:%d and grpc %s:%d (%s)", options.model_store, options.host, options.http_port,
+             options.host, options.grpc_port, "token authorization on" if token else "no token check")
+    try:
+        await http.serve()
+    finally:
+        loader.cancel()
+        refused = await _result(loader)
+        for model in models.values():
+            model.ready = False
+        await grpc_server.stop(options.grace_seconds)
+        executor.shutdown(wait=True, cancel_futures=True)
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 2 if refused else 0
+
+
+def _rest_app(dataplane: DataPlane, extension: ModelRepositoryExtension, models: dict[str, ArchiveModel],
+              metrics: ServerMetrics, token: str | None, key_file: Path | None) -> Any:
+    app = FastAPI(title="markit KServe runtime", docs_url=None, redoc_url=None, default_response_class=ORJSONResponse)
+    add_inference_routes(app, models.get)  # before kserve's routes: these take the inference paths
+    app.add_api_route("/", dataplane.live, methods=["GET"])
+    app.add_api_route("/metrics", metrics.endpoint, methods=["GET"])
+    register_v1_endpoints(app, dataplane, extension)
+    register_v2_endpoints(app, dataplane, extension)
+    for error, handler in ((kserve_errors.InvalidInput, kserve_errors.invalid_input_handler),
+                           (kserve_errors.InferenceError, kserve_errors.inference_error_handler),
+                           (kserve_errors.ModelNotFound, kserve_errors.model_not_found_handler),
+                           (kserve_errors.ModelNotReady, kserve_errors.model_not_ready_handler),
+                           (NotImplementedError, kserve_errors.not_implemented_error_handler),
+                           (kserve_errors.ServerNotLive, kserve_errors.server_not_live_handler),
+                           (kserve_errors.ServerNotReady, kserve_errors.server_not_ready_handler),
+                           (Exception, kserve_errors.generic_exception_handler)):
+        app.add_exception_handler(error, handler)
+    return BearerToken(app, token, key_file) if token else app
+
+
+def _grpc_server(dataplane: DataPlane, extension: ModelRepositoryExtension, token: str | None, options: Options) -> aio.Server:
+    interceptors = [TokenInterceptor(token, options.key_file)] if token else []
+    server = aio.server(interceptors=[*interceptors, ExceptionToStatusInterceptor()],
+                        options=[("grpc.max_send_message_length", MAX_GRPC_MESSAGE),
+                                 ("grpc.max_receive_message_length", MAX_GRPC_MESSAGE), ("grpc.so_reuseport", 0)])
+    grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceServicer(dataplane, extension), server)
+    server.add_insecure_port(f"{options.host}:{options.grpc_port}")
+    return server
+
+
+async def _load_store(store: list, models: dict[str, ArchiveModel], workdir: Path, policy: TrustPolicy | None,
+                      executor: ThreadPoolExecutor, metrics: ServerMetrics, http: uvicorn.Server) -> bool:
+    """Load every archive in turn and start its batcher; on a refusal, stop the server. True when one was refused."""
+    loop = asyncio.get_running_loop()
+    batchers: list[asyncio.Task] = []
+    try:
+        for path, info in store:
+            try:
+                loaded = await loop.run_in_executor(None, load_archive, path, info, workdir, policy)
+            except ArchiveRefused as err:
+                log.error("%s", err)
+                http.should_exit = True
+                return True
+            batcher = _batcher(loaded, executor, metrics)
+            batchers.append(asyncio.create_task(batcher.run(), name=f"batcher-{info.name}"))
+            models[info.name].serve(loaded, batcher)
+        log.info("all %d models ready", len(store))
+        await asyncio.Event().wait()  # keep the batchers until the server stops
+        return False
+    finally:
+        for task in batchers:
+            task.cancel()
+
+
+def _batcher(loaded: LoadedArchive, executor: ThreadPoolExecutor, metrics: ServerMetrics) -> Batcher:
+    settings = loaded.info.settings
+    limits = Limits(max_batch=settings["batchSize"], max_delay=settings["maxBatchDelay"] / 1000, slots=settings["maxWorkers"])
+    events = metrics.handler_events(loaded.name)
+    answer = partial(_answer_batch, loaded.handler, events)
+    return Batcher(answer, limits, executor, partial(_failed, loaded), on_batch=partial(metrics.batch, loaded.name))
+
+
+def _answer_batch(handler: Any, events: Any, requests: list[Any]) -> list[Any]:
+    return handler.answer(requests, None, events)
+
+
+def _failed(loaded: LoadedArchive, error: BaseException) -> Any:
+    message = f"internal error in the runtime ({type(error).__name__}); see the server log"
+    return loaded.runtime.Response({"code": 500, "type": "HandlerError", "message": message}, 500, "Internal Server Error")
+
+
+async def _result(task: asyncio.Task) -> bool:
+    try:
+        return bool(await task)
+    except asyncio.CancelledError:
+        return False
