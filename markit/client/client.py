@@ -32,7 +32,7 @@ import requests
 from ..errors import MarkitError
 from .properties import read_properties, server_urls
 from .retry import DEFAULT_RETRY, RetryPolicy
-from .tokens import APIS, KeyFile
+from .tokens import KeyFile
 
 __all__ = ["NoManifest", "Reply", "RequestFailed", "TorchServeClient", "connection_problem", "has_ready_worker", "manifest_of"]
 
@@ -209,10 +209,12 @@ class TorchServeClient:
     def _key(self, api: str, reload: bool = False) -> str:
         """The cached token; after a refusal, the file's current one, renewed first if the file says it expired."""
         if self._keys is None or reload:
+            self._keys = {}
+        if api not in self._keys:  # each API's key read when first needed: the KServe runtime's file has no management key
             keys = KeyFile(Path(self.key_file))
             if reload and keys.expired(api):
                 keys.renew(api, self.management_url, self.timeout)
-            self._keys = {name: keys.token(name) for name in APIS}
+            self._keys[api] = keys.token(api)
         return self._keys[api]
 
 

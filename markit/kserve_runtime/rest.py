@@ -9,8 +9,9 @@ same request gets the same status and body on both engines. They are:
     POST /v1/models/{name}:predict                                                     KServe v1
     POST /predictions/{name}                     (and .../{version})                  TorchServe's own route
 
-``multipart/form-data`` bodies become one field per form part, as TorchServe splits them. Health, metadata
-and the rest are kserve's routes.
+``multipart/form-data`` bodies become one field per form part, as TorchServe splits them, and each value is
+decoded as TorchServe's worker decodes it (``as_torchserve_passes``). Health, metadata and the rest are
+kserve's routes.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ async def _fields(request: Request) -> tuple[dict[str, Any], dict[str, str]]:
     """The request as TorchServe gives it to a handler: ``body`` (raw), or one field per multipart form part."""
     content_type = request.headers.get("content-type", "")
     if not content_type.lower().startswith("multipart/form-data"):
-        return {"body": await request.body()}, {"body": content_type}
+        return {"body": as_torchserve_passes(await request.body(), content_type)}, {"body": content_type}
     fields: dict[str, Any] = {}
     types: dict[str, str] = {}
     try:
@@ -72,10 +73,24 @@ async def _fields(request: Request) -> tuple[dict[str, Any], dict[str, str]]:
         raise Refused(400, _body(400, "BadInput", f"the multipart/form-data body cannot be read: {err}")) from err
     for name, value in form.multi_items():
         if hasattr(value, "read"):
-            fields[name], types[name] = await value.read(), value.content_type or ""
+            types[name] = value.content_type or ""
+            fields[name] = as_torchserve_passes(await value.read(), types[name])
         else:
             fields[name], types[name] = value, "text/plain"
     return fields, types
+
+
+def as_torchserve_passes(value: bytes, content_type: str) -> Any:
+    """A field's value as TorchServe's worker hands it to a handler (``ts.protocol.otf_message_handler``):
+    parsed for exactly ``application/json``, text for ``text/*``, the bytes when either fails, else the bytes."""
+    try:
+        if content_type == "application/json":
+            return json.loads(value.decode("utf-8"))
+        if content_type.startswith("text"):
+            return value.decode("utf-8")
+    except Exception:  # noqa: BLE001 -- TorchServe forwards the bytes on any failure; the handler names the problem
+        return value
+    return value
 
 
 def error_response(status: int, kind: str, message: str) -> Response:

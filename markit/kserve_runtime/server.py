@@ -49,7 +49,7 @@ from .metrics import ServerMetrics
 from .model import ArchiveModel
 from .rest import add_inference_routes
 
-__all__ = ["Options", "serve"]
+__all__ = ["Options", "StoreDataPlane", "serve"]
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,15 @@ class Options:
     trust: Path | None = None  # a trust policy (config/trust.yaml)
     settings: Path | None = None  # deploy-time serving settings (config/models.yaml)
     grace_seconds: float = 10.0
+
+
+class StoreDataPlane(DataPlane):
+    """kserve's data plane, ready only when every model of the store is (kserve's own is ready once it starts,
+    as its ModelServer starts after loading; these listeners start first)."""
+
+    async def ready(self) -> bool:
+        models = self.model_registry.get_models().values()
+        return bool(models) and all([await model.healthy() for model in models])
 
 
 class _Uvicorn(uvicorn.Server):
@@ -91,7 +100,7 @@ async def serve(options: Options) -> int:
     registry = ModelRepository()
     for model in models.values():
         registry.update(model)
-    dataplane = DataPlane(model_registry=registry)
+    dataplane = StoreDataPlane(model_registry=registry)
     extension = ModelRepositoryExtension(model_registry=registry)
     token = load_or_create_token(options.key_file) if options.key_file else None
     executor = ThreadPoolExecutor(max_workers=sum(info.settings["maxWorkers"] for _, info in store),

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from markit.builder import build_archive
-from markit.ops import TorchServeProcess
+from markit.ops import KServeRuntimeProcess, TorchServeProcess
 from markit.runtime.manifest import identity_of
 
 from helpers import REPO, write_tiny_spec
@@ -105,6 +105,18 @@ def server(store: Path, shadow_path: Path, tmp_path_factory: pytest.TempPathFact
         process.stop()
 
 
+@pytest.fixture(scope="session")
+def kserve_runtime(store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[KServeRuntimeProcess]:
+    """The same store on the KServe runtime (no Java), token authorization on, on its own free loopback ports."""
+    runtime = KServeRuntimeProcess(store, tmp_path_factory.mktemp("kserve-runtime"))
+    runtime.start()
+    try:
+        runtime.wait_ready()
+        yield runtime
+    finally:
+        runtime.stop()
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     outcome = yield
@@ -114,3 +126,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             process = item.funcargs.get(name) if hasattr(item, "funcargs") else None
             if isinstance(process, TorchServeProcess):
                 report.sections.append((f"TorchServe logs ({name})", process.log_tail()))
+        runtime = item.funcargs.get("kserve_runtime") if hasattr(item, "funcargs") else None
+        if isinstance(runtime, KServeRuntimeProcess):
+            report.sections.append(("KServe runtime output", runtime.log_tail()))

@@ -1,0 +1,55 @@
+"""tritonclient's gRPC client, on its defaults, in a process of its own (run by the tests):
+
+    python tests/integration/grpc_clients.py ADDRESS TOKEN < cases.json  ->  results as JSON on stdout
+
+tritonclient.grpc and kserve both register the ``inference.*`` protobuf messages, so they cannot be imported
+in one process, and the test process imports kserve. Each case is ``{"model", "inputs": [{"name",
+"datatype", "shape", "data"} | {..., "bytes_b64": [...]}]}``; its result is ``{"answers": [...]}`` or
+``{"code", "message"}``. Before the cases: server and model readiness and the model metadata, with the token.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+
+import numpy as np
+import tritonclient.grpc as triton
+from tritonclient.utils import InferenceServerException
+
+
+def tensor(spec: dict) -> triton.InferInput:
+    value = triton.InferInput(spec["name"], spec["shape"], spec["datatype"])
+    if "bytes_b64" in spec:
+        value.set_data_from_numpy(np.array([base64.b64decode(item) for item in spec["bytes_b64"]], dtype=np.object_))
+    else:
+        value.set_data_from_numpy(np.array(spec["data"], dtype=triton.triton_to_np_dtype(spec["datatype"])).reshape(spec["shape"]))
+    return value
+
+
+def run(client: triton.InferenceServerClient, headers: dict[str, str], case: dict) -> dict:
+    try:
+        result = client.infer(case["model"], [tensor(spec) for spec in case["inputs"]], headers=headers)
+    except InferenceServerException as err:
+        return {"code": err.status(), "message": err.message()}
+    return {"answers": [json.loads(item) for item in result.as_numpy("answer")]}
+
+
+def main(address: str, token: str) -> None:
+    cases = json.load(sys.stdin)
+    client = triton.InferenceServerClient(address)
+    headers = {"authorization": f"Bearer {token}"}
+    models = sorted({case["model"] for case in cases})
+    report = {
+        "server_ready": client.is_server_ready(),
+        "models_ready": {model: client.is_model_ready(model, headers=headers) for model in models},
+        "metadata": {model: client.get_model_metadata(model, headers=headers, as_json=True) for model in models},
+        "without_token": run(client, {}, cases[0]),
+        "results": [run(client, headers, case) for case in cases],
+    }
+    json.dump(report, sys.stdout)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:3])

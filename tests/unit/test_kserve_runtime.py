@@ -1,0 +1,194 @@
+"""The KServe runtime's parts without a server: batching, the token check, the gRPC request and answer conversion."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from kserve.protocol.infer_type import InferInput, InferRequest, RequestedOutput
+
+from markit.errors import UsageError
+from markit.kserve_runtime.auth import BearerToken, load_or_create_token
+from markit.kserve_runtime.batching import Batcher, Limits
+from markit.kserve_runtime.model import Refused, _infer_response, _v2_body, grpc_code
+
+
+# -- batching -------------------------------------------------------------------------------------
+class Recorder:
+    """An ``answer`` that records each batch and answers each request with its own value doubled."""
+
+    def __init__(self, seconds: float = 0.0, fail_on: object = None) -> None:
+        self.batches: list[list[int]] = []
+        self.seconds, self.fail_on = seconds, fail_on
+        self.lock = threading.Lock()
+        self.running = self.most_running = 0
+
+    def __call__(self, requests: list[int]) -> list[int]:
+        with self.lock:
+            self.batches.append(list(requests))
+            self.running += 1
+            self.most_running = max(self.most_running, self.running)
+        time.sleep(self.seconds)
+        with self.lock:
+            self.running -= 1
+        if self.fail_on in requests:
+            raise RuntimeError("boom")
+        return [request * 2 for request in requests]
+
+
+async def run_batcher(answer: Recorder, limits: Limits, submit) -> list:
+    with ThreadPoolExecutor(max_workers=limits.slots) as executor:
+        batcher = Batcher(answer, limits, executor, failed=lambda error: f"failed: {error}")
+        consumer = asyncio.create_task(batcher.run())
+        try:
+            return await submit(batcher)
+        finally:
+            consumer.cancel()
+
+
+def test_an_idle_batcher_answers_a_lone_request_at_once_without_waiting_for_the_delay():
+    answer = Recorder()
+
+    async def one(batcher):
+        started = time.perf_counter()
+        result = await batcher.submit(21)
+        return result, time.perf_counter() - started
+
+    result, seconds = asyncio.run(run_batcher(answer, Limits(max_batch=8, max_delay=5.0, slots=1), one))
+    assert result == 42 and answer.batches == [[21]]
+    assert seconds < 2.0  # the 5 s delay was not waited: nothing else was running
+
+
+def test_requests_arriving_while_a_batch_runs_form_the_next_batch_up_to_max_batch():
+    answer = Recorder(seconds=0.3)
+
+    async def many(batcher):
+        first = asyncio.create_task(batcher.submit(0))
+        await asyncio.sleep(0.1)  # the first batch is running now
+        rest = [asyncio.create_task(batcher.submit(n)) for n in range(1, 8)]
+        return await asyncio.gather(first, *rest)
+
+    results = asyncio.run(run_batcher(answer, Limits(max_batch=4, max_delay=0.0, slots=1), many))
+    assert results == [n * 2 for n in range(8)]
+    assert answer.batches == [[0], [1, 2, 3, 4], [5, 6, 7]]
+
+
+def test_slots_run_batches_side_by_side_and_a_partial_batch_waits_for_company_while_another_runs():
+    answer = Recorder(seconds=0.4)
+
+    async def pairs(batcher):
+        first = asyncio.create_task(batcher.submit(0))
+        await asyncio.sleep(0.05)
+        second = asyncio.create_task(batcher.submit(1))  # a slot is free, but a batch runs: wait up to 0.2 s
+        await asyncio.sleep(0.1)
+        third = asyncio.create_task(batcher.submit(2))  # arrives within the delay: same batch as 1
+        return await asyncio.gather(first, second, third)
+
+    results = asyncio.run(run_batcher(answer, Limits(max_batch=4, max_delay=0.2, slots=2), pairs))
+    assert results == [0, 2, 4]
+    assert answer.batches == [[0], [1, 2]] and answer.most_running == 2
+
+
+def test_a_batch_that_raises_fails_its_own_requests_and_the_next_batch_is_answered():
+    answer = Recorder(fail_on=13)
+
+    async def two(batcher):
+        failed = await batcher.submit(13)
+        return failed, await batcher.submit(4)
+
+    failed, fine = asyncio.run(run_batcher(answer, Limits(max_batch=4, max_delay=0.0, slots=1), two))
+    assert failed == "failed: boom" and fine == 8
+
+
+# -- the token ------------------------------------------------------------------------------------
+def test_a_missing_key_file_is_written_owner_only_and_read_back(tmp_path):
+    path = tmp_path / "key_file.json"
+    token = load_or_create_token(path)
+    assert len(token) >= 24 and path.stat().st_mode & 0o777 == 0o600
+    assert json.loads(path.read_text()) == {"inference": {"key": token}}
+    assert load_or_create_token(path) == token
+
+
+def test_a_key_file_without_an_inference_key_is_refused_naming_the_file(tmp_path):
+    path = tmp_path / "keys.json"
+    path.write_text('{"management": {"key": "x"}}')
+    with pytest.raises(UsageError, match=r"keys\.json: not a key file with an inference key"):
+        load_or_create_token(path)
+
+
+def asgi_status(app, path: str, headers: list[tuple[bytes, bytes]]) -> tuple[int, bytes]:
+    sent: list[dict] = []
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b""}
+
+    asyncio.run(app({"type": "http", "path": path, "headers": headers}, receive, send))
+    return sent[0]["status"], b"".join(message.get("body", b"") for message in sent[1:])
+
+
+async def ok_app(scope, receive, send) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+@pytest.mark.parametrize(("path", "headers", "status"), [
+    ("/v2/models/m/infer", [(b"authorization", b"Bearer secret-token-0123456789")], 200),
+    ("/v2/models/m/infer", [(b"authorization", b"Bearer wrong")], 401),
+    ("/v2/models/m/infer", [], 401),
+    ("/predictions/m", [(b"authorization", b"secret-token-0123456789")], 401),  # the scheme is part of it
+    ("/v2/health/ready", [], 200),
+    ("/metrics", [], 200),
+    ("/v2/models/m", [], 401),  # metadata needs the token
+])
+def test_the_bearer_token_guards_every_path_but_health_and_metrics(path, headers, status, tmp_path):
+    app = BearerToken(ok_app, "secret-token-0123456789", tmp_path / "key_file.json")
+    got, body = asgi_status(app, path, headers)
+    assert got == status
+    if status == 401:
+        assert json.loads(body)["message"].startswith("Token Authorization failed")
+
+
+# -- gRPC requests and answers -------------------------------------------------------------------
+def test_an_infer_request_becomes_the_v2_json_request_it_stands_for():
+    text = InferInput("text", [2], "BYTES")
+    text.set_data_from_numpy(np.array([b"hello", "café".encode()], dtype=np.object_), binary_data=True)
+    rows = InferInput("history", [1, 3], "FP32")
+    rows.set_data_from_numpy(np.array([[1.5, 2.0, 3.25]], dtype=np.float32), binary_data=False)
+    request = InferRequest("m", [text, rows], request_id="r-1", parameters={"timeout": 5},
+                           request_outputs=[RequestedOutput("answer")])
+    body = _v2_body(request)
+    assert body["id"] == "r-1" and body["parameters"] == {"timeout": 5} and body["outputs"] == [{"name": "answer"}]
+    [bytes_tensor, numbers] = body["inputs"]
+    assert bytes_tensor["parameters"] == {"content_type": "base64"}
+    assert [base64.b64decode(item) for item in bytes_tensor["data"]] == [b"hello", "café".encode()]
+    assert numbers == {"name": "history", "shape": [1, 3], "datatype": "FP32", "data": [1.5, 2.0, 3.25]}
+
+
+def test_an_unreadable_tensor_is_a_400_naming_it():
+    broken = InferInput("image", [3], "FP32", data=[1.0, 2.0])  # 2 elements for a shape of 3
+    with pytest.raises(Refused, match="input 'image' cannot be read as FP32 \\[3\\]") as caught:
+        _v2_body(InferRequest("m", [broken]))
+    assert caught.value.status == 400
+
+
+def test_the_v2_answer_becomes_binary_outputs_with_the_request_id():
+    body = {"model_name": "m", "model_version": "1.0", "id": "r-2",
+            "outputs": [{"name": "answer", "shape": [2], "datatype": "BYTES", "data": ['{"a":1}', '{"a":2}']}]}
+    response = _infer_response(body, InferRequest("m", [], request_id="r-2"))
+    assert response.id == "r-2" and response.model_name == "m"
+    assert [json.loads(item) for item in response.outputs[0].as_numpy()] == [{"a": 1}, {"a": 2}]
+
+
+@pytest.mark.parametrize(("status", "code"), [(400, "INVALID_ARGUMENT"), (413, "RESOURCE_EXHAUSTED"), (415, "INVALID_ARGUMENT"),
+                                              (422, "INVALID_ARGUMENT"), (500, "INTERNAL"), (503, "UNAVAILABLE")])
+def test_each_http_status_has_its_grpc_code(status, code):
+    assert grpc_code(status).name == code
