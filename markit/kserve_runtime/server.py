@@ -40,9 +40,10 @@ from kserve.protocol.model_repository_extension import ModelRepositoryExtension
 from kserve.protocol.rest.v1_endpoints import register_v1_endpoints
 from kserve.protocol.rest.v2_endpoints import register_v2_endpoints
 
+from ..errors import MarkitError
 from ..ops.settings import ServingSettings
 from ..ops.signing import TrustPolicy
-from .archives import ArchiveRefused, LoadedArchive, discover, load_archive
+from .archives import LoadedArchive, discover, load_archive
 from .auth import BearerToken, TokenInterceptor, load_or_create_token
 from .batching import Batcher, Limits
 from .metrics import ServerMetrics
@@ -166,8 +167,8 @@ async def _load_store(store: list, models: dict[str, ArchiveModel], workdir: Pat
         for path, info in store:
             try:
                 loaded = await loop.run_in_executor(None, load_archive, path, info, workdir, policy)
-            except ArchiveRefused as err:
-                log.error("%s", err)
+            except MarkitError as err:  # a failed check, signature or golden example, named
+                log.error("not serving the store: %s", err)
                 http.should_exit = True
                 return True
             batcher = _batcher(loaded, executor, metrics)

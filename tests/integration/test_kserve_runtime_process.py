@@ -1,0 +1,107 @@
+"""The KServe runtime as a user starts it (scripts/serve_kserve.sh) and as it refuses a store: a tampered
+archive, an archive whose golden examples do not reproduce, a signature its trust policy does not admit.
+Each refusal names the archive and the reason, and nothing is served (exit 2)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+import requests
+
+from markit.ops import KServeRuntimeProcess
+from markit.ops.ports import free_ports
+
+from conftest import rewrite_manifest
+from helpers import REPO, png_bytes
+
+pytestmark = pytest.mark.integration
+
+
+def wait_ready(url: str, process: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"serve_kserve.sh exited with {process.returncode}"
+        try:
+            if requests.get(f"{url}/v2/health/ready", timeout=2).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError("not ready in time")
+
+
+def test_serve_kserve_sh_serves_the_store_with_a_token_and_stops_cleanly_on_sigterm(tiny_store, tmp_path):
+    http, grpc = free_ports(2)
+    inherited = {key: value for key, value in os.environ.items() if key not in ("TRUST_POLICY", "SERVING_SETTINGS")}
+    env = {**inherited, "MODEL_STORE": str(tiny_store), "KSERVE_HOME": str(tmp_path / "home"), "KSERVE_HTTP_PORT": str(http),
+           "KSERVE_GRPC_PORT": str(grpc)}
+    log = (tmp_path / "out.log").open("wb")
+    process = subprocess.Popen([str(REPO / "scripts" / "serve_kserve.sh")], env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{http}"
+        wait_ready(url, process)
+        token = KServeRuntimeProcess(tiny_store, tmp_path / "home").token()  # reads the key file the script's runtime wrote
+        red = png_bytes((220, 20, 30))
+        assert requests.post(f"{url}/predictions/tiny", data=red, headers={"Content-Type": "image/png"}, timeout=30).status_code == 401
+        answer = requests.post(f"{url}/predictions/tiny", data=red, timeout=30,
+                               headers={"Content-Type": "image/png", "Authorization": f"Bearer {token}"})
+        assert answer.status_code == 200 and answer.json()["predictions"][0]["label"] in {"red", "green", "blue"}
+        metrics = requests.get(f"{url}/metrics", timeout=10).text
+        assert 'markit_requests_total{model="tiny",protocol="predictions",status="200"} 1.0' in metrics
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(60)
+        log.close()
+    assert code == 0, (tmp_path / "out.log").read_text()[-3000:]
+
+
+def refusal(store: Path, root: Path, *args: str) -> tuple[int | None, str]:
+    """Start the runtime on ``store``; it must exit by itself (refusing), not serve."""
+    runtime = KServeRuntimeProcess(store, root, args)
+    runtime.start()
+    try:
+        runtime.process.wait(120)
+    finally:
+        code = runtime.stop()
+    return code, runtime.log_tail(200)
+
+
+def test_an_archive_whose_golden_examples_do_not_reproduce_is_refused_and_nothing_is_served(tiny_store, tmp_path):
+    store = tmp_path / "store"
+    store.mkdir()
+
+    def expect_purple(spec: dict) -> None:
+        spec["golden"][0]["expected"] = {"predictions": [{"label": "purple"}]}
+
+    rewrite_manifest(tiny_store / "tiny.mar", store / "tiny.mar", expect_purple)
+    code, log = refusal(store, tmp_path / "runtime")
+    assert code == 2
+    assert "tiny.mar: its golden examples do not reproduce here, so it is not served" in log
+    assert "golden/0_red.png: predictions[0].label: expected 'purple'" in log
+
+
+def test_a_tampered_archive_is_refused_naming_the_member(tiny_store, tmp_path):
+    store = tmp_path / "store"
+    store.mkdir()
+    with zipfile.ZipFile(tiny_store / "tiny.mar") as original, zipfile.ZipFile(store / "tiny.mar", "w") as copy:
+        for info in original.infolist():
+            data = original.read(info)
+            copy.writestr(info, data.replace(b'"red"', b'"RED"') if info.filename == "index_to_name.json" else data)
+    code, log = refusal(store, tmp_path / "runtime")
+    assert code == 2 and "'index_to_name.json' was modified after build" in log
+
+
+def test_an_unsigned_archive_is_refused_under_a_trust_policy(tiny_store, tmp_path):
+    from markit.ops.signing import generate_keys
+
+    _, public = generate_keys(tmp_path / "team")
+    policy = tmp_path / "trust.yaml"
+    policy.write_text(f"signed_by:\n  - {public}\n")
+    code, log = refusal(tiny_store, tmp_path / "runtime", "--trust", str(policy))
+    assert code == 2 and "tiny.mar" in log and "signature" in log.lower()
