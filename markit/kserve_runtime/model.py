@@ -96,10 +96,10 @@ class ArchiveModel(Model):
         return _infer_response(response.body, payload)
 
     def get_input_types(self) -> list[dict[str, Any]]:
-        return [{"name": "input", "datatype": "BYTES", "shape": [-1]}]
+        return self._archive().handler.v2_inputs()
 
     def get_output_types(self) -> list[dict[str, Any]]:
-        return [{"name": "answer", "datatype": "BYTES", "shape": [-1]}]
+        return self._archive().handler.v2_outputs()
 
     def _archive(self) -> LoadedArchive:
         if self.archive is None:
@@ -154,7 +154,7 @@ def _infer_response(body: Mapping[str, Any], request: InferRequest) -> InferResp
             array = np.array([str(item).encode("utf-8") for item in output["data"]], dtype=np.object_)
         else:
             array = np.array(output["data"], dtype=to_np_dtype(datatype))
-        tensor = InferOutput(output["name"], list(output["shape"]), datatype)
+        tensor = InferOutput(output["name"], list(output["shape"]), datatype, parameters=output.get("parameters"))
         tensor.set_data_from_numpy(array.reshape(output["shape"]), binary_data=True)
         outputs.append(tensor)
     return InferResponse(response_id=str(body.get("id") or request.id or uuid.uuid4()), model_name=body["model_name"],

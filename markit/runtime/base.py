@@ -26,6 +26,7 @@ from .exchange import NO_METRICS, Metrics, Request, Response, Served
 from .model_loading import LoadedModel
 from .payload import Payload
 from .protocol import Inbound, InstanceRules
+from .typed_outputs import TypedOutput
 from .unpacked_archive import UnpackedArchive
 
 __all__ = ["Decoded", "TaskHandler"]
@@ -87,9 +88,21 @@ class TaskHandler:
         """The payload's output row (or its ``rows`` rows) -> the JSON-able answer for it."""
         raise NotImplementedError
 
+    def typed_outputs(self) -> tuple[TypedOutput, ...]:
+        """The typed v2 outputs this task's answers carry beside the JSON ``answer`` (``typed_outputs.py``)."""
+        return ()
+
+    def v2_inputs(self) -> list[dict[str, Any]]:
+        """The v2 model metadata's inputs: one tensor, an element per instance (the task's own body, or bytes)."""
+        return [{"name": "input", "datatype": "BYTES", "shape": [-1]}]
+
+    def v2_outputs(self) -> list[dict[str, Any]]:
+        """The v2 model metadata's outputs: the JSON ``answer`` and the task's typed outputs."""
+        return [{"name": protocol.OUTPUT_NAME, "datatype": "BYTES", "shape": [-1]}, *(o.metadata() for o in self.typed_outputs())]
+
     def instance_rules(self) -> InstanceRules:
-        """How this task's KServe instances look (named tensors, which budget counts them)."""
-        return InstanceRules(self.budgets)
+        """How this task's KServe instances look (named tensors, which budget counts them) and its typed outputs."""
+        return InstanceRules(self.budgets, outputs=self.typed_outputs())
 
     def describe(self) -> dict[str, Any]:
         """The archive's public description (TorchServe shows it at ``GET /models/NAME?customized=true``):
@@ -121,7 +134,8 @@ class TaskHandler:
         results = self._answer(inbound, metrics)
         refused = sum(isinstance(result, _Failed) for result in results)
         log.info("batch of %d requests: %d answered, %d refused", len(results), len(results) - refused, refused)
-        return [self._response(spoken, request, parsed, result, served)
+        rules = self.instance_rules()
+        return [self._response(spoken, request, parsed, result, served, rules)
                 for spoken, request, parsed, result in zip(protocols, requests, inbound, results, strict=True)]
 
     def answer_envelope(self, envelope: str, rows: Any, metrics: Metrics = NO_METRICS) -> Response:
@@ -195,12 +209,13 @@ class TaskHandler:
                 results[index] = answer if isinstance(answer, _Failed) else [*results[index], answer]
 
     @staticmethod
-    def _response(spoken: str, request: Request, inbound: Inbound | _Failed, result: list[Any] | _Failed, served: Served) -> Response:
+    def _response(spoken: str, request: Request, inbound: Inbound | _Failed, result: list[Any] | _Failed, served: Served,
+                  rules: InstanceRules) -> Response:
         """The response to one request, in the protocol it came in."""
         if isinstance(result, _Failed):
             return Response(protocol.failure_body(spoken, result.body), result.status, result.phrase)
         request_id = inbound.request_id or request.request_id
-        return Response(protocol.answer_body(spoken, result, served, request_id))
+        return Response(protocol.answer_body(inbound, result, served, request_id, rules))
 
     @staticmethod
     def _guard(indices: list[int], step: Callable[..., Any], *args: Any) -> Any:

@@ -13,6 +13,7 @@ from .exchange import Metrics
 from .images import ImagePreprocessing
 from .model_loading import LoadedModel
 from .payload import Payload, binary_input, parse_int_option
+from .typed_outputs import TypedOutput, top_k_outputs
 from .unpacked_archive import UnpackedArchive
 
 __all__ = ["Asked", "ImageClassifier"]
@@ -43,6 +44,9 @@ class ImageClassifier(TaskHandler):
             limit = self.rule.top_k
             asked = Asked(parse_int_option("top_k", found.options["top_k"], 1, limit, f"this model's postprocess.top_k is {limit}"))
         return Decoded(tensor=self.preprocessing.apply(found.data, self.budgets.pixels), detail=asked)
+
+    def typed_outputs(self) -> tuple[TypedOutput, ...]:
+        return top_k_outputs(self.rule.top_k)
 
     def postprocess(self, output: torch.Tensor, item: Decoded[Asked]) -> dict[str, Any]:
         return {"predictions": top_k(output, self.rule, item.detail.top_k), "model": self.archive.summary}

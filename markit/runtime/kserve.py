@@ -11,7 +11,8 @@ response. Nothing here knows about an engine or a batch (``protocol.py`` routes 
     v2 request   {"id"?, "model_name"?, "model_version"?, "inputs": [tensor, ...], "parameters"?, "outputs"?}
                  tensor = {"name", "shape", "datatype", "data", "parameters"?}
     v2 response  {"model_name", "model_version", "id",
-                  "outputs": [{"name": "answer", "datatype": "BYTES", "shape": [N], "data": [json(a0), ...]}]}
+                  "outputs": [{"name": "answer", "datatype": "BYTES", "shape": [N], "data": [json(a0), ...]},
+                              the task's typed outputs (``typed_outputs.py``), e.g. label, probability]}
 
 A body is a KServe request when it is a JSON object with the key ``instances`` (v1) or ``inputs``
 (v2); these two keys are therefore reserved at the top level of every task's JSON body. A body sent
@@ -40,6 +41,7 @@ from typing import Any
 
 from .errors import BadInput
 from .payload import RAW_FIELDS, Payload, decode_base64, decode_json_bytes
+from .typed_outputs import TypedOutput
 
 __all__ = [
     "Admit",
@@ -95,6 +97,7 @@ class Inbound:
     payloads: tuple[Payload, ...]
     request_id: str | None = None
     envelope: bool = False
+    outputs: tuple[str, ...] | None = None  # the v2 outputs the request asked for (None: all)
 
     def label(self, position: int) -> str:
         """How an error names the instance at ``position`` ('' for a plain request)."""
@@ -112,16 +115,17 @@ def protocol_of(payload: Payload) -> str:
     return V2 if isinstance(body, Mapping) and "inputs" in body else PLAIN
 
 
-def expand(payload: Payload, protocol: str, admit: Admit, named: bool = False) -> Inbound:
+def expand(payload: Payload, protocol: str, admit: Admit, named: bool = False, outputs: Sequence[str] = (OUTPUT_NAME,)) -> Inbound:
     """A request of the given protocol -> its instances (a plain request is its own one payload).
 
     ``admit`` checks the count of instances against the model's budget (raising its 413) before any is
-    unpacked; ``named``: v2 instances are objects keyed by tensor name even with one tensor (regression)."""
+    unpacked; ``named``: v2 instances are objects keyed by tensor name even with one tensor (regression);
+    ``outputs``: the v2 output names the model declares (a request may ask for any of them)."""
     if protocol == PLAIN:
         return Inbound(PLAIN, (payload,))
     body = _json_body(payload)
     if protocol == V2:
-        return _v2_request(body, named, admit)
+        return _v2_request(body, named, admit, tuple(outputs))
     unknown = sorted(set(body) - V1_KEYS)
     if unknown:
         raise BadInput(f"KServe v1 request: unknown key {unknown[0]!r}; a v1 request is {V1_FORM} "
@@ -162,7 +166,7 @@ def _raw(data: bytes) -> Payload:
     return Payload(fields={"body": data}, content_types={"body": ""})
 
 
-def _v2_request(body: Mapping[str, Any], named: bool, admit: Admit) -> Inbound:
+def _v2_request(body: Mapping[str, Any], named: bool, admit: Admit, outputs: tuple[str, ...]) -> Inbound:
     unknown = sorted(set(body) - V2_KEYS)
     if unknown:
         raise BadInput(f"KServe v2 request: unknown key {unknown[0]!r}; expected {sorted(V2_KEYS)}")
@@ -176,20 +180,24 @@ def _v2_request(body: Mapping[str, Any], named: bool, admit: Admit) -> Inbound:
     if unknown_parameters:
         raise BadInput(f"KServe v2 request: parameter {unknown_parameters[0]!r} is not one this model takes "
                        f"(it takes only {sorted(CLIENT_PARAMETERS)}, which change nothing); remove it")
-    _check_requested_outputs(body.get("outputs"))
-    return Inbound(V2, v2_payloads(body["inputs"], admit, named), request_id=request_id)
+    requested = _requested_outputs(body.get("outputs"), outputs)
+    return Inbound(V2, v2_payloads(body["inputs"], admit, named), request_id=request_id, outputs=requested)
 
 
-def _check_requested_outputs(outputs: Any) -> None:
+def _requested_outputs(outputs: Any, declared: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The output names a v2 request asks for (None: it asks for none, so gets all), each one the model declares."""
     if outputs is None:
-        return
+        return None
     if not isinstance(outputs, list):
         raise BadInput(f"KServe v2 request: 'outputs' must be a list of {{name}} objects, got {_kind(outputs)}")
+    names = []
     for index, output in enumerate(outputs):
         name = output.get("name") if isinstance(output, Mapping) else None
-        if name != OUTPUT_NAME:
-            raise BadInput(f"KServe v2 request: outputs[{index}] asks for {name!r}; this model has one output, "
-                           f"{OUTPUT_NAME!r} (one JSON answer per instance)")
+        if name not in declared:
+            raise BadInput(f"KServe v2 request: outputs[{index}] asks for {name!r}; this model's outputs are "
+                           f"{list(declared)} ({OUTPUT_NAME!r}: one JSON answer per instance)")
+        names.append(name)
+    return tuple(names)
 
 
 @dataclass(frozen=True)
@@ -379,14 +387,16 @@ def v2_answer_data(answers: Sequence[Any]) -> list[str]:
     return [json.dumps(answer, ensure_ascii=False, separators=(",", ":")) for answer in answers]
 
 
-def v2_response(answers: Sequence[Any], model_name: str, model_version: str, request_id: str | None) -> dict[str, Any]:
+def v2_response(answers: Sequence[Any], model_name: str, model_version: str, request_id: str | None,
+                typed: Sequence[TypedOutput] = (), requested: Sequence[str] | None = None) -> dict[str, Any]:
+    """The v2 response: ``answer`` and the task's typed outputs that every answer has a row for, or only the
+    ``requested`` ones."""
     data = v2_answer_data(answers)
-    return {
-        "model_name": model_name,
-        "model_version": model_version,
-        "id": request_id,
-        "outputs": [{"name": OUTPUT_NAME, "shape": [len(data)], "datatype": "BYTES", "data": data}],
-    }
+    outputs = [{"name": OUTPUT_NAME, "shape": [len(data)], "datatype": "BYTES", "data": data}]
+    outputs += [tensor for output in typed if (tensor := output.tensor(answers)) is not None]
+    if requested is not None:
+        outputs = [output for output in outputs if output["name"] in requested]
+    return {"model_name": model_name, "model_version": model_version, "id": request_id, "outputs": outputs}
 
 
 def error_response(body: Mapping[str, Any]) -> dict[str, Any]:

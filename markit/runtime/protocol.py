@@ -15,20 +15,27 @@ from typing import Any
 from . import binary_tensors, kserve
 from .budgets import Budgets
 from .exchange import Request, Served
-from .kserve import PLAIN, V1, V2, Inbound
+from .kserve import OUTPUT_NAME, PLAIN, V1, V2, Inbound
+from .typed_outputs import TypedOutput
 
-__all__ = ["PLAIN", "V1", "V2", "Inbound", "InstanceRules", "answer_body", "envelope_body", "enveloped", "failure_body",
+__all__ = ["OUTPUT_NAME", "PLAIN", "V1", "V2", "Inbound", "InstanceRules", "answer_body", "envelope_body", "enveloped", "failure_body",
            "inbound", "protocol_of", "spoken_when_unreadable", "unpacked"]
 
 
 @dataclass(frozen=True)
 class InstanceRules:
-    """How a task's KServe instances look: ``named``: a v2 instance is ``{tensor name: row}`` even with one
-    tensor (regression's features); ``budgets`` and ``budget``: the archive's budget that counts them."""
+    """How a task's KServe instances and answers look: ``named``: a v2 instance is ``{tensor name: row}`` even
+    with one tensor (regression's features); ``budgets`` and ``budget``: the archive's budget that counts them;
+    ``outputs``: the typed v2 outputs its answers carry."""
 
     budgets: Budgets
     budget: str = "instances"
     named: bool = False
+    outputs: tuple[TypedOutput, ...] = ()  # the task's typed v2 outputs, beside the JSON answer
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        return (kserve.OUTPUT_NAME, *(output.name for output in self.outputs))
 
     def admit(self, count: int) -> None:
         self.budgets.check(self.budget, count, "the KServe request")
@@ -55,7 +62,7 @@ def unpacked(request: Request) -> Request:
 
 def inbound(request: Request, protocol: str, rules: InstanceRules) -> Inbound:
     """The request's payloads: itself for a plain request, one per instance for a KServe request."""
-    return kserve.expand(request.payload, protocol, rules.admit, rules.named)
+    return kserve.expand(request.payload, protocol, rules.admit, rules.named, rules.output_names)
 
 
 def enveloped(protocol: str, rows: Any, rules: InstanceRules) -> Inbound:
@@ -63,12 +70,12 @@ def enveloped(protocol: str, rows: Any, rules: InstanceRules) -> Inbound:
     return kserve.from_envelope(protocol, rows, rules.admit, rules.named)
 
 
-def answer_body(protocol: str, answers: Sequence[Any], served: Served, request_id: str | None) -> Any:
+def answer_body(request: Inbound, answers: Sequence[Any], served: Served, request_id: str | None, rules: InstanceRules) -> Any:
     """The body of a request whose payloads were all answered (``answers``: one per payload, in order)."""
-    if protocol == V1:
+    if request.protocol == V1:
         return kserve.v1_response(answers)
-    if protocol == V2:
-        return kserve.v2_response(answers, served.name, served.version, request_id)
+    if request.protocol == V2:
+        return kserve.v2_response(answers, served.name, served.version, request_id, rules.outputs, request.outputs)
     return answers[0]
 
 

@@ -15,6 +15,7 @@ import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import torch
@@ -26,6 +27,7 @@ from .exchange import Metrics
 from .model_loading import LoadedModel
 from .payload import Payload, sole_input
 from .protocol import InstanceRules
+from .typed_outputs import TypedOutput
 from .unpacked_archive import UnpackedArchive
 
 __all__ = ["Feature", "Guard", "Regressor"]
@@ -70,7 +72,15 @@ class Regressor(TaskHandler):
 
     def instance_rules(self) -> InstanceRules:
         # KServe v2: one input tensor per feature, named after it; an instance is a row
-        return InstanceRules(self.budgets, budget="rows", named=True)
+        return InstanceRules(self.budgets, budget="rows", named=True, outputs=self.typed_outputs())
+
+    def v2_inputs(self) -> list[dict[str, Any]]:
+        """One FP32 tensor per feature, a row per instance."""
+        return [{"name": feature.name, "datatype": "FP32", "shape": [-1, *feature.shape]} for feature in self.features]
+
+    def typed_outputs(self) -> tuple[TypedOutput, ...]:
+        """One FP32 tensor per declared output, with its unit."""
+        return tuple(TypedOutput(name, "FP32", (), partial(_one_prediction, name), {"unit": unit}) for name, unit in self.outputs)
 
     def decode(self, payload: Payload, metrics: Metrics) -> Decoded[tuple[list[str], ...]]:
         rows, single = json_rows(payload, self.budgets)
@@ -153,3 +163,7 @@ def _as_tensor(value: Any, feature: Feature, where: str) -> torch.Tensor:
     if not torch.isfinite(tensor).all():
         raise BadInput(f"{key}: contains NaN or infinity; send finite numbers in {feature.unit}")
     return tensor.float()
+
+
+def _one_prediction(name: str, answer: Any) -> list[float]:
+    return [answer["prediction"][name]]

@@ -19,6 +19,7 @@ from .classification import Classification, top_k
 from .errors import ArchiveError
 from .model_loading import LoadedModel
 from .text_embedding import TextEmbedder
+from .typed_outputs import TypedOutput, top_k_outputs
 from .unpacked_archive import UnpackedArchive
 
 __all__ = ["TextClassifier"]
@@ -43,6 +44,9 @@ class TextClassifier(TextEmbedder):
         similarity = self.label_embeddings @ vector
         predictions = top_k(similarity / self.temperature, self.rule)
         return [{**p, "similarity": round(float(similarity[p["index"]]), 6)} for p in predictions]
+
+    def typed_outputs(self) -> tuple[TypedOutput, ...]:
+        return top_k_outputs(self.rule.top_k)
 
     def postprocess(self, output: torch.Tensor, item: Decoded) -> dict[str, Any]:
         results = [{"predictions": self.classify(vector)} for vector in self.embed(output, item)]

@@ -19,6 +19,7 @@ from .exchange import Metrics
 from .model_loading import LoadedModel
 from .payload import Payload, text_input
 from .text import TextEncoder, Tokenized, pad_batch, pool
+from .typed_outputs import TypedOutput
 from .unpacked_archive import UnpackedArchive
 
 __all__ = ["TextEmbedder"]
@@ -48,6 +49,9 @@ class TextEmbedder(TaskHandler):
     def embed(self, output: torch.Tensor, item: Decoded[tuple[Tokenized, ...]]) -> list[torch.Tensor]:
         rows = [output] if item.rows is None else list(output)
         return [pool(row, len(t.ids), self.pooling, self.normalize) for row, t in zip(rows, item.detail, strict=True)]
+
+    def typed_outputs(self) -> tuple[TypedOutput, ...]:
+        return (TypedOutput("embedding", "FP32", (-1,), lambda answer: answer["embedding"]),)
 
     def postprocess(self, output: torch.Tensor, item: Decoded[tuple[Tokenized, ...]]) -> dict[str, Any]:
         vectors = [[round(v, DECIMALS) for v in vector.tolist()] for vector in self.embed(output, item)]

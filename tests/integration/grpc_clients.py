@@ -4,8 +4,8 @@
 
 tritonclient.grpc and kserve both register the ``inference.*`` protobuf messages, so they cannot be imported
 in one process, and the test process imports kserve. Each case is ``{"model", "inputs": [{"name",
-"datatype", "shape", "data"} | {..., "bytes_b64": [...]}]}``; its result is ``{"answers": [...]}`` or
-``{"code", "message"}``. Before the cases: server and model readiness and the model metadata, with the token.
+"datatype", "shape", "data"} | {..., "bytes_b64": [...]}]}``; its result is ``{"answers": [...], "typed": {name:
+rows}}`` or ``{"code", "message"}``. Before the cases: server and model readiness and the model metadata.
 """
 
 from __future__ import annotations
@@ -33,7 +33,16 @@ def run(client: triton.InferenceServerClient, headers: dict[str, str], case: dic
         result = client.infer(case["model"], [tensor(spec) for spec in case["inputs"]], headers=headers)
     except InferenceServerException as err:
         return {"code": err.status(), "message": err.message()}
-    return {"answers": [json.loads(item) for item in result.as_numpy("answer")]}
+    typed = {output.name: plain(result.as_numpy(output.name).tolist()) for output in result.get_response().outputs
+             if output.name != "answer"}
+    return {"answers": [json.loads(item) for item in result.as_numpy("answer")], "typed": typed}
+
+
+def plain(value):
+    """A numpy tolist() with bytes elements decoded, as JSON holds it."""
+    if isinstance(value, list):
+        return [plain(item) for item in value]
+    return value.decode("utf-8") if isinstance(value, bytes) else value
 
 
 def main(address: str, token: str) -> None:

@@ -53,9 +53,14 @@ def test_an_image_as_binary_bytes_gets_the_labels_predictions_gives(server, trit
     data = (Path(skimage.data_dir) / "coffee.png").read_bytes()
     value = triton.InferInput("image", [1], "BYTES")
     value.set_data_from_numpy(np.array([data], dtype=np.object_))
-    [got] = answers(client.infer("efficientnet_lite0", [value], headers=fresh(headers)))
+    result = client.infer("efficientnet_lite0", [value], headers=fresh(headers))
+    [got] = answers(result)
     expected = server.client.predict_bytes("efficientnet_lite0", data, "image/png").body
     assert same_json(strip_model(got), strip_model(expected), NOISE)
+    # the typed outputs beside the JSON answer: top-k labels and their probabilities
+    labels = [label if isinstance(label, str) else label.decode() for label in result.as_numpy("label")[0]]  # JSON data: str
+    assert labels == [p["label"] for p in expected["predictions"]]
+    assert np.allclose(result.as_numpy("probability")[0], [p["probability"] for p in expected["predictions"]], atol=NOISE)
 
 
 def test_features_as_a_binary_fp32_tensor_get_the_forecast(server, triton_client):
@@ -63,9 +68,18 @@ def test_features_as_a_binary_fp32_tensor_get_the_forecast(server, triton_client
     history = np.linspace(50, 60, 24, dtype=np.float32)[None, :]
     value = triton.InferInput("temperature_history", [1, 24], "FP32")
     value.set_data_from_numpy(history)
-    [got] = answers(client.infer("weather_seattle", [value], headers=fresh(headers)))
+    result = client.infer("weather_seattle", [value], headers=fresh(headers))
+    [got] = answers(result)
     expected = server.client.predict_json("weather_seattle", {"temperature_history": history[0].tolist()}).body
     assert same_json(strip_model(got), strip_model(expected), NOISE)
+    forecast = result.get_output("temperature_plus_1h")
+    assert forecast["parameters"] == {"unit": "degF"} and forecast["datatype"] == "FP32"
+    assert np.allclose(result.as_numpy("temperature_plus_1h"), [expected["prediction"]["temperature_plus_1h"]], atol=NOISE)
+
+
+def test_server_liveness_and_readiness_answer_tritonclient_with_the_token(triton_client):
+    client, headers = triton_client  # ts_open_inference_protocol=true in config/config.properties
+    assert client.is_server_live(headers=fresh(headers)) and client.is_server_ready(headers=fresh(headers))
 
 
 def test_a_refusal_reaches_tritonclient_with_its_status_and_message(triton_client):

@@ -176,9 +176,15 @@ def test_tritonclient_over_grpc_gets_the_answers_predictions_gives_and_refusals_
     assert report["server_ready"] and all(report["models_ready"].values())
     assert report["metadata"]["weather_seattle"]["outputs"][0]["name"] == "answer"
     assert report["without_token"]["code"] == "StatusCode.UNAUTHENTICATED"
+    assert [output["name"] for output in report["metadata"]["efficientnet_lite0"]["outputs"]] == ["answer", "label", "probability"]
     image, texts, forecast, refused = report["results"]
     client = kserve_runtime.client
-    assert same_json(image["answers"][0], client.predict_bytes("efficientnet_lite0", coffee(), "image/png").body, NOISE)
+    expected_image = client.predict_bytes("efficientnet_lite0", coffee(), "image/png").body
+    assert same_json(image["answers"][0], expected_image, NOISE)
+    assert image["typed"]["label"][0] == [p["label"] for p in expected_image["predictions"]]
+    assert same_json(image["typed"]["probability"][0], [p["probability"] for p in expected_image["predictions"]], NOISE)
+    assert same_json(texts["typed"]["embedding"], [answer["embedding"] for answer in texts["answers"]], NOISE)
+    assert same_json(forecast["typed"]["temperature_plus_1h"], [forecast["answers"][0]["prediction"]["temperature_plus_1h"]], NOISE)
     expected_texts = [client.predict_bytes("minilm_embeddings", text, "text/plain").body for text in (b"tea", b"coffee")]
     assert same_json(texts["answers"], expected_texts, NOISE)
     history = grpc_cases()[2]["inputs"][0]["data"][0]

@@ -134,7 +134,7 @@ TOO_MANY = 4
         ({"inputs": [tensor("x", [1], "FP32", [1])], "parameters": {"sequence_id": 7}}, False, BadInput,
          "parameter 'sequence_id' is not one this model takes (it takes only ['binary_data_output', 'timeout']"),
         ({"inputs": [tensor("x", [1], "FP32", [1])], "outputs": [{"name": "logits"}]}, False, BadInput,
-         "outputs[0] asks for 'logits'; this model has one output, 'answer'"),
+         "outputs[0] asks for 'logits'; this model's outputs are ['answer']"),
         ({"inputs": [tensor("x", [1], "FP32", [1])], "model": "x"}, False, BadInput, "KServe v2 request: unknown key 'model'"),
         ({"inputs": [tensor("x", [1], "BYTES", ["x"], parameters={"binary_data_size": 3})]}, False, BadInput,
          "'binary_data_size' is not supported here"),

@@ -28,7 +28,7 @@ from markit.builder.manifest import SCHEMA_PATH
                    "load_spec", "parse_spec", "verify_golden"}),
         (markit.offline, {"ArchiveLoadError", "LocalArchive", "LocalRequest", "LocalResponse", "PredictionLine", "predict"}),
         (markit.client, {"KeyFile", "Reply", "TokenError", "TorchServeClient"}),
-        (markit.ops, {"ServerError", "TorchServeProcess", "free_port"}),
+        (markit.ops, {"KServeRuntimeProcess", "ServerError", "TorchServeProcess", "free_port"}),
     ],
 )
 def test_exports(package, names):
