@@ -8,6 +8,8 @@
     load     one archive with its own settings: closed loop, unloaded latency, open loop
     fault    workers SIGKILLed under load: failed requests as a caller sees them, with the client's
              retries and without
+    engines  one archive on TorchServe and on the KServe runtime, side by side in rounds: throughput,
+             p50, p99, unloaded latency, and whether the KServe runtime is slower
     reliability  the reliability report (./scripts/reliability.sh): bad inputs in real batches over
              every task, what a long input costs, a soak, workers killed under load
 
@@ -35,7 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = ["main"]
 
-COMMANDS = ("compare", "sweep", "load", "fault", "reliability")
+COMMANDS = ("compare", "sweep", "load", "fault", "engines", "reliability")
 EXAMPLE_SPEC = REPO / "examples" / "efficientnet_lite0" / "spec.yaml"
 
 
@@ -111,6 +113,11 @@ def _parser() -> argparse.ArgumentParser:
     fault.add_argument("--seconds", type=float, default=30.0, help="each run's window (default 30)")
     fault.add_argument("--kills", type=int, default=3, help="workers SIGKILLed per run, evenly spaced (default 3)")
     fault.add_argument("--clients", type=int, default=4, help="client threads in a closed loop (default 4)")
+    engines = commands.add_parser("engines", parents=[common], help="one archive on both engines, side by side")
+    engines.add_argument("--rounds", type=int, default=3, help="rounds on fresh servers, engines alternating (default 3)")
+    engines.add_argument("--seconds", type=float, default=15.0, help="each closed-loop window (default 15)")
+    engines.add_argument("--warmup", type=float, default=5.0, help="warm-up before each window (default 5)")
+    engines.add_argument("--unloaded-requests", type=int, default=40, help="sequential requests for the unloaded p50 (default 40)")
     reliability = commands.add_parser("reliability", help="the reliability report over an archive of every task")
     reliability.add_argument("--store", type=Path, default=REPO / "model_store", help="a store holding the example archives")
     reliability.add_argument("--soak-seconds", type=float, default=300.0, help="the soak's length (default 300)")
@@ -126,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(args_list)
     try:
         with tempfile.TemporaryDirectory(prefix="bench-build-") as built:
-            return {"compare": _compare, "sweep": _sweep, "load": _load, "fault": _fault,
+            return {"compare": _compare, "sweep": _sweep, "load": _load, "fault": _fault, "engines": _engines,
                     "reliability": _reliability}[args.command](args, Path(built))
     except MarkitError as err:
         return report("benchmark", err)
@@ -188,6 +195,16 @@ def _compare(args: argparse.Namespace, built: Path) -> int:
                              with_stock=not args.no_stock, with_ceiling=not args.no_ceiling)
     figures = compare(archive, full, options, _progress)
     print(render(archive, options, figures, origin))
+    return 0
+
+
+def _engines(args: argparse.Namespace, built: Path) -> int:
+    from .engines import EngineOptions, measure_engines, render_engines
+
+    archive, origin = _archive(args, built / "ours")
+    options = EngineOptions(body=_body(args), connections=args.connections, seconds=args.seconds, warmup=args.warmup,
+                            rounds=args.rounds, unloaded_requests=args.unloaded_requests)
+    print(render_engines(archive, options, measure_engines(archive, options, _progress), origin))
     return 0
 
 

@@ -12,8 +12,9 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
+from typing import Any
 
 from ..errors import MarkitError, report
 from ..ops.launch import WORKER_ENVIRONMENT
@@ -35,15 +36,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     for name, value in WORKER_ENVIRONMENT.items():  # what TorchServe's workers get (markit.ops.launch), before torch loads
         os.environ.setdefault(name, value)
+    # the event loop shares the GIL with the batch threads: hand it over every 1 ms, not 5, so answers and new
+    # requests do not wait behind a batch's Python work (benchmarks engines)
+    sys.setswitchinterval(0.001)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from .server import Options, serve  # kserve is imported here, after this command's own arguments are read
 
     options = Options(model_store=args.model_store, host=args.host, http_port=args.http_port, grpc_port=args.grpc_port,
                       key_file=None if args.no_auth else args.key_file, trust=args.trust, settings=args.settings)
     try:
-        return asyncio.run(serve(options))
+        return _run(serve(options))
     except MarkitError as err:
         return report("kserve_runtime", err)
+
+
+def _run(main: Coroutine[Any, Any, int]) -> int:
+    """Run on uvloop's event loop where it is installed (kserve's own server picks it the same way), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from .model import ArchiveModel, Refused
 
@@ -33,7 +34,7 @@ INFER_PATHS = ("/v2/models/{model_name}/infer", "/v2/models/{model_name}/version
 
 
 def add_inference_routes(app: FastAPI, find: Callable[[str], ArchiveModel | None]) -> None:
-    """Register the inference routes on ``app`` (before kserve's, so these answer); ``find`` looks a model up by name."""
+    """Put the inference routes first on ``app`` (before kserve's, so these answer); ``find`` looks a model up by name."""
 
     async def infer(request: Request) -> Response:
         name = request.path_params["model_name"]
@@ -42,8 +43,8 @@ def add_inference_routes(app: FastAPI, find: Callable[[str], ArchiveModel | None
             return error_response(404, "ModelNotFound", f"model {name!r} is not served here; GET /v2/models lists the models")
         return await _answer(model, request, _protocol(request.url.path))
 
-    for path in INFER_PATHS:
-        app.add_api_route(path, infer, methods=["POST"], include_in_schema=False)
+    # plain Starlette routes, ahead of every other: FastAPI's dependency machinery has nothing to do here
+    app.router.routes[0:0] = [Route(path, infer, methods=["POST"]) for path in INFER_PATHS]
 
 
 def _protocol(path: str) -> str:

@@ -108,7 +108,7 @@ async def serve(options: Options) -> int:
                                   thread_name_prefix="batch")
     http = _Uvicorn(uvicorn.Config(_rest_app(dataplane, extension, models, metrics, token, options.key_file),
                                    host=options.host, port=options.http_port, log_config=None, loop="asyncio",
-                                   lifespan="off", timeout_graceful_shutdown=int(options.grace_seconds)))
+                                   lifespan="off", access_log=False, timeout_graceful_shutdown=int(options.grace_seconds)))
     grpc_server = _grpc_server(dataplane, extension, token, options)
     workdir = Path(tempfile.mkdtemp(prefix="markit-kserve-"))
     await grpc_server.start()

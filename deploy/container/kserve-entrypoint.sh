@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The KServe runtime image's entrypoint: check what the container was given, then become the runtime.
+#
+#   MODEL_STORE        folder of .mar archives    (image: /home/model-server/model-store;
+#                      under KServe: /mnt/models/model-store, where the storage initializer copies storageUri)
+#   KEY_FILE           the token file, TorchServe's format (default: ./key_file.json, written with a new
+#                      token when absent; mount a Secret there to choose it)
+#   AUTH               "token" (default) or "off": off only behind a mesh or proxy that authenticates
+#   HTTP_PORT, GRPC_PORT   REST and gRPC ports (default 8080, 8081: KServe's)
+#   TRUST_POLICY       signing keys / pinned identities every archive must satisfy
+#                      (default: /home/model-server/config/trust.yaml when present)
+#   SERVING_SETTINGS   workers, batching per model for this machine
+#                      (default: /home/model-server/config/models.yaml when present)
+# Both listeners bind 0.0.0.0: the container's network is the boundary. Arguments are passed on to
+# python -m markit.kserve_runtime.
+#
+# A wrong input stops here with one line naming the path and exit status 78 (EX_CONFIG). Then this process
+# becomes the runtime: SIGTERM stops it gracefully (exit 0); an archive that fails its checks or golden
+# examples ends it with exit 2, naming the archive.
+set -euo pipefail
+
+fail() {
+  echo "entrypoint: $*" >&2
+  exit 78
+}
+
+store=${MODEL_STORE:-/home/model-server/model-store}
+key_file=${KEY_FILE:-$PWD/key_file.json}
+trust=${TRUST_POLICY:-/home/model-server/config/trust.yaml}
+settings=${SERVING_SETTINGS:-/home/model-server/config/models.yaml}
+
+[[ -d $store ]] || fail "model store $store is not a directory: mount a folder of .mar archives there or set MODEL_STORE"
+[[ -r $store && -x $store ]] || fail "model store $store is not readable by uid $(id -u)"
+shopt -s nullglob
+archives=("$store"/*.mar)
+shopt -u nullglob
+(( ${#archives[@]} > 0 )) || fail "model store $store holds no .mar archive: build them with scripts/build_mar.sh"
+options=(--model-store "$store" --host 0.0.0.0 --http-port "${HTTP_PORT:-8080}" --grpc-port "${GRPC_PORT:-8081}")
+case ${AUTH:-token} in
+  token)
+    if [[ -e $key_file ]]; then
+      [[ -r $key_file ]] || fail "key file $key_file is not readable by uid $(id -u)"
+    else
+      [[ -w $(dirname "$key_file") ]] || fail "key file $key_file is absent and its folder is not writable by uid $(id -u) to create it"
+    fi
+    options+=(--key-file "$key_file") ;;
+  off) options+=(--no-auth) ;;
+  *) fail "AUTH=${AUTH} is not one of: token, off" ;;
+esac
+if [[ -n ${TRUST_POLICY:-} || -f $trust ]]; then
+  [[ -r $trust ]] || fail "trust policy $trust is not readable by uid $(id -u)"
+  options+=(--trust "$trust")
+fi
+if [[ -n ${SERVING_SETTINGS:-} || -f $settings ]]; then
+  [[ -r $settings ]] || fail "serving settings $settings are not readable by uid $(id -u)"
+  options+=(--settings "$settings")
+fi
+echo "entrypoint: KServe runtime with ${#archives[@]} archive(s) in $store, auth ${AUTH:-token}" >&2
+exec python -m markit.kserve_runtime "${options[@]}" "$@"
