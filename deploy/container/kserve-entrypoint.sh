@@ -7,12 +7,12 @@
 #                      token when absent; mount a Secret there to choose it)
 #   AUTH               "token" (default) or "off": off only behind a mesh or proxy that authenticates
 #   HTTP_PORT, GRPC_PORT   REST and gRPC ports (default 8080, 8081: KServe's)
+#   HOST               the address both listeners bind (default 0.0.0.0: the container's network is the boundary)
 #   TRUST_POLICY       signing keys / pinned identities every archive must satisfy
 #                      (default: /home/model-server/config/trust.yaml when present)
 #   SERVING_SETTINGS   workers, batching per model for this machine
 #                      (default: /home/model-server/config/models.yaml when present)
-# Both listeners bind 0.0.0.0: the container's network is the boundary. Arguments are passed on to
-# python -m markit.kserve_runtime.
+# Arguments are passed on to python -m markit.kserve_runtime.
 #
 # A wrong input stops here with one line naming the path and exit status 78 (EX_CONFIG). Then this process
 # becomes the runtime: SIGTERM stops it gracefully (exit 0); an archive that fails its checks or golden
@@ -35,7 +35,7 @@ shopt -s nullglob
 archives=("$store"/*.mar)
 shopt -u nullglob
 (( ${#archives[@]} > 0 )) || fail "model store $store holds no .mar archive: build them with scripts/build_mar.sh"
-options=(--model-store "$store" --host 0.0.0.0 --http-port "${HTTP_PORT:-8080}" --grpc-port "${GRPC_PORT:-8081}")
+options=(--model-store "$store" --host "${HOST:-0.0.0.0}" --http-port "${HTTP_PORT:-8080}" --grpc-port "${GRPC_PORT:-8081}")
 case ${AUTH:-token} in
   token)
     if [[ -e $key_file ]]; then
