@@ -118,6 +118,7 @@ def _parser() -> argparse.ArgumentParser:
     engines.add_argument("--seconds", type=float, default=15.0, help="each closed-loop window (default 15)")
     engines.add_argument("--warmup", type=float, default=5.0, help="warm-up before each window (default 5)")
     engines.add_argument("--unloaded-requests", type=int, default=40, help="sequential requests for the unloaded p50 (default 40)")
+    engines.add_argument("--processes", type=_ints, default=[1, 2], help="the KServe runtime's --processes, each measured (default 1,2)")
     reliability = commands.add_parser("reliability", help="the reliability report over an archive of every task")
     reliability.add_argument("--store", type=Path, default=REPO / "model_store", help="a store holding the example archives")
     reliability.add_argument("--soak-seconds", type=float, default=300.0, help="the soak's length (default 300)")
@@ -203,7 +204,7 @@ def _engines(args: argparse.Namespace, built: Path) -> int:
 
     archive, origin = _archive(args, built / "ours")
     options = EngineOptions(body=_body(args), connections=args.connections, seconds=args.seconds, warmup=args.warmup,
-                            rounds=args.rounds, unloaded_requests=args.unloaded_requests)
+                            rounds=args.rounds, unloaded_requests=args.unloaded_requests, processes=tuple(args.processes))
     print(render_engines(archive, options, measure_engines(archive, options, _progress), origin))
     return 0
 

@@ -30,7 +30,7 @@ from .wrk import run_wrk
 
 __all__ = ["EngineOptions", "EngineRuns", "measure_engines", "render_engines"]
 
-ENGINES = ("TorchServe", "KServe runtime")
+TORCHSERVE = "TorchServe"
 
 
 @dataclass(frozen=True)
@@ -41,14 +41,23 @@ class EngineOptions:
     warmup: float = 5.0
     rounds: int = 3
     unloaded_requests: int = 40
+    processes: tuple[int, ...] = (1, 2)  # the KServe runtime's --processes, each measured
+
+    @property
+    def engines(self) -> tuple[str, ...]:
+        return (TORCHSERVE, *(runtime_label(count) for count in self.processes))
+
+
+def runtime_label(processes: int) -> str:
+    return f"KServe runtime, {processes} process{'es' if processes > 1 else ''}"
 
 
 @dataclass
 class EngineRuns:
     """Per engine, each round's closed-loop and unloaded results."""
 
-    closed: dict[str, list[LoadResult]] = field(default_factory=lambda: {engine: [] for engine in ENGINES})
-    unloaded: dict[str, list[LoadResult]] = field(default_factory=lambda: {engine: [] for engine in ENGINES})
+    closed: dict[str, list[LoadResult]] = field(default_factory=dict)
+    unloaded: dict[str, list[LoadResult]] = field(default_factory=dict)
 
 
 def measure_engines(archive: Path, options: EngineOptions, progress: Callable[[str], None]) -> EngineRuns:
@@ -57,18 +66,20 @@ def measure_engines(archive: Path, options: EngineOptions, progress: Callable[[s
     for number in range(1, options.rounds + 1):
         with tempfile.TemporaryDirectory(prefix="bench-engines-") as scratch:
             root = Path(scratch)
-            progress(f"round {number}/{options.rounds}: TorchServe ...")
+            progress(f"round {number}/{options.rounds}: {TORCHSERVE} ...")
             workers = {info.name: info.settings["maxWorkers"]}
             with bench_server([archive], root / "torchserve", load=[info.mar_name], ready=workers) as server:
-                _measure(runs, "TorchServe", server.url(info.name), server.token, server.process.process.pid, options, progress)
-            progress(f"round {number}/{options.rounds}: KServe runtime ...")
+                _measure(runs, TORCHSERVE, server.url(info.name), server.token, server.process.process.pid, options, progress)
             store = root / "kserve-store"
             store.mkdir()
             place(archive, store / archive.name)
-            with KServeRuntimeProcess(store, root / "kserve") as runtime:
-                runtime.wait_ready()
-                _measure(runs, "KServe runtime", f"{runtime.url()}/predictions/{info.name}", runtime.token(),
-                         runtime.process.pid, options, progress)
+            for count in options.processes:
+                label = runtime_label(count)
+                progress(f"round {number}/{options.rounds}: {label} ...")
+                with KServeRuntimeProcess(store, root / f"kserve-{count}", ["--processes", str(count)]) as runtime:
+                    runtime.wait_ready()
+                    _measure(runs, label, f"{runtime.url()}/predictions/{info.name}", runtime.token(), runtime.process.pid,
+                             options, progress)
     return runs
 
 
@@ -78,10 +89,10 @@ def _measure(runs: EngineRuns, engine: str, url: str, token: str, pid: int, opti
     run_wrk(url, body.data, body.content_type, token, connections=options.connections, seconds=options.warmup)
     with CpuWatch(pid) as watch:
         closed = run_wrk(url, body.data, body.content_type, token, connections=options.connections, seconds=options.seconds)
-    runs.closed[engine].append(_with_cores(closed, watch))
+    runs.closed.setdefault(engine, []).append(_with_cores(closed, watch))
     progress(f"  {engine}, closed loop: {closed.summary()}")
     unloaded = sequential(url, body.data, body.content_type, token, count=options.unloaded_requests)
-    runs.unloaded[engine].append(unloaded)
+    runs.unloaded.setdefault(engine, []).append(unloaded)
     progress(f"  {engine}, unloaded: {unloaded.summary(with_rate=False)}")
 
 
@@ -89,16 +100,21 @@ def _with_cores(result: LoadResult, watch: CpuWatch) -> LoadResult:
     return dataclasses.replace(result, cores=watch.share)
 
 
-def ratios(runs: EngineRuns) -> list[Ratio]:
-    ts, ks = runs.closed["TorchServe"], runs.closed["KServe runtime"]
-    failed = sum(result.failed for result in ts + ks)
-    note = f"{failed} request(s) failed" if failed else ""
-    throughput = [(k.throughput, t.throughput) for k, t in zip(ks, ts, strict=True)]
-    p99 = [(k.p99_ms, t.p99_ms) for k, t in zip(ks, ts, strict=True)]
-    return [
-        _paired("KServe runtime / TorchServe, closed-loop throughput", throughput, "images/s", 1.0, True, note),
-        _paired("KServe runtime / TorchServe, closed-loop p99", p99, "ms", 1.0, False, note),
-    ]
+def ratios(runs: EngineRuns, options: EngineOptions) -> list[Ratio]:
+    """Per KServe runtime configuration: its throughput and p99 against TorchServe's, round by round."""
+    lines = []
+    ts = runs.closed[TORCHSERVE]
+    for label in options.engines[1:]:
+        ks = runs.closed[label]
+        failed = sum(result.failed for result in ts + ks)
+        note = f"{failed} request(s) failed" if failed else ""
+        lines += [
+            _paired(f"{label} / TorchServe, closed-loop throughput", [(k.throughput, t.throughput) for k, t in zip(ks, ts, strict=True)],
+                    "images/s", 1.0, True, note),
+            _paired(f"{label} / TorchServe, closed-loop p99", [(k.p99_ms, t.p99_ms) for k, t in zip(ks, ts, strict=True)],
+                    "ms", 1.0, False, note),
+        ]
+    return lines
 
 
 def _paired(what: str, pairs: list[tuple[float, float]], unit: str, goal: float, at_least: bool, note: str) -> Ratio:
@@ -112,15 +128,15 @@ def render_engines(archive: Path, options: EngineOptions, runs: EngineRuns, orig
              f"  {archive_summary(info)}",
              f"  body: {options.body.label}; closed loop: wrk, {options.connections} connections, {options.seconds:.0f} s "
              f"after {options.warmup:.0f} s warm-up; unloaded: {options.unloaded_requests} sequential requests; "
-             f"{options.rounds} rounds, fresh servers, engines alternating",
+             f"{options.rounds} rounds, fresh servers, engines in turn",
              f"  {machine()}", "",
-             f"  {'engine':<16} {'throughput':>12} {'p50':>9} {'p99':>9} {'unloaded p50':>13} {'failed':>7}"]
-    for engine in ENGINES:
+             f"  {'engine':<28} {'throughput':>12} {'p50':>9} {'p99':>9} {'unloaded p50':>13} {'failed':>7}"]
+    for engine in options.engines:
         closed, unloaded = runs.closed[engine], runs.unloaded[engine]
-        lines.append(f"  {engine:<16} {_median(r.throughput for r in closed):>8.1f} /s {_median(r.p50_ms for r in closed):>6.0f} ms "
+        lines.append(f"  {engine:<28} {_median(r.throughput for r in closed):>8.1f} /s {_median(r.p50_ms for r in closed):>6.0f} ms "
                      f"{_median(r.p99_ms for r in closed):>6.0f} ms {_median(r.p50_ms for r in unloaded):>10.0f} ms "
                      f"{sum(r.failed for r in closed + unloaded):>7}")
-    return "\n".join([*lines, "", ratio_table(ratios(runs))])
+    return "\n".join([*lines, "", ratio_table(ratios(runs, options))])
 
 
 def _median(values) -> float:

@@ -1,5 +1,6 @@
-"""What scripts/demo.sh prints: real photos through a running TorchServe, every input form, a bad
-request, the archive's own description, and what the wrong normalization constants would do.
+"""What scripts/demo.sh prints: real photos through a running TorchServe, every input form, a standard
+client, the same archive on the KServe runtime, a bad request, the archive's own description, and what the
+wrong normalization constants would do.
 
     python -m demo --inference http://127.0.0.1:8080 --management http://127.0.0.1:8081 \\
         --key-file key_file.json --archive model_store/efficientnet_lite0.mar
@@ -51,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     served = classify_photos(client)
     other_forms(client)
     standard_client(args.inference, client, served)
+    second_engine(args.archive, served)
     bad_request(client)
     wrong_constants(args.archive, served)
     digits(client, args.archive.parent / "digits.mar", args.digit_samples)
@@ -192,6 +194,60 @@ def standard_client(inference: str, client: TorchServeClient, served: dict[str, 
         answer = json.loads(element)
         same = same_json(answer["predictions"], served[name].body["predictions"], 1e-5)
         print(f"  {name:<14} -> {show(Reply(200, answer, {}), 1)}   (the /predictions answer: {'same' if same else 'DIFFERENT'})")
+
+
+def second_engine(archive: Path, served: dict[str, Reply]) -> None:
+    """The same archive on the KServe runtime (no Java): /predictions, tritonclient's typed outputs, the kserve SDK over gRPC."""
+    import tempfile
+
+    from markit.ops import KServeRuntimeProcess
+
+    heading(f"the same {archive.name} on the KServe runtime (python -m markit.kserve_runtime: kserve, in process, no Java)")
+    with tempfile.TemporaryDirectory(prefix="demo-kserve-") as scratch:
+        store = Path(scratch) / "store"
+        store.mkdir()
+        (store / archive.name).symlink_to(archive.resolve())
+        with KServeRuntimeProcess(store, Path(scratch) / "runtime") as runtime:
+            started = time.monotonic()
+            runtime.wait_ready()
+            print(f"  ready in {time.monotonic() - started:.1f} s: archive verified, golden examples replayed")
+            for name, reply in served.items():
+                answer = runtime.client.predict_bytes(MODEL, (PHOTOS / name).read_bytes(), content_type_for(PHOTOS / name))
+                same = answer.status == 200 and same_json(answer.body, reply.body, FLOAT_NOISE)
+                print(f"  {name:<14} -> {show(answer, 1)}   (TorchServe's answer: {'same' if same else 'DIFFERENT'})")
+            coffee = (PHOTOS / "coffee.png").read_bytes()
+            print("  tritonclient, typed outputs label BYTES + probability FP32 ->  " + typed_labels(runtime, coffee))
+            print("  the kserve SDK over gRPC (InferenceGRPCClient)             ->  " + grpc_labels(runtime, coffee))
+
+
+def typed_labels(runtime, photo: bytes) -> str:
+    import numpy as np
+    import tritonclient.http as triton
+
+    value = triton.InferInput("image", [1], "BYTES")
+    value.set_data_from_numpy(np.array([photo], dtype=np.object_))
+    result = triton.InferenceServerClient(runtime.url().split("://", 1)[-1]).infer(
+        MODEL, [value], headers={"Authorization": f"Bearer {runtime.token()}"})
+    labels = [label if isinstance(label, str) else label.decode() for label in result.as_numpy("label")[0]]
+    return ",  ".join(f"{label} {p:.1%}" for label, p in zip(labels[:3], result.as_numpy("probability")[0][:3], strict=True))
+
+
+def grpc_labels(runtime, photo: bytes) -> str:
+    import asyncio
+
+    from kserve import InferenceGRPCClient, InferInput, InferRequest
+
+    async def ask():
+        client = InferenceGRPCClient(runtime.grpc_address)
+        try:
+            request = InferRequest(MODEL, [InferInput("image", [1], "BYTES", data=[photo])])
+            return await client.infer(request, headers=[("authorization", f"Bearer {runtime.token()}")])
+        finally:
+            await client.close()
+
+    outputs = {output.name: output.as_numpy() for output in asyncio.run(ask()).outputs}
+    labels = [label.decode() if isinstance(label, bytes) else label for label in outputs["label"][0]]
+    return ",  ".join(f"{label} {p:.1%}" for label, p in zip(labels[:3], outputs["probability"][0][:3], strict=True))
 
 
 def other_forms(client: TorchServeClient) -> None:

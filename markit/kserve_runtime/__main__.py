@@ -33,7 +33,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-auth", action="store_true", help="no token check (only behind a mesh or proxy that authenticates)")
     parser.add_argument("--trust", type=Path, metavar="POLICY", help="serve only archives this trust policy admits (config/trust.yaml)")
     parser.add_argument("--settings", type=Path, metavar="MODELS_YAML", help="deploy-time serving settings (config/models.yaml)")
-    args = parser.parse_args(argv)
+    parser.add_argument("--processes", type=int, default=1,
+                        help="processes serving the store on the same ports, each archive's workers shared among them (default 1)")
+    parser.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)  # one of --processes' children
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(arguments)
+    if args.processes < 1:
+        parser.error(f"--processes must be at least 1, got {args.processes}")
+    if args.processes > 1 and not args.reuse_port:
+        from .processes import supervise
+
+        return supervise(_without_processes(arguments), args.processes, None if args.no_auth else args.key_file)
     for name, value in WORKER_ENVIRONMENT.items():  # what TorchServe's workers get (markit.ops.launch), before torch loads
         os.environ.setdefault(name, value)
     # the event loop shares the GIL with the batch threads: hand it over every 1 ms, not 5, so answers and new
@@ -43,11 +53,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .server import Options, serve  # kserve is imported here, after this command's own arguments are read
 
     options = Options(model_store=args.model_store, host=args.host, http_port=args.http_port, grpc_port=args.grpc_port,
-                      key_file=None if args.no_auth else args.key_file, trust=args.trust, settings=args.settings)
+                      key_file=None if args.no_auth else args.key_file, trust=args.trust, settings=args.settings,
+                      processes=args.processes, reuse_port=args.reuse_port)
     try:
         return _run(serve(options))
     except MarkitError as err:
         return report("kserve_runtime", err)
+
+
+def _without_processes(arguments: list[str]) -> list[str]:
+    """The command line without ``--processes N`` (the children get their own)."""
+    kept, skip = [], False
+    for argument in arguments:
+        if skip:
+            skip = False
+        elif argument == "--processes":
+            skip = True
+        elif not argument.startswith("--processes="):
+            kept.append(argument)
+    return kept
 
 
 def _run(main: Coroutine[Any, Any, int]) -> int:

@@ -5,16 +5,21 @@
     markit_batch_size{model}                             requests per batch the handler ran
     markit_handler_events_total{model, event, detail}    what handlers count (e.g. GuardHits), as under TorchServe
 
-Each server builds its own registry; nothing is registered at import.
+Each server builds its own registry; nothing is registered at import. Served by several processes
+(``processes.py``), every process writes its values to prometheus_client's multiprocess directory and
+``/metrics`` in any of them adds all up.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from starlette.requests import Request
 from starlette.responses import Response
+
+from .processes import METRICS_DIR_ENV
 
 __all__ = ["HandlerEvents", "ServerMetrics"]
 
@@ -44,6 +49,10 @@ class ServerMetrics:
         return HandlerEvents(self, model)
 
     async def endpoint(self, request: Request) -> Response:
+        if os.environ.get(METRICS_DIR_ENV):  # one of several processes: every process's values, from their files
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+            return Response(generate_latest(registry), media_type=CONTENT_TYPE)
         return Response(generate_latest(REGISTRY) + generate_latest(self.registry), media_type=CONTENT_TYPE)
 
 

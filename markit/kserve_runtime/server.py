@@ -18,6 +18,7 @@ import contextlib
 import logging
 import shutil
 import signal
+import socket
 import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -67,6 +68,8 @@ class Options:
     trust: Path | None = None  # a trust policy (config/trust.yaml)
     settings: Path | None = None  # deploy-time serving settings (config/models.yaml)
     grace_seconds: float = 10.0
+    processes: int = 1  # how many processes serve the store (each archive's workers are shared among them)
+    reuse_port: bool = False  # one of several processes: load first, then bind the shared ports
 
 
 class StoreDataPlane(DataPlane):
@@ -92,7 +95,11 @@ class _Uvicorn(uvicorn.Server):
 
 
 async def serve(options: Options) -> int:
-    """Serve the store until stopped; 0 after a clean stop, 2 when an archive is refused."""
+    """Serve the store until stopped; 0 after a clean stop, 2 when an archive is refused.
+
+    Alone, both listeners start first and the archives load behind them. As one of several processes
+    (``options.reuse_port``), a process loads every archive first and only then binds its ports (shared
+    with its siblings through SO_REUSEPORT): a process still loading never receives a request."""
     settings = ServingSettings.load(options.settings) if options.settings else None
     policy = TrustPolicy.load(options.trust) if options.trust else None
     store = discover(options.model_store, settings, options.settings)
@@ -104,28 +111,48 @@ async def serve(options: Options) -> int:
     dataplane = StoreDataPlane(model_registry=registry)
     extension = ModelRepositoryExtension(model_registry=registry)
     token = load_or_create_token(options.key_file) if options.key_file else None
-    executor = ThreadPoolExecutor(max_workers=sum(info.settings["maxWorkers"] for _, info in store),
-                                  thread_name_prefix="batch")
+    executor = ThreadPoolExecutor(max_workers=sum(_slots(info, options) for _, info in store), thread_name_prefix="batch")
     http = _Uvicorn(uvicorn.Config(_rest_app(dataplane, extension, models, metrics, token, options.key_file),
                                    host=options.host, port=options.http_port, log_config=None, loop="asyncio",
                                    lifespan="off", access_log=False, timeout_graceful_shutdown=int(options.grace_seconds)))
     grpc_server = _grpc_server(dataplane, extension, token, options)
     workdir = Path(tempfile.mkdtemp(prefix="markit-kserve-"))
-    await grpc_server.start()
-    loader = asyncio.create_task(_load_store(store, models, workdir, policy, executor, metrics, http))
-    log.info("serving %s on http://%s:%d and grpc %s:%d (%s)", options.model_store, options.host, options.http_port,
-             options.host, options.grpc_port, "token authorization on" if token else "no token check")
+    batchers: list[asyncio.Task] = []
+    loader = asyncio.create_task(_load_store(store, models, workdir, policy, executor, metrics, options, http, batchers))
     try:
-        await http.serve()
+        if options.reuse_port and not await loader:
+            return 2
+        await grpc_server.start()
+        log.info("serving %s on http://%s:%d and grpc %s:%d (%s)", options.model_store, options.host, options.http_port,
+                 options.host, options.grpc_port, "token authorization on" if token else "no token check")
+        await http.serve(sockets=[_shared_socket(options.host, options.http_port)] if options.reuse_port else None)
     finally:
         loader.cancel()
-        refused = await _result(loader)
+        for task in batchers:
+            task.cancel()
+        loaded = await _outcome(loader)
         for model in models.values():
             model.ready = False
         await grpc_server.stop(options.grace_seconds)
         executor.shutdown(wait=True, cancel_futures=True)
         shutil.rmtree(workdir, ignore_errors=True)
-    return 2 if refused else 0
+    return 2 if loaded is False else 0
+
+
+def _slots(info: Any, options: Options) -> int:
+    """Batches in flight for one archive in this process: its workers, shared among the processes."""
+    return max(1, -(-info.settings["maxWorkers"] // options.processes))
+
+
+def _shared_socket(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port`` that sibling processes bind too (the kernel spreads connections)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    listener.bind((host, port))
+    listener.set_inheritable(True)
+    return listener
 
 
 def _rest_app(dataplane: DataPlane, extension: ModelRepositoryExtension, models: dict[str, ArchiveModel],
@@ -152,39 +179,36 @@ def _grpc_server(dataplane: DataPlane, extension: ModelRepositoryExtension, toke
     interceptors = [TokenInterceptor(token, options.key_file)] if token else []
     server = aio.server(interceptors=[*interceptors, ExceptionToStatusInterceptor()],
                         options=[("grpc.max_send_message_length", MAX_GRPC_MESSAGE),
-                                 ("grpc.max_receive_message_length", MAX_GRPC_MESSAGE), ("grpc.so_reuseport", 0)])
+                                 ("grpc.max_receive_message_length", MAX_GRPC_MESSAGE),
+                                 ("grpc.so_reuseport", 1 if options.reuse_port else 0)])
     grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceServicer(dataplane, extension), server)
     server.add_insecure_port(f"{options.host}:{options.grpc_port}")
     return server
 
 
 async def _load_store(store: list, models: dict[str, ArchiveModel], workdir: Path, policy: TrustPolicy | None,
-                      executor: ThreadPoolExecutor, metrics: ServerMetrics, http: uvicorn.Server) -> bool:
-    """Load every archive in turn and start its batcher; on a refusal, stop the server. True when one was refused."""
+                      executor: ThreadPoolExecutor, metrics: ServerMetrics, options: Options, http: uvicorn.Server,
+                      batchers: list[asyncio.Task]) -> bool:
+    """Load every archive in turn and start its batcher (into ``batchers``, which the server cancels when it
+    stops); True when all are ready. On a refusal, stop the server and return False."""
     loop = asyncio.get_running_loop()
-    batchers: list[asyncio.Task] = []
-    try:
-        for path, info in store:
-            try:
-                loaded = await loop.run_in_executor(None, load_archive, path, info, workdir, policy)
-            except MarkitError as err:  # a failed check, signature or golden example, named
-                log.error("not serving the store: %s", err)
-                http.should_exit = True
-                return True
-            batcher = _batcher(loaded, executor, metrics)
-            batchers.append(asyncio.create_task(batcher.run(), name=f"batcher-{info.name}"))
-            models[info.name].serve(loaded, batcher)
-        log.info("all %d models ready", len(store))
-        await asyncio.Event().wait()  # keep the batchers until the server stops
-        return False
-    finally:
-        for task in batchers:
-            task.cancel()
+    for path, info in store:
+        try:
+            loaded = await loop.run_in_executor(None, load_archive, path, info, workdir, policy)
+        except MarkitError as err:  # a failed check, signature or golden example, named
+            log.error("not serving the store: %s", err)
+            http.should_exit = True
+            return False
+        batcher = _batcher(loaded, executor, metrics, options)
+        batchers.append(asyncio.create_task(batcher.run(), name=f"batcher-{info.name}"))
+        models[info.name].serve(loaded, batcher)
+    log.info("all %d models ready", len(store))
+    return True
 
 
-def _batcher(loaded: LoadedArchive, executor: ThreadPoolExecutor, metrics: ServerMetrics) -> Batcher:
+def _batcher(loaded: LoadedArchive, executor: ThreadPoolExecutor, metrics: ServerMetrics, options: Options) -> Batcher:
     settings = loaded.info.settings
-    limits = Limits(max_batch=settings["batchSize"], max_delay=settings["maxBatchDelay"] / 1000, slots=settings["maxWorkers"])
+    limits = Limits(max_batch=settings["batchSize"], max_delay=settings["maxBatchDelay"] / 1000, slots=_slots(loaded.info, options))
     events = metrics.handler_events(loaded.name)
     answer = partial(_answer_batch, loaded.handler, events)
     return Batcher(answer, limits, executor, partial(_failed, loaded), on_batch=partial(metrics.batch, loaded.name))
@@ -199,8 +223,9 @@ def _failed(loaded: LoadedArchive, error: BaseException) -> Any:
     return loaded.runtime.Response({"code": 500, "type": "HandlerError", "message": message}, 500, "Internal Server Error")
 
 
-async def _result(task: asyncio.Task) -> bool:
+async def _outcome(task: asyncio.Task) -> bool | None:
+    """The loader's result: True (all loaded), False (an archive refused), None (stopped while loading)."""
     try:
-        return bool(await task)
+        return await task
     except asyncio.CancelledError:
-        return False
+        return None

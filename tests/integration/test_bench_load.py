@@ -96,3 +96,18 @@ def test_the_sweep_measures_each_setting_then_the_tails_of_the_fastest(tiny_arch
     for m in checked:
         assert m.tail is not None and m.tail.unloaded.ok == 5 and m.tail.open.ok > 0 and m.tail.open.failed == 0
     assert recommend(checked).setting in settings
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (./scripts/benchmark.sh installs it)")
+def test_the_engines_benchmark_loads_both_engines_with_the_same_requests_and_prints_them_side_by_side(tiny_archive):
+    from benchmarks.engines import EngineOptions, measure_engines, render_engines
+
+    options = EngineOptions(body=Body(RED, "image/png", "a red PNG"), connections=2, seconds=1, warmup=1, rounds=1,
+                            unloaded_requests=3, processes=(1, 2))
+    runs = measure_engines(tiny_archive, options, progress=lambda _: None)
+    for engine in options.engines:
+        [closed] = runs.closed[engine]
+        assert closed.ok > 0 and closed.failed == 0, engine
+        assert runs.unloaded[engine][0].ok == 3
+    report = render_engines(tiny_archive, options, runs, "the test's tiny archive")
+    assert "KServe runtime, 2 processes / TorchServe, closed-loop throughput" in report

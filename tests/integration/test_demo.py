@@ -20,6 +20,10 @@ def test_demo_tells_the_whole_story(server, store, capsys):
     assert re.search(r"coffee\.png +-> espresso 9\d\.\d%", out)
     assert "HTTP 415 UnsupportedMediaType" in out
     assert re.search(r"coffee\.png +-> espresso 9\d\.\d% +\(the /predictions answer: same\)", out)  # tritonclient's defaults
+    assert re.search(r"coffee\.png +-> espresso 9\d\.\d% +\(TorchServe's answer: same\)", out)  # the KServe runtime
+    assert "DIFFERENT" not in out
+    assert re.search(r"typed outputs label BYTES \+ probability FP32 +-> +espresso 9\d\.\d%", out)
+    assert re.search(r"the kserve SDK over gRPC \(InferenceGRPCClient\) +-> +espresso 9\d\.\d%", out)
     assert re.search(r"coffee\.png +espresso 9\d\.\d% +espresso 9\d\.\d% +espresso 7\d\.\d%", out)  # served, offline, ImageNet's constants
     assert "HTTP 422: DigitNet.preprocess refused the input" in out
     counts = re.search(r"(\d+) inputs: (\d+) offline answers equal to the served ones", out)

@@ -105,3 +105,33 @@ def test_an_unsigned_archive_is_refused_under_a_trust_policy(tiny_store, tmp_pat
     policy.write_text(f"signed_by:\n  - {public}\n")
     code, log = refusal(tiny_store, tmp_path / "runtime", "--trust", str(policy))
     assert code == 2 and "tiny.mar" in log and "signature" in log.lower()
+
+
+def test_several_processes_serve_one_store_on_shared_ports_count_every_request_and_stop_with_0(tiny_store, tmp_path):
+    runtime = KServeRuntimeProcess(tiny_store, tmp_path / "runtime", ["--processes", "2"])
+    runtime.start()
+    try:
+        runtime.wait_ready()
+        red = png_bytes((220, 20, 30))
+        replies = [runtime.client.predict_bytes("tiny", red, "image/png") for _ in range(12)]  # a connection each
+        assert all(reply.status == 200 for reply in replies)
+        metrics = requests.get(f"{runtime.url()}/metrics", timeout=10).text
+        assert 'markit_requests_total{model="tiny",protocol="predictions",status="200"} 12.0' in metrics  # both processes
+        children = subprocess.run(["pgrep", "-f", "--", f"--reuse-port.*{runtime.http_port}|{runtime.http_port}.*--reuse-port"],
+                                  capture_output=True, text=True).stdout.split()
+        assert len(children) == 2
+    finally:
+        code = runtime.stop()
+    assert code == 0, runtime.log_tail()
+
+
+def test_with_several_processes_a_refused_archive_stops_them_all_with_2(tiny_store, tmp_path):
+    store = tmp_path / "store"
+    store.mkdir()
+
+    def expect_purple(spec: dict) -> None:
+        spec["golden"][0]["expected"] = {"predictions": [{"label": "purple"}]}
+
+    rewrite_manifest(tiny_store / "tiny.mar", store / "tiny.mar", expect_purple)
+    code, log = refusal(store, tmp_path / "runtime", "--processes", "2")
+    assert code == 2 and "golden examples do not reproduce here" in log
