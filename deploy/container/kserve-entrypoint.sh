@@ -8,6 +8,8 @@
 #   AUTH               "token" (default) or "off": off only behind a mesh or proxy that authenticates
 #   HTTP_PORT, GRPC_PORT   REST and gRPC ports (default 8080, 8081: KServe's)
 #   HOST               the address both listeners bind (default 0.0.0.0: the container's network is the boundary)
+#   PROCESSES          processes serving the store on the same ports (default 1; each archive's workers are
+#                      shared among them; docs/migration.md#speed measures 1 and 2)
 #   TRUST_POLICY       signing keys / pinned identities every archive must satisfy
 #                      (default: /home/model-server/config/trust.yaml when present)
 #   SERVING_SETTINGS   workers, batching per model for this machine
@@ -35,7 +37,9 @@ shopt -s nullglob
 archives=("$store"/*.mar)
 shopt -u nullglob
 (( ${#archives[@]} > 0 )) || fail "model store $store holds no .mar archive: build them with scripts/build_mar.sh"
-options=(--model-store "$store" --host "${HOST:-0.0.0.0}" --http-port "${HTTP_PORT:-8080}" --grpc-port "${GRPC_PORT:-8081}")
+[[ ${PROCESSES:-1} =~ ^[1-9][0-9]*$ ]] || fail "PROCESSES=${PROCESSES} is not a whole number of processes of at least 1"
+options=(--model-store "$store" --host "${HOST:-0.0.0.0}" --http-port "${HTTP_PORT:-8080}" --grpc-port "${GRPC_PORT:-8081}"
+         --processes "${PROCESSES:-1}")
 case ${AUTH:-token} in
   token)
     if [[ -e $key_file ]]; then

@@ -35,15 +35,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--settings", type=Path, metavar="MODELS_YAML", help="deploy-time serving settings (config/models.yaml)")
     parser.add_argument("--processes", type=int, default=1,
                         help="processes serving the store on the same ports, each archive's workers shared among them (default 1)")
-    parser.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)  # one of --processes' children
+    parser.add_argument("--http-socket", type=int, help=argparse.SUPPRESS)  # one of --processes' children: the shared REST socket
     arguments = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(arguments)
     if args.processes < 1:
         parser.error(f"--processes must be at least 1, got {args.processes}")
-    if args.processes > 1 and not args.reuse_port:
+    if args.processes > 1 and args.http_socket is None:
         from .processes import supervise
 
-        return supervise(_without_processes(arguments), args.processes, None if args.no_auth else args.key_file)
+        return supervise(_without_processes(arguments), args.processes, args.host, args.http_port,
+                         None if args.no_auth else args.key_file)
     for name, value in WORKER_ENVIRONMENT.items():  # what TorchServe's workers get (markit.ops.launch), before torch loads
         os.environ.setdefault(name, value)
     # the event loop shares the GIL with the batch threads: hand it over every 1 ms, not 5, so answers and new
@@ -54,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     options = Options(model_store=args.model_store, host=args.host, http_port=args.http_port, grpc_port=args.grpc_port,
                       key_file=None if args.no_auth else args.key_file, trust=args.trust, settings=args.settings,
-                      processes=args.processes, reuse_port=args.reuse_port)
+                      processes=args.processes, http_socket=args.http_socket)
     try:
         return _run(serve(options))
     except MarkitError as err:

@@ -1,11 +1,14 @@
 """Several processes serving one store (``--processes N``): what TorchServe's worker processes give, without the GIL.
 
-Each child is the runtime itself (``python -m markit.kserve_runtime ... --reuse-port``): it loads every
-archive, replays its golden examples, and only then binds the shared REST and gRPC ports (SO_REUSEPORT: the
-kernel spreads connections over the processes that listen). Each archive's ``workers`` are shared among the
-processes. The parent writes the token file before the children start (so all read the same token), points
-them at one Prometheus multiprocess directory (so ``/metrics`` in any child counts every process), forwards
-SIGTERM/SIGINT, and stops the rest when one ends: its exit status is the first child's that failed, else 0.
+Each child is the runtime itself (``python -m markit.kserve_runtime ... --http-socket FD``): it loads every
+archive, replays its golden examples, and only then accepts on the REST socket the parent opened for all of
+them (whichever child is free accepts the next connection, so a busy one takes fewer; SO_REUSEPORT, tried
+first, hashes connections to processes and measured a 1.26x p99 from uneven shares) and binds the gRPC
+port with SO_REUSEPORT. Each archive's ``workers`` are shared among the processes.
+
+The parent writes the token file before the children start (so all read the same token), points them at one
+Prometheus multiprocess directory (so ``/metrics`` in any child counts every process), forwards SIGTERM and
+SIGINT, and stops the rest when one ends: its exit status is the first child's that failed, else 0.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -21,6 +25,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..errors import UsageError
 from .auth import load_or_create_token
 
 __all__ = ["METRICS_DIR_ENV", "supervise"]
@@ -28,14 +33,17 @@ __all__ = ["METRICS_DIR_ENV", "supervise"]
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's own switch to its multiprocess mode
 
 
-def supervise(child_args: Sequence[str], processes: int, key_file: Path | None) -> int:
+def supervise(child_args: Sequence[str], processes: int, host: str, http_port: int, key_file: Path | None) -> int:
     """Run ``processes`` children with ``child_args`` until a signal or a child's end; the exit status."""
     if key_file is not None:
         load_or_create_token(key_file)
+    listener = _listening_socket(host, http_port)
     metrics_dir = tempfile.mkdtemp(prefix="markit-kserve-metrics-")
     environment = {**os.environ, METRICS_DIR_ENV: metrics_dir}
-    command = [sys.executable, "-m", "markit.kserve_runtime", *child_args, "--reuse-port", "--processes", str(processes)]
-    children = [subprocess.Popen(command, env=environment) for _ in range(processes)]
+    command = [sys.executable, "-m", "markit.kserve_runtime", *child_args, "--http-socket", str(listener.fileno()),
+               "--processes", str(processes)]
+    children = [subprocess.Popen(command, env=environment, pass_fds=[listener.fileno()]) for _ in range(processes)]
+    listener.close()  # the children hold it now
     stopping: list[int] = []
 
     def forward(sig: int, _frame: object) -> None:
@@ -57,3 +65,17 @@ def supervise(child_args: Sequence[str], processes: int, key_file: Path | None) 
         shutil.rmtree(metrics_dir, ignore_errors=True)
     failed = [code for code in codes if code not in (0, -signal.SIGTERM, -signal.SIGINT)]
     return failed[0] if failed else 0
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+    except OSError as err:
+        listener.close()
+        raise UsageError(f"cannot listen on {host}:{port}: {err.strerror}") from err
+    listener.listen(2048)
+    listener.set_inheritable(True)
+    return listener

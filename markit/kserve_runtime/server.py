@@ -69,7 +69,7 @@ class Options:
     settings: Path | None = None  # deploy-time serving settings (config/models.yaml)
     grace_seconds: float = 10.0
     processes: int = 1  # how many processes serve the store (each archive's workers are shared among them)
-    reuse_port: bool = False  # one of several processes: load first, then bind the shared ports
+    http_socket: int | None = None  # one of several processes: the REST listening socket the parent opened (its fd)
 
 
 class StoreDataPlane(DataPlane):
@@ -98,8 +98,9 @@ async def serve(options: Options) -> int:
     """Serve the store until stopped; 0 after a clean stop, 2 when an archive is refused.
 
     Alone, both listeners start first and the archives load behind them. As one of several processes
-    (``options.reuse_port``), a process loads every archive first and only then binds its ports (shared
-    with its siblings through SO_REUSEPORT): a process still loading never receives a request."""
+    (``options.http_socket``), a process loads every archive first and only then accepts on the REST socket
+    its parent opened for all of them and binds the gRPC port (shared through SO_REUSEPORT): a process still
+    loading never takes a request."""
     settings = ServingSettings.load(options.settings) if options.settings else None
     policy = TrustPolicy.load(options.trust) if options.trust else None
     store = discover(options.model_store, settings, options.settings)
@@ -120,12 +121,13 @@ async def serve(options: Options) -> int:
     batchers: list[asyncio.Task] = []
     loader = asyncio.create_task(_load_store(store, models, workdir, policy, executor, metrics, options, http, batchers))
     try:
-        if options.reuse_port and not await loader:
+        if options.http_socket is not None and not await loader:
             return 2
         await grpc_server.start()
         log.info("serving %s on http://%s:%d and grpc %s:%d (%s)", options.model_store, options.host, options.http_port,
                  options.host, options.grpc_port, "token authorization on" if token else "no token check")
-        await http.serve(sockets=[_shared_socket(options.host, options.http_port)] if options.reuse_port else None)
+        shared = [socket.socket(fileno=options.http_socket)] if options.http_socket is not None else None
+        await http.serve(sockets=shared)
     finally:
         loader.cancel()
         for task in batchers:
@@ -142,17 +144,6 @@ async def serve(options: Options) -> int:
 def _slots(info: Any, options: Options) -> int:
     """Batches in flight for one archive in this process: its workers, shared among the processes."""
     return max(1, -(-info.settings["maxWorkers"] // options.processes))
-
-
-def _shared_socket(host: str, port: int) -> socket.socket:
-    """A listening socket on ``host:port`` that sibling processes bind too (the kernel spreads connections)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    listener = socket.socket(family, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    listener.bind((host, port))
-    listener.set_inheritable(True)
-    return listener
 
 
 def _rest_app(dataplane: DataPlane, extension: ModelRepositoryExtension, models: dict[str, ArchiveModel],
@@ -180,7 +171,7 @@ def _grpc_server(dataplane: DataPlane, extension: ModelRepositoryExtension, toke
     server = aio.server(interceptors=[*interceptors, ExceptionToStatusInterceptor()],
                         options=[("grpc.max_send_message_length", MAX_GRPC_MESSAGE),
                                  ("grpc.max_receive_message_length", MAX_GRPC_MESSAGE),
-                                 ("grpc.so_reuseport", 1 if options.reuse_port else 0)])
+                                 ("grpc.so_reuseport", 0 if options.http_socket is None else 1)])
     grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceServicer(dataplane, extension), server)
     server.add_insecure_port(f"{options.host}:{options.grpc_port}")
     return server

@@ -81,7 +81,7 @@ class KServeRuntimeProcess:
             try:
                 if requests.get(f"{self.url()}/v2/health/ready", timeout=2).status_code == 200:
                     return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not listening yet, or (--processes) not accepting yet
                 pass
             time.sleep(0.3)
         raise ServerError(f"the KServe runtime was not ready after {timeout:.0f} s\n{self.log_tail()}")

@@ -28,7 +28,8 @@ BAD_INPUT = 78
 
 def environment(store: Path, home: Path, **extra: str) -> dict[str, str]:
     http, grpc = free_ports(2)
-    inherited = {key: value for key, value in os.environ.items() if key not in ("TRUST_POLICY", "SERVING_SETTINGS", "AUTH")}
+    inherited = {key: value for key, value in os.environ.items()
+                 if key not in ("TRUST_POLICY", "SERVING_SETTINGS", "AUTH", "PROCESSES")}
     return {**inherited, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "MODEL_STORE": str(store),
             "HOST": "127.0.0.1", "HTTP_PORT": str(http), "GRPC_PORT": str(grpc), "TRUST_POLICY": str(home / "no-trust.yaml"),
             "SERVING_SETTINGS": str(home / "no-models.yaml"), **extra}
@@ -64,6 +65,7 @@ def test_the_entrypoint_serves_the_store_with_a_token_passes_the_healthcheck_and
 @pytest.mark.parametrize(("setting", "says"), [
     ({"MODEL_STORE": "/nonexistent/store"}, "model store /nonexistent/store is not a directory"),
     ({"AUTH": "maybe"}, "AUTH=maybe is not one of: token, off"),
+    ({"PROCESSES": "two"}, "PROCESSES=two is not a whole number of processes of at least 1"),
     ({"KEY_FILE": "/nonexistent/dir/key_file.json"}, "key file /nonexistent/dir/key_file.json is absent and its folder is not writable"),
     ({"TRUST_POLICY": "/nonexistent/trust.yaml"}, "trust policy /nonexistent/trust.yaml is not readable"),
 ])

@@ -30,7 +30,7 @@ def wait_ready(url: str, process: subprocess.Popen, timeout: float = 120) -> Non
         try:
             if requests.get(f"{url}/v2/health/ready", timeout=2).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):
             pass
         time.sleep(0.3)
     raise AssertionError("not ready in time")
@@ -117,7 +117,7 @@ def test_several_processes_serve_one_store_on_shared_ports_count_every_request_a
         assert all(reply.status == 200 for reply in replies)
         metrics = requests.get(f"{runtime.url()}/metrics", timeout=10).text
         assert 'markit_requests_total{model="tiny",protocol="predictions",status="200"} 12.0' in metrics  # both processes
-        children = subprocess.run(["pgrep", "-f", "--", f"--reuse-port.*{runtime.http_port}|{runtime.http_port}.*--reuse-port"],
+        children = subprocess.run(["pgrep", "-f", "--", f"--http-port {runtime.http_port} .*--http-socket"],
                                   capture_output=True, text=True).stdout.split()
         assert len(children) == 2
     finally:
