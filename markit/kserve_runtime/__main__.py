@@ -33,6 +33,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-auth", action="store_true", help="no token check (only behind a mesh or proxy that authenticates)")
     parser.add_argument("--trust", type=Path, metavar="POLICY", help="serve only archives this trust policy admits (config/trust.yaml)")
     parser.add_argument("--settings", type=Path, metavar="MODELS_YAML", help="deploy-time serving settings (config/models.yaml)")
+    parser.add_argument("--max-request-bytes", type=int, default=10 * 1024 * 1024,
+                        help="a larger REST request body is refused with 413 before it is read (default 10 MiB, "
+                             "as TorchServe's max_request_size in config/config.properties)")
     parser.add_argument("--processes", type=int, default=1,
                         help="processes serving the store on the same ports, each archive's workers shared among them (default 1)")
     parser.add_argument("--http-socket", type=int, help=argparse.SUPPRESS)  # one of --processes' children: the shared REST socket
@@ -55,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     options = Options(model_store=args.model_store, host=args.host, http_port=args.http_port, grpc_port=args.grpc_port,
                       key_file=None if args.no_auth else args.key_file, trust=args.trust, settings=args.settings,
-                      processes=args.processes, http_socket=args.http_socket)
+                      processes=args.processes, http_socket=args.http_socket, max_request_bytes=args.max_request_bytes)
     try:
         return _run(serve(options))
     except MarkitError as err:

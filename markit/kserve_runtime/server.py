@@ -47,6 +47,7 @@ from ..ops.signing import TrustPolicy
 from .archives import LoadedArchive, discover, load_archive
 from .auth import BearerToken, TokenInterceptor, load_or_create_token
 from .batching import Batcher, Limits
+from .limits import MAX_REQUEST_BYTES, BodyLimit
 from .metrics import ServerMetrics
 from .model import ArchiveModel
 from .rest import add_inference_routes
@@ -55,7 +56,7 @@ __all__ = ["Options", "StoreDataPlane", "serve"]
 
 log = logging.getLogger(__name__)
 
-MAX_GRPC_MESSAGE = 16 * 1024 * 1024  # above the largest request budget (request_bytes), as TorchServe's max_request_size
+MAX_GRPC_MESSAGE = 16 * 1024 * 1024  # gRPC's own bound on a message (binary tensors take less room than JSON)
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class Options:
     trust: Path | None = None  # a trust policy (config/trust.yaml)
     settings: Path | None = None  # deploy-time serving settings (config/models.yaml)
     grace_seconds: float = 10.0
+    max_request_bytes: int = MAX_REQUEST_BYTES  # a larger REST body is a 413 before it is read whole
     processes: int = 1  # how many processes serve the store (each archive's workers are shared among them)
     http_socket: int | None = None  # one of several processes: the REST listening socket the parent opened (its fd)
 
@@ -113,7 +115,8 @@ async def serve(options: Options) -> int:
     extension = ModelRepositoryExtension(model_registry=registry)
     token = load_or_create_token(options.key_file) if options.key_file else None
     executor = ThreadPoolExecutor(max_workers=sum(_slots(info, options) for _, info in store), thread_name_prefix="batch")
-    http = _Uvicorn(uvicorn.Config(_rest_app(dataplane, extension, models, metrics, token, options.key_file),
+    app = _rest_app(dataplane, extension, models, metrics, token, options.key_file, options.max_request_bytes)
+    http = _Uvicorn(uvicorn.Config(app,
                                    host=options.host, port=options.http_port, log_config=None, loop="asyncio",
                                    lifespan="off", access_log=False, timeout_graceful_shutdown=int(options.grace_seconds)))
     grpc_server = _grpc_server(dataplane, extension, token, options)
@@ -147,7 +150,7 @@ def _slots(info: Any, options: Options) -> int:
 
 
 def _rest_app(dataplane: DataPlane, extension: ModelRepositoryExtension, models: dict[str, ArchiveModel],
-              metrics: ServerMetrics, token: str | None, key_file: Path | None) -> Any:
+              metrics: ServerMetrics, token: str | None, key_file: Path | None, max_request_bytes: int) -> Any:
     app = FastAPI(title="markit KServe runtime", docs_url=None, redoc_url=None, default_response_class=ORJSONResponse)
     add_inference_routes(app, models.get)  # before kserve's routes: these take the inference paths
     app.add_api_route("/", dataplane.live, methods=["GET"])
@@ -163,7 +166,8 @@ def _rest_app(dataplane: DataPlane, extension: ModelRepositoryExtension, models:
                            (kserve_errors.ServerNotReady, kserve_errors.server_not_ready_handler),
                            (Exception, kserve_errors.generic_exception_handler)):
         app.add_exception_handler(error, handler)
-    return BearerToken(app, token, key_file) if token else app
+    limited = BodyLimit(app, max_request_bytes)
+    return BearerToken(limited, token, key_file) if token else limited  # the token first: a stranger's body is never read
 
 
 def _grpc_server(dataplane: DataPlane, extension: ModelRepositoryExtension, token: str | None, options: Options) -> aio.Server:

@@ -16,6 +16,7 @@ from kserve.protocol.infer_type import InferInput, InferRequest, RequestedOutput
 from markit.errors import UsageError
 from markit.kserve_runtime.auth import BearerToken, load_or_create_token
 from markit.kserve_runtime.batching import Batcher, Limits
+from markit.kserve_runtime.limits import BodyLimit
 from markit.kserve_runtime.model import Refused, _infer_response, _v2_body, grpc_code
 
 
@@ -192,3 +193,43 @@ def test_the_v2_answer_becomes_binary_outputs_with_the_request_id():
                                               (422, "INVALID_ARGUMENT"), (500, "INTERNAL"), (503, "UNAVAILABLE")])
 def test_each_http_status_has_its_grpc_code(status, code):
     assert grpc_code(status).name == code
+
+
+# -- the body limit ---------------------------------------------------------------------------------
+def run_asgi(app, headers: list[tuple[bytes, bytes]], chunks: list[bytes]) -> tuple[int, bytes]:
+    sent: list[dict] = []
+    pending = [{"type": "http.request", "body": chunk, "more_body": index < len(chunks) - 1} for index, chunk in enumerate(chunks)]
+
+    async def receive() -> dict:
+        return pending.pop(0) if pending else {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    asyncio.run(app({"type": "http", "path": "/predictions/m", "headers": headers}, receive, send))
+    return sent[0]["status"], b"".join(message.get("body", b"") for message in sent[1:])
+
+
+async def echo_length(scope, receive, send) -> None:
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": str(len(body)).encode()})
+
+
+def test_a_body_within_the_limit_reaches_the_app_whole():
+    assert run_asgi(BodyLimit(echo_length, 10), [], [b"12345", b"67890"]) == (200, b"10")
+
+
+def test_a_body_declared_too_large_is_a_413_before_any_of_it_is_read():
+    status, body = run_asgi(BodyLimit(echo_length, 10), [(b"content-length", b"11")], [b"x" * 11])
+    assert status == 413 and json.loads(body)["message"].startswith("the request body is 11 bytes, more than this server's limit of 10")
+
+
+def test_a_body_that_grows_past_the_limit_while_arriving_is_a_413():
+    status, body = run_asgi(BodyLimit(echo_length, 10), [], [b"123456", b"789012"])
+    assert status == 413 and json.loads(body)["type"] == "PayloadTooLarge"
