@@ -139,10 +139,8 @@ def _tensor(tensor: Any) -> dict[str, Any]:
 
 
 def _plain(parameters: Any) -> dict[str, Any]:
-    if not parameters:
-        return {}
-    return dict(parameters) if isinstance(parameters, Mapping) and not hasattr(parameters, "DESCRIPTOR") \
-        else to_http_parameters(parameters)
+    """Request or tensor parameters as JSON values (gRPC's ``InferParameter`` messages unwrapped)."""
+    return to_http_parameters(parameters) if parameters else {}
 
 
 def _infer_response(body: Mapping[str, Any], request: InferRequest) -> InferResponse:

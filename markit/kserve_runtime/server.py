@@ -27,6 +27,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import grpc
 import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import ORJSONResponse
@@ -157,6 +158,8 @@ def _rest_app(dataplane: DataPlane, extension: ModelRepositoryExtension, models:
     app.add_api_route("/metrics", metrics.endpoint, methods=["GET"])
     register_v1_endpoints(app, dataplane, extension)
     register_v2_endpoints(app, dataplane, extension)
+    # no repository API: loading or unloading a model at run time would skip the checks the store had at start
+    app.router.routes[:] = [route for route in app.router.routes if not getattr(route, "path", "").startswith("/v2/repository/")]
     for error, handler in ((kserve_errors.InvalidInput, kserve_errors.invalid_input_handler),
                            (kserve_errors.InferenceError, kserve_errors.inference_error_handler),
                            (kserve_errors.ModelNotFound, kserve_errors.model_not_found_handler),
@@ -170,9 +173,22 @@ def _rest_app(dataplane: DataPlane, extension: ModelRepositoryExtension, models:
     return BearerToken(limited, token, key_file) if token else limited  # the token first: a stranger's body is never read
 
 
+class _NoRepository(aio.ServerInterceptor):
+    """gRPC's RepositoryModelLoad/Unload refused (UNIMPLEMENTED), as the REST repository routes are absent."""
+
+    async def intercept_service(self, continuation: Any, details: Any) -> Any:
+        if not details.method.startswith("/inference.GRPCInferenceService/Repository"):
+            return await continuation(details)
+
+        async def refuse(request: Any, context: aio.ServicerContext) -> None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "no repository API: the store is fixed at start")
+
+        return grpc.unary_unary_rpc_method_handler(refuse)
+
+
 def _grpc_server(dataplane: DataPlane, extension: ModelRepositoryExtension, token: str | None, options: Options) -> aio.Server:
     interceptors = [TokenInterceptor(token, options.key_file)] if token else []
-    server = aio.server(interceptors=[*interceptors, ExceptionToStatusInterceptor()],
+    server = aio.server(interceptors=[*interceptors, _NoRepository(), ExceptionToStatusInterceptor()],
                         options=[("grpc.max_send_message_length", MAX_GRPC_MESSAGE),
                                  ("grpc.max_receive_message_length", MAX_GRPC_MESSAGE),
                                  ("grpc.so_reuseport", 0 if options.http_socket is None else 1)])

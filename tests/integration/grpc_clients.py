@@ -38,6 +38,15 @@ def run(client: triton.InferenceServerClient, headers: dict[str, str], case: dic
     return {"answers": [json.loads(item) for item in result.as_numpy("answer")], "typed": typed}
 
 
+def refusal(call) -> dict:
+    """What a call the server should refuse got: its status and message, or that it was not refused."""
+    try:
+        call()
+    except InferenceServerException as err:
+        return {"code": err.status(), "message": err.message()}
+    return {"code": "OK"}
+
+
 def plain(value):
     """A numpy tolist() with bytes elements decoded, as JSON holds it."""
     if isinstance(value, list):
@@ -55,6 +64,7 @@ def main(address: str, token: str) -> None:
         "models_ready": {model: client.is_model_ready(model, headers=headers) for model in models},
         "metadata": {model: client.get_model_metadata(model, headers=headers, as_json=True) for model in models},
         "without_token": run(client, {}, cases[0]),
+        "unload": refusal(lambda: client.unload_model(models[0], headers=headers)),
         "results": [run(client, headers, case) for case in cases],
     }
     json.dump(report, sys.stdout)

@@ -52,6 +52,8 @@ def test_serve_kserve_sh_serves_the_store_with_a_token_and_stops_cleanly_on_sigt
         answer = requests.post(f"{url}/predictions/tiny", data=red, timeout=30,
                                headers={"Content-Type": "image/png", "Authorization": f"Bearer {token}"})
         assert answer.status_code == 200 and answer.json()["predictions"][0]["label"] in {"red", "green", "blue"}
+        unload = requests.post(f"{url}/v2/repository/models/tiny/unload", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        assert unload.status_code == 404  # no repository API: the store is fixed at start
         huge = requests.post(f"{url}/predictions/tiny", data=b"x" * (10 * 1024 * 1024 + 1), timeout=60,
                              headers={"Content-Type": "image/png", "Authorization": f"Bearer {token}"})
         assert huge.status_code == 413 and "more than this server's limit of 10485760 bytes" in huge.json()["message"]

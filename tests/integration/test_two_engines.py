@@ -176,6 +176,7 @@ def test_tritonclient_over_grpc_gets_the_answers_predictions_gives_and_refusals_
     assert report["server_ready"] and all(report["models_ready"].values())
     assert report["metadata"]["weather_seattle"]["outputs"][0]["name"] == "answer"
     assert report["without_token"]["code"] == "StatusCode.UNAUTHENTICATED"
+    assert report["unload"]["code"] == "StatusCode.UNIMPLEMENTED"  # no repository API: the store is fixed at start
     assert [output["name"] for output in report["metadata"]["efficientnet_lite0"]["outputs"]] == ["answer", "label", "probability"]
     image, texts, forecast, refused = report["results"]
     client = kserve_runtime.client
