@@ -137,7 +137,10 @@ def tensor(name: str, shape: list[int], datatype: str, data: list) -> dict:
 
 
 def v2_answers(body: dict) -> list[Any]:
-    [output] = body["outputs"]
+    """The JSON answers of a v2 response: its ``answer`` output (typed outputs beside it are checked apart), or the
+    one output TorchServe's kservev2 envelope names after the input."""
+    outputs = body["outputs"]
+    output = outputs[0] if len(outputs) == 1 else {output["name"]: output for output in outputs}["answer"]
     assert output["datatype"] == "BYTES" and output["shape"] == [len(output["data"])]
     return [json.loads(text) for text in output["data"]]
 
@@ -217,6 +220,11 @@ def test_regression_features_as_named_v2_tensors(server):
     assert expected[0]["prediction"] != expected[1]["prediction"]
     assert close(v2_answers(by_v2.body), expected, 2e-4)  # predictions are rounded to 4 decimals
     assert close(by_v1.body["predictions"], expected, 2e-4)
+    typed = {output["name"]: output for output in by_v2.body["outputs"] if output["name"] != "answer"}
+    assert set(typed) == set(expected[0]["prediction"])  # one FP32 tensor per declared output, with its unit
+    for name, output in typed.items():
+        assert output["datatype"] == "FP32" and output["shape"] == [2] and output["parameters"] == {"unit": "degF"}
+        assert close(output["data"], [answer["prediction"][name] for answer in expected], 2e-4)
     hot = post(server, v2("kweather"), {"inputs": [tensor(FEATURE, [2, 24], "FP64", rows[0] + [150.0] * 24)]})
     assert hot.status == 422
     assert hot.body["message"] == ("instance 1: temperature_history: value 150 is outside the range [-30.0, 120.0] "
