@@ -41,6 +41,7 @@ from kserve.protocol.grpc.servicer import InferenceServicer
 from kserve.protocol.model_repository_extension import ModelRepositoryExtension
 from kserve.protocol.rest.v1_endpoints import register_v1_endpoints
 from kserve.protocol.rest.v2_endpoints import register_v2_endpoints
+from starlette.routing import Route
 
 from ..errors import MarkitError
 from ..ops.settings import ServingSettings
@@ -51,7 +52,7 @@ from .batching import Batcher, Limits
 from .limits import MAX_REQUEST_BYTES, BodyLimit
 from .metrics import ServerMetrics
 from .model import ArchiveModel
-from .rest import add_inference_routes
+from .rest import add_inference_routes, error_response
 
 __all__ = ["Options", "StoreDataPlane", "serve"]
 
@@ -159,7 +160,7 @@ def _rest_app(dataplane: DataPlane, extension: ModelRepositoryExtension, models:
     register_v1_endpoints(app, dataplane, extension)
     register_v2_endpoints(app, dataplane, extension)
     # no repository API: loading or unloading a model at run time would skip the checks the store had at start
-    app.router.routes[:] = [route for route in app.router.routes if not getattr(route, "path", "").startswith("/v2/repository/")]
+    app.router.routes.insert(0, Route("/v2/repository/{rest:path}", _no_repository, methods=["GET", "POST"]))
     for error, handler in ((kserve_errors.InvalidInput, kserve_errors.invalid_input_handler),
                            (kserve_errors.InferenceError, kserve_errors.inference_error_handler),
                            (kserve_errors.ModelNotFound, kserve_errors.model_not_found_handler),
@@ -171,6 +172,10 @@ def _rest_app(dataplane: DataPlane, extension: ModelRepositoryExtension, models:
         app.add_exception_handler(error, handler)
     limited = BodyLimit(app, max_request_bytes)
     return BearerToken(limited, token, key_file) if token else limited  # the token first: a stranger's body is never read
+
+
+async def _no_repository(request: Any) -> Any:
+    return error_response(404, "NotFound", "no repository API here: the store is fixed at start; restart to change it")
 
 
 class _NoRepository(aio.ServerInterceptor):
