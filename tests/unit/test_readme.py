@@ -1,4 +1,4 @@
-"""The commands the README and the deployment docs show exist: scripts, modules and files they name."""
+"""The commands the README and the deployment and migration docs show exist: scripts, modules and files they name."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pytest
 
 from helpers import REPO
 
-DOCS = [REPO / "README.md", REPO / "docs" / "deployment.md", REPO / "docs" / "serving.md", REPO / "docs" / "kserve.md"]
+DOCS = [REPO / "README.md", REPO / "docs" / "deployment.md", REPO / "docs" / "serving.md", REPO / "docs" / "kserve.md",
+        REPO / "docs" / "migration.md"]
 BLOCK = re.compile(r"```bash\n(.*?)```", re.S)
 
 
