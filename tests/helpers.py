@@ -5,7 +5,9 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
+import re
 import shutil
+import sys
 import zipfile
 from pathlib import Path
 from types import ModuleType
@@ -186,3 +188,19 @@ def write_key(directory: Path, name: str, key=None) -> tuple[Path, Path]:
                                           serialization.NoEncryption()))
     public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
     return private, public
+
+
+def dev_tool(name: str) -> str:
+    """A command-line tool the dev extra installs beside this interpreter (hadolint, shellcheck, kubectl)."""
+    bin_dir = Path(sys.executable).parent
+    path = shutil.which(name, path=str(bin_dir))
+    assert path, f"{name} is not installed in {bin_dir}: pip install -e '.[dev]'"
+    return path
+
+
+def docker_instructions(dockerfile: Path) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of a Dockerfile, continuation lines joined, comments dropped."""
+    text = re.sub(r"\\\n\s*", " ", dockerfile.read_text())
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in lines]
+

@@ -62,6 +62,7 @@ class ArchiveModel(Model):
 
     def serve(self, archive: LoadedArchive, batcher: Batcher) -> None:
         self.archive, self.batcher = archive, batcher
+        self._payload = importlib.import_module(f"{archive.runtime.__name__}.payload").Payload  # once, not per request
         self.ready = True
 
     def load(self) -> bool:  # kserve's repository calls this; loading happens in archives.load_archive
@@ -71,7 +72,7 @@ class ArchiveModel(Model):
     def request(self, fields: Mapping[str, Any], content_types: Mapping[str, str], headers: Mapping[str, str]) -> Any:
         """The archive's ``exchange.Request`` for one HTTP or gRPC request (with a fresh request id, as TorchServe)."""
         runtime = self._archive().runtime
-        payload = importlib.import_module(f"{runtime.__name__}.payload").Payload(dict(fields), dict(content_types))
+        payload = self._payload(dict(fields), dict(content_types))
         return runtime.Request(payload, str(uuid.uuid4()), {str(key).lower(): value for key, value in headers.items()})
 
     async def answer(self, request: Any, protocol: str) -> Any:

@@ -66,6 +66,17 @@ def test_serve_kserve_sh_serves_the_store_with_a_token_and_stops_cleanly_on_sigt
     assert code == 0, (tmp_path / "out.log").read_text()[-3000:]
 
 
+def golden_failing_store(tiny_store: Path, store: Path) -> Path:
+    """A store whose tiny.mar (manifest consistently edited) expects 'purple', which the model never answers."""
+    store.mkdir()
+
+    def expect_purple(spec: dict) -> None:
+        spec["golden"][0]["expected"] = {"predictions": [{"label": "purple"}]}
+
+    rewrite_manifest(tiny_store / "tiny.mar", store / "tiny.mar", expect_purple)
+    return store
+
+
 def refusal(store: Path, root: Path, *args: str) -> tuple[int | None, str]:
     """Start the runtime on ``store``; it must exit by itself (refusing), not serve."""
     runtime = KServeRuntimeProcess(store, root, args)
@@ -78,13 +89,7 @@ def refusal(store: Path, root: Path, *args: str) -> tuple[int | None, str]:
 
 
 def test_an_archive_whose_golden_examples_do_not_reproduce_is_refused_and_nothing_is_served(tiny_store, tmp_path):
-    store = tmp_path / "store"
-    store.mkdir()
-
-    def expect_purple(spec: dict) -> None:
-        spec["golden"][0]["expected"] = {"predictions": [{"label": "purple"}]}
-
-    rewrite_manifest(tiny_store / "tiny.mar", store / "tiny.mar", expect_purple)
+    store = golden_failing_store(tiny_store, tmp_path / "store")
     code, log = refusal(store, tmp_path / "runtime")
     assert code == 2
     assert "tiny.mar: its golden examples do not reproduce here, so it is not served" in log
@@ -131,12 +136,6 @@ def test_several_processes_serve_one_store_on_shared_ports_count_every_request_a
 
 
 def test_with_several_processes_a_refused_archive_stops_them_all_with_2(tiny_store, tmp_path):
-    store = tmp_path / "store"
-    store.mkdir()
-
-    def expect_purple(spec: dict) -> None:
-        spec["golden"][0]["expected"] = {"predictions": [{"label": "purple"}]}
-
-    rewrite_manifest(tiny_store / "tiny.mar", store / "tiny.mar", expect_purple)
+    store = golden_failing_store(tiny_store, tmp_path / "store")
     code, log = refusal(store, tmp_path / "runtime", "--processes", "2")
     assert code == 2 and "golden examples do not reproduce here" in log

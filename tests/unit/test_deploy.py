@@ -28,7 +28,7 @@ from markit.ops.kserve_layout import LayoutError, lay_out
 from markit.ops.kserve_layout import main as kserve_layout_main
 from markit.ops.mar_file import SERVING_SETTINGS, MarFileError
 
-from helpers import REPO, stand_in_mar
+from helpers import REPO, dev_tool, docker_instructions, stand_in_mar
 
 DOCKERFILE = REPO / "Dockerfile"
 CONTAINER = REPO / "deploy" / "container"
@@ -44,20 +44,11 @@ HARDENING = ("enable_model_api", "max_request_size", "max_response_size", "job_q
 
 
 def tool(name: str) -> str:
-    path = shutil.which(name, path=str(BIN))
-    assert path, f"{name} is not installed in {BIN}: pip install -e '.[dev]'"
-    return path
-
-
-def docker_instructions() -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) of the Dockerfile, continuation lines joined, comments dropped."""
-    text = re.sub(r"\\\n\s*", " ", DOCKERFILE.read_text())
-    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
-    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in lines]
+    return dev_tool(name)
 
 
 def instruction(name: str) -> list[str]:
-    return [args for op, args in docker_instructions() if op == name]
+    return [args for op, args in docker_instructions(DOCKERFILE) if op == name]
 
 
 def host_port(address: str) -> tuple[str, int]:

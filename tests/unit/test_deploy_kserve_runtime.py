@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -19,7 +16,7 @@ import yaml
 
 from markit.kserve_runtime.auth import OPEN_PATHS
 
-from helpers import REPO
+from helpers import REPO, dev_tool, docker_instructions
 
 DOCKERFILE = REPO / "Dockerfile.kserve"
 ENTRYPOINT = REPO / "deploy" / "container" / "kserve-entrypoint.sh"
@@ -27,30 +24,17 @@ KUBERNETES = REPO / "deploy" / "kubernetes-kserve-runtime"
 TORCHSERVE_KUBERNETES = REPO / "deploy" / "kubernetes"
 INFERENCE_SERVICE = REPO / "deploy" / "kserve" / "inferenceservice-kserve-runtime.yaml"
 ISVC_SCHEMA = REPO / "tests" / "data" / "kserve_inferenceservice_v1beta1.schema.json"
-BIN = Path(sys.executable).parent
 K8S_VERSION = kubernetes_validate.latest_version()
 
 
-def tool(name: str) -> str:
-    path = shutil.which(name, path=str(BIN))
-    assert path, f"{name} is not installed in {BIN}: pip install -e '.[dev]'"
-    return path
-
-
-def instructions() -> list[tuple[str, str]]:
-    text = re.sub(r"\\\n\s*", " ", DOCKERFILE.read_text())
-    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
-    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in lines]
-
-
 def instruction(name: str) -> list[str]:
-    return [args for op, args in instructions() if op == name]
+    return [args for op, args in docker_instructions(DOCKERFILE) if op == name]
 
 
 def test_the_dockerfile_passes_hadolint_and_the_entrypoint_shellcheck():
-    linted = subprocess.run([tool("hadolint"), str(DOCKERFILE)], capture_output=True, text=True, timeout=60)
+    linted = subprocess.run([dev_tool("hadolint"), str(DOCKERFILE)], capture_output=True, text=True, timeout=60)
     assert linted.returncode == 0, linted.stdout + linted.stderr
-    checked = subprocess.run([tool("shellcheck"), str(ENTRYPOINT)], capture_output=True, text=True, timeout=60)
+    checked = subprocess.run([dev_tool("shellcheck"), str(ENTRYPOINT)], capture_output=True, text=True, timeout=60)
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
@@ -72,7 +56,7 @@ def test_the_image_runs_the_entrypoint_as_uid_1000_under_tini_and_exposes_kserve
 
 @pytest.fixture(scope="module")
 def rendered() -> list[dict[str, Any]]:
-    result = subprocess.run([tool("kubectl"), "kustomize", str(KUBERNETES)], capture_output=True, text=True, timeout=60)
+    result = subprocess.run([dev_tool("kubectl"), "kustomize", str(KUBERNETES)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     return list(yaml.safe_load_all(result.stdout))
 
