@@ -19,7 +19,7 @@ from dataclasses import dataclass
 __all__ = ["Probe", "png_claiming", "probes"]
 
 JSON = "application/json"
-TASKS = ("image_classification", "convention", "text_embedding", "text_classification", "regression")
+TASKS = ("image_classification", "convention", "text_embedding", "text_classification", "regression", "seq2seq")
 
 
 @dataclass(frozen=True)
@@ -162,6 +162,30 @@ def _rows(features: dict[str, list[int]]) -> list[tuple[str, bytes, str]]:
     ]
 
 
+def _sequence() -> list[tuple[str, bytes, str]]:
+    """seq2seq (a G2P archive: letters a-z, 32 characters, 64 words, search maxima 32/32/32/2.0)."""
+    return [
+        ("an empty text", b"", "text/plain"),
+        ("only whitespace", b"   \n\t ", "text/plain"),
+        ("invalid UTF-8", b"caf\xe9 \xff\xfe", "text/plain"),
+        ("letters outside the model's symbols", "naïve".encode(), "text/plain"),
+        ("two words in one text", b"two words", "text/plain"),
+        ("digits", _json("r2d2"), JSON),
+        ("a word of 33 characters (budget 32)", b"a" * 33, "text/plain"),
+        ("65 words (budget 64)", _json(["word"] * 65), JSON),
+        ("beam_width 0", _json({"text": "word", "beam_width": 0}), JSON),
+        ("beam_width above its maximum", _json({"text": "word", "beam_width": 33}), JSON),
+        ("num_candidates above beam_width", _json({"text": "word", "beam_width": 2, "num_candidates": 3}), JSON),
+        ("max_length above its maximum", _json({"text": "word", "max_length": 10_000}), JSON),
+        ("a negative length_penalty", _json({"text": "word", "length_penalty": -1}), JSON),
+        ("beam_width as a word", _json({"text": "word", "beam_width": "wide"}), JSON),
+        ("a misspelt option", _json({"text": "word", "beam": 4}), JSON),
+        ("an object without text", _json({"beam_width": 4}), JSON),
+        ("a list holding a number", _json(["fine", 42]), JSON),
+        ("a binary body", bytes(range(256)), "application/octet-stream"),
+    ]
+
+
 def probes(task: str, features: dict[str, list[int]] | None = None) -> list[Probe]:
     """Every probe for one task (``features``: a regression archive's declared features and their shapes)."""
     if task in ("image_classification", "convention"):
@@ -170,6 +194,8 @@ def probes(task: str, features: dict[str, list[int]] | None = None) -> list[Prob
         own = _text(task)
     elif task == "regression":
         own = _rows(features or {})
+    elif task == "seq2seq":
+        own = _sequence()
     else:
         raise ValueError(f"no probes for task {task!r}")
     return [Probe(task, kind, body, content_type) for kind, body, content_type in [*_protocol(), *own]]

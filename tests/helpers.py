@@ -204,3 +204,63 @@ def docker_instructions(dockerfile: Path) -> list[tuple[str, str]]:
     lines = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in lines]
 
+
+
+SEQ_INPUTS = ["<pad>", "</s>", "a", "b", "c", "d"]
+SEQ_OUTPUTS = ["<s>", "</s>", "A", "B", "C", "D"]
+SEQ_SEARCH = {"beam_width": 3, "num_candidates": 2, "max_length": 6, "length_penalty": 0.0,
+              "maxima": {"beam_width": 6, "num_candidates": 6, "max_length": 8, "length_penalty": 2.0}}
+
+
+def tiny_seq2seq(seed: int = 0) -> torch.nn.Module:
+    """The eager TinySeq2Seq with deterministic weights."""
+    module = import_file(TINY / "tiny_seq2seq.py", "tiny_seq2seq_for_tests")
+    torch.manual_seed(seed)
+    return module.TinySeq2Seq().eval()
+
+
+def greedy_reference(model: torch.nn.Module, text: str, max_length: int) -> str:
+    """Greedy decoding written out independently of the handler (argmax over all but <s>, stop at </s>)."""
+    ids = [SEQ_INPUTS.index(c) for c in text] + [1]
+    with torch.inference_mode():
+        state = model.encode(torch.tensor([ids]), torch.tensor([len(ids)]))
+        previous, found = torch.tensor([0]), []
+        for _ in range(max_length):
+            logits, state = model.decode_step(previous, state)
+            logits[0, 0] = float("-inf")
+            symbol = int(logits[0].argmax())
+            if symbol == 1:
+                break
+            found.append(SEQ_OUTPUTS[symbol])
+            previous = torch.tensor([symbol])
+    return " ".join(found)
+
+
+def write_seq2seq_spec(directory: Path, seed: int = 0, **overrides: Any) -> Path:
+    """A seq2seq spec around tests/data/tiny/tiny_seq2seq.py: symbol tables, a search, greedy golden answers."""
+    directory.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(TINY / "tiny_seq2seq.py", directory / "tiny_seq2seq.py")
+    model = tiny_seq2seq(seed)
+    torch.save(model.state_dict(), directory / "weights.pth")
+    (directory / "inputs.json").write_text(json.dumps(SEQ_INPUTS))
+    (directory / "outputs.json").write_text(json.dumps(SEQ_OUTPUTS))
+    words = ["abc", "dcba", "b", "cab"]
+    (directory / "greedy.json").write_text(json.dumps({"text": words, "beam_width": 1, "num_candidates": 1}))
+    expected = {"results": [{"input": w, "candidates": [{"output": greedy_reference(model, w, 6)}]} for w in words]}
+    spec: dict[str, Any] = {
+        "name": "tiny_seq2seq",
+        "version": "1.0",
+        "task": "seq2seq",
+        "model": {"source": "tiny_seq2seq.py", "class": "TinySeq2Seq", "weights": "weights.pth"},
+        "symbols": {"input": {"file": "inputs.json", "pad": "<pad>", "end": "</s>", "lowercase": True, "map": {"-": "</s>"}},
+                    "output": {"file": "outputs.json", "start": "<s>", "end": "</s>", "never": ["<s>"], "join": " "}},
+        "search": json.loads(json.dumps(SEQ_SEARCH)),
+        "budgets": {"texts": 8, "text_chars": 12},
+        "serving": {"workers": 1, "batch_size": 4, "max_batch_delay": 100},
+        "metadata": {"description": "tiny seq2seq test model"},
+        "golden": [{"input": "greedy.json", "expected": expected}],
+    }
+    spec.update(overrides)
+    path = directory / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    return path

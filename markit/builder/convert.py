@@ -191,10 +191,19 @@ def _drop_debug_info(target: Path) -> None:
 
 
 def compare_outputs(eager: torch.nn.Module, converted: Callable[..., Any], inputs: tuple[torch.Tensor, ...]) -> float:
-    """Largest absolute difference between the two models' outputs on ``inputs``."""
+    """Largest absolute difference between the two models' outputs on ``inputs`` (a tensor, or a tuple of
+    tensors compared one by one)."""
     with torch.no_grad():
         expected, actual = eager(*inputs), converted(*inputs)
-    if not isinstance(actual, torch.Tensor) or actual.shape != expected.shape:
-        shape = tuple(actual.shape) if isinstance(actual, torch.Tensor) else type(actual).__name__
-        raise VerificationError(f"the converted model returned {shape}, the eager model {tuple(expected.shape)}")
-    return float((expected.float() - actual.float()).abs().max())
+    expected_parts = tuple(expected) if isinstance(expected, (tuple, list)) else (expected,)
+    actual_parts = tuple(actual) if isinstance(actual, (tuple, list)) else (actual,)
+    if len(actual_parts) != len(expected_parts) or not all(
+            isinstance(a, torch.Tensor) and a.shape == e.shape for a, e in zip(actual_parts, expected_parts, strict=True)):
+        raise VerificationError(f"the converted model returned {_shapes(actual)}, the eager model {_shapes(expected)}")
+    return max(float((e.float() - a.float()).abs().max()) for e, a in zip(expected_parts, actual_parts, strict=True))
+
+
+def _shapes(value: Any) -> Any:
+    if isinstance(value, (tuple, list)):
+        return tuple(_shapes(part) for part in value)
+    return tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__

@@ -112,18 +112,38 @@ def _pack_and_verify(spec: Spec, staging: Path, staged: Staged, out: Path, step:
 
 
 def _convert(mar: Path, spec: Spec, staging: Path, staged: Staged) -> Staged:
-    """Replace the staged eager weights with the converted program; return the updated staging."""
+    """Replace the staged eager weights with the converted program(s); return the updated staging."""
     fmt = spec.model.format
     with _loaded(mar) as local:
-        batch = local.example_batch(golden_requests(spec))
-        conversion = convert(local.task_handler.model, batch, fmt, staging / "model" / PROGRAM_FILES[fmt], spec.model.tolerance)
-    eager, program = dict(staged.section["model"]), conversion.section(f"model/{PROGRAM_FILES[fmt]}")
+        if TASKS[spec.task].program_examples is None:
+            batch = local.example_batch(golden_requests(spec))
+            file = f"model/{PROGRAM_FILES[fmt]}"
+            program = convert(local.task_handler.model, batch, fmt, staging / file, spec.model.tolerance).section(file)
+        else:
+            program = _convert_methods(local, spec, staging)
+    eager = dict(staged.section["model"])
     if fmt in PROGRAM_RUNTIMES:  # the eager source and weights stay, as the fallback where the program cannot run
         model = {**program, "fallback": eager}
     else:
         (staging / eager.pop("weights")).unlink()
         model = {**eager, **program}
     return replace(staged, section={**staged.section, "model": model})
+
+
+def _convert_methods(local: LocalArchive, spec: Spec, staging: Path) -> dict[str, Any]:
+    """A model served as several programs: each method the task calls converted on its own and checked against
+    the eager method (``spec.model.programs``: method -> file and conversion record)."""
+    fmt = spec.model.format
+    examples = TASKS[spec.task].program_examples(spec, local.task_handler, local.decoded(golden_requests(spec)))
+    programs: dict[str, Any] = {}
+    section: dict[str, Any] = {"format": fmt}
+    for method, example in examples.items():
+        file = f"model/{method}.{PROGRAM_FILES[fmt].split('.', 1)[1]}"
+        conversion = convert(example.module, example.inputs, fmt, staging / file, spec.model.tolerance, dynamic=example.dynamic)
+        programs[method] = {"file": file, "conversion": conversion.record()}
+        if conversion.requires:
+            section["requires"] = dict(conversion.requires)
+    return {**section, "programs": programs}
 
 
 def check_model_class(spec: Spec, staging: Path, model: dict[str, Any]) -> None:

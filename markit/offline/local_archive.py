@@ -140,9 +140,12 @@ class LocalArchive:
 
     def example_batch(self, requests: Sequence[LocalRequest]) -> torch.Tensor:
         """The batch tensor the archive's handler makes of these requests (its own decode + preprocess)."""
+        return self.task_handler.preprocess(self.decoded(requests))
+
+    def decoded(self, requests: Sequence[LocalRequest]) -> list[Any]:
+        """What the archive's handler decodes of these requests (``markit.runtime.base.Decoded``, one per request)."""
         inputs = self._receive(requests)
-        decoded = [self._adapter.decode_request(item, self._context, i) for i, item in enumerate(inputs)]
-        return self.task_handler.preprocess(decoded)
+        return [self._adapter.decode_request(item, self._context, i) for i, item in enumerate(inputs)]
 
     def _receive(self, requests: Sequence[LocalRequest]) -> list[dict[str, Any]]:
         """What a worker receives for this batch, with the context set up as TorchServe does."""

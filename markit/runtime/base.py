@@ -64,10 +64,12 @@ class _Failed:
 
 
 class TaskHandler:
-    """Subclasses implement ``decode`` and ``postprocess``; ``preprocess`` stacks by default."""
+    """Subclasses implement ``decode`` and ``postprocess``; ``preprocess`` stacks by default and ``forward`` runs the
+    model once over the batch (a task that runs it otherwise, e.g. a search over decoder steps, replaces it)."""
 
     task: str = ""
     needs_instance: bool = False  # True: the model class's own methods are used, not only its forward
+    program_methods: tuple[str, ...] = ()  # the model's methods the task calls, each its own program (seq2seq)
 
     def __init__(self, archive: UnpackedArchive, model: LoadedModel) -> None:
         self.archive = archive
@@ -83,6 +85,18 @@ class TaskHandler:
     def preprocess(self, items: Sequence[Decoded]) -> torch.Tensor | tuple[torch.Tensor, ...]:
         """Decoded payloads -> the model's batch input (a tuple is passed as several arguments)."""
         return torch.stack([item.tensor for item in items])
+
+    def forward(self, items: list[Decoded]) -> Sequence[Any]:
+        """The model over every decoded payload of the batch: one output row per input, in order (default:
+        ``preprocess``, then one call of the model under ``inference_mode``)."""
+        with torch.inference_mode():
+            inputs = self.preprocess(items)
+            outputs = self.model(*inputs) if isinstance(inputs, tuple) else self.model(inputs)
+        rows = sum(item.row_count for item in items)
+        if not isinstance(outputs, torch.Tensor) or outputs.ndim == 0 or outputs.shape[0] != rows:
+            shape = tuple(outputs.shape) if isinstance(outputs, torch.Tensor) else type(outputs).__name__
+            raise ArchiveError(f"the model returned {shape} for a batch of {rows}; expected a tensor with one row per input")
+        return outputs
 
     def postprocess(self, output: torch.Tensor, item: Decoded) -> Any:
         """The payload's output row (or its ``rows`` rows) -> the JSON-able answer for it."""
@@ -183,19 +197,9 @@ class TaskHandler:
             self._run(jobs, results)
         return results
 
-    def _forward(self, items: list[Decoded]) -> torch.Tensor:
-        with torch.inference_mode():
-            inputs = self.preprocess(items)
-            outputs = self.model(*inputs) if isinstance(inputs, tuple) else self.model(inputs)
-        rows = sum(item.row_count for item in items)
-        if not isinstance(outputs, torch.Tensor) or outputs.ndim == 0 or outputs.shape[0] != rows:
-            shape = tuple(outputs.shape) if isinstance(outputs, torch.Tensor) else type(outputs).__name__
-            raise ArchiveError(f"the model returned {shape} for a batch of {rows}; expected a tensor with one row per input")
-        return outputs
-
     def _run(self, jobs: list[tuple[int, Decoded]], results: list[Any]) -> None:
         """One forward over every decoded payload of the batch; each output row postprocessed on its own."""
-        outputs = self._guard(sorted({index for index, _ in jobs}), self._forward, [item for _, item in jobs])
+        outputs = self._guard(sorted({index for index, _ in jobs}), self.forward, [item for _, item in jobs])
         if isinstance(outputs, _Failed):
             for index, _ in jobs:
                 results[index] = outputs

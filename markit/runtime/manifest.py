@@ -91,7 +91,9 @@ def identity_of(manifest: dict[str, Any]) -> str:
     if model.get("format") == "aoti":
         # A compiled program is the fallback model compiled for ``requires``; the compiler's bytes (not
         # reproducible) and its measured difference say how it was built, not which model it is.
-        files.pop(model["file"], None)
+        compiled = [program["file"] for program in model["programs"].values()] if "programs" in model else [model["file"]]
+        for file in compiled:
+            files.pop(file, None)
         spec = {**spec, "model": {key: model[key] for key in ("format", "requires", "fallback")}}
     core = {"schema_version": manifest["schema_version"], "spec": spec, "files": files}
     return "sha256:" + hashlib.sha256(canonical_json(core)).hexdigest()

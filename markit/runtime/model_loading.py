@@ -22,7 +22,7 @@ import inspect
 import logging
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -53,53 +53,82 @@ class LoadedModel:
     program) and, when the archive ships the model's source, the instance of its class (whose
     ``preprocess``/``postprocess`` the convention handler calls)."""
 
-    forward: Callable[..., Any]
+    forward: Callable[..., Any] | None
     instance: torch.nn.Module | None = None
     format: str = "eager"  # the form that serves: the archive's, or its fallback's
     fallback_reason: str | None = None  # why the archive's compiled program is not the one serving
+    programs: Mapping[str, Callable[..., Any]] = field(default_factory=dict)  # a multi-program model's, by method name
 
 
-def load_model(archive_dir: Path, section: Mapping[str, Any], with_instance: bool = False) -> LoadedModel:
+def load_model(archive_dir: Path, section: Mapping[str, Any], with_instance: bool = False,
+               methods: tuple[str, ...] = ()) -> LoadedModel:
     """Build the model the manifest's ``spec.model`` describes, in eval mode, on the CPU.
 
     For TorchScript and exported programs the source class is instantiated only ``with_instance``
-    (the convention handler needs its preprocess/postprocess; task handlers do not)."""
+    (the convention handler needs its preprocess/postprocess; task handlers do not). A task that calls
+    several of the model's ``methods`` (seq2seq: ``encode``, ``decode_step``) gets them as ``programs``:
+    the eager instance's methods, or one converted program each (``spec.model.programs``)."""
     fmt = section.get("format")
     if fmt not in FORMATS:
         raise ArchiveError(f"manifest spec.model.format {fmt!r} is not one of {list(FORMATS)}")
     if fmt in PROGRAM_RUNTIMES:
-        return _load_program(archive_dir, section, with_instance)
+        return _load_program(archive_dir, section, with_instance, methods)
     wanted = fmt == "eager" or with_instance
     instance = instantiate(archive_dir, section) if wanted and section.get("source") else None
     if fmt == "eager":
         if instance is None:
             raise ArchiveError("manifest spec.model: an eager model needs 'source' and 'class'")
         _load_weights(instance, archive_dir, section)
-        return LoadedModel(forward=instance, instance=instance)
-    path = str(archive_dir / section["file"])
-    if fmt == "torchscript":
-        return LoadedModel(forward=torch.jit.load(path, map_location="cpu").eval(), instance=instance, format=fmt)
-    return LoadedModel(forward=torch.export.load(path).module(), instance=instance, format=fmt)
+        return LoadedModel(forward=instance, instance=instance, programs=_methods(instance, section, methods))
+    load = torch.jit.load if fmt == "torchscript" else _exported
+    forward, programs = _load_files(archive_dir, section, methods, load)
+    return LoadedModel(forward=forward, instance=instance, format=fmt, programs=programs)
 
 
-def _load_program(archive_dir: Path, section: Mapping[str, Any], with_instance: bool) -> LoadedModel:
+def _exported(path: str) -> Callable[..., Any]:
+    return torch.export.load(path).module()
+
+
+def _load_files(archive_dir: Path, section: Mapping[str, Any], methods: tuple[str, ...],
+                load: Callable[[str], Any]) -> tuple[Callable[..., Any] | None, dict[str, Callable[..., Any]]]:
+    """The program file (``spec.model.file``), or with ``methods`` one file per method (``spec.model.programs``)."""
+    if not methods:
+        return load(str(archive_dir / section["file"])), {}
+    programs = section.get("programs")
+    missing = [method for method in methods if not isinstance(programs, Mapping) or method not in programs]
+    if missing:
+        raise ArchiveError(f"manifest spec.model.programs has no {missing[0]!r} program; this task calls {list(methods)}")
+    return None, {method: load(str(archive_dir / programs[method]["file"])) for method in methods}
+
+
+def _methods(instance: torch.nn.Module, section: Mapping[str, Any], methods: tuple[str, ...]) -> dict[str, Callable[..., Any]]:
+    missing = [method for method in methods if not callable(getattr(instance, method, None))]
+    if missing:
+        raise ArchiveError(f"spec.model.class {section.get('class')!r} has no {missing[0]!r} method; this task calls "
+                           f"{list(methods)} (docs/seq2seq.md)")
+    return {method: getattr(instance, method) for method in methods}
+
+
+def _load_program(archive_dir: Path, section: Mapping[str, Any], with_instance: bool, methods: tuple[str, ...]) -> LoadedModel:
     """The program where this worker can run it, else the fallback model (logged), else ArchiveError."""
     fmt, fallback = section["format"], section.get("fallback")
     unmet, load = PROGRAM_RUNTIMES[fmt]
     reason = unmet(section.get("requires") or {})
     if reason is None:
         try:
-            forward = load(str(archive_dir / section["file"]))
+            forward, programs = _load_files(archive_dir, section, methods, load)
+        except ArchiveError:
+            raise
         except Exception as err:  # noqa: BLE001 -- AOTInductor and ONNX Runtime raise RuntimeError and others; the fallback serves
-            reason = f"the {fmt} program {section['file']!r} failed to load ({type(err).__name__}: {err})"
+            reason = f"the {fmt} program of {section.get('file') or 'spec.model.programs'!r} failed to load ({type(err).__name__}: {err})"
         else:
             instance = instantiate(archive_dir, fallback) if with_instance and fallback and fallback.get("source") else None
-            return LoadedModel(forward=forward, instance=instance, format=fmt)
+            return LoadedModel(forward=forward, instance=instance, format=fmt, programs=programs)
     if not fallback:
         raise ArchiveError(f"{reason}; this archive ships no fallback model: rebuild it where it will be served")
     log.warning("not serving the %s program: %s; serving the %s model shipped beside it instead",
                 fmt, reason, fallback.get("format"))
-    return replace(load_model(archive_dir, fallback, with_instance), fallback_reason=reason)
+    return replace(load_model(archive_dir, fallback, with_instance, methods), fallback_reason=reason)
 
 
 def instantiate(archive_dir: Path, section: Mapping[str, Any]) -> torch.nn.Module:

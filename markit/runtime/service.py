@@ -15,6 +15,7 @@ from .errors import ArchiveError
 from .image_classifier import ImageClassifier
 from .model_loading import load_model
 from .regression import Regressor
+from .sequence_generator import SequenceGenerator
 from .text_classifier import TextClassifier
 from .text_embedding import TextEmbedder
 from .unpacked_archive import UnpackedArchive
@@ -27,7 +28,8 @@ THREADS_ENV = "ARCHIVE_TORCH_THREADS"
 
 # the run-time registry, by manifest spec.task (markit.builder.tasks names the same handlers at build time)
 HANDLERS: dict[str, type[TaskHandler]] = {
-    handler.task: handler for handler in (ImageClassifier, ConventionHandler, TextEmbedder, TextClassifier, Regressor)
+    handler.task: handler
+    for handler in (ImageClassifier, ConventionHandler, TextEmbedder, TextClassifier, Regressor, SequenceGenerator)
 }
 
 
@@ -39,12 +41,13 @@ def create_handler(archive_dir: Path) -> TaskHandler:
     if task not in HANDLERS:
         raise ArchiveError(f"manifest spec.task {task!r} has no handler here; known tasks: {sorted(HANDLERS)}")
     configure_threads(archive)
-    model = load_model(archive_dir, archive.spec["model"], with_instance=HANDLERS[task].needs_instance)
+    handler = HANDLERS[task]
+    model = load_model(archive_dir, archive.spec["model"], with_instance=handler.needs_instance, methods=handler.program_methods)
     log.info(
         "serving %s %s (%s, %s model, identity %s): all %d file hashes verified",
         archive.spec["name"], archive.spec["version"], task, model.format, archive.manifest["identity"], len(archive.manifest["files"]),
     )
-    return HANDLERS[task](archive, model)
+    return handler(archive, model)
 
 
 def configure_threads(archive: UnpackedArchive, environ: Mapping[str, str] = os.environ) -> int:

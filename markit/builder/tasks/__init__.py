@@ -9,12 +9,12 @@ registry, the run-time handlers and the JSON Schema agree.
 
 from __future__ import annotations
 
-from . import convention, image_classification, regression, text_classification, text_embedding
+from . import convention, image_classification, regression, seq2seq, text_classification, text_embedding
 from .task import Task
 
 __all__ = ["TASKS", "Task"]
 
 TASKS: dict[str, Task] = {
     module.TASK.name: module.TASK
-    for module in (image_classification, convention, text_embedding, text_classification, regression)
+    for module in (image_classification, convention, text_embedding, text_classification, regression, seq2seq)
 }

@@ -12,11 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from markit.runtime.convention import ConventionHandler
-from markit.runtime.errors import ArchiveError
-from markit.runtime.model_loading import import_source, resolve_attribute
 
 from ..errors import SpecError
-from .sections import IMAGE_BUDGETS
+from .sections import IMAGE_BUDGETS, require_methods
 from .task import Task
 
 if TYPE_CHECKING:
@@ -42,20 +40,8 @@ def check_model(model: ModelSpec) -> None:
 
 def check_staged(_spec: Spec, staging: Path, model: Mapping[str, Any]) -> None:
     """Refuse a class without its own preprocess and postprocess, importing the staged copy."""
-    try:
-        module = import_source(staging / model["source"])
-    except Exception as err:  # the user's code: a SyntaxError, an ImportError, whatever it raises at import
-        raise SpecError(f"model.source: importing {Path(model['source']).name} failed: {type(err).__name__}: {err}") from err
-    try:
-        cls = resolve_attribute(module, model["class"])
-    except ArchiveError as err:
-        raise SpecError(str(err).removeprefix("spec.")) from err
-    missing = [name for name in ("preprocess", "postprocess") if not callable(getattr(cls, name, None))]
-    if missing:
-        raise SpecError(
-            f"model.class: {model['class']} has no {' and no '.join(missing)} method; the convention task calls "
-            "preprocess(raw) -> tensor per request and postprocess(output_row) -> JSON per output (docs/convention.md)"
-        )
+    require_methods(staging, model, ("preprocess", "postprocess"), "the convention task calls preprocess(raw) -> tensor "
+                    "per request and postprocess(output_row) -> JSON per output (docs/convention.md)")
 
 
 TASK = Task(

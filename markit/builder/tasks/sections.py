@@ -3,16 +3,20 @@ pooling, length), read strictly into frozen settings."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from markit.runtime.errors import ArchiveError
+from markit.runtime.model_loading import import_source, resolve_attribute
 from markit.runtime.text import POOLINGS
 
 from ..errors import SpecError
 from ..spec_reader import Section, read_file
 
 __all__ = ["IMAGE_BUDGETS", "REQUEST_BYTES", "TEXT_BUDGETS", "PostprocessSpec", "TextSpec", "parse_postprocess", "parse_text",
-           "plain"]
+           "plain", "require_methods"]
 
 # Default budgets (markit.runtime.budgets), which a spec's ``budgets:`` section may change.
 REQUEST_BYTES = 10 * 1024 * 1024  # as config/config.properties' max_request_size
@@ -68,3 +72,18 @@ def plain(value: object) -> object:
     if isinstance(value, (list, tuple)):
         return [plain(item) for item in value]
     return value
+
+
+def require_methods(staging: Path, model: Mapping[str, Any], methods: tuple[str, ...], why: str) -> None:
+    """Refuse a staged model class without ``methods`` (``why``: what the task calls them for), importing the staged copy."""
+    try:
+        module = import_source(staging / model["source"])
+    except Exception as err:  # the user's code: a SyntaxError, an ImportError, whatever it raises at import
+        raise SpecError(f"model.source: importing {Path(model['source']).name} failed: {type(err).__name__}: {err}") from err
+    try:
+        cls = resolve_attribute(module, model["class"])
+    except ArchiveError as err:
+        raise SpecError(str(err).removeprefix("spec.")) from err
+    missing = [name for name in methods if not callable(getattr(cls, name, None))]
+    if missing:
+        raise SpecError(f"model.class: {model['class']} has no {' and no '.join(missing)} method; {why}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from markit.runtime.base import TaskHandler
@@ -18,7 +18,16 @@ if TYPE_CHECKING:
     from ..spec import ModelSpec, Spec
     from ..spec_reader import Section
 
-__all__ = ["Task"]
+__all__ = ["ProgramExample", "Task"]
+
+
+class ProgramExample(NamedTuple):
+    """One method of a multi-program model, as the builder converts it: a module whose forward is the method,
+    example inputs (what the handler makes of the golden inputs) and each input's dynamic dimensions."""
+
+    module: Any
+    inputs: tuple[Any, ...]
+    dynamic: tuple[dict[int, Any], ...]
 
 
 def _nothing_to_check(_model: ModelSpec) -> None:
@@ -45,6 +54,9 @@ class Task:
     hint: str = ""  # what to do instead, for a spec that gives another task's keys
     check_model: Callable[[ModelSpec], None] = _nothing_to_check  # refuse a model section the task cannot serve
     check_staged: Callable[[Spec, Path, Mapping[str, Any]], None] = _nothing_to_check_staged  # after staging
+    # a model served as several programs, one per method the handler calls (``program_methods``): each method's
+    # module, example inputs and dynamic dimensions, from (spec, the eager archive's handler, its decoded golden inputs)
+    program_examples: Callable[[Spec, TaskHandler, list[Any]], dict[str, ProgramExample]] | None = None
 
     @property
     def spec_keys(self) -> frozenset[str]:
