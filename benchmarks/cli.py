@@ -10,6 +10,8 @@
              retries and without
     engines  one archive on TorchServe and on the KServe runtime, side by side in rounds: throughput,
              p50, p99, unloaded latency, and whether the KServe runtime is slower
+    g2p      a seq2seq archive (default: the G2P example, ported and built): words/s greedy vs beam 5,
+             one word and 16 per request, on TorchServe and the KServe runtime
     reliability  the reliability report (./scripts/reliability.sh): bad inputs in real batches over
              every task, what a long input costs, a soak, workers killed under load
 
@@ -37,7 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = ["main"]
 
-COMMANDS = ("compare", "sweep", "load", "fault", "engines", "reliability")
+COMMANDS = ("compare", "sweep", "load", "fault", "engines", "g2p", "reliability")
 EXAMPLE_SPEC = REPO / "examples" / "efficientnet_lite0" / "spec.yaml"
 
 
@@ -119,6 +121,13 @@ def _parser() -> argparse.ArgumentParser:
     engines.add_argument("--warmup", type=float, default=5.0, help="warm-up before each window (default 5)")
     engines.add_argument("--unloaded-requests", type=int, default=40, help="sequential requests for the unloaded p50 (default 40)")
     engines.add_argument("--processes", type=_ints, default=[1, 2], help="the KServe runtime's --processes, each measured (default 1,2)")
+    g2p = commands.add_parser("g2p", help="words/s of the G2P archive, greedy vs beam 5")
+    g2p.add_argument("--archive", type=Path, help="a seq2seq .mar (default: examples/g2p_en/port.py builds one)")
+    g2p.add_argument("--connections", type=int, default=8, help="closed-loop requests in flight (default 8)")
+    g2p.add_argument("--rounds", type=int, default=1, help="rounds on fresh servers (default 1)")
+    g2p.add_argument("--seconds", type=float, default=10.0, help="each closed-loop window (default 10)")
+    g2p.add_argument("--warmup", type=float, default=3.0, help="warm-up before each window (default 3)")
+    g2p.add_argument("--unloaded-requests", type=int, default=30, help="sequential requests for the unloaded p50 (default 30)")
     reliability = commands.add_parser("reliability", help="the reliability report over an archive of every task")
     reliability.add_argument("--store", type=Path, default=REPO / "model_store", help="a store holding the example archives")
     reliability.add_argument("--soak-seconds", type=float, default=300.0, help="the soak's length (default 300)")
@@ -134,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(args_list)
     try:
         with tempfile.TemporaryDirectory(prefix="bench-build-") as built:
-            return {"compare": _compare, "sweep": _sweep, "load": _load, "fault": _fault, "engines": _engines,
+            return {"compare": _compare, "sweep": _sweep, "load": _load, "fault": _fault, "engines": _engines, "g2p": _g2p,
                     "reliability": _reliability}[args.command](args, Path(built))
     except MarkitError as err:
         return report("benchmark", err)
@@ -206,6 +215,23 @@ def _engines(args: argparse.Namespace, built: Path) -> int:
     options = EngineOptions(body=_body(args), connections=args.connections, seconds=args.seconds, warmup=args.warmup,
                             rounds=args.rounds, unloaded_requests=args.unloaded_requests, processes=tuple(args.processes))
     print(render_engines(archive, options, measure_engines(archive, options, _progress), origin))
+    return 0
+
+
+def _g2p(args: argparse.Namespace, built: Path) -> int:
+    import subprocess
+
+    from .g2p import G2POptions, measure_g2p, render_g2p
+
+    archive = args.archive
+    if archive is None:
+        _progress("porting and building examples/g2p_en (examples/g2p_en/port.py) ...")
+        subprocess.run([sys.executable, str(REPO / "examples" / "g2p_en" / "port.py"), "--output", str(built)], check=True,
+                       stdout=subprocess.DEVNULL)
+        archive = built / "g2p_en.mar"
+    options = G2POptions(connections=args.connections, seconds=args.seconds, warmup=args.warmup, rounds=args.rounds,
+                         unloaded_requests=args.unloaded_requests)
+    print(render_g2p(archive, options, measure_g2p(archive, options, _progress)))
     return 0
 
 

@@ -1,6 +1,6 @@
 """What scripts/demo.sh prints: real photos through a running TorchServe, every input form, a standard
 client, the same archive on the KServe runtime, a bad request, the archive's own description, and what the
-wrong normalization constants would do.
+wrong normalization constants would do; then digits, sentences, weather, and words -> n-best pronunciations.
 
     python -m demo --inference http://127.0.0.1:8080 --management http://127.0.0.1:8081 \\
         --key-file key_file.json --archive model_store/efficientnet_lite0.mar
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="held-out digits drawn by examples/digits/train.py")
     args = parser.parse_args(argv)
     client = TorchServeClient(args.inference, args.management, args.key_file)
-    for model in (MODEL, "digits", "digits_eager", "minilm_embeddings", "minilm_topics", "weather_seattle", "weather_sf"):
+    for model in (MODEL, "digits", "digits_eager", "minilm_embeddings", "minilm_topics", "weather_seattle", "weather_sf", "g2p_en"):
         wait_until_ready(client, model)
     describe(client)
     served = classify_photos(client)
@@ -58,7 +58,38 @@ def main(argv: list[str] | None = None) -> int:
     digits(client, args.archive.parent / "digits.mar", args.digit_samples)
     sentences(client)
     weather(client)
+    pronunciations(client)
     return 0
+
+
+PRONOUNCE = ["read", "live", "record", "kubernetes", "quinoa"]
+
+
+def pronunciations(client: TorchServeClient) -> None:
+    heading("g2p_en: spelling -> n-best ARPAbet by beam search; the search's settings ship in the archive (seed 000)")
+    spec = client.describe("g2p_en")["spec"]
+    search, quality = spec["search"], spec["metadata"]["quality"]
+    print(f"  search {', '.join(f'{k} {v}' for k, v in search.items() if k != 'maxima')}; a request may ask up to "
+          f"{search['maxima']}")
+    print(f"  greedy = g2p-en's own decoder on {quality['greedy_equals_original_on']} words (checked at build)")
+    for mode in ("greedy", f"beam{search['beam_width']}"):
+        for words in ("held_out", "seen"):
+            rates = quality[f"{words}_{mode}"]
+            print(f"  {words:8} {mode:6}  WER {rates['wer']:.3f}  PER {rates['per']:.3f}  n-best WER {rates['nbest_wer']:.3f}")
+    reply = client.predict_json("g2p_en", {"text": PRONOUNCE, "num_candidates": 3})
+    for result in reply.body["results"]:
+        best = ",  ".join(f"{c['output']} ({c['log_prob']:.2f})" for c in result["candidates"])
+        print(f"  {result['input']:<11} {best}")
+    print("  what the beam width changes (record: the noun R EH1 K ER0 D is the dictionary's other reading):")
+    for width in (1, 3, 8, 16):
+        found = client.predict_json("g2p_en", {"text": "record", "beam_width": width, "num_candidates": width}).body
+        outputs = [c["output"] for c in found["candidates"]]
+        rank = outputs.index("R EH1 K ER0 D") + 1 if "R EH1 K ER0 D" in outputs else None
+        print(f"    beam_width {width:>2}: {len(outputs)} candidates, best {outputs[0]!r}, the noun at rank {rank}")
+    beyond = client.predict_json("g2p_en", {"text": "record", "beam_width": 64})
+    print(f"  beam_width 64 -> HTTP {beyond.status}: {beyond.body['message']}")
+    bad = client.predict_bytes("g2p_en", "café".encode(), "text/plain")
+    print(f"  'café' -> HTTP {bad.status}: {bad.body['message']}")
 
 
 def weather(client: TorchServeClient) -> None:

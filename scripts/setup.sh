@@ -46,5 +46,7 @@ pip_install "torch==2.13.0"
 pip_install --constraint deploy/container/constraints.txt -e ".[examples,export,dev,kserve]"
 # timm only for its ImageNet label files; --no-deps keeps torchvision (and another torch) out.
 pip_install --no-deps "timm==1.0.31"
+# g2p-en only for its pretrained checkpoint and decoder source (examples/g2p_en reads them; never imported).
+pip_install --no-deps "g2p-en==2.1.0"
 echo "$want" > "$stamp"
 echo ".venv ready: $(.venv/bin/python -c 'import torch, ts; print("torch", torch.__version__, "· torchserve", ts.__version__)')"

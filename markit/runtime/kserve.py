@@ -115,17 +115,20 @@ def protocol_of(payload: Payload) -> str:
     return V2 if isinstance(body, Mapping) and "inputs" in body else PLAIN
 
 
-def expand(payload: Payload, protocol: str, admit: Admit, named: bool = False, outputs: Sequence[str] = (OUTPUT_NAME,)) -> Inbound:
+def expand(payload: Payload, protocol: str, admit: Admit, named: bool = False, outputs: Sequence[str] = (OUTPUT_NAME,),
+           options: Sequence[str] = ()) -> Inbound:
     """A request of the given protocol -> its instances (a plain request is its own one payload).
 
     ``admit`` checks the count of instances against the model's budget (raising its 413) before any is
     unpacked; ``named``: v2 instances are objects keyed by tensor name even with one tensor (regression);
-    ``outputs``: the v2 output names the model declares (a request may ask for any of them)."""
+    ``outputs``: the v2 output names the model declares (a request may ask for any of them); ``options``: the
+    task's per-request options a v2 request may give as request parameters (each instance's payload gets them as
+    fields, as a form would carry them)."""
     if protocol == PLAIN:
         return Inbound(PLAIN, (payload,))
     body = _json_body(payload)
     if protocol == V2:
-        return _v2_request(body, named, admit, tuple(outputs))
+        return _v2_request(body, named, admit, tuple(outputs), tuple(options))
     unknown = sorted(set(body) - V1_KEYS)
     if unknown:
         raise BadInput(f"KServe v1 request: unknown key {unknown[0]!r}; a v1 request is {V1_FORM} "
@@ -166,7 +169,7 @@ def _raw(data: bytes) -> Payload:
     return Payload(fields={"body": data}, content_types={"body": ""})
 
 
-def _v2_request(body: Mapping[str, Any], named: bool, admit: Admit, outputs: tuple[str, ...]) -> Inbound:
+def _v2_request(body: Mapping[str, Any], named: bool, admit: Admit, outputs: tuple[str, ...], options: tuple[str, ...]) -> Inbound:
     unknown = sorted(set(body) - V2_KEYS)
     if unknown:
         raise BadInput(f"KServe v2 request: unknown key {unknown[0]!r}; expected {sorted(V2_KEYS)}")
@@ -176,12 +179,17 @@ def _v2_request(body: Mapping[str, Any], named: bool, admit: Admit, outputs: tup
     parameters = body.get("parameters")
     if parameters is not None and not isinstance(parameters, Mapping):
         raise BadInput(f"KServe v2 request: 'parameters' must be an object, got {_kind(parameters)}")
-    unknown_parameters = sorted(set(parameters or {}) - CLIENT_PARAMETERS)
+    unknown_parameters = sorted(set(parameters or {}) - CLIENT_PARAMETERS - set(options))
     if unknown_parameters:
+        takes = f"its options {list(options)}, and " if options else ""
         raise BadInput(f"KServe v2 request: parameter {unknown_parameters[0]!r} is not one this model takes "
-                       f"(it takes only {sorted(CLIENT_PARAMETERS)}, which change nothing); remove it")
+                       f"(it takes only {takes}{sorted(CLIENT_PARAMETERS)}, which change nothing); remove it")
     requested = _requested_outputs(body.get("outputs"), outputs)
-    return Inbound(V2, v2_payloads(body["inputs"], admit, named), request_id=request_id, outputs=requested)
+    payloads = v2_payloads(body["inputs"], admit, named)
+    given = {name: value for name, value in (parameters or {}).items() if name in options}
+    if given:
+        payloads = tuple(Payload({**payload.fields, **given}, payload.content_types) for payload in payloads)
+    return Inbound(V2, payloads, request_id=request_id, outputs=requested)
 
 
 def _requested_outputs(outputs: Any, declared: tuple[str, ...]) -> tuple[str, ...] | None:

@@ -32,6 +32,7 @@ class InstanceRules:
     budget: str = "instances"
     named: bool = False
     outputs: tuple[TypedOutput, ...] = ()  # the task's typed v2 outputs, beside the JSON answer
+    options: tuple[str, ...] = ()  # the task's per-request options, which a v2 request may give as parameters
 
     @property
     def output_names(self) -> tuple[str, ...]:
@@ -62,7 +63,7 @@ def unpacked(request: Request) -> Request:
 
 def inbound(request: Request, protocol: str, rules: InstanceRules) -> Inbound:
     """The request's payloads: itself for a plain request, one per instance for a KServe request."""
-    return kserve.expand(request.payload, protocol, rules.admit, rules.named, rules.output_names)
+    return kserve.expand(request.payload, protocol, rules.admit, rules.named, rules.output_names, rules.options)
 
 
 def enveloped(protocol: str, rows: Any, rules: InstanceRules) -> Inbound:

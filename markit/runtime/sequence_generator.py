@@ -7,8 +7,9 @@ the archive. A request is:
 - ``text/plain`` (one text), a JSON string, or a JSON list of strings;
 - or a JSON object ``{"text": <string or list>, "beam_width": 8, "num_candidates": 5, "max_length": 30,
   "length_penalty": 0.5}``, any option left out taking the archive's ``search`` default. The same options
-  may come as form fields beside the text. Each must lie within the archive's ``search.maxima`` (400 naming
-  the option and its bound), and ``num_candidates`` may not exceed ``beam_width``.
+  may come as form fields beside the text, and as a KServe v2 request's ``parameters`` (for all its instances).
+  Each must lie within the archive's ``search.maxima`` (400 naming the option and its bound), and
+  ``num_candidates`` may not exceed ``beam_width``.
 
 One text answers ``{"input", "candidates": [{"output", "symbols", "log_prob", "score", "finished"}, ...],
 "search": {...settings used}, "model"}``, best first; a list answers ``{"results": [{"input", "candidates"},
@@ -30,6 +31,7 @@ from .errors import ArchiveError, BadInput
 from .exchange import Metrics
 from .model_loading import LoadedModel
 from .payload import RAW_FIELDS, Payload, decode_json_bytes, text_input
+from .protocol import InstanceRules
 from .symbols import InputSymbols, OutputSymbols
 from .typed_outputs import TypedOutput
 from .unpacked_archive import UnpackedArchive
@@ -163,6 +165,10 @@ class SequenceGenerator(TaskHandler):
         symbols = self.outputs.symbols(hypothesis.tokens)
         return {"output": self.outputs.join.join(symbols), "symbols": symbols, "log_prob": round(hypothesis.log_prob, DECIMALS),
                 "score": round(hypothesis.score, DECIMALS), "finished": hypothesis.finished}
+
+    def instance_rules(self) -> InstanceRules:
+        """KServe: an instance is a text (v1: or an object with options); a v2 request may give the options as parameters."""
+        return InstanceRules(self.budgets, outputs=self.typed_outputs(), options=OPTIONS)
 
     def typed_outputs(self) -> tuple[TypedOutput, ...]:
         """``output`` BYTES [-1, n] (each text's candidates, best first) and ``score`` FP32 [-1, n]."""

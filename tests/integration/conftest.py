@@ -62,6 +62,8 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for text_model in ("minilm_embeddings", "minilm_topics"):
         build_archive(REPO / "examples" / text_model / "spec.yaml", root, progress=quiet)
     subprocess.run([sys.executable, str(REPO / "examples" / "weather" / "train.py"), "--output", str(root)], check=True)
+    # g2p_en.mar: g2p-en's weights ported, checked against the original decoder, measured, packaged (TorchScript)
+    subprocess.run([sys.executable, str(REPO / "examples" / "g2p_en" / "port.py"), "--output", str(root)], check=True)
     # the Seattle forecaster again, with a flagging guard, for a made-up area nothing else asks for
     flagged = ["name=weather_flagged", "model.weights=build/seattle/weights.safetensors", "metadata.capabilities.area=[Flagville]",
                "guards=[{feature: temperature_history, min: 40, max: 75, policy: flag}]",
@@ -99,7 +101,8 @@ def server(store: Path, shadow_path: Path, tmp_path_factory: pytest.TempPathFact
     process.start()
     try:
         process.wait_ready(["efficientnet_lite0", "tiny", "digits", "digits_eager", "minilm_embeddings", "minilm_topics",
-                              "weather_seattle", "weather_sf", "weather_flagged", "tiny_fallback", "tiny_onnx_fallback"])
+                              "weather_seattle", "weather_sf", "weather_flagged", "tiny_fallback", "tiny_onnx_fallback",
+                              "g2p_en"])
         yield process
     finally:
         process.stop()

@@ -35,3 +35,9 @@ def test_demo_tells_the_whole_story(server, store, capsys):
     assert "find_best_model(area='San Francisco') -> weather_sf: next 3 hours" in out
     assert "find_best_model(area='Portland') -> no served model covers area=Portland" in out
     assert re.search(r"a 104 degF reading -> HTTP 422: temperature_history: value 104 is outside the range", out)
+    assert "greedy = g2p-en's own decoder on 2992 words" in out
+    assert re.search(r"held_out greedy +WER 0\.7\d\d +PER 0\.2\d\d", out)
+    assert re.search(r"read +R IY1 D \(-0\.\d\d\), +R EH1 D", out)
+    assert re.search(r"beam_width  8: 8 candidates, best 'R IH0 K AO1 R D', the noun at rank 6", out)
+    assert "beam_width 64 -> HTTP 400: beam_width must be a whole number from 1 to 32" in out
+    assert "'café' -> HTTP 400: the text: 1 symbol(s) outside this model's input symbols: 'é'" in out

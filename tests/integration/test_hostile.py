@@ -20,7 +20,7 @@ from markit.runtime.golden import same_json
 pytestmark = pytest.mark.integration
 
 TASKS = {"image_classification": "efficientnet_lite0", "convention": "digits", "text_embedding": "minilm_embeddings",
-         "text_classification": "minilm_topics", "regression": "weather_seattle"}
+         "text_classification": "minilm_topics", "regression": "weather_seattle", "seq2seq": "g2p_en"}
 FLOAT_NOISE = 1e-5  # CPU kernels sum in a batch-size-dependent order
 
 CONTENT_TYPES = st.one_of(

@@ -33,7 +33,7 @@ from markit.runtime.golden import same_json
 pytestmark = pytest.mark.integration
 
 NOISE = 1e-5  # a batch sums in another order than one request alone
-TARGETS = ("efficientnet_lite0", "digits", "minilm_embeddings", "minilm_topics", "weather_seattle")
+TARGETS = ("efficientnet_lite0", "digits", "minilm_embeddings", "minilm_topics", "weather_seattle", "g2p_en")
 GRPC_CLIENTS = Path(__file__).with_name("grpc_clients.py")
 MIXED = re.compile(r"batch of (\d+) requests: (\d+) answered, (\d+) refused")
 

@@ -216,3 +216,15 @@ def test_what_standard_clients_send_by_default_is_accepted():
             "outputs": [{"name": "answer", "parameters": {"binary_data": True}}]}
     inbound = expand(body)
     assert bodies(inbound) == [(1.5, JSON)] and inbound.request_id == "r-9"
+
+
+def test_a_v2_requests_parameters_carry_the_tasks_options_to_every_instance():
+    body = {"inputs": [tensor("text", [2], "BYTES", ["read", "live"])], "parameters": {"beam_width": 3, "binary_data_output": True}}
+    request = payload(body)
+    inbound = kserve.expand(request, kserve.V2, rules().admit, options=("beam_width", "num_candidates"))
+    assert [dict(p.fields) for p in inbound.payloads] == [{"body": "read", "beam_width": 3}, {"body": "live", "beam_width": 3}]
+    with pytest.raises(BadInput, match=r"parameter 'beam' is not one this model takes \(it takes only its options "
+                                       r"\['beam_width', 'num_candidates'\], and \['binary_data_output', 'timeout'\]"):
+        kserve.expand(payload({**body, "parameters": {"beam": 3}}), kserve.V2, rules().admit, options=("beam_width", "num_candidates"))
+    with pytest.raises(BadInput, match="parameter 'beam_width' is not one this model takes"):
+        kserve.expand(request, kserve.V2, rules().admit)  # a task without options takes none
