@@ -120,7 +120,6 @@ class SequenceGenerator(TaskHandler):
             self.outputs = OutputSymbols.from_manifest(archive.directory, symbols["output"])
         except (KeyError, TypeError) as err:
             raise ArchiveError(f"manifest spec.symbols is invalid: {err!r}") from err
-        self.input_ids = self.inputs.ids
         self.limits = SearchLimits.from_manifest(spec.get("search") or {})
         self.encode, self.decode_step = model.programs["encode"], model.programs["decode_step"]
 
@@ -128,8 +127,7 @@ class SequenceGenerator(TaskHandler):
         body, options = _split(payload)
         texts, single = text_input(body, self.budgets)
         search = self.limits.resolve(options)
-        ids = tuple(self.inputs.encode(text, "the text" if single else f"texts[{index}]", self.input_ids)
-                    for index, text in enumerate(texts))
+        ids = tuple(self.inputs.encode(text, "the text" if single else f"texts[{index}]") for index, text in enumerate(texts))
         return Decoded(detail=_Texts(tuple(texts), ids, search), rows=None if single else len(texts))
 
     def forward(self, items: list[Decoded[_Texts]]) -> list[list[Hypothesis]]:

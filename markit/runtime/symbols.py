@@ -56,6 +56,7 @@ class InputSymbols:
     """How a text becomes the encoder's ids."""
 
     table: tuple[str, ...]
+    index: Mapping[str, int]  # symbol -> id
     split: str
     lowercase: bool
     mapping: Mapping[str, str]
@@ -73,21 +74,18 @@ class InputSymbols:
             if section["split"] not in SPLITS:
                 raise ArchiveError(f"manifest spec.symbols.input.split {section['split']!r} is not one of {list(SPLITS)}")
             end = _id(ids, section["end"], "input.end") if section.get("end") else None
-            return cls(tuple(table), section["split"], bool(section["lowercase"]), mapping, end,
+            return cls(tuple(table), ids, section["split"], bool(section["lowercase"]), mapping, end,
                        _id(ids, section["pad"], "input.pad"))
         except (KeyError, TypeError) as err:
             raise ArchiveError(f"manifest spec.symbols.input is invalid: {err!r}") from err
-
-    @property
-    def ids(self) -> dict[str, int]:
-        return {symbol: index for index, symbol in enumerate(self.table)}
 
     def symbols_of(self, text: str) -> list[str]:
         text = text.lower() if self.lowercase else text
         return list(text) if self.split == "characters" else text.split()
 
-    def encode(self, text: str, where: str, ids: Mapping[str, int]) -> tuple[int, ...]:
+    def encode(self, text: str, where: str) -> tuple[int, ...]:
         """The ids of ``text`` (and the end symbol); 400 naming the symbols outside the table (``where``: which text)."""
+        ids = self.index
         symbols = [self.mapping.get(symbol, symbol) for symbol in self.symbols_of(text)]
         unknown = sorted({symbol for symbol in symbols if symbol not in ids})
         if unknown:
@@ -98,8 +96,9 @@ class InputSymbols:
         return tuple(ids[symbol] for symbol in symbols) + ((self.end,) if self.end is not None else ())
 
     def batch(self, sequences: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Id sequences -> (ids padded on the right with ``pad``, lengths)."""
-        longest = max(len(ids) for ids in sequences)
+        """Id sequences -> (ids padded on the right with ``pad`` to the longest, and at least 2 wide, as an exported
+        encoder's dynamic length requires; lengths)."""
+        longest = max(2, *(len(ids) for ids in sequences))
         tokens = torch.full((len(sequences), longest), self.pad, dtype=torch.long)
         for row, ids in enumerate(sequences):
             tokens[row, :len(ids)] = torch.tensor(ids, dtype=torch.long)

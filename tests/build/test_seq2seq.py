@@ -153,6 +153,14 @@ def test_form_fields_carry_the_text_and_options(archives):
     assert status == 200 and found["search"]["beam_width"] == 1 and len(found["candidates"]) == 1
 
 
+def test_an_exported_encoder_takes_a_single_symbol_without_an_end_symbol(tmp_path):
+    spec = write_seq2seq_spec(tmp_path / "spec", golden=[{"input": "greedy.json", "expected": {}}])
+    mar = build_archive(spec, tmp_path / "store", progress=quiet, overrides=["model.format=export", "symbols.input.end=null"]).path
+    assert manifest(mar)["spec"]["symbols"]["input"]["end"] is None
+    [(status, found)] = answer(mar, [body("b")])
+    assert status == 200 and len(found["candidates"]) == 2  # a 1-wide batch would fail the program's length bound
+
+
 def test_a_class_without_decode_step_is_refused(tmp_path):
     spec = write_seq2seq_spec(tmp_path / "spec")
     source = tmp_path / "spec" / "tiny_seq2seq.py"

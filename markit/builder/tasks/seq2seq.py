@@ -106,7 +106,7 @@ def _input(section: Section, spec_dir: Path, refs: dict[str, str]) -> InputSymbo
             raise SpecError(f"{section.key('map')}.{source}: map a symbol to one of the table's symbols, got {target!r}")
     lowercase = section.optional("lowercase", bool)
     return InputSymbolsSpec(path, table, section.choice("split", SPLITS, default="characters"), bool(lowercase),
-                            _member(section, "pad", table), _member(section, "end", table) if "end" in section.data else None,
+                            _member(section, "pad", table), _member(section, "end", table) if section.data.get("end") is not None else None,
                             dict(mapping))
 
 
