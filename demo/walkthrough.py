@@ -84,8 +84,8 @@ def pronunciations(client: TorchServeClient) -> None:
     for width in (1, 3, 8, 16):
         found = client.predict_json("g2p_en", {"text": "record", "beam_width": width, "num_candidates": width}).body
         outputs = [c["output"] for c in found["candidates"]]
-        rank = outputs.index("R EH1 K ER0 D") + 1 if "R EH1 K ER0 D" in outputs else None
-        print(f"    beam_width {width:>2}: {len(outputs)} candidates, best {outputs[0]!r}, the noun at rank {rank}")
+        noun = f"at rank {outputs.index('R EH1 K ER0 D') + 1}" if "R EH1 K ER0 D" in outputs else "not among them"
+        print(f"    beam_width {width:>2}: {len(outputs)} candidates, best {outputs[0]!r}, the noun {noun}")
     beyond = client.predict_json("g2p_en", {"text": "record", "beam_width": 64})
     print(f"  beam_width 64 -> HTTP {beyond.status}: {beyond.body['message']}")
     bad = client.predict_bytes("g2p_en", "café".encode(), "text/plain")

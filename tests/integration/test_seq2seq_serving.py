@@ -166,3 +166,14 @@ def test_offline_prediction_equals_the_server(server, store, tmp_path):
         served = server.client.predict_bytes(MODEL, path.read_bytes(), kind)
         assert line["status"] == served.status and same_json(line["response"], served.body, 1e-4), line["input"]
     assert sorted(line["status"] for line in lines) == [200, 200, 200, 200, 400]
+
+
+def test_the_recorded_quality_is_what_evaluate_measures_through_the_archive(store):
+    """The command the docs give for WER/PER re-measures the archive and finds the figures its manifest records."""
+    import subprocess
+
+    run = subprocess.run([sys.executable, str(REPO / "examples" / "g2p_en" / "evaluate.py"), str(store / f"{MODEL}.mar")],
+                         capture_output=True, text=True, timeout=600, check=False)
+    assert run.returncode == 0, run.stderr
+    assert re.search(r"held_out +992 words +greedy +WER 0\.\d{3} +PER 0\.\d{3}", run.stdout)
+    assert run.stdout.rstrip().endswith("recorded in the manifest's metadata.quality: the same figures"), run.stdout
