@@ -227,7 +227,7 @@ def _g2p(args: argparse.Namespace, built: Path) -> int:
     if archive is None:
         _progress("porting and building examples/g2p_en (examples/g2p_en/port.py) ...")
         subprocess.run([sys.executable, str(REPO / "examples" / "g2p_en" / "port.py"), "--output", str(built)], check=True,
-                       stdout=subprocess.DEVNULL)
+                       stdout=sys.stderr)  # its check and quality figures, as progress; the report alone goes to stdout
         archive = built / "g2p_en.mar"
     options = G2POptions(connections=args.connections, seconds=args.seconds, warmup=args.warmup, rounds=args.rounds,
                          unloaded_requests=args.unloaded_requests)

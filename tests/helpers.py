@@ -121,6 +121,13 @@ def quiet(_: str) -> None:
     """A build's progress, discarded."""
 
 
+def json_request(value: Any) -> Any:
+    """A JSON body as a local request (markit.offline.LocalRequest), as a client posts it."""
+    from markit.offline import LocalRequest
+
+    return LocalRequest.raw(json.dumps(value).encode(), "application/json")
+
+
 def build_formats(spec: Path, root: Path, formats: tuple[str, ...]) -> dict[str, Path]:
     """The same spec built once per ``model.format``: {format: NAME.mar}."""
     from markit.builder import build_archive

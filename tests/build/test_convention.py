@@ -15,15 +15,7 @@ import yaml
 from markit.builder import BuildError, SpecError, build_archive
 from markit.offline import LocalArchive, LocalRequest
 
-from helpers import REPO, write_convention_spec
-
-
-def quiet(_: str) -> None:
-    pass
-
-
-def body(value) -> LocalRequest:
-    return LocalRequest.raw(json.dumps(value).encode(), "application/json")
+from helpers import REPO, json_request, quiet, write_convention_spec
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +35,7 @@ def answers(mar, requests):
 
 
 def test_model_methods_and_artifacts_are_used(archives):
-    [(status, result)] = answers(archives["eager"], [body([1, 2, 3, 4])])
+    [(status, result)] = answers(archives["eager"], [json_request([1, 2, 3, 4])])
     torch.manual_seed(0)
     model = torch.nn.Linear(4, 1)  # the weights write_convention_spec saved
     with torch.no_grad():
@@ -53,7 +45,7 @@ def test_model_methods_and_artifacts_are_used(archives):
 
 
 def test_the_formats_answer_alike(archives):
-    requests = [body([1, 2, 3, 4]), body([-1, 0.5, 2, 8]), body([0, 0, 0, 1])]
+    requests = [json_request([1, 2, 3, 4]), json_request([-1, 0.5, 2, 8]), json_request([0, 0, 0, 1])]
     eager = answers(archives["eager"], requests)
     assert answers(archives["torchscript"], requests) == eager
     assert answers(archives["export"], requests) == eager
@@ -75,8 +67,8 @@ def test_manifest_records_format_and_conversion(archives):
 
 
 def test_value_errors_are_the_clients_422_other_errors_a_500_for_that_item_only(archives, caplog):
-    requests = [body([1, 2, 3, 4]), body([1, 2]), LocalRequest.raw(b"{not json", "application/octet-stream"),
-                body("crash"), body([0, 0, 0, 1])]
+    requests = [json_request([1, 2, 3, 4]), json_request([1, 2]), LocalRequest.raw(b"{not json", "application/octet-stream"),
+                json_request("crash"), json_request([0, 0, 0, 1])]
     with LocalArchive(archives["export"]) as archive:
         responses = archive.predict(requests)
     assert [r.status for r in responses] == [200, 422, 422, 500, 200]

@@ -5,7 +5,6 @@ search settings in the manifest; request options within the declared maxima; bad
 from __future__ import annotations
 
 import json
-import zipfile
 
 import pytest
 import yaml
@@ -13,30 +12,13 @@ import yaml
 from markit.builder import BuildError, SpecError, build_archive
 from markit.offline import LocalArchive, LocalRequest
 
-from helpers import greedy_reference, tiny_seq2seq, write_seq2seq_spec
-
-
-def quiet(_: str) -> None:
-    pass
-
-
-def body(value) -> LocalRequest:
-    return LocalRequest.raw(json.dumps(value).encode(), "application/json")
+from helpers import build_formats, greedy_reference, json_request, mar_manifest, quiet, tiny_seq2seq, write_seq2seq_spec
 
 
 @pytest.fixture(scope="module")
 def archives(tmp_path_factory):
-    built = {}
-    for fmt in ("eager", "torchscript", "export", "aoti"):
-        root = tmp_path_factory.mktemp(fmt)
-        spec = write_seq2seq_spec(root / "spec")
-        built[fmt] = build_archive(spec, root / "store", progress=quiet, overrides=[f"model.format={fmt}"]).path
-    return built
-
-
-def manifest(mar):
-    with zipfile.ZipFile(mar) as archive:
-        return json.loads(archive.read("manifest.json"))
+    root = tmp_path_factory.mktemp("seq2seq")
+    return build_formats(write_seq2seq_spec(root / "spec"), root, ("eager", "torchscript", "export", "aoti"))
 
 
 def answer(mar, requests):
@@ -46,17 +28,17 @@ def answer(mar, requests):
 
 def test_each_method_ships_as_its_own_program_checked_against_eager(archives):
     for fmt in ("torchscript", "export", "aoti"):
-        model = manifest(archives[fmt])["spec"]["model"]
+        model = mar_manifest(archives[fmt])["spec"]["model"]
         assert set(model["programs"]) == {"encode", "decode_step"} and model["format"] == fmt
         for program in model["programs"].values():
             assert program["conversion"]["max_abs_diff"] <= program["conversion"]["tolerance"]
         assert ("fallback" in model) == (fmt == "aoti") and "weights" not in model
-    eager = manifest(archives["eager"])["spec"]["model"]
+    eager = mar_manifest(archives["eager"])["spec"]["model"]
     assert eager["format"] == "eager" and "programs" not in eager
 
 
 def test_symbols_and_search_travel_in_the_manifest_and_describe_shows_them(archives):
-    spec = manifest(archives["eager"])["spec"]
+    spec = mar_manifest(archives["eager"])["spec"]
     assert spec["search"] == {"beam_width": 3, "num_candidates": 2, "max_length": 6, "length_penalty": 0.0,
                               "maxima": {"beam_width": 6, "num_candidates": 6, "max_length": 8, "length_penalty": 2.0}}
     assert spec["symbols"]["input"]["file"] == "symbols/input.json" and spec["symbols"]["output"]["size"] == 6
@@ -66,8 +48,8 @@ def test_symbols_and_search_travel_in_the_manifest_and_describe_shows_them(archi
 
 
 def test_the_formats_answer_alike_for_any_batch_and_length(archives):
-    requests = [body({"text": ["abc", "d", "abcdabcdabcd"], "beam_width": 5, "num_candidates": 4}), body("cab"),
-                body({"text": "dd", "beam_width": 1, "num_candidates": 1})]
+    requests = [json_request({"text": ["abc", "d", "abcdabcdabcd"], "beam_width": 5, "num_candidates": 4}), json_request("cab"),
+                json_request({"text": "dd", "beam_width": 1, "num_candidates": 1})]
     eager = answer(archives["eager"], requests)
     assert all(status == 200 for status, _ in eager)
     for fmt in ("torchscript", "export", "aoti"):
@@ -86,13 +68,13 @@ def _outputs(answer):
 def test_greedy_answers_are_the_reference_decoders(archives):
     model = tiny_seq2seq(0)
     words = ["a", "bad", "cabbage"[:5].replace("g", "d"), "ddddd"]
-    [(status, found)] = answer(archives["export"], [body({"text": words, "beam_width": 1, "num_candidates": 1})])
+    [(status, found)] = answer(archives["export"], [json_request({"text": words, "beam_width": 1, "num_candidates": 1})])
     assert status == 200
     assert [r["candidates"][0]["output"] for r in found["results"]] == [greedy_reference(model, w, 6) for w in words]
 
 
 def test_an_answer_holds_candidates_best_first_with_scores_and_the_search_used(archives):
-    [(status, found)] = answer(archives["eager"], [body({"text": "abc", "num_candidates": 3, "length_penalty": 0.5})])
+    [(status, found)] = answer(archives["eager"], [json_request({"text": "abc", "num_candidates": 3, "length_penalty": 0.5})])
     assert status == 200 and found["input"] == "abc"
     assert found["search"] == {"beam_width": 3, "num_candidates": 3, "max_length": 6, "length_penalty": 0.5}
     scores = [c["score"] for c in found["candidates"]]
@@ -116,15 +98,16 @@ def test_an_answer_holds_candidates_best_first_with_scores_and_the_search_used(a
     ({"beam": 4}, 400, "unknown JSON key 'beam'"),
 ])
 def test_an_option_beyond_its_bound_is_refused_alone_naming_it(archives, options, status, message):
-    good = body("abc")
-    found = answer(archives["eager"], [body({"text": "abc", **options}), good])
+    good = json_request("abc")
+    found = answer(archives["eager"], [json_request({"text": "abc", **options}), good])
     assert found[0][0] == status and message in found[0][1]["message"], found[0]
     assert found[1][0] == 200 and found[1][1] == answer(archives["eager"], [good])[0][1]
 
 
 def test_options_may_widen_and_narrow_the_search_within_the_maxima(archives):
-    [(_, wide), (_, narrow)] = answer(archives["eager"], [body({"text": "abc", "beam_width": 6, "num_candidates": 6, "max_length": 8}),
-                                                           body({"text": "abc", "beam_width": 1, "num_candidates": 1})])
+    wide_request = json_request({"text": "abc", "beam_width": 6, "num_candidates": 6, "max_length": 8})
+    narrow_request = json_request({"text": "abc", "beam_width": 1, "num_candidates": 1})
+    [(_, wide), (_, narrow)] = answer(archives["eager"], [wide_request, narrow_request])
     assert len(wide["candidates"]) == 6 and len(narrow["candidates"]) == 1
     assert narrow["candidates"][0]["output"] == greedy_reference(tiny_seq2seq(0), "abc", 6)
 
@@ -136,13 +119,13 @@ def test_options_may_widen_and_narrow_the_search_within_the_maxima(archives):
     ("", 400, "empty"),
 ])
 def test_a_text_outside_the_symbols_or_budgets_is_refused_alone(archives, text, status, message):
-    found = answer(archives["eager"], [body(text), body("AB-C")])  # uppercase and '-' are declared (lowercase, map)
+    found = answer(archives["eager"], [json_request(text), json_request("AB-C")])  # uppercase and '-' are declared (lowercase, map)
     assert found[0][0] == status and message in found[0][1]["message"], found[0]
     assert found[1][0] == 200
 
 
 def test_a_list_names_the_text_at_fault(archives):
-    [(status, found)] = answer(archives["eager"], [body(["abc", "q!"])])
+    [(status, found)] = answer(archives["eager"], [json_request(["abc", "q!"])])
     assert status == 400 and found["message"].startswith("texts[1]: 2 symbol(s) outside this model's input symbols: '!', 'q'")
 
 
@@ -156,8 +139,8 @@ def test_form_fields_carry_the_text_and_options(archives):
 def test_an_exported_encoder_takes_a_single_symbol_without_an_end_symbol(tmp_path):
     spec = write_seq2seq_spec(tmp_path / "spec", golden=[{"input": "greedy.json", "expected": {}}])
     mar = build_archive(spec, tmp_path / "store", progress=quiet, overrides=["model.format=export", "symbols.input.end=null"]).path
-    assert manifest(mar)["spec"]["symbols"]["input"]["end"] is None
-    [(status, found)] = answer(mar, [body("b")])
+    assert mar_manifest(mar)["spec"]["symbols"]["input"]["end"] is None
+    [(status, found)] = answer(mar, [json_request("b")])
     assert status == 200 and len(found["candidates"]) == 2  # a 1-wide batch would fail the program's length bound
 
 

@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from markit.runtime.beam_search import Search
+from markit.runtime.errors import ArchiveError
 from markit.runtime.sequence_generator import OPTIONS, SequenceGenerator
-from markit.runtime.symbols import SPLITS
+from markit.runtime.symbols import SPLITS, read_table
 
 from ..errors import SpecError
 from ..spec_reader import Section, read_file
@@ -77,17 +78,12 @@ def parse(top: Section, spec_dir: Path, refs: dict[str, str]) -> Seq2SeqSettings
 
 
 def _table(section: Section, spec_dir: Path, refs: dict[str, str]) -> tuple[Path, tuple[str, ...]]:
+    """The file's symbols, read as a worker reads them (``markit.runtime.symbols.read_table``)."""
     path = read_file(section, "file", spec_dir, refs)
     try:
-        table = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise SpecError(f"{section.key('file')}: {path.name} is not a readable JSON file: {err}") from err
-    if not isinstance(table, list) or not table or not all(isinstance(s, str) and s for s in table):
-        raise SpecError(f"{section.key('file')}: expected a JSON list of non-empty strings (a symbol's id is its position)")
-    repeated = sorted({s for s in table if table.count(s) > 1})
-    if repeated:
-        raise SpecError(f"{section.key('file')}: symbol {repeated[0]!r} appears more than once")
-    return path, tuple(table)
+        return path, tuple(read_table(path))
+    except ArchiveError as err:
+        raise SpecError(f"{section.key('file')}: {err}") from err
 
 
 def _member(section: Section, name: str, table: tuple[str, ...]) -> str:
