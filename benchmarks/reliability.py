@@ -308,6 +308,6 @@ def _serve(repo: Path, home: Path, config: Path, store: Path, trust: Path | None
     import subprocess
 
     env = {**os.environ, "TS_HOME": str(home), "TS_CONFIG": str(config), "MODEL_STORE": str(store),
-           "TRUST_POLICY": str(trust) if trust else "", "SERVING_SETTINGS": ""}
+           "TRUST_POLICY": str(trust) if trust else "", "SERVING_SETTINGS": "", "MODEL_PINS": str(home / "pins.json")}
     return subprocess.run([str(repo / "scripts" / "serve.sh"), *(args or ("start",))], env=env, capture_output=True,
                           text=True, timeout=600)

@@ -27,3 +27,10 @@ for text_model in minilm_embeddings minilm_topics; do
   echo "== building $text_model from examples/$text_model/spec.yaml (transformers at build only)"
   python -m markit.builder "examples/$text_model/spec.yaml" --output "$out"
 done
+# what was built here is what serve.sh and serve_kserve.sh will accept: pinned in MODEL_PINS
+# (default config/pins.json; empty: not pinned), as build_mar.sh pins what it builds
+pins=${MODEL_PINS-$root/config/pins.json}
+if [ -n "$pins" ]; then
+  echo "== pinning the built archives' identities in $pins"
+  python -m markit.ops.pins "$out" --pins "$pins"
+fi

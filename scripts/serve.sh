@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # Run TorchServe on the archives in model_store/ with config/config.properties (token auth on):
-#   ./scripts/serve.sh start [--timeout SECONDS]   start in the background, wait until every model has a READY worker
+#   ./scripts/serve.sh start [--timeout SECONDS] [--trust POLICY]
+#                                                  start in the background, wait until every model has a READY worker
 #   ./scripts/serve.sh status                      health probe with --ready; exit 0 when all models are ready
 #   ./scripts/serve.sh stop                        stop the server this script started
 #   ./scripts/serve.sh foreground                  run in the foreground as Java itself (SIGTERM stops it; a crash is a non-zero exit)
 # TorchServe runs in TS_HOME (default: the repository root), so its key_file.json (tokens) and logs/
 # land there. TS_CONFIG and MODEL_STORE override the config file and the model store (relative paths
 # are taken from the repository root). Config snapshots are off (--ncs).
-# Before TorchServe starts, every archive is checked from its zip (markit.ops.verify) against the trust
-# policy TRUST_POLICY (default config/trust.yaml, when present: signing keys, pinned identities), and
+# Before TorchServe starts, every archive is checked from its bytes, unpacked by us into
+# TS_HOME/.run/served-store and checked again there (markit.ops.unpack), against the trust policy
+# TRUST_POLICY (default config/trust.yaml, when present: signing keys, pinned identities); TorchServe
+# serves those directories and never parses a zip, so what was checked is what runs. MODEL_PINS (default
+# config/pins.json; empty: none) pins each model's identity: written at the first start (and by build_mar.sh),
+# then a changed or unpinned archive is refused unless re-pinned (./scripts/pin.sh) or signed by a key the
+# trust policy names (start --trust POLICY: the stronger policy, signatures). And
 # SERVING_SETTINGS (default config/models.yaml, when present: workers, batching, timeouts per model for
 # this machine) is validated and applied (markit.ops.settings), without touching the archives.
 set -euo pipefail
@@ -19,39 +25,54 @@ store=$(realpath -m "${MODEL_STORE:-model_store}")
 home=$(realpath -m "${TS_HOME:-$root}")
 trust=$(realpath -m "${TRUST_POLICY:-config/trust.yaml}")
 settings=$(realpath -m "${SERVING_SETTINGS:-config/models.yaml}")
+pins=${MODEL_PINS-config/pins.json}
+[ -z "$pins" ] || pins=$(realpath -m "$pins")
 # TorchServe keeps its pid file in TMPDIR: a private one lets 'torchserve --stop' find this server only.
 export TMPDIR="$home/.run/tmp"
 mkdir -p "$TMPDIR"
 pidfile="$TMPDIR/.model_server.pid"
 
-usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
 probe() { "$root/.venv/bin/python" -m markit.client.health --config "$config" --key-file "$home/key_file.json" "$@"; }
 check_inputs() {
   [ -r "$config" ] || { echo "serve.sh: config $config not found (set TS_CONFIG)" >&2; exit 2; }
   [ -d "$store" ] || { echo "serve.sh: model store $store not found (set MODEL_STORE, or build archives with scripts/build_mar.sh)" >&2; exit 2; }
   compgen -G "$store/*.mar" >/dev/null || echo "serve.sh: warning: no .mar in $store; the server will start with no models" >&2
-  # every archive checked from its zip before TorchServe unpacks it and imports the handler it names
-  local refused policy=()
+  # every archive checked from its bytes and unpacked by us: TorchServe is handed only those directories
+  local refused policy=() pinning=()
   if [ -n "${TRUST_POLICY:-}" ] || [ -f "$trust" ]; then policy=(--trust "$trust"); fi
-  if ! refused=$("$root/.venv/bin/python" -m markit.ops.verify "$store" "${policy[@]}" 2>&1 >/dev/null); then
+  if [ -n "$pins" ] && [ -f "$pins" ]; then pinning=(--pins "$pins"); fi
+  mkdir -p "$home/.run"
+  if ! refused=$("$root/.venv/bin/python" -m markit.ops.unpack "$store" --into "$served" "${policy[@]}" "${pinning[@]}" 2>&1 >/dev/null); then
     echo "serve.sh: not starting, an archive failed its checks (rebuild it with scripts/build_mar.sh):" >&2
-    echo "${refused//verify: /  }" >&2
+    echo "${refused//unpack: /  }" >&2
     exit 2
+  fi
+  # the first start pins what it serves: from now on a changed archive needs ./scripts/pin.sh or a trusted signature
+  if [ -n "$pins" ] && [ ! -f "$pins" ]; then
+    "$root/.venv/bin/python" -m markit.ops.pins "$store" --pins "$pins" --first-start >/dev/null || exit 2
   fi
   # this machine's serving settings: TorchServe starts from a copy of the config carrying them
   if [ -n "${SERVING_SETTINGS:-}" ] || [ -f "$settings" ]; then
     mkdir -p "$home/.run"
     "$root/.venv/bin/python" -m markit.ops.settings "$store" --config "$config" --models "$settings" \
       --out "$home/.run/config.properties" >/dev/null || exit 2
-    torchserve_args=(--start --ncs --model-store "$store" --ts-config "$home/.run/config.properties")
+    torchserve_args=(--start --ncs --model-store "$served" --ts-config "$home/.run/config.properties")
   fi
 }
-torchserve_args=(--start --ncs --model-store "$store" --ts-config "$config")
+served="$home/.run/served-store"
+torchserve_args=(--start --ncs --model-store "$served" --ts-config "$config")
 
 start() {
   local timeout=300
-  case "${1:-}" in --timeout) timeout=${2:?--timeout needs seconds} ;; "") ;; *) usage ;; esac
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --timeout) timeout=${2:?--timeout needs seconds}; shift 2 ;;
+      --trust) trust=$(realpath -m "${2:?--trust needs a policy file}"); TRUST_POLICY=$trust; shift 2 ;;
+      *) usage ;;
+    esac
+  done
   if running; then echo "TorchServe is already running (pid $(cat "$pidfile"))"; return 0; fi
   check_inputs
   # workers x torch threads of every archive against this machine's CPUs (a warning, not a refusal)

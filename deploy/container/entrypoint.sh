@@ -4,8 +4,9 @@
 #   TS_CONFIG_FILE     TorchServe config          (image: /home/model-server/config/config.properties)
 #   MODEL_STORE        folder of .mar archives    (image: /home/model-server/model-store)
 #   LOG_LOCATION       TorchServe's logs          (default: ./logs; METRICS_LOCATION defaults to it)
-#   TMPDIR             TorchServe's pid file; also Java's temp dir (unpacked archives, worker sockets)
-#                      unless TEMP or the config's vmargs say otherwise (default: /tmp)
+#   TMPDIR             TorchServe's pid file; the archives, checked and unpacked (TMPDIR/served-store),
+#                      which TorchServe serves; also Java's temp dir (worker sockets) unless TEMP or the
+#                      config's vmargs say otherwise (default: /tmp)
 #   TRUST_POLICY       signing keys / pinned identities every archive must satisfy
 #                      (default: /home/model-server/config/trust.yaml when present)
 #   SERVING_SETTINGS   workers, batching, timeouts per model for this machine
@@ -48,15 +49,17 @@ shopt -u nullglob
 for archive in "${archives[@]}"; do
   [[ -f $archive && -r $archive ]] || fail "archive $archive is not a file readable by uid $(id -u)"
 done
-# every archive checked from its zip before TorchServe unpacks it and imports the handler it names
-policy=()
-if [[ -n ${TRUST_POLICY:-} || -f $trust ]]; then policy=(--trust "$trust"); fi
-refused=$(python -m markit.ops.verify "${archives[@]}" "${policy[@]}" 2>&1 >/dev/null) \
-  || fail "archive refused before serving (rebuild it with scripts/build_mar.sh): ${refused//verify: /}"
 [[ -w $PWD ]] || fail "working directory $PWD is not writable by uid $(id -u): TorchServe writes key_file.json there"
 writable_dir "$logs" "log directory"
 writable_dir "$metrics" "metrics log directory"
 writable_dir "$tmp" "temporary directory"
+# Every archive checked from its bytes and unpacked by us (markit.ops.unpack); TorchServe serves those
+# directories and never parses a zip, so what was checked is what runs.
+served=$tmp/served-store
+policy=()
+if [[ -n ${TRUST_POLICY:-} || -f $trust ]]; then policy=(--trust "$trust"); fi
+refused=$(python -m markit.ops.unpack "$store" --into "$served" "${policy[@]}" 2>&1 >/dev/null) \
+  || fail "archive refused before serving (rebuild it with scripts/build_mar.sh): ${refused//unpack: /}"
 # this machine's serving settings: TorchServe starts from a copy of the config carrying them
 if [[ -n ${SERVING_SETTINGS:-} || -f $settings ]]; then
   invalid=$(python -m markit.ops.settings "$store" --config "$config" --models "$settings" --out "$tmp/config.properties" 2>&1 >/dev/null) \
@@ -65,5 +68,5 @@ if [[ -n ${SERVING_SETTINGS:-} || -f $settings ]]; then
 fi
 
 export TS_CONFIG_FILE=$config LOG_LOCATION=$logs METRICS_LOCATION=$metrics TMPDIR=$tmp TEMP=${TEMP:-$tmp}
-echo "entrypoint: torchserve with $config, ${#archives[@]} archive(s) in $store, working dir $PWD" >&2
-exec python -m markit.ops.launch --ncs --model-store "$store" --ts-config "$config" "$@"
+echo "entrypoint: torchserve with $config, ${#archives[@]} archive(s) from $store checked and unpacked in $served, working dir $PWD" >&2
+exec python -m markit.ops.launch --ncs --model-store "$served" --ts-config "$config" "$@"

@@ -1,4 +1,4 @@
-"""``python -m markit.builder SPEC.yaml [--output DIR] [--sign KEY.pem]``: what scripts/build_mar.sh runs."""
+"""``python -m markit.builder SPEC.yaml [--output DIR] [--sign KEY.pem] [--pins FILE]``: what scripts/build_mar.sh runs."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from ..errors import UsageError, report
+from ..ops.pins import Pins
 from .errors import BuildError
 from .pipeline import build_archive
 
@@ -20,6 +21,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="override a spec value, e.g. --set serving.workers=2 (repeatable; validated like the file)")
     parser.add_argument("--sign", type=Path, metavar="KEY.pem",
                         help="sign every member with this ECDSA private key (PEM); servers check it with a trust policy")
+    parser.add_argument("--pins", type=Path, metavar="FILE",
+                        help="pin the new archive's identity in this pin file (build_mar.sh: config/pins.json; markit.ops.pins)")
     parser.add_argument("--traceback", action="store_true", help="on failure, print the traceback too (for reporting a bug)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -28,13 +31,15 @@ def main(argv: list[str] | None = None) -> int:
                                                  "(docs/deployment.md#signed-archives)"))
     try:
         result = build_archive(args.spec, args.output, overrides=args.overrides, sign_key=args.sign)
-    except BuildError as err:
+        if args.pins is not None:
+            Pins.load(args.pins).with_identities({result.manifest["spec"]["name"]: result.manifest["identity"]}).save()
+    except (BuildError, UsageError) as err:
         return report("build failed", err, with_traceback=args.traceback)
     spec = result.manifest["spec"]
     size = result.path.stat().st_size / 1e6
     print(f"built {result.path} ({size:.1f} MB) in {result.seconds:.1f} s")
     print(f"  {spec['name']} {spec['version']} · task {spec['task']} · identity {result.manifest['identity']}"
-          + (f" · signed with {args.sign.name}" if args.sign else ""))
+          + (f" · signed with {args.sign.name}" if args.sign else "") + (f" · pinned in {args.pins}" if args.pins else ""))
     return 0
 
 

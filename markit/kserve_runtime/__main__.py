@@ -32,6 +32,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="the token file: read if present, else written with a new token (default ./key_file.json)")
     parser.add_argument("--no-auth", action="store_true", help="no token check (only behind a mesh or proxy that authenticates)")
     parser.add_argument("--trust", type=Path, metavar="POLICY", help="serve only archives this trust policy admits (config/trust.yaml)")
+    parser.add_argument("--pins", type=Path, metavar="FILE", help="serve only archives pinned in this file (config/pins.json) "
+                        "or signed by a key the trust policy names (markit.ops.pins)")
     parser.add_argument("--settings", type=Path, metavar="MODELS_YAML", help="deploy-time serving settings (config/models.yaml)")
     parser.add_argument("--max-request-bytes", type=int, default=10 * 1024 * 1024,
                         help="a larger REST request body is refused with 413 before it is read (default 10 MiB, "
@@ -57,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .server import Options, serve  # kserve is imported here, after this command's own arguments are read
 
     options = Options(model_store=args.model_store, host=args.host, http_port=args.http_port, grpc_port=args.grpc_port,
-                      key_file=None if args.no_auth else args.key_file, trust=args.trust, settings=args.settings,
+                      key_file=None if args.no_auth else args.key_file, trust=args.trust, pins=args.pins, settings=args.settings,
                       processes=args.processes, http_socket=args.http_socket, max_request_bytes=args.max_request_bytes)
     try:
         return _run(serve(options))

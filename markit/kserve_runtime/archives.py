@@ -1,12 +1,13 @@
 """From a model store of ``.mar`` files to loaded archives, each checked before any of its code runs.
 
 Per archive, in order, and refused at the first failure with the reason:
-1. ``markit.ops.verify``: every member listed with its hash, nothing added, the MAR manifest as built, the
-   identity recomputed; under a trust policy, the signature and any pinned identity (as ``serve.sh``);
-2. unpacked into the runtime's own directory (the zip's paths were checked in 1);
-3. the archive's own copy of the run-time package is imported under a private name (as TorchServe's
+1. ``markit.ops.unpack``, as ``serve.sh`` does for TorchServe: the zip's two readings agree, every member is
+   listed with its hash, nothing added, the MAR manifest as built, the identity recomputed; unpacked by us
+   into the runtime's own directory and checked again there; under a trust policy, the signature over the
+   unpacked files and any identity the policy pins; with a pin file, the identity pinned for its model;
+2. the archive's own copy of the run-time package is imported under a private name (as TorchServe's
    worker does, ``markit.runtime.serve_entry``), which verifies the unpacked files again and loads the model;
-4. its golden examples are answered and compared with what the build recorded: a model whose answers
+3. its golden examples are answered and compared with what the build recorded: a model whose answers
    differ here (another CPU, another library) is never served.
 """
 
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -22,9 +22,10 @@ from typing import Any
 
 from ..errors import UsageError
 from ..ops.mar_file import MarInfo, read_mar
+from ..ops.pins import Pins
 from ..ops.settings import ServingSettings
-from ..ops.signing import TrustPolicy, check_trust
-from ..ops.verify import verify_mar
+from ..ops.signing import TrustPolicy
+from ..ops.unpack import unpack_verified
 from ..runtime.serve_entry import load_runtime
 
 __all__ = ["ArchiveRefused", "LoadedArchive", "discover", "load_archive"]
@@ -66,14 +67,11 @@ def discover(store: Path, settings: ServingSettings | None = None, source: Path 
     return list(zip(paths, infos, strict=True))
 
 
-def load_archive(path: Path, info: MarInfo, workdir: Path, policy: TrustPolicy | None = None) -> LoadedArchive:
+def load_archive(path: Path, info: MarInfo, workdir: Path, policy: TrustPolicy | None = None,
+                 pins: Pins | None = None) -> LoadedArchive:
     """Check, unpack and load one archive, and replay its golden examples; ``ArchiveRefused`` on any failure."""
-    identity = verify_mar(path)
-    if policy is not None:
-        check_trust(path, identity, policy)
-    target = Path(workdir) / info.name
-    with zipfile.ZipFile(path) as archive:
-        archive.extractall(target)
+    unpacked = unpack_verified(path, Path(workdir) / info.name, policy, pins)
+    identity, target = unpacked.identity, unpacked.directory
     try:
         runtime = load_runtime(target)
         handler = runtime.create_handler(target)

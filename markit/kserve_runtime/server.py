@@ -44,6 +44,7 @@ from kserve.protocol.rest.v2_endpoints import register_v2_endpoints
 from starlette.routing import Route
 
 from ..errors import MarkitError
+from ..ops.pins import Pins
 from ..ops.settings import ServingSettings
 from ..ops.signing import TrustPolicy
 from .archives import LoadedArchive, discover, load_archive
@@ -69,6 +70,7 @@ class Options:
     grpc_port: int = 8081
     key_file: Path | None = Path("key_file.json")  # None: no token check (a mesh authenticates)
     trust: Path | None = None  # a trust policy (config/trust.yaml)
+    pins: Path | None = None  # a pin file (config/pins.json): model name -> identity
     settings: Path | None = None  # deploy-time serving settings (config/models.yaml)
     grace_seconds: float = 10.0
     max_request_bytes: int = MAX_REQUEST_BYTES  # a larger REST body is a 413 before it is read whole
@@ -107,6 +109,7 @@ async def serve(options: Options) -> int:
     loading never takes a request."""
     settings = ServingSettings.load(options.settings) if options.settings else None
     policy = TrustPolicy.load(options.trust) if options.trust else None
+    pins = Pins.load(options.pins, must_exist=True) if options.pins else None
     store = discover(options.model_store, settings, options.settings)
     metrics = ServerMetrics()
     models = {info.name: ArchiveModel(info.name, metrics) for _, info in store}
@@ -124,7 +127,7 @@ async def serve(options: Options) -> int:
     grpc_server = _grpc_server(dataplane, extension, token, options)
     workdir = Path(tempfile.mkdtemp(prefix="markit-kserve-"))
     batchers: list[asyncio.Task] = []
-    loader = asyncio.create_task(_load_store(store, models, workdir, policy, executor, metrics, options, http, batchers))
+    loader = asyncio.create_task(_load_store(store, models, workdir, (policy, pins), executor, metrics, options, http, batchers))
     try:
         if options.http_socket is not None and not await loader:
             return 2
@@ -202,7 +205,7 @@ def _grpc_server(dataplane: DataPlane, extension: ModelRepositoryExtension, toke
     return server
 
 
-async def _load_store(store: list, models: dict[str, ArchiveModel], workdir: Path, policy: TrustPolicy | None,
+async def _load_store(store: list, models: dict[str, ArchiveModel], workdir: Path, admission: tuple[TrustPolicy | None, Pins | None],
                       executor: ThreadPoolExecutor, metrics: ServerMetrics, options: Options, http: uvicorn.Server,
                       batchers: list[asyncio.Task]) -> bool:
     """Load every archive in turn and start its batcher (into ``batchers``, which the server cancels when it
@@ -210,7 +213,7 @@ async def _load_store(store: list, models: dict[str, ArchiveModel], workdir: Pat
     loop = asyncio.get_running_loop()
     for path, info in store:
         try:
-            loaded = await loop.run_in_executor(None, load_archive, path, info, workdir, policy)
+            loaded = await loop.run_in_executor(None, load_archive, path, info, workdir, *admission)
         except MarkitError as err:  # a failed check, signature or golden example, named
             log.error("not serving the store: %s", err)
             http.should_exit = True

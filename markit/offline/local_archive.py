@@ -1,7 +1,7 @@
 """Running a .mar in this process the way a TorchServe worker does, without a server.
 
-The archive is unpacked, its handler module is imported by path and its one class is found with
-TorchServe's own ``list_classes_from_module``; requests go through TorchServe's own
+The archive is checked and unpacked as for serving (``markit.ops.unpack``), its handler module is
+imported by path and its one class is found with TorchServe's own ``list_classes_from_module``; requests go through TorchServe's own
 ``Service.retrieve_data_for_inference`` and ``Context``, so statuses and headers are set exactly as
 in a worker. The builder uses this to check golden examples before an archive is published, and
 ``markit.offline.predict`` to answer many inputs without a server.
@@ -13,7 +13,6 @@ import hashlib
 import json
 import mimetypes
 import tempfile
-import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,8 @@ from markit.runtime.importing import import_path
 from markit.runtime.manifest import MANIFEST_NAME
 
 from ..errors import UsageError
+from ..ops.mar_file import MarFileError
+from ..ops.unpack import unpack_verified
 
 __all__ = ["ArchiveLoadError", "LocalArchive", "LocalRequest", "LocalResponse", "content_type_for"]
 
@@ -82,12 +83,11 @@ class LocalArchive:
 
     def __enter__(self) -> LocalArchive:
         self._tmp = tempfile.TemporaryDirectory(prefix="mar-local-")
-        model_dir = Path(self._tmp.name)
-        try:
-            with zipfile.ZipFile(self.mar_path) as archive:
-                archive.extractall(model_dir)
+        model_dir = self.directory
+        try:  # checked and unpacked as every engine is given an archive
+            unpack_verified(self.mar_path, model_dir)
             mar_manifest = json.loads((model_dir / "MAR-INF" / "MANIFEST.json").read_text())
-        except (OSError, zipfile.BadZipFile, ValueError) as err:
+        except (OSError, ValueError, MarFileError) as err:
             self._tmp.cleanup()
             raise ArchiveLoadError(f"{self.mar_path} is not a readable .mar: {err}") from err
         model = mar_manifest["model"]
@@ -120,7 +120,7 @@ class LocalArchive:
     @property
     def directory(self) -> Path:
         """Where the archive is unpacked while the ``with`` block lasts."""
-        return Path(self._tmp.name)
+        return Path(self._tmp.name) / "model"
 
     @property
     def manifest(self) -> dict[str, Any]:

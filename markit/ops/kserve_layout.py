@@ -10,15 +10,17 @@ carries exactly those values, read from each archive::
 
     python -m markit.ops.kserve_layout MODEL_STORE OUT_DIR
 
-writes ``OUT_DIR/config/config.properties`` and copies ``MODEL_STORE/*.mar`` to
-``OUT_DIR/model-store/``. Exit codes: 0 laid out; 2 a problem with the inputs (one line on stderr).
+writes ``OUT_DIR/config/config.properties`` and unpacks each ``MODEL_STORE/NAME.mar`` into
+``OUT_DIR/model-store/NAME/`` after checking it (``markit.ops.unpack``; ``--trust POLICY`` applies a
+trust policy), a directory TorchServe serves as it would the ``.mar``: the pod's TorchServe never parses
+a zip, so what was checked here is what runs there. Exit codes: 0 laid out; 2 a problem with the inputs
+or a refused archive (one line on stderr).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,6 +28,8 @@ from typing import Any
 
 from ..errors import MarkitError, report
 from .mar_file import MarFileError, MarInfo, read_mar
+from .signing import TrustPolicy
+from .unpack import unpack_store
 
 __all__ = ["CONFIG_TEMPLATE", "LayoutError", "config_text", "lay_out", "main", "model_snapshot", "snapshot_entry"]
 
@@ -74,18 +78,20 @@ class LayoutError(MarFileError):
 
 
 def snapshot_entry(model: MarInfo) -> dict[str, Any]:
-    """One archive's entry in ``model_snapshot``: its .mar, its serving settings, its runtime."""
-    return {"defaultVersion": True, "marName": model.mar_name, **model.settings, "runtimeType": model.runtime}
+    """One archive's entry in ``model_snapshot``: its unpacked directory, its serving settings, its runtime."""
+    return {"defaultVersion": True, "marName": model.served_name, **model.settings, "runtimeType": model.runtime}
 
 
 def model_snapshot(models: Sequence[MarInfo]) -> dict[str, Any]:
     """TorchServe's snapshot of ``models``: ``{"name", "modelCount", "models": {name: {version: entry}}}``."""
     entries: dict[str, dict[str, Any]] = {}
+    archives: dict[str, str] = {}
     for model in models:
         if model.name in entries:
-            clash = next(iter(entries[model.name].values()))["marName"]
-            raise LayoutError(f"{clash} and {model.mar_name} both serve model {model.name!r}; KServe routes by model name")
+            raise LayoutError(f"{archives[model.name]} and {model.mar_name} both serve model {model.name!r}; "
+                              "KServe routes by model name")
         entries[model.name] = {model.version: snapshot_entry(model)}
+        archives[model.name] = model.mar_name
     return {"name": "startup.cfg", "modelCount": len(models), "models": entries}
 
 
@@ -93,8 +99,8 @@ def config_text(models: Sequence[MarInfo]) -> str:
     return CONFIG_TEMPLATE + "model_snapshot=" + json.dumps(model_snapshot(models), separators=(",", ":")) + "\n"
 
 
-def lay_out(model_store: Path, out_dir: Path) -> list[MarInfo]:
-    """Write ``out_dir/config/config.properties`` and copy the store's archives to ``out_dir/model-store``."""
+def lay_out(model_store: Path, out_dir: Path, policy: TrustPolicy | None = None) -> list[MarInfo]:
+    """Write ``out_dir/config/config.properties`` and the store's archives, checked and unpacked, to ``out_dir/model-store``."""
     if not Path(model_store).is_dir():
         raise LayoutError(f"model store {model_store} is not a directory")
     archives = sorted(Path(model_store).glob("*.mar"))
@@ -106,9 +112,7 @@ def lay_out(model_store: Path, out_dir: Path) -> list[MarInfo]:
     text = config_text(models)  # raises on a name clash before anything is written
     try:
         (out_dir / "config").mkdir(parents=True, exist_ok=True)
-        (out_dir / "model-store").mkdir(exist_ok=True)
-        for path in archives:
-            shutil.copy2(path, out_dir / "model-store" / path.name)
+        unpack_store(model_store, out_dir / "model-store", policy)
         (out_dir / "config" / "config.properties").write_text(text, encoding="utf-8")
     except OSError as err:
         raise LayoutError(f"cannot write the layout into {out_dir}: {err.strerror or err}") from err
@@ -119,14 +123,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m markit.ops.kserve_layout", description=__doc__.split("\n\n")[0])
     parser.add_argument("model_store", type=Path, help="folder of .mar archives")
     parser.add_argument("out_dir", type=Path, help="new folder to write config/ and model-store/ into")
+    parser.add_argument("--trust", type=Path, metavar="POLICY", help="a trust policy (config/trust.yaml) every archive must satisfy")
     args = parser.parse_args(argv)
     try:
-        models = lay_out(args.model_store, args.out_dir)
+        models = lay_out(args.model_store, args.out_dir, TrustPolicy.load(args.trust) if args.trust else None)
     except MarkitError as err:
         return report("kserve_layout", err)
     for model in models:
         print(f"{model.name} {model.version} ({model.mar_name}): {model.serving_summary()}")
-    print(f"wrote {args.out_dir / 'config' / 'config.properties'} and {len(models)} archive(s) in {args.out_dir / 'model-store'}")
+    print(f"wrote {args.out_dir / 'config' / 'config.properties'} and {len(models)} checked archive(s), unpacked, in "
+          f"{args.out_dir / 'model-store'}")
     return 0
 
 

@@ -14,16 +14,12 @@ from pathlib import Path
 
 import yaml
 
-from ..errors import UsageError
+from .zip_layout import MarFileError, check_layout
 
 __all__ = ["SERVING_SETTINGS", "MarFileError", "MarInfo", "read_mar"]
 
 # model-config.yaml keys TorchServe's snapshot restore requires (ModelManager.registerAndUpdateModel)
 SERVING_SETTINGS = ("minWorkers", "maxWorkers", "batchSize", "maxBatchDelay", "responseTimeout")
-
-
-class MarFileError(UsageError):
-    """A ``.mar`` that cannot be read, or that lacks the serving settings it must declare: exit 2."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +31,11 @@ class MarInfo:
     settings: dict[str, int]  # SERVING_SETTINGS from model-config.yaml
     torch_threads: int  # manifest.json spec.serving.torch_threads (1 if absent)
     model_format: str = "eager"  # manifest.json spec.model.format
+
+    @property
+    def served_name(self) -> str:
+        """The directory ``markit.ops.unpack`` unpacks the archive into, which TorchServe serves: its file name less ``.mar``."""
+        return Path(self.mar_name).stem
 
     def serving_summary(self) -> str:
         """``workers 2, batch 4, delay 5 ms, timeout 60 s`` (``workers 1-3`` when min and max differ)."""
@@ -48,7 +49,9 @@ def read_mar(path: Path) -> MarInfo:
     """Name, version, runtime, serving settings and torch threads of the .mar at ``path``."""
     path = Path(path)
     try:
-        with zipfile.ZipFile(path) as archive:
+        with path.open("rb") as handle:
+            check_layout(handle, path.name)  # every reader of a .mar refuses one whose two readings differ
+            archive = zipfile.ZipFile(handle)
             manifest = json.loads(archive.read("MAR-INF/MANIFEST.json"))
             config_file = manifest["model"].get("configFile")
             config = yaml.safe_load(archive.read(config_file)) if config_file else None

@@ -3,6 +3,9 @@ Java temp dir and worker port range (worker sockets), own logs, free loopback po
 
 Two such servers never collide, which is what tests and demos running beside a real deployment
 need. The server runs with ``--foreground`` in its own process group and is stopped as a group.
+
+As ``serve.sh`` does, every archive of the store is checked and unpacked by ``markit.ops.unpack`` into the
+server's own ``served/`` before Java starts, and TorchServe serves those directories: it never parses a zip.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from ..client.tokens import TokenError
 from ..errors import MarkitError
 from .launch import with_worker_defaults
 from .ports import free_ports
+from .signing import TrustPolicy
+from .unpack import unpack_store
 
 __all__ = ["ServerError", "TorchServeProcess"]
 
@@ -68,13 +73,18 @@ class TorchServeProcess:
         overrides: Mapping[str, str] | None = None,
         env: Mapping[str, str | None] | None = None,
         torchserve: Path | None = None,
+        trust: TrustPolicy | None = None,
+        unpack: bool = True,
     ) -> None:
         """``env`` adds to (or, with a ``None`` value, removes from) the inherited environment, which
         gets :data:`markit.ops.launch.WORKER_ENVIRONMENT` for what it does not set, as served archives do;
         ``torchserve`` is the executable to start (default: the one beside this Python), e.g. another
-        venv's, whose workers then run on that venv's Python."""
+        venv's, whose workers then run on that venv's Python. ``start`` checks and unpacks the store's
+        archives under ``trust`` (``MarFileError`` when one is refused); ``unpack=False`` hands TorchServe
+        ``model_store`` as it is, for tests of what TorchServe and the workers do by themselves."""
         self.base_config = Path(base_config)
         self.model_store = Path(model_store).resolve()
+        self.trust, self.unpack = trust, unpack
         self.root = Path(root).resolve()
         self.overrides = dict(overrides or {})
         self.extra_env = dict(env or {})
@@ -107,6 +117,11 @@ class TorchServeProcess:
         self.stop()
 
     @property
+    def served_store(self) -> Path:
+        """The store TorchServe reads: the archives unpacked by ``start``, or ``model_store`` with ``unpack=False``."""
+        return self.root / "served" if self.unpack else self.model_store
+
+    @property
     def config_path(self) -> Path:
         """Where :meth:`start` writes the config: the base config with this server's ports and paths."""
         return self.root / "work" / "config.properties"
@@ -127,10 +142,12 @@ class TorchServeProcess:
         """
         self._launch = (command, env)
         self.write_config()
+        if self.unpack and command is None:  # a command of its own (an entrypoint) unpacks for itself
+            unpack_store(self.model_store, self.served_store, self.trust)
         if command is None:
             torchserve = str(self.torchserve) if self.torchserve else (
                 shutil.which("torchserve", path=str(Path(sys.executable).parent)) or "torchserve")
-            command = [torchserve, "--start", "--ncs", "--foreground", "--model-store", str(self.model_store),
+            command = [torchserve, "--start", "--ncs", "--foreground", "--model-store", str(self.served_store),
                        "--ts-config", str(self.config_path)]
         settings: dict[str, str | None] = {
             **with_worker_defaults(os.environ),
@@ -264,7 +281,7 @@ class TorchServeProcess:
         vmargs = self.overrides.get("vmargs", read_properties(self.base_config).get("vmargs", ""))
         settings = {
             **ports,
-            "model_store": str(self.model_store),
+            "model_store": str(self.served_store),
             "initial_worker_port": str(self.worker_port),
             **self.overrides,
             "vmargs": f"{vmargs} -Djava.io.tmpdir={self.root / 'java-tmp'}".strip(),

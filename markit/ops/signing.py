@@ -40,7 +40,7 @@ from ..errors import MarkitError, UsageError, report
 from ..runtime.manifest import MAR_MANIFEST, SIGNATURE_NAME
 from .mar_file import MarFileError
 
-__all__ = ["SIGNATURE_NAME", "SigningError", "TrustPolicy", "check_trust", "generate_keys", "main", "sign_mar"]
+__all__ = ["SIGNATURE_NAME", "SigningError", "TrustPolicy", "check_signature", "check_trust", "generate_keys", "main", "sign_mar"]
 
 
 class SigningError(UsageError):
@@ -97,42 +97,47 @@ def sign_mar(mar: Path, private_key: Path) -> None:
             archive.write(signature, SIGNATURE_NAME)
 
 
-def check_trust(mar: Path, identity: str, policy: TrustPolicy) -> str:
-    """What the policy says of an archive whose members already passed ``verify_mar``: "signed" or
-    "pinned" or "" when it asks nothing; MarFileError naming why the archive is not trusted."""
+def check_trust(tree: Path, identity: str, policy: TrustPolicy, label: str | None = None) -> str:
+    """What the policy says of an archive unpacked at ``tree`` after passing ``verify_mar`` (``markit.ops.unpack``):
+    "signed" or "pinned" or "" when it asks nothing; MarFileError naming why the archive is not trusted. The
+    signature is checked over the very files that will be served."""
+    tree, label = Path(tree), label or Path(tree).name
     said = []
     if policy.signed_by:
-        _check_signature(mar, policy.signed_by)
+        check_signature(tree, policy.signed_by, label)
         said.append("signed")
-    name = _model_name(mar)
+    name = _model_name(tree)
     if name in policy.identities:
         if policy.identities[name] != identity:
-            raise MarFileError(f"{mar.name}: model {name!r} has identity {identity}, not the {policy.identities[name]} "
+            raise MarFileError(f"{label}: model {name!r} has identity {identity}, not the {policy.identities[name]} "
                                "the trust policy pins; refusing the archive")
         said.append("pinned")
     return " and ".join(said)
 
 
-def _check_signature(mar: Path, keys: Sequence[Path]) -> None:
+def check_signature(tree: Path, keys: Sequence[Path], label: str) -> None:
+    """MarFileError unless ``tree`` holds a signature by one of ``keys`` over every other file in it."""
     from cryptography.exceptions import InvalidSignature
     from model_signing import verifying
 
-    with tempfile.TemporaryDirectory(prefix="mar-verify-") as tmp:
-        tree = _unpack(mar, Path(tmp) / "members")
-        signature = tree / SIGNATURE_NAME
-        if not signature.is_file():
-            raise MarFileError(f"{mar.name}: not signed ({SIGNATURE_NAME} is missing) but the trust policy requires a "
-                               "signature; sign it with build_mar.sh --sign KEY")
+    signature = tree / SIGNATURE_NAME
+    if not signature.is_file():
+        raise MarFileError(f"{label}: not signed ({SIGNATURE_NAME} is missing) but the trust policy requires a "
+                           "signature; sign it with build_mar.sh --sign KEY")
+    reasons: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="mar-verify-", dir=tree.parent) as tmp:
         moved = Path(tmp) / SIGNATURE_NAME
         signature.rename(moved)  # outside the tree: what was signed is every other member
-        reasons: list[str] = []
-        for key in keys:
-            try:
-                verifying.Config().use_elliptic_key_verifier(public_key=key).verify(tree, moved)
-                return
-            except (ValueError, InvalidSignature, OSError) as err:
-                reasons.append(f"{key.name}: {_reason(err)}")
-    raise MarFileError(f"{mar.name}: its signature does not verify with a trusted key ({'; '.join(reasons)}); "
+        try:
+            for key in keys:
+                try:
+                    verifying.Config().use_elliptic_key_verifier(public_key=key).verify(tree, moved)
+                    return
+                except (ValueError, InvalidSignature, OSError) as err:
+                    reasons.append(f"{key.name}: {_reason(err)}")
+        finally:
+            moved.rename(signature)
+    raise MarFileError(f"{label}: its signature does not verify with a trusted key ({'; '.join(reasons)}); "
                        "refusing the archive")
 
 
@@ -157,9 +162,8 @@ def _unpack(mar: Path, target: Path) -> Path:
     return target
 
 
-def _model_name(mar: Path) -> Any:
-    with zipfile.ZipFile(mar) as archive:
-        return json.loads(archive.read(MAR_MANIFEST))["model"]["modelName"]
+def _model_name(tree: Path) -> Any:
+    return json.loads((tree / MAR_MANIFEST).read_text(encoding="utf-8"))["model"]["modelName"]
 
 
 def generate_keys(prefix: Path) -> tuple[Path, Path]:

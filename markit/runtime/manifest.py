@@ -20,25 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ArchiveError
+from .serve_entry import MANIFEST_NAME, changed_file, file_sha256, unlisted_file
 
 __all__ = ["MANIFEST_NAME", "SIGNATURE_NAME", "SUPPORTED_SCHEMA_MAJOR", "canonical_json", "file_sha256", "identity_of", "load_manifest",
            "verify_files", "verify_identity", "verify_tree"]
 
-MANIFEST_NAME = "manifest.json"
 MAR_MANIFEST = "MAR-INF/MANIFEST.json"  # TorchServe's own, written after ours: not listed, checked by markit.ops.verify
 SIGNATURE_NAME = "signature.sigstore.json"  # build_mar.sh --sign: over every other member, checked by markit.ops.verify --trust
-BYTECODE = "__pycache__"  # what Python writes beside imported modules once a worker has run
 SUPPORTED_SCHEMA_MAJOR = 1
-_CHUNK = 1 << 20
-
-
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def load_manifest(archive_dir: Path) -> dict[str, Any]:
@@ -62,22 +51,9 @@ def load_manifest(archive_dir: Path) -> dict[str, Any]:
 
 def verify_files(archive_dir: Path, manifest: dict[str, Any]) -> None:
     """Raise ArchiveError naming the first packaged file that is missing or whose hash differs."""
-    files = manifest.get("files")
-    if not isinstance(files, dict) or not files:
-        raise ArchiveError(f"{MANIFEST_NAME}: 'files' must list the sha256 of every packaged file")
-    root = archive_dir.resolve()
-    for name, expected in sorted(files.items()):
-        path = (root / name).resolve()
-        if root not in path.parents:
-            raise ArchiveError(f"{MANIFEST_NAME}: file entry {name!r} points outside the archive")
-        if not path.is_file():
-            raise ArchiveError(f"archive file {name!r} is missing: the archive is incomplete, refusing to serve it")
-        actual = file_sha256(path)
-        if actual != expected:
-            raise ArchiveError(
-                f"archive file {name!r} was modified after build (sha256 {actual[:12]}…, manifest says "
-                f"{str(expected)[:12]}…): refusing to serve a tampered archive"
-            )
+    problem = changed_file(archive_dir, manifest.get("files"))
+    if problem:
+        raise ArchiveError(problem)
 
 
 def canonical_json(value: Any) -> bytes:
@@ -112,14 +88,6 @@ def verify_identity(manifest: dict[str, Any]) -> None:
 
 def verify_tree(archive_dir: Path, manifest: dict[str, Any]) -> None:
     """Raise ArchiveError naming a file the manifest does not list, or a symbolic link, in the unpacked archive."""
-    listed = set(manifest.get("files", {})) | {MANIFEST_NAME, MAR_MANIFEST, SIGNATURE_NAME}
-    root = archive_dir.resolve()
-    for path in sorted(root.rglob("*")):
-        relative = path.relative_to(root)
-        if BYTECODE in relative.parts:
-            continue
-        if path.is_symlink():
-            raise ArchiveError(f"archive entry {relative.as_posix()!r} is a symbolic link; refusing to serve the archive")
-        if path.is_file() and relative.as_posix() not in listed:
-            raise ArchiveError(f"archive file {relative.as_posix()!r} is not listed in {MANIFEST_NAME}: an added file, "
-                               "refusing to serve the archive")
+    problem = unlisted_file(archive_dir, manifest.get("files", {}))
+    if problem:
+        raise ArchiveError(problem)

@@ -19,11 +19,14 @@ from markit.builder import build_archive
 from markit.builder.__main__ import main as build_main
 from markit.ops.mar_file import MarFileError
 from markit.ops.signing import SIGNATURE_NAME, SigningError, TrustPolicy, check_trust, sign_mar
+from markit.ops.unpack import unpack_verified
 from markit.ops.verify import main as verify_main
 from markit.ops.verify import verify_mar
 from markit.runtime.unpacked_archive import UnpackedArchive
 
 from helpers import unpacked, write_key, write_tiny_spec
+
+unzipped = unpacked  # an edited archive's members, unchecked: what the signature check alone says of them
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +43,11 @@ def signed_mar(tmp_path_factory: pytest.TempPathFactory, keys) -> Path:
                          sign_key=keys["publisher"][0]).path
 
 
+def trusted(mar: Path, policy: TrustPolicy, tmp_path: Path) -> str:
+    """What the policy said of ``mar`` once checked and unpacked, as every engine is given it."""
+    return unpack_verified(mar, tmp_path / "served" / mar.stem, policy).trusted
+
+
 def policy(tmp_path: Path, **data) -> TrustPolicy:
     path = tmp_path / "trust.yaml"
     path.write_text(yaml.safe_dump(data))
@@ -51,17 +59,16 @@ def test_a_signed_archive_carries_its_signature_and_passes_every_check(signed_ma
         assert SIGNATURE_NAME in archive.namelist()
         bundle = json.loads(archive.read(SIGNATURE_NAME))
     assert bundle["verificationMaterial"]["tlogEntries"] == []  # offline: no transparency log
-    identity = verify_mar(signed_mar)
-    trusted = policy(tmp_path, signed_by=[str(keys["publisher"][1])])
-    assert check_trust(signed_mar, identity, trusted) == "signed"
+    verify_mar(signed_mar)
+    assert trusted(signed_mar, policy(tmp_path, signed_by=[str(keys["publisher"][1])]), tmp_path) == "signed"
     UnpackedArchive.open(unpacked(signed_mar, tmp_path / "model"))  # the worker allows the one unlisted file, the signature
 
 
 def test_a_signed_archive_edited_consistently_is_refused_naming_the_file(signed_mar, keys, tmp_path):
     edited = rewrite(signed_mar, tmp_path / "tiny.mar", lambda m, i: relabel(m, i, rehash=True, reidentify=True))
-    identity = verify_mar(edited)  # every check without a signature passes
+    verify_mar(edited)  # every check without a signature passes
     with pytest.raises(MarFileError) as caught:
-        check_trust(edited, identity, policy(tmp_path, signed_by=[str(keys["publisher"][1])]))
+        trusted(edited, policy(tmp_path, signed_by=[str(keys["publisher"][1])]), tmp_path)
     assert "tiny.mar: its signature does not verify with a trusted key" in str(caught.value)
     assert "(publisher.pub.pem: changed after signing: index_to_name.json, manifest.json)" in str(caught.value)
 
@@ -70,28 +77,28 @@ def test_a_signed_archive_edited_consistently_is_refused_naming_the_file(signed_
                                                 ("a handler added and named", "added after signing: evil.py"),
                                                 ("a file missing", "removed after signing: index_to_name.json")])
 def test_other_edits_of_a_signed_archive_are_refused_too(signed_mar, keys, tmp_path, variant, reason):
-    change, _ = TAMPERED[variant]
-    changed = rewrite(signed_mar, tmp_path / "tiny.mar", change)
+    changed = TAMPERED[variant].make(signed_mar, tmp_path / "tiny.mar")
     with pytest.raises(MarFileError, match=f"does not verify with a trusted key .*{reason}"):
-        check_trust(changed, "sha256:unused", policy(tmp_path, signed_by=[str(keys["publisher"][1])]))
+        check_trust(unzipped(changed, tmp_path / "tree"), "sha256:unused", policy(tmp_path, signed_by=[str(keys["publisher"][1])]),
+                    changed.name)
 
 
 def test_an_unsigned_archive_or_another_keys_signature_is_refused(signed_mar, tiny_mar, keys, tmp_path):
-    trusted = policy(tmp_path, signed_by=[str(keys["other"][1])])
+    other = policy(tmp_path, signed_by=[str(keys["other"][1])])
     with pytest.raises(MarFileError, match=r"tiny.mar: not signed \(signature.sigstore.json is missing\)"):
-        check_trust(tiny_mar, verify_mar(tiny_mar), trusted)
+        trusted(tiny_mar, other, tmp_path)
     with pytest.raises(MarFileError, match=r"does not verify with a trusted key \(other.pub.pem: Key mismatch"):
-        check_trust(signed_mar, verify_mar(signed_mar), trusted)
+        trusted(signed_mar, other, tmp_path)
     either = policy(tmp_path, signed_by=[str(keys["other"][1]), str(keys["publisher"][1])])
-    assert check_trust(signed_mar, verify_mar(signed_mar), either) == "signed"
+    assert trusted(signed_mar, either, tmp_path) == "signed"
 
 
 def test_a_pinned_identity_is_required_of_its_model_only(tiny_mar, tmp_path):
     identity = verify_mar(tiny_mar)
-    assert check_trust(tiny_mar, identity, policy(tmp_path, identities={"tiny": identity})) == "pinned"
-    assert check_trust(tiny_mar, identity, policy(tmp_path, identities={"other": "sha256:" + "0" * 64})) == ""
+    assert trusted(tiny_mar, policy(tmp_path, identities={"tiny": identity}), tmp_path) == "pinned"
+    assert trusted(tiny_mar, policy(tmp_path, identities={"other": "sha256:" + "0" * 64}), tmp_path) == ""
     with pytest.raises(MarFileError, match=r"model 'tiny' has identity sha256:\w+, not the sha256:0+ the trust policy pins"):
-        check_trust(tiny_mar, identity, policy(tmp_path, identities={"tiny": "sha256:" + "0" * 64}))
+        trusted(tiny_mar, policy(tmp_path, identities={"tiny": "sha256:" + "0" * 64}), tmp_path)
 
 
 @pytest.mark.parametrize(("data", "message"), [
@@ -148,6 +155,6 @@ def test_keygen_writes_a_pair_that_signs_and_never_overwrites(tiny_mar, tmp_path
     copy = tmp_path / "tiny.mar"
     shutil.copyfile(tiny_mar, copy)
     sign_mar(copy, private)
-    assert check_trust(copy, verify_mar(copy), policy(tmp_path, signed_by=[str(public)])) == "signed"
+    assert trusted(copy, policy(tmp_path, signed_by=[str(public)]), tmp_path) == "signed"
     assert signing_main(["keygen", str(tmp_path / "keys" / "publisher")]) == 2
     assert "exists; keygen never replaces a private key" in capsys.readouterr().err

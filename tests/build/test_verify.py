@@ -4,14 +4,18 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
+import re
+import struct
 import zipfile
 
 import pytest
 
-from benchmarks.tampering import CHANGED, LABELS, TAMPERED, relabel, rewrite
+from benchmarks.tampering import CHANGED, HIDDEN, LABELS, TAMPERED, marker_for, relabel, rewrite
 from markit.ops.mar_file import MarFileError
+from markit.ops.unpack import unpack_verified
 from markit.ops.verify import main, verify_mar
 from markit.runtime.errors import ArchiveError
 from markit.runtime.unpacked_archive import UnpackedArchive
@@ -24,13 +28,65 @@ def test_a_built_archive_passes_with_its_identity(tiny_mar):
         assert verify_mar(tiny_mar) == json.loads(archive.read("manifest.json"))["identity"]
 
 
-@pytest.mark.parametrize("variant", list(TAMPERED))
+@pytest.mark.parametrize("variant", list(TAMPERED) + list(HIDDEN))
 def test_each_tamper_variant_is_refused_naming_the_entry(tiny_mar, tmp_path, variant):
-    change, message = TAMPERED[variant]
-    tampered = rewrite(tiny_mar, tmp_path / "tiny.mar", change)
+    tamper = {**TAMPERED, **HIDDEN}[variant]
+    tampered = tamper.make(tiny_mar, tmp_path / "tiny.mar")
     with pytest.raises(MarFileError) as caught:
         verify_mar(tampered)
-    assert message in str(caught.value)
+    assert tamper.message in str(caught.value)
+    with pytest.raises(MarFileError, match=re.escape(tamper.message)):
+        unpack_verified(tampered, tmp_path / "served" / "tiny")
+    assert not (tmp_path / "served" / "tiny").exists() and not marker_for(tampered).exists()
+    assert [path.name for path in (tmp_path / "served").iterdir()] == []  # no staging left behind
+
+
+def test_the_hidden_entry_is_seen_by_a_reader_of_local_headers_only(tiny_mar, tmp_path):
+    """The attack is real: walking local headers from byte 0, as TorchServe's ZipInputStream does, finds one
+    member more than the central directory lists (tests/integration/test_tamper.py shows TorchServe running it)."""
+    tampered = HIDDEN["the entry module hidden after the last member"].make(tiny_mar, tmp_path / "tiny.mar")
+    with zipfile.ZipFile(tampered) as archive:
+        central = [info.filename for info in archive.infolist()]
+    local = local_names(tampered)
+    assert local[:-1] == central == local_names(tiny_mar) and local[-1].startswith("archive_entry_")
+
+
+def local_names(path):
+    """The name of each local header from byte 0, as a streaming unpacker reads them."""
+    data, position, names = path.read_bytes(), 0, []
+    while data[position:position + 4] == b"PK\x03\x04":
+        size, name_length, extra_length = struct.unpack_from("<IxxxxHH", data, position + 18)
+        names.append(data[position + 30:position + 30 + name_length].decode())
+        position += 30 + name_length + extra_length + size
+    return names
+
+
+def test_a_zip_with_a_data_descriptor_passes(tiny_mar, tmp_path):
+    """A streamed zip (sizes after the data, flag bit 3), which zipfile writes to an unseekable file, reads the same both ways."""
+    streamed = tmp_path / "streamed.mar"
+    with zipfile.ZipFile(tiny_mar) as source, streamed.open("wb") as raw, \
+            zipfile.ZipFile(Unseekable(raw), "w", zipfile.ZIP_DEFLATED) as copy:
+        for info in source.infolist():
+            copy.writestr(info.filename, source.read(info))
+    assert verify_mar(streamed) == verify_mar(tiny_mar)
+
+
+class Unseekable(io.RawIOBase):
+    def __init__(self, raw):
+        self.raw, self.position = raw, 0
+
+    def writable(self):
+        return True
+
+    def write(self, data):
+        self.position += len(data)
+        return self.raw.write(data)
+
+    def tell(self):
+        return self.position
+
+    def seekable(self):
+        return False
 
 
 def test_a_consistent_edit_passes_these_checks(tiny_mar, tmp_path):

@@ -1,6 +1,7 @@
 """What a deployer sets without rebuilding, applied by scripts/serve.sh on a real TorchServe: the trust policy
 (signed archives, a consistent edit refused) and this machine's serving settings (config/models.yaml), and
-every tamper variant refused before TorchServe starts, naming the entry."""
+every tamper variant, hidden zip entries included, refused before TorchServe starts, naming the entry, signed
+or not, with no injected code run."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from benchmarks.tampering import TAMPERED, relabel, rewrite
+from benchmarks.tampering import HIDDEN, TAMPERED, marker_for, relabel, rewrite
 from markit.builder import build_archive
 from markit.client import TorchServeClient
 from markit.client.properties import server_urls
@@ -40,7 +41,7 @@ def signed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def env(tmp_path: Path, signed: dict[str, Path]) -> dict[str, str]:
     config = TorchServeProcess(REPO / "config" / "config.properties", signed["store"], tmp_path).write_config()
     return {**os.environ, "TS_HOME": str(tmp_path / "home"), "TS_CONFIG": str(config), "MODEL_STORE": str(signed["store"]),
-            "TRUST_POLICY": str(signed["policy"])}
+            "TRUST_POLICY": str(signed["policy"]), "MODEL_PINS": str(tmp_path / "pins.json")}
 
 
 def serve(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
@@ -92,13 +93,15 @@ def test_a_signed_archive_edited_consistently_is_refused_before_torchserve_start
     assert not (Path(env["TS_HOME"]) / "key_file.json").exists()
 
 
-@pytest.mark.parametrize("variant", list(TAMPERED))
-def test_each_tamper_variant_is_refused_before_torchserve_starts(env, signed, tmp_path, variant):
-    change, message = TAMPERED[variant]
+@pytest.mark.parametrize("trusted", [True, False], ids=["signed, under the trust policy", "unsigned, integrity checks alone"])
+@pytest.mark.parametrize("variant", [*TAMPERED, *HIDDEN])
+def test_each_tamper_variant_is_refused_before_torchserve_starts(env, signed, tiny_mar, tmp_path, variant, trusted):
+    tamper = {**TAMPERED, **HIDDEN}[variant]
     store = tmp_path / "tampered"
     store.mkdir()
-    rewrite(signed["mar"], store / "tiny.mar", change)
-    started = serve({**env, "MODEL_STORE": str(store), "TRUST_POLICY": ""}, "start")  # the integrity checks alone
+    tampered = tamper.make(signed["mar"] if trusted else tiny_mar, store / "tiny.mar")
+    started = serve({**env, "MODEL_STORE": str(store), "TRUST_POLICY": str(signed["policy"]) if trusted else ""}, "start")
     assert started.returncode == 2, started.stdout
-    assert message in started.stderr
+    assert tamper.message in started.stderr
     assert not (Path(env["TS_HOME"]) / "key_file.json").exists()
+    assert not marker_for(tampered).exists()  # no injected code ran

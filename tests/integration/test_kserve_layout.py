@@ -42,7 +42,8 @@ def kserved(layout: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     url = f"http://127.0.0.1:{free_port()}"
     server = TorchServeProcess(layout / "config" / "config.properties", layout / "model-store", tmp_path_factory.mktemp("kserve-ts"),
                                overrides={"inference_address": url, "management_address": url},
-                               env={"TS_SERVICE_ENVELOPE": "kserve"})  # what KServe's runtime sets
+                               env={"TS_SERVICE_ENVELOPE": "kserve"},  # what KServe's runtime sets
+                               unpack=False)  # the layout's model-store, as KServe's TorchServe reads it: checked, unpacked
     server.start()
     try:
         probe = Probe.from_config(server.config_path)  # token auth is off: the probe needs no key file

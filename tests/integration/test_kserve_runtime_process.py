@@ -4,6 +4,7 @@ Each refusal names the archive and the reason, and nothing is served (exit 2).""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -14,8 +15,10 @@ from pathlib import Path
 import pytest
 import requests
 
+from benchmarks.tampering import relabel, rewrite
 from markit.ops import KServeRuntimeProcess
 from markit.ops.ports import free_ports
+from markit.ops.verify import verify_mar
 
 from conftest import rewrite_manifest
 from helpers import REPO, png_bytes
@@ -40,7 +43,7 @@ def test_serve_kserve_sh_serves_the_store_with_a_token_and_stops_cleanly_on_sigt
     http, grpc = free_ports(2)
     inherited = {key: value for key, value in os.environ.items() if key not in ("TRUST_POLICY", "SERVING_SETTINGS")}
     env = {**inherited, "MODEL_STORE": str(tiny_store), "KSERVE_HOME": str(tmp_path / "home"), "KSERVE_HTTP_PORT": str(http),
-           "KSERVE_GRPC_PORT": str(grpc)}
+           "KSERVE_GRPC_PORT": str(grpc), "MODEL_PINS": str(tmp_path / "pins.json")}
     log = (tmp_path / "out.log").open("wb")
     process = subprocess.Popen([str(REPO / "scripts" / "serve_kserve.sh")], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -64,6 +67,23 @@ def test_serve_kserve_sh_serves_the_store_with_a_token_and_stops_cleanly_on_sigt
         code = process.wait(60)
         log.close()
     assert code == 0, (tmp_path / "out.log").read_text()[-3000:]
+    # the first start pinned what it served
+    assert json.loads((tmp_path / "pins.json").read_text()) == {"identities": {"tiny": verify_mar(tiny_store / "tiny.mar")}}
+
+
+def test_serve_kserve_sh_refuses_an_archive_changed_consistently_since_it_was_pinned(tiny_store, tmp_path):
+    """The secure default: no trust policy, no signature, yet a consistent edit (hashes and identity recomputed) is refused."""
+    store = tmp_path / "store"
+    store.mkdir()
+    rewrite(tiny_store / "tiny.mar", store / "tiny.mar", lambda m, i: relabel(m, i, rehash=True, reidentify=True))
+    (tmp_path / "pins.json").write_text(json.dumps({"identities": {"tiny": verify_mar(tiny_store / "tiny.mar")}}))
+    inherited = {key: value for key, value in os.environ.items() if key not in ("TRUST_POLICY", "SERVING_SETTINGS")}
+    http, grpc = free_ports(2)
+    result = subprocess.run([str(REPO / "scripts" / "serve_kserve.sh")], capture_output=True, text=True, timeout=120,
+                            env={**inherited, "MODEL_STORE": str(store), "KSERVE_HOME": str(tmp_path / "home"),
+                                 "KSERVE_HTTP_PORT": str(http), "KSERVE_GRPC_PORT": str(grpc), "MODEL_PINS": str(tmp_path / "pins.json")})
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "tiny.mar: model 'tiny' is pinned to sha256:" in result.stderr and "./scripts/pin.sh" in result.stderr
 
 
 def golden_failing_store(tiny_store: Path, store: Path) -> Path:

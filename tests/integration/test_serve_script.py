@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -11,9 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.tampering import CHANGED, relabel, rewrite
 from markit.client import TorchServeClient
 from markit.client.properties import server_urls
 from markit.ops import TorchServeProcess
+from markit.ops.verify import verify_mar
 
 from helpers import REPO, png_bytes, reference_answer, tamper
 
@@ -25,7 +28,8 @@ SERVE = REPO / "scripts" / "serve.sh"
 def home(tmp_path: Path, tiny_store: Path) -> dict[str, str]:
     """TS_HOME, TS_CONFIG (the project config with free ports) and MODEL_STORE for one private server."""
     config = TorchServeProcess(REPO / "config" / "config.properties", tiny_store, tmp_path).write_config()
-    return {**os.environ, "TS_HOME": str(tmp_path / "home"), "TS_CONFIG": str(config), "MODEL_STORE": str(tiny_store)}
+    return {**os.environ, "TS_HOME": str(tmp_path / "home"), "TS_CONFIG": str(config), "MODEL_STORE": str(tiny_store),
+            "MODEL_PINS": str(tmp_path / "pins.json")}
 
 
 def serve(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
@@ -64,12 +68,40 @@ def test_start_status_stop(home):
         assert reply.body["predictions"][0]["label"] == reference_answer()["predictions"][0]["label"]
         assert (Path(home["TS_HOME"]) / "logs" / "ts_log.log").exists()
         java = int(pid_file(home).read_text())
+        served = Path(home["TS_HOME"]) / ".run" / "served-store"  # TorchServe serves what the checks unpacked
+        assert f"-s {served} " in Path(f"/proc/{java}/cmdline").read_text().replace("\0", " ")  # Java's --model-store
+        assert [path.name for path in served.iterdir()] == ["tiny"]
     finally:
         stopped = serve(home, "stop")
     assert stopped.returncode == 0, stopped.stderr
     assert not alive(java), "serve.sh stop returned while Java still ran (a quick restart finds its ports taken)"
     after = serve(home, "status")
     assert (after.returncode, after.stdout.strip()) == (3, "TorchServe is not running")
+    # the first start pinned what it served
+    assert json.loads(Path(home["MODEL_PINS"]).read_text()) == {"identities": {"tiny": verify_mar(Path(home["MODEL_STORE"]) / "tiny.mar")}}
+
+
+def test_a_consistently_edited_archive_is_refused_until_re_pinned(home, tiny_store, tmp_path):
+    """No trust policy, no signature: the pin file alone refuses an archive changed since it was pinned."""
+    store = tmp_path / "store"
+    store.mkdir()
+    edited = rewrite(tiny_store / "tiny.mar", store / "tiny.mar", lambda m, i: relabel(m, i, rehash=True, reidentify=True))
+    Path(home["MODEL_PINS"]).write_text(json.dumps({"identities": {"tiny": verify_mar(tiny_store / "tiny.mar")}}))
+    env = {**home, "MODEL_STORE": str(store)}
+    refused = serve(env, "start")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "tiny.mar: model 'tiny' is pinned to sha256:" in refused.stderr and "./scripts/pin.sh" in refused.stderr
+    assert not (Path(home["TS_HOME"]) / "key_file.json").exists()
+    pinned = subprocess.run([str(REPO / "scripts" / "pin.sh"), str(edited)], env=env, capture_output=True, text=True, timeout=120)
+    assert pinned.returncode == 0 and f"tiny pinned to {verify_mar(edited)} (was sha256:" in pinned.stdout, pinned.stderr
+    started = serve(env, "start", "--timeout", "120")
+    try:
+        assert started.returncode == 0, started.stdout + started.stderr
+        label = client(env).predict_bytes("tiny", png_bytes((220, 20, 30)), "image/png").body["predictions"][0]["label"]
+        original = reference_answer()["predictions"][0]["label"]
+        assert label == json.loads(CHANGED)[str(["red", "green", "blue"].index(original))]  # the edited labels, as pinned
+    finally:
+        serve(env, "stop")
 
 
 def test_foreground_runs_until_terminated(home):

@@ -1,4 +1,11 @@
-"""A worker refuses to serve an archive whose files changed after build, and the log names the file."""
+"""What TorchServe is handed, and what its workers check, against a real TorchServe.
+
+- Given a ``.mar`` with a hidden entry, TorchServe runs the hidden code (the attack is real: its marker file
+  appears), which is why no engine is handed a zip;
+- ``TorchServeProcess`` (as ``serve.sh``) refuses every tamper variant before Java starts;
+- a worker checks every unpacked file against the manifest before it imports any module of the archive: a
+  module changed after unpacking never runs, and the log names it.
+"""
 
 from __future__ import annotations
 
@@ -8,29 +15,59 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.tampering import HIDDEN, marker_for
 from markit.ops import TorchServeProcess
+from markit.ops.mar_file import MarFileError
+from markit.ops.unpack import unpack_store
 
-from helpers import REPO, tamper
+from helpers import REPO
 
 pytestmark = pytest.mark.integration
+CONFIG = REPO / "config" / "config.properties"
 
 
-@pytest.fixture
-def tampered_server(store: Path, tmp_path: Path):
-    tampered_store = tmp_path / "store"
-    tampered_store.mkdir()
-    tamper(store / "tiny.mar", tampered_store / "tiny.mar", "index_to_name.json", b'{"0": "cat", "1": "green", "2": "blue"}')
-    with TorchServeProcess(REPO / "config" / "config.properties", tampered_store, tmp_path / "ts") as process:
-        yield process
-    shutil.rmtree(tmp_path / "ts", ignore_errors=True)
-
-
-def test_tampered_archive_is_refused_and_the_file_named(tampered_server):
-    tampered_server.wait_listening()
-    deadline = time.monotonic() + 90
-    message = "archive file 'index_to_name.json' was modified after build"
-    while time.monotonic() < deadline and message not in tampered_server.log_text():
+def wait_for_text(process: TorchServeProcess, text: str, timeout: float = 90) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and text not in process.log_text():
         time.sleep(0.5)
-    assert message in tampered_server.log_text()
-    status = tampered_server.client.status("tiny")
-    assert all(w["status"] != "READY" for entry in status.body for w in entry["workers"])
+    return text in process.log_text()
+
+
+def test_torchserve_given_the_zip_runs_the_hidden_entry_module(tiny_store: Path, tmp_path: Path):
+    """Without markit.ops.unpack in front: TorchServe's Java unpacker runs what no check of the zip ever saw."""
+    store = tmp_path / "store"
+    store.mkdir()
+    tampered = HIDDEN["the entry module hidden after the last member"].make(tiny_store / "tiny.mar", store / "tiny.mar")
+    with TorchServeProcess(CONFIG, store, tmp_path / "ts", unpack=False) as process:
+        process.wait_listening()
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not marker_for(tampered).exists():
+            time.sleep(0.5)
+    assert marker_for(tampered).read_text() == "ran"
+
+
+@pytest.mark.parametrize("variant", ["the entry module hidden after the last member", "runtime/convention.py hidden after the last member",
+                                     "the entry module twice"])
+def test_torchserve_process_refuses_a_hidden_entry_before_java_starts(tiny_store: Path, tmp_path: Path, variant: str):
+    store = tmp_path / "store"
+    store.mkdir()
+    tampered = HIDDEN[variant].make(tiny_store / "tiny.mar", store / "tiny.mar")
+    process = TorchServeProcess(CONFIG, store, tmp_path / "ts")
+    with pytest.raises(MarFileError, match=HIDDEN[variant].message):
+        process.start()
+    assert process.process is None and not marker_for(tampered).exists()
+
+
+def test_a_worker_imports_nothing_from_an_archive_changed_after_unpacking(tiny_store: Path, tmp_path: Path):
+    served = tmp_path / "served"
+    [unpacked] = unpack_store(tiny_store, served)
+    marker = tmp_path / "convention.ran"
+    module = unpacked.directory / "runtime" / "convention.py"
+    module.write_text(f"import pathlib\npathlib.Path({str(marker)!r}).write_text('ran')\n" + module.read_text())
+    with TorchServeProcess(CONFIG, served, tmp_path / "ts", unpack=False) as process:
+        process.wait_listening()
+        assert wait_for_text(process, "archive file 'runtime/convention.py' was modified after build")
+        status = process.client.status("tiny")
+        assert all(worker["status"] != "READY" for entry in status.body for worker in entry["workers"])
+    assert not marker.exists()
+    shutil.rmtree(tmp_path / "ts", ignore_errors=True)

@@ -7,10 +7,8 @@ from __future__ import annotations
 import copy
 import json
 import re
-import shutil
 import subprocess
 import sys
-import zipfile
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -24,9 +22,9 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from markit.client.properties import read_properties
-from markit.ops.kserve_layout import LayoutError, lay_out
+from markit.ops.kserve_layout import config_text
 from markit.ops.kserve_layout import main as kserve_layout_main
-from markit.ops.mar_file import SERVING_SETTINGS, MarFileError
+from markit.ops.mar_file import read_mar
 
 from helpers import REPO, dev_tool, docker_instructions, stand_in_mar
 
@@ -205,11 +203,9 @@ def test_container_keeps_token_auth_and_kubernetes_differs_only_in_token_setting
 
 @pytest.mark.parametrize("path", [*CONFIGS.values(), "kserve"], ids=[*CONFIGS, "kserve"])
 def test_every_config_keeps_the_local_hardening(path, tiny_mar, tmp_path):
-    if path == "kserve":
-        (tmp_path / "store").mkdir()
-        shutil.copy(tiny_mar, tmp_path / "store")
-        lay_out(tmp_path / "store", tmp_path / "out")
-        path = tmp_path / "out" / "config" / "config.properties"
+    if path == "kserve":  # what kserve_layout writes (tests/build/test_kserve_layout.py lays out real archives)
+        path = tmp_path / "kserve.properties"
+        path.write_text(config_text([read_mar(tiny_mar)]))
     local, config = read_properties(REPO / "config" / "config.properties"), read_properties(path)
     assert {key: config.get(key) for key in HARDENING} == {key: local[key] for key in HARDENING}
 
@@ -388,95 +384,6 @@ def test_the_predictor_container_parts_are_valid_kubernetes(rendered):
     kubernetes_validate.validate({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "predictor"},
                                   "spec": {"containers": [container]}}, K8S_VERSION, strict=True)
     assert model["resources"] == pod_container(rendered)["resources"]  # the same 2-CPU pod as the Deployment
-
-
-def rewritten(source: Path, target: Path, name: str, settings: dict[str, int]) -> Path:
-    """A copy of an archive with another model name and other serving settings (for the layout only)."""
-    with zipfile.ZipFile(source) as archive, zipfile.ZipFile(target, "w") as out:
-        manifest = json.loads(archive.read("MAR-INF/MANIFEST.json"))
-        config_file = manifest["model"]["configFile"]
-        for item in archive.infolist():
-            data = archive.read(item)
-            if item.filename == "MAR-INF/MANIFEST.json":
-                data = json.dumps({**manifest, "model": {**manifest["model"], "modelName": name}}).encode()
-            elif item.filename == config_file:
-                data = yaml.safe_dump({**yaml.safe_load(data), **settings}).encode()
-            out.writestr(item, data)
-    return target
-
-
-def archive_settings(path: Path) -> tuple[str, str, dict[str, int]]:
-    with zipfile.ZipFile(path) as archive:
-        model = json.loads(archive.read("MAR-INF/MANIFEST.json"))["model"]
-        config = yaml.safe_load(archive.read(model["configFile"]))
-    return model["modelName"], model["modelVersion"], {key: config[key] for key in SERVING_SETTINGS}
-
-
-@pytest.fixture
-def two_archives(tiny_mar: Path, tmp_path: Path) -> Path:
-    store = tmp_path / "store"
-    store.mkdir()
-    shutil.copy(tiny_mar, store)
-    rewritten(tiny_mar, store / "other.mar", "other",
-              {"minWorkers": 2, "maxWorkers": 3, "batchSize": 8, "maxBatchDelay": 250, "responseTimeout": 30})
-    return store
-
-
-def test_layout_has_kserves_structure_and_a_snapshot_read_from_the_archives(two_archives, tmp_path):
-    out = tmp_path / "out"
-    lay_out(two_archives, out)
-    assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == [
-        "config", "config/config.properties", "model-store", "model-store/other.mar", "model-store/tiny.mar"]
-    for archive in two_archives.glob("*.mar"):
-        assert (out / "model-store" / archive.name).read_bytes() == archive.read_bytes()
-    config = read_properties(out / "config" / "config.properties")
-    snapshot = json.loads(config["model_snapshot"])
-    assert snapshot["modelCount"] == 2
-    for archive in sorted(two_archives.glob("*.mar")):
-        name, version, settings = archive_settings(archive)
-        entry = snapshot["models"][name][version]
-        assert entry["marName"] == archive.name and entry["defaultVersion"] is True
-        assert {key: entry[key] for key in SERVING_SETTINGS} == settings
-    assert config["model_store"] == "/mnt/models/model-store"  # where KServe puts storageUri's model-store/
-
-
-def test_layout_config_is_what_kserves_wrapper_and_torchserve_need(tiny_mar, tmp_path):
-    (tmp_path / "store").mkdir()
-    shutil.copy(tiny_mar, tmp_path / "store")
-    lay_out(tmp_path / "store", tmp_path / "out")
-    text = (tmp_path / "out" / "config" / "config.properties").read_text()
-    config = read_properties_text(text)
-    assert config["inference_address"] == config["management_address"]  # one listener; KServe's wrapper has 8080/8081
-    assert {host_port(config[f"{api}_address"])[0] for api in ("inference", "management", "metrics")} == {"127.0.0.1"}
-    assert host_port(config["inference_address"])[1] not in (8080, 8081)
-    assert config["grpc_inference_address"] == config["grpc_management_address"] == "127.0.0.1"
-    assert config["disable_token_authorization"] == "true"  # the wrapper sends no token
-    assert config["enable_envvars_config"] == "false"  # TS_SERVICE_ENVELOPE must not wrap the handlers
-    # older kserve_wrapper versions split every line containing '=', comments included
-    assert not [line for line in text.splitlines() if line.startswith("#") and "=" in line]
-    for key in ("inference_address", "management_address", "grpc_inference_port", "model_store", "model_snapshot"):
-        assert key in config, f"kserve_wrapper reads {key}"
-
-
-def test_layout_refuses_what_it_cannot_lay_out(tiny_mar, tmp_path):
-    store = tmp_path / "store"
-    store.mkdir()
-    with pytest.raises(LayoutError, match=re.escape("holds no .mar archive")):
-        lay_out(store, tmp_path / "out")
-    shutil.copy(tiny_mar, store)
-    shutil.copy(tiny_mar, store / "tiny-copy.mar")
-    with pytest.raises(LayoutError, match=re.escape("tiny-copy.mar and tiny.mar both serve model 'tiny'")):
-        lay_out(store, tmp_path / "out")
-    assert not (tmp_path / "out").exists()  # nothing half-written
-    (store / "tiny-copy.mar").unlink()
-    rewritten(tiny_mar, store / "unbatched.mar", "unbatched", {"batchSize": None})
-    with pytest.raises(MarFileError, match=re.escape("unbatched.mar: model-config.yaml has no integer batchSize")):
-        lay_out(store, tmp_path / "out")
-    (store / "unbatched.mar").unlink()
-    (tmp_path / "out").mkdir()
-    (tmp_path / "out" / "stale.mar").write_text("old")
-    with pytest.raises(LayoutError, match="is not empty"):
-        lay_out(store, tmp_path / "out")
 
 
 def test_layout_cli_reports_a_problem_in_one_line(tmp_path, capsys):
