@@ -9,6 +9,9 @@
 #                      config's vmargs say otherwise (default: /tmp)
 #   TRUST_POLICY       signing keys / pinned identities every archive must satisfy
 #                      (default: /home/model-server/config/trust.yaml when present)
+#   MODEL_PINS         the pin file (model name -> identity, written by build_mar.sh and pin.sh): an archive
+#                      neither pinned there nor signed by a trusted key is refused
+#                      (default: /home/model-server/config/pins.json when present)
 #   SERVING_SETTINGS   workers, batching, timeouts per model for this machine
 #                      (default: /home/model-server/config/models.yaml when present)
 # The working directory must be writable: TorchServe writes key_file.json (its tokens) there.
@@ -37,6 +40,7 @@ metrics=${METRICS_LOCATION:-$logs}
 tmp=${TMPDIR:-/tmp}
 trust=${TRUST_POLICY:-/home/model-server/config/trust.yaml}
 settings=${SERVING_SETTINGS:-/home/model-server/config/models.yaml}
+pins=${MODEL_PINS:-/home/model-server/config/pins.json}
 
 [[ -f $config ]] || fail "config $config is not a file: mount a TorchServe config.properties there or set TS_CONFIG_FILE"
 [[ -r $config ]] || fail "config $config is not readable by uid $(id -u)"
@@ -56,8 +60,13 @@ writable_dir "$tmp" "temporary directory"
 # Every archive checked from its bytes and unpacked by us (markit.ops.unpack); TorchServe serves those
 # directories and never parses a zip, so what was checked is what runs.
 served=$tmp/served-store
-policy=()
+policy=() pinned=none
 if [[ -n ${TRUST_POLICY:-} || -f $trust ]]; then policy=(--trust "$trust"); fi
+if [[ -n ${MODEL_PINS:-} || -f $pins ]]; then
+  [[ -r $pins ]] || fail "pin file $pins is not readable by uid $(id -u): write it with scripts/pin.sh, or unset MODEL_PINS"
+  policy+=(--pins "$pins")
+  pinned=$pins
+fi
 refused=$(python -m markit.ops.unpack "$store" --into "$served" "${policy[@]}" 2>&1 >/dev/null) \
   || fail "archive refused before serving (rebuild it with scripts/build_mar.sh): ${refused//unpack: /}"
 # this machine's serving settings: TorchServe starts from a copy of the config carrying them
@@ -68,5 +77,5 @@ if [[ -n ${SERVING_SETTINGS:-} || -f $settings ]]; then
 fi
 
 export TS_CONFIG_FILE=$config LOG_LOCATION=$logs METRICS_LOCATION=$metrics TMPDIR=$tmp TEMP=${TEMP:-$tmp}
-echo "entrypoint: torchserve with $config, ${#archives[@]} archive(s) from $store checked and unpacked in $served, working dir $PWD" >&2
+echo "entrypoint: torchserve with $config, ${#archives[@]} archive(s) from $store checked and unpacked in $served, pins $pinned, working dir $PWD" >&2
 exec python -m markit.ops.launch --ncs --model-store "$served" --ts-config "$config" "$@"

@@ -12,6 +12,9 @@
 #                      shared among them; docs/migration.md#speed measures 1 and 2)
 #   TRUST_POLICY       signing keys / pinned identities every archive must satisfy
 #                      (default: /home/model-server/config/trust.yaml when present)
+#   MODEL_PINS         the pin file (model name -> identity, written by build_mar.sh and pin.sh): an archive
+#                      neither pinned there nor signed by a trusted key is refused
+#                      (default: /home/model-server/config/pins.json when present)
 #   SERVING_SETTINGS   workers, batching per model for this machine
 #                      (default: /home/model-server/config/models.yaml when present)
 # Arguments are passed on to python -m markit.kserve_runtime.
@@ -30,6 +33,7 @@ store=${MODEL_STORE:-/home/model-server/model-store}
 key_file=${KEY_FILE:-$PWD/key_file.json}
 trust=${TRUST_POLICY:-/home/model-server/config/trust.yaml}
 settings=${SERVING_SETTINGS:-/home/model-server/config/models.yaml}
+pins=${MODEL_PINS:-/home/model-server/config/pins.json}
 
 [[ -d $store ]] || fail "model store $store is not a directory: mount a folder of .mar archives there or set MODEL_STORE"
 [[ -r $store && -x $store ]] || fail "model store $store is not readable by uid $(id -u)"
@@ -55,9 +59,15 @@ if [[ -n ${TRUST_POLICY:-} || -f $trust ]]; then
   [[ -r $trust ]] || fail "trust policy $trust is not readable by uid $(id -u)"
   options+=(--trust "$trust")
 fi
+pinned=none
+if [[ -n ${MODEL_PINS:-} || -f $pins ]]; then
+  [[ -r $pins ]] || fail "pin file $pins is not readable by uid $(id -u): write it with scripts/pin.sh, or unset MODEL_PINS"
+  options+=(--pins "$pins")
+  pinned=$pins
+fi
 if [[ -n ${SERVING_SETTINGS:-} || -f $settings ]]; then
   [[ -r $settings ]] || fail "serving settings $settings are not readable by uid $(id -u)"
   options+=(--settings "$settings")
 fi
-echo "entrypoint: KServe runtime with ${#archives[@]} archive(s) in $store, auth ${AUTH:-token}" >&2
+echo "entrypoint: KServe runtime with ${#archives[@]} archive(s) in $store, auth ${AUTH:-token}, pins $pinned" >&2
 exec python -m markit.kserve_runtime "${options[@]}" "$@"

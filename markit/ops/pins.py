@@ -71,13 +71,13 @@ class Pins:
         return cls(path, dict(pins))
 
     def check(self, mar: str, model: str, identity: str, signed: bool) -> str:
-        """What the pins say of ``mar`` serving ``model`` with ``identity``: "pinned" or "signed, not pinned";
+        """What the pins say of ``mar`` serving ``model`` with ``identity``: "pinned", or "unpinned" when ``signed``;
         PinError when it is neither pinned to that identity nor ``signed`` by a trusted key."""
         pinned = self.identities.get(model)
         if pinned == identity:
             return "pinned"
         if signed:
-            return "signed, not pinned"
+            return "unpinned"
         said = f"is pinned to {pinned}" if pinned else "is not pinned"
         raise PinError(f"{mar}: model {model!r} {said} in {self.path}, and this archive's identity is {identity}: refusing "
                        f"an archive nobody pinned or signed. If you built it or trust it, pin it: ./scripts/pin.sh {mar} "

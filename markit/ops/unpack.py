@@ -54,7 +54,7 @@ class Unpacked:
     directory: Path
     model: str
     identity: str
-    trusted: str  # what the trust policy and the pins said, e.g. "signed", "pinned", "signed and pinned" or ""
+    trusted: str  # what the trust policy and the pins said, e.g. "signed", "pinned", "signed, unpinned" or ""
 
 
 def unpack_verified(mar: Path, target: Path, policy: TrustPolicy | None = None, pins: Pins | None = None) -> Unpacked:
@@ -74,7 +74,7 @@ def unpack_verified(mar: Path, target: Path, policy: TrustPolicy | None = None, 
         staging.rename(target)
     finally:
         _remove(staging)
-    return Unpacked(mar=mar, directory=target, model=model, identity=identity, trusted=" and ".join(filter(None, said)))
+    return Unpacked(mar=mar, directory=target, model=model, identity=identity, trusted=", ".join(filter(None, said)))
 
 
 def _verify_and_extract(mar: Path, staging: Path) -> str:

@@ -177,6 +177,7 @@ def run_entrypoint(cwd: Path, **env: str) -> subprocess.CompletedProcess:
         ("tampered archive", "archive refused before serving (rebuild it with scripts/build_mar.sh): tiny.mar: "
                              "'index_to_name.json' was modified after build"),
         ("unsigned under a trust policy", "tiny.mar: not signed (signature.sigstore.json is missing)"),
+        ("pinned to another identity", "tiny.mar: model 'tiny' is pinned to sha256:" + "0" * 64),
         ("wrong serving settings", "models.yaml: models.tiny.workers: must be a whole number from 1 to 64, got 0"),
     ],
 )
@@ -201,6 +202,9 @@ def test_wrong_inputs_fail_fast_naming_the_path(case, message, store, tmp_path):
         _, public = write_key(tmp_path, "publisher")
         (tmp_path / "trust.yaml").write_text(f"signed_by: [{public}]\n")
         extra = {"TRUST_POLICY": str(tmp_path / "trust.yaml")}
+    elif case == "pinned to another identity":
+        (tmp_path / "pins.json").write_text('{"identities": {"tiny": "sha256:' + "0" * 64 + '"}}')
+        extra = {"MODEL_PINS": str(tmp_path / "pins.json")}
     elif case == "wrong serving settings":
         (tmp_path / "models.yaml").write_text("models:\n  tiny: {workers: 0}\n")
         extra = {"SERVING_SETTINGS": str(tmp_path / "models.yaml")}

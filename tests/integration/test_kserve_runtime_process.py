@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from benchmarks.tampering import relabel, rewrite
+from benchmarks.tampering import HIDDEN, marker_for, relabel, rewrite
 from markit.ops import KServeRuntimeProcess
 from markit.ops.ports import free_ports
 from markit.ops.verify import verify_mar
@@ -125,6 +125,16 @@ def test_a_tampered_archive_is_refused_naming_the_member(tiny_store, tmp_path):
             copy.writestr(info, data.replace(b'"red"', b'"RED"') if info.filename == "index_to_name.json" else data)
     code, log = refusal(store, tmp_path / "runtime")
     assert code == 2 and "'index_to_name.json' was modified after build" in log
+
+
+@pytest.mark.parametrize("variant", ["the entry module hidden after the last member", "runtime/convention.py hidden after the last member"])
+def test_a_hidden_entry_is_refused_before_any_archive_code_runs(tiny_store, tmp_path, variant):
+    store = tmp_path / "store"
+    store.mkdir()
+    tampered = HIDDEN[variant].make(tiny_store / "tiny.mar", store / "tiny.mar")
+    code, log = refusal(store, tmp_path / "runtime")
+    assert code == 2 and HIDDEN[variant].message in log
+    assert not marker_for(tampered).exists()
 
 
 def test_an_unsigned_archive_is_refused_under_a_trust_policy(tiny_store, tmp_path):
