@@ -52,6 +52,11 @@ for i, answer in enumerate(json.load(sys.stdin)['predictions']):
     top = answer['predictions'][0]
     print(f'  instance {i}: {top[\"label\"]} {top[\"probability\"]:.1%}')"
 
+echo
+echo "== what is verified is what runs: tampered copies of efficientnet_lite0.mar given to ./scripts/serve.sh start"
+rm -rf .run/demo-tamper
+python -m demo.tampering model_store/efficientnet_lite0.mar .run/demo-tamper
+
 if $keep; then
   key=$(python -c 'import json; print(json.load(open("key_file.json"))["inference"]["key"])')
   mkey=$(python -c 'import json; print(json.load(open("key_file.json"))["management"]["key"])')

@@ -46,7 +46,7 @@ check_inputs() {
   mkdir -p "$home/.run"
   if ! refused=$("$root/.venv/bin/python" -m markit.ops.unpack "$store" --into "$served" "${policy[@]}" "${pinning[@]}" 2>&1 >/dev/null); then
     echo "serve.sh: not starting, an archive failed its checks (rebuild it with scripts/build_mar.sh):" >&2
-    echo "${refused//unpack: /  }" >&2
+    echo "  ${refused#unpack: }" >&2
     exit 2
   fi
   # the first start pins what it serves: from now on a changed archive needs ./scripts/pin.sh or a trusted signature

@@ -68,7 +68,7 @@ if [[ -n ${MODEL_PINS:-} || -f $pins ]]; then
   pinned=$pins
 fi
 refused=$(python -m markit.ops.unpack "$store" --into "$served" "${policy[@]}" 2>&1 >/dev/null) \
-  || fail "archive refused before serving (rebuild it with scripts/build_mar.sh): ${refused//unpack: /}"
+  || fail "archive refused before serving (rebuild it with scripts/build_mar.sh): ${refused#unpack: }"
 # this machine's serving settings: TorchServe starts from a copy of the config carrying them
 if [[ -n ${SERVING_SETTINGS:-} || -f $settings ]]; then
   invalid=$(python -m markit.ops.settings "$store" --config "$config" --models "$settings" --out "$tmp/config.properties" 2>&1 >/dev/null) \

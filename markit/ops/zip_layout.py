@@ -74,7 +74,7 @@ def check_layout(handle: BinaryIO, label: str) -> list[str]:
         position = _local_member(handle, entry, label)
     if position != cd_offset:
         raise ZipLayoutError(f"{label}: {cd_offset - position} bytes between the last member and the central directory, "
-                             "which a reader walking local headers (TorchServe's) would unpack: a hidden entry, refusing the archive")
+                             "which a reader walking local headers (TorchServe's) would unpack too: a hidden entry, refusing the archive")
     return [entry.name.decode("utf-8") for entry in entries]
 
 
