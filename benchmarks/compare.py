@@ -255,7 +255,7 @@ def _stock_tuned(prepared: StockArchives, threads: int, root: Path, measured: Ro
     progress(f"  stock tuned: serving {prepared.tuned_config}, OMP_NUM_THREADS={threads} ...")
     workers = prepared.tuned_config["maxWorkers"]
     with bench_server([prepared.tuned], root, load=[prepared.tuned.name], env={"OMP_NUM_THREADS": str(threads)},
-                      torchserve=prepared.venv / "bin" / "torchserve", ready={"stock_tuned": workers}) as server:
+                      torchserve=prepared.venv / "bin" / "torchserve", ready={"stock_tuned": workers}, unpack=False) as server:
         measured.stock_tuned = _closed(server, "stock_tuned", "stock tuned the same", options, figures).result
     progress(f"  stock tuned the same, closed loop: {measured.stock_tuned.summary()}")
 
@@ -267,7 +267,7 @@ def _stock_default(prepared: StockArchives, root: Path, options: CompareOptions,
     untuned = {name: None for name in WORKER_ENVIRONMENT}  # TorchServe's defaults: none of our worker environment
     defaults = {"default_workers_per_model": cores, "vmargs": ""}  # vmargs: the JVM's defaults too
     with bench_server([prepared.default], root, load=[prepared.default.name], torchserve=prepared.venv / "bin" / "torchserve",
-                      overrides=defaults, env=untuned, ready={"stock_default": int(cores)}) as server:
+                      overrides=defaults, env=untuned, ready={"stock_default": int(cores)}, unpack=False) as server:
         figures.stock_default = _closed(server, "stock_default", "stock on defaults", options, figures).result
     progress(f"  closed loop: {figures.stock_default.summary()}")
 

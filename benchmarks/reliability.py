@@ -11,8 +11,10 @@ Against one real TorchServe (token auth on) serving an archive of every task:
 3. **Workers killed under load**, seen through ``TorchServeClient`` (``benchmarks.fault``).
 4. **A soak**: client threads for ``--soak-seconds`` sending good requests to every model and, one in
    ten, a random probe: good requests failed, bad ones answered 4xx / 5xx, worker restarts, RSS growth.
-5. **Tampered archives** (``benchmarks.tampering``), and a signed one edited consistently, given to
-   ``scripts/serve.sh start``: each refused before TorchServe starts, naming the entry.
+5. **Tampered archives** (``benchmarks.tampering``: member edits and hidden zip entries), a signed one edited
+   consistently under the trust policy and an unsigned one under the pin file, given to ``scripts/serve.sh
+   start`` and ``scripts/serve_kserve.sh``: each refused on both engines before anything serves, naming the
+   entry, with no injected code run.
 """
 
 from __future__ import annotations
@@ -263,15 +265,19 @@ def run_soak(client: TorchServeClient, targets: Sequence[Target], seconds: float
 
 
 def run_tamper(archive: Path, root: Path) -> list[str]:
-    """Each tampered copy of ``archive`` (an image-classification archive: its labels are what the variants
-    change), and a signed copy edited consistently, given to ``scripts/serve.sh start`` as a deployer
-    would: each must be refused, naming the entry, before TorchServe starts. A signed copy left as it is
-    must start and answer."""
+    """Each tampered copy of ``archive`` (an image-classification archive: its labels are what some variants
+    change; ``benchmarks.tampering``'s member edits and hidden zip entries), a signed copy edited consistently
+    under the trust policy, and an unsigned one edited consistently under the pin file alone, given to
+    ``scripts/serve.sh start`` and to ``scripts/serve_kserve.sh`` as a deployer would: each must be refused on
+    both engines, naming the entry, before anything serves, with no injected code run (its marker file). A
+    signed copy left as it is must start and answer."""
     from markit.ops import TorchServeProcess
+    from markit.ops.pins import Pins
     from markit.ops.signing import generate_keys, sign_mar
+    from markit.ops.verify import verify_mar
 
-    from .servers import BASE_CONFIG, REPO
-    from .tampering import TAMPERED, relabel, rewrite
+    from .servers import BASE_CONFIG
+    from .tampering import HIDDEN, TAMPERED, marker_for, members, relabel
 
     private, public = generate_keys(root / "keys" / "publisher")
     (root / "trust.yaml").write_text(f"signed_by: [{public}]\n", encoding="utf-8")
@@ -279,35 +285,72 @@ def run_tamper(archive: Path, root: Path) -> list[str]:
     signed.parent.mkdir(parents=True)
     signed.write_bytes(archive.read_bytes())
     sign_mar(signed, private)
+    pins = Pins(root / "pins.json", {archive.stem: verify_mar(archive)})  # as build_examples.sh pinned it
+    pins.save()
     config = TorchServeProcess(BASE_CONFIG, signed.parent, root / "ts").write_config()
-    cases = {variant: (change, message, False) for variant, (change, message) in TAMPERED.items()}
+    consistent = members(lambda m, i: relabel(m, i, rehash=True, reidentify=True))
+    cases = {variant: (tamper.make, tamper.message, None) for variant, tamper in {**TAMPERED, **HIDDEN}.items()}
     cases["signed, then a label changed with its hash and the identity recomputed"] = (
-        lambda m, i: relabel(m, i, rehash=True, reidentify=True), "its signature does not verify with a trusted key", True)
-    lines, refused = [], 0
-    for number, (variant, (change, message, trusted)) in enumerate(cases.items()):
-        store = root / f"store-{number}"
-        store.mkdir()
-        rewrite(signed, store / archive.name, change)
-        result = _serve(REPO, root / f"home-{number}", config, store, root / "trust.yaml" if trusted else None)
-        said = next((line.strip() for line in result.stderr.splitlines() if message in line), "")
-        refused += result.returncode == 2 and bool(said)
-        lines.append(f"  {variant}: exit {result.returncode}: {said or result.stderr.strip()[-200:]}")
+        consistent, "its signature does not verify with a trusted key", root / "trust.yaml")
+    cases["a label changed with its hash and the identity recomputed, no trust policy: the pin file"] = (
+        consistent, "is pinned to", None)
+    lines, refused, ran = [], 0, 0
+    for number, (variant, (make, message, trust)) in enumerate(cases.items()):
+        tampered = make(signed, _fresh(root / f"store-{number}") / archive.name)
+        results = {engine: run(root / f"{engine}-{number}", config, tampered.parent, trust, pins.path)
+                   for engine, run in (("serve.sh", _serve_ts), ("serve_kserve.sh", _serve_kserve))}
+        said = {engine: next((line.strip() for line in result.stderr.splitlines() if message in line), "")
+                for engine, result in results.items()}
+        refused += sum(result.returncode == 2 and bool(said[engine]) for engine, result in results.items())
+        ran += marker_for(tampered).exists()
+        codes = ", ".join(f"{engine} exit {result.returncode}" for engine, result in results.items())
+        first = said["serve.sh"] or said["serve_kserve.sh"] or results["serve.sh"].stderr.strip()[-200:]
+        lines.append(f"  {variant}: {codes}: {first.removeprefix('unpack: ')}")
     home = root / "home-signed"
-    started = _serve(REPO, home, config, signed.parent, root / "trust.yaml", "start", "--timeout", "300")
+    started = _serve(home, config, signed.parent, root / "trust.yaml", pins.path, "start", "--timeout", "300")
     try:
         answered = started.returncode == 0 and "ready:" in started.stdout
     finally:
-        _serve(REPO, home, config, signed.parent, None, "stop")
-    return [f"tampered archives given to scripts/serve.sh start: {refused} of {len(cases)} refused before TorchServe started, "
-            "naming the entry", *lines,
+        _serve(home, config, signed.parent, None, pins.path, "stop")
+    return [f"tampered archives given to scripts/serve.sh start and scripts/serve_kserve.sh: {refused} of {2 * len(cases)} "
+            f"refused before anything served, naming the entry; injected code ran {ran} times", *lines,
             f"  the signed copy as built, under the same trust policy: {'started, every model READY' if answered else 'DID NOT START'}"]
 
 
-def _serve(repo: Path, home: Path, config: Path, store: Path, trust: Path | None, *args: str) -> Any:
+def _fresh(directory: Path) -> Path:
+    directory.mkdir(parents=True)
+    return directory
+
+
+def _serve_ts(home: Path, config: Path, store: Path, trust: Path | None, pins: Path) -> Any:
+    return _serve(home, config, store, trust, pins, "start")
+
+
+def _serve(home: Path, config: Path, store: Path, trust: Path | None, pins: Path, *args: str) -> Any:
     import os
     import subprocess
 
+    from .servers import REPO
+
     env = {**os.environ, "TS_HOME": str(home), "TS_CONFIG": str(config), "MODEL_STORE": str(store),
-           "TRUST_POLICY": str(trust) if trust else "", "SERVING_SETTINGS": "", "MODEL_PINS": str(home / "pins.json")}
-    return subprocess.run([str(repo / "scripts" / "serve.sh"), *(args or ("start",))], env=env, capture_output=True,
-                          text=True, timeout=600)
+           "TRUST_POLICY": str(trust) if trust else "", "SERVING_SETTINGS": "", "MODEL_PINS": str(pins)}
+    return subprocess.run([str(REPO / "scripts" / "serve.sh"), *args], env=env, capture_output=True, text=True, timeout=600)
+
+
+def _serve_kserve(home: Path, _config: Path, store: Path, trust: Path | None, pins: Path) -> Any:
+    """``serve_kserve.sh`` on free ports; a refused store ends it with exit 2 (a served one would be stopped after 120 s)."""
+    import os
+    import subprocess
+
+    from markit.ops.ports import free_ports
+
+    from .servers import REPO
+
+    http, grpc = free_ports(2)
+    env = {**os.environ, "KSERVE_HOME": str(home), "MODEL_STORE": str(store), "KSERVE_HTTP_PORT": str(http),
+           "KSERVE_GRPC_PORT": str(grpc), "TRUST_POLICY": str(trust) if trust else "", "SERVING_SETTINGS": "",
+           "MODEL_PINS": str(pins)}
+    try:
+        return subprocess.run([str(REPO / "scripts" / "serve_kserve.sh")], env=env, capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired as err:  # it served: not refused
+        return subprocess.CompletedProcess(err.cmd, -1, "", f"served the tampered archive for {err.timeout:g} s")

@@ -150,17 +150,22 @@ class BenchServer:
 @contextmanager
 def bench_server(archives: Sequence[Path], root: Path, *, load: Sequence[str] = (), env: Mapping[str, str] | None = None,
                  torchserve: Path | None = None, overrides: Mapping[str, str] | None = None,
-                 ready: Mapping[str, int] | None = None) -> Iterator[BenchServer]:
+                 ready: Mapping[str, int] | None = None, unpack: bool = True) -> Iterator[BenchServer]:
     """A server whose store holds ``archives``; ``load`` lists the .mar file names loaded at start and
-    ``ready`` the models (and worker counts) to wait for. Thread variables are not inherited."""
+    ``ready`` the models (and worker counts) to wait for. Thread variables are not inherited. As every
+    server here, it is handed the archives checked and unpacked (``markit.ops.unpack``: ``load`` then names
+    the directories, the file names less ``.mar``); ``unpack=False`` hands it the zips (the stock handler's
+    archives, which carry none of the manifest those checks read)."""
     store = root / "model_store"
     store.mkdir(parents=True, exist_ok=True)
     for archive in archives:
         place(Path(archive), store / Path(archive).name)
-    settings = {"enable_model_api": "true", "load_models": ",".join(load), **(overrides or {})}
+    names = [name.removesuffix(".mar") if unpack else name for name in load]
+    settings = {"enable_model_api": "true", "load_models": ",".join(names), **(overrides or {})}
     environment: dict[str, str | None] = {name: None for name in THREAD_VARIABLES}
     environment.update(env or {})
-    process = TorchServeProcess(BASE_CONFIG, store, root / "ts", overrides=settings, env=environment, torchserve=torchserve)
+    process = TorchServeProcess(BASE_CONFIG, store, root / "ts", overrides=settings, env=environment, torchserve=torchserve,
+                                unpack=unpack)
     process.start()
     try:
         process.wait_listening()

@@ -66,7 +66,7 @@ def verify_zip(handle: BinaryIO, label: str) -> str:
         with zipfile.ZipFile(handle) as archive:
             members = archive.infolist()
             for member in members:
-                _check_member(member)
+                _check_member(member, label)
             names = {member.filename for member in members if not member.is_dir()}
             manifest = json.loads(archive.read(MANIFEST_NAME))
             mar = json.loads(archive.read(MAR_MANIFEST))
@@ -100,10 +100,10 @@ def _sha256(archive: zipfile.ZipFile, name: str) -> str:
     return digest.hexdigest()
 
 
-def _check_member(member: zipfile.ZipInfo) -> None:
+def _check_member(member: zipfile.ZipInfo, label: str) -> None:
     """A member's kind (its path was checked by ``check_layout``)."""
     if stat.S_ISLNK(member.external_attr >> 16):
-        raise MarFileError(f"entry {member.filename!r} is a symbolic link; archives built by build_mar.sh hold none")
+        raise MarFileError(f"{label}: entry {member.filename!r} is a symbolic link; archives built by build_mar.sh hold none")
 
 
 def _check_mar_manifest(archive: str, mar: Any, files: dict[str, str]) -> None:

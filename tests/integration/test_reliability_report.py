@@ -45,8 +45,9 @@ def test_a_long_text_is_truncated_cheaply_and_a_10_mb_one_refused(server):
     assert "the 256-token text again" in lines[4] and "HTTP 200 x1" in lines[4]
 
 
-def test_every_tampered_copy_is_refused_by_serve_sh_and_the_signed_original_serves(store, tmp_path):
+def test_every_tampered_copy_is_refused_by_both_engines_and_the_signed_original_serves(store, tmp_path):
     lines = run_tamper(store / "efficientnet_lite0.mar", tmp_path)
-    assert lines[0].startswith("tampered archives given to scripts/serve.sh start: 11 of 11 refused"), "\n".join(lines)
-    assert all(": exit 2: " in line for line in lines[1:-1])
+    assert lines[0] == ("tampered archives given to scripts/serve.sh start and scripts/serve_kserve.sh: 44 of 44 refused "
+                        "before anything served, naming the entry; injected code ran 0 times"), "\n".join(lines)
+    assert all(": serve.sh exit 2, serve_kserve.sh exit 2: " in line for line in lines[1:-1])
     assert lines[-1].endswith("started, every model READY")
