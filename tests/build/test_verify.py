@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import re
@@ -59,34 +58,6 @@ def local_names(path):
         names.append(data[position + 30:position + 30 + name_length].decode())
         position += 30 + name_length + extra_length + size
     return names
-
-
-def test_a_zip_with_a_data_descriptor_passes(tiny_mar, tmp_path):
-    """A streamed zip (sizes after the data, flag bit 3), which zipfile writes to an unseekable file, reads the same both ways."""
-    streamed = tmp_path / "streamed.mar"
-    with zipfile.ZipFile(tiny_mar) as source, streamed.open("wb") as raw, \
-            zipfile.ZipFile(Unseekable(raw), "w", zipfile.ZIP_DEFLATED) as copy:
-        for info in source.infolist():
-            copy.writestr(info.filename, source.read(info))
-    assert verify_mar(streamed) == verify_mar(tiny_mar)
-
-
-class Unseekable(io.RawIOBase):
-    def __init__(self, raw):
-        self.raw, self.position = raw, 0
-
-    def writable(self):
-        return True
-
-    def write(self, data):
-        self.position += len(data)
-        return self.raw.write(data)
-
-    def tell(self):
-        return self.position
-
-    def seekable(self):
-        return False
 
 
 def test_a_consistent_edit_passes_these_checks(tiny_mar, tmp_path):
