@@ -142,9 +142,9 @@ class TaskHandler:
                 protocols.append(protocol.spoken_when_unreadable(request))
                 inbound.append(read)
                 continue
-            spoken, unpacked = read
+            spoken, unpacked, body = read
             protocols.append(spoken)
-            inbound.append(self._guard([index], protocol.inbound, unpacked, spoken, self.instance_rules()))
+            inbound.append(self._guard([index], protocol.inbound, unpacked, spoken, self.instance_rules(), body))
         results = self._answer(inbound, metrics)
         refused = sum(isinstance(result, _Failed) for result in results)
         log.info("batch of %d requests: %d answered, %d refused", len(results), len(results) - refused, refused)
@@ -160,12 +160,13 @@ class TaskHandler:
         return Response(protocol.envelope_body(envelope, result, None))
 
     # -- the batch --------------------------------------------------------------------------
-    def _read(self, request: Request) -> tuple[str, Request]:
-        """The request's protocol, once its size is within the budget ``request_bytes``, and the request as
-        the protocol layer reads it (a binary-tensor request unpacked into JSON)."""
+    def _read(self, request: Request) -> tuple[str, Request, Any]:
+        """The request's protocol, once its size is within the budget ``request_bytes``, the request as the
+        protocol layer reads it (a binary-tensor request unpacked into JSON) and its KServe body (parsed once)."""
         self.budgets.check_request(request.payload)
         request = protocol.unpacked(request)
-        return protocol.protocol_of(request), request
+        spoken, body = protocol.read(request)
+        return spoken, request, body
 
     def _decode_all(self, request: Inbound, metrics: Metrics) -> list[Decoded]:
         """Every payload of a request; an error names the KServe instance it concerns."""
