@@ -25,6 +25,8 @@ from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse,
 from kserve.utils.numpy_codec import to_np_dtype
 
 from ..errors import MarkitError
+from ..runtime.errors import HandlerError, error_body
+from ..runtime.kserve import check_input_count
 from .archives import LoadedArchive
 from .batching import Batcher
 from .metrics import ServerMetrics
@@ -89,6 +91,7 @@ class ArchiveModel(Model):
     async def predict(self, payload: InferRequest, headers: dict[str, str] | None = None) -> InferResponse:
         if not isinstance(payload, InferRequest):
             raise Refused(400, {"code": 400, "type": "BadInput", "message": "this route takes v2 InferRequests only"})
+        _check_input_count(len(payload.inputs))
         body = _v2_body(payload)
         request = self.request({"body": body}, {"body": "application/json"}, headers or {})
         response = await self.answer(request, "grpc")
@@ -106,6 +109,14 @@ class ArchiveModel(Model):
         if self.archive is None:
             raise Refused(503, {"code": 503, "type": "ModelNotReady", "message": f"model {self.name!r} is still loading"})
         return self.archive
+
+
+def _check_input_count(count: int) -> None:
+    """The protocol's bound on input tensors (``markit.runtime.kserve.MAX_INPUTS``), before any is converted."""
+    try:
+        check_input_count(count)
+    except HandlerError as err:
+        raise Refused(err.status, error_body(err)) from err
 
 
 def _v2_body(request: InferRequest) -> dict[str, Any]:
