@@ -35,7 +35,7 @@ __all__ = ["ArchiveModel", "Refused", "grpc_code"]
 
 GRPC_CODES = {400: StatusCode.INVALID_ARGUMENT, 401: StatusCode.UNAUTHENTICATED, 404: StatusCode.NOT_FOUND,
               413: StatusCode.RESOURCE_EXHAUSTED, 415: StatusCode.INVALID_ARGUMENT, 422: StatusCode.INVALID_ARGUMENT,
-              503: StatusCode.UNAVAILABLE}
+              503: StatusCode.UNAVAILABLE, 504: StatusCode.DEADLINE_EXCEEDED}
 
 
 def grpc_code(status: int) -> StatusCode:

@@ -4,7 +4,9 @@ Both listeners start at once (liveness answers while archives load); each archiv
 and its golden examples replayed in a thread, one after the other, and its model turns ready when that
 passes (``/v2/health/ready`` once all are). An archive that fails is refused, named, and the server stops
 with exit 2: a store is served whole or not at all, as with ``serve.sh``. SIGTERM and SIGINT stop it
-gracefully (exit 0).
+gracefully (exit 0): the listeners stop taking requests and the ones in flight are answered, within
+``grace_seconds``. A batch past its archive's response timeout has been answered 504 already and runs on in a
+daemon thread (``batching.py``), which never delays the exit; the log names how many were left.
 
 kserve's ``ModelServer`` is not used as is: it binds every interface, has no token check, and parses the
 process's arguments. Its parts are: ``DataPlane`` and ``ModelRepository`` (health, readiness, metadata, the
@@ -21,7 +23,6 @@ import signal
 import socket
 import tempfile
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -116,7 +117,6 @@ async def serve(options: Options) -> int:
     dataplane = StoreDataPlane(model_registry=registry)
     extension = ModelRepositoryExtension(model_registry=registry)
     token = load_or_create_token(options.key_file) if options.key_file else None
-    executor = ThreadPoolExecutor(max_workers=sum(_slots(info, options) for _, info in store), thread_name_prefix="batch")
     app = _rest_app(dataplane, extension, models, metrics, token, options.key_file, options.max_request_bytes)
     http = _Uvicorn(uvicorn.Config(app,
                                    host=options.host, port=options.http_port, log_config=None, loop="asyncio",
@@ -124,7 +124,7 @@ async def serve(options: Options) -> int:
     grpc_server = _grpc_server(dataplane, extension, token, options)
     workdir = Path(tempfile.mkdtemp(prefix="markit-kserve-"))
     batchers: list[asyncio.Task] = []
-    loader = asyncio.create_task(_load_store(store, models, workdir, policy, executor, metrics, options, http, batchers))
+    loader = asyncio.create_task(_load_store(store, models, workdir, policy, metrics, options, http, batchers))
     try:
         if options.http_socket is not None and not await loader:
             return 2
@@ -141,7 +141,7 @@ async def serve(options: Options) -> int:
         for model in models.values():
             model.ready = False
         await grpc_server.stop(options.grace_seconds)
-        executor.shutdown(wait=True, cancel_futures=True)
+        _report_abandoned(models.values())
         shutil.rmtree(workdir, ignore_errors=True)
     return 2 if loaded is False else 0
 
@@ -203,8 +203,7 @@ def _grpc_server(dataplane: DataPlane, extension: ModelRepositoryExtension, toke
 
 
 async def _load_store(store: list, models: dict[str, ArchiveModel], workdir: Path, policy: TrustPolicy | None,
-                      executor: ThreadPoolExecutor, metrics: ServerMetrics, options: Options, http: uvicorn.Server,
-                      batchers: list[asyncio.Task]) -> bool:
+                      metrics: ServerMetrics, options: Options, http: uvicorn.Server, batchers: list[asyncio.Task]) -> bool:
     """Load every archive in turn and start its batcher (into ``batchers``, which the server cancels when it
     stops); True when all are ready. On a refusal, stop the server and return False."""
     loop = asyncio.get_running_loop()
@@ -215,19 +214,21 @@ async def _load_store(store: list, models: dict[str, ArchiveModel], workdir: Pat
             log.error("not serving the store: %s", err)
             http.should_exit = True
             return False
-        batcher = _batcher(loaded, executor, metrics, options)
+        batcher = _batcher(loaded, metrics, options)
         batchers.append(asyncio.create_task(batcher.run(), name=f"batcher-{info.name}"))
         models[info.name].serve(loaded, batcher)
     log.info("all %d models ready", len(store))
     return True
 
 
-def _batcher(loaded: LoadedArchive, executor: ThreadPoolExecutor, metrics: ServerMetrics, options: Options) -> Batcher:
+def _batcher(loaded: LoadedArchive, metrics: ServerMetrics, options: Options) -> Batcher:
     settings = loaded.info.settings
-    limits = Limits(max_batch=settings["batchSize"], max_delay=settings["maxBatchDelay"] / 1000, slots=_slots(loaded.info, options))
+    limits = Limits(max_batch=settings["batchSize"], max_delay=settings["maxBatchDelay"] / 1000, slots=_slots(loaded.info, options),
+                    timeout=float(settings["responseTimeout"]))
     events = metrics.handler_events(loaded.name)
     answer = partial(_answer_batch, loaded.handler, events)
-    return Batcher(answer, limits, executor, partial(_failed, loaded), on_batch=partial(metrics.batch, loaded.name))
+    return Batcher(answer, limits, partial(_failed, loaded), partial(_timed_out, loaded),
+                   on_batch=partial(metrics.batch, loaded.name), name=loaded.name)
 
 
 def _answer_batch(handler: Any, events: Any, requests: list[Any]) -> list[Any]:
@@ -237,6 +238,21 @@ def _answer_batch(handler: Any, events: Any, requests: list[Any]) -> list[Any]:
 def _failed(loaded: LoadedArchive, error: BaseException) -> Any:
     message = f"internal error in the runtime ({type(error).__name__}); see the server log"
     return loaded.runtime.Response({"code": 500, "type": "HandlerError", "message": message}, 500, "Internal Server Error")
+
+
+def _timed_out(loaded: LoadedArchive, seconds: float) -> Any:
+    message = (f"model {loaded.name!r} did not answer within its response timeout of {seconds:g} s (serving.response_timeout "
+               "in its spec, response_timeout in config/models.yaml); the computation was abandoned and logged: try again, "
+               "or send a smaller request")
+    return loaded.runtime.Response({"code": 504, "type": "ResponseTimeout", "message": message}, 504, "Gateway Timeout")
+
+
+def _report_abandoned(models: Any) -> None:
+    """Name the computations still running past their timeout at exit (daemon threads: they do not delay it)."""
+    for model in models:
+        if model.batcher is not None and model.batcher.stuck:
+            log.warning("model %s: exiting with %d abandoned batch(es) still running past the response timeout",
+                        model.name, model.batcher.stuck)
 
 
 async def _outcome(task: asyncio.Task) -> bool | None:

@@ -9,7 +9,6 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -52,15 +51,14 @@ async def serving(directory: Path) -> AsyncIterator[tuple[ArchiveModel, httpx.As
     model = ArchiveModel("forecast", ServerMetrics())
     app = FastAPI()
     add_inference_routes(app, {"forecast": model}.get)
-    with ThreadPoolExecutor(max_workers=1) as executor:
-        batcher = Batcher(lambda requests: handler.answer(requests), Limits(4, 0.005, 1), executor, failed=repr)
-        model.serve(LoadedArchive(info, "sha256:test", markit.runtime, handler), batcher)
-        consumer = asyncio.create_task(batcher.run())
-        try:
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(BodyLimit(app, 64 << 20)), base_url="http://rt") as client:
-                yield model, client
-        finally:
-            consumer.cancel()
+    batcher = Batcher(lambda requests: handler.answer(requests), Limits(4, 0.005, 1), failed=repr)
+    model.serve(LoadedArchive(info, "sha256:test", markit.runtime, handler), batcher)
+    consumer = asyncio.create_task(batcher.run())
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(BodyLimit(app, 64 << 20)), base_url="http://rt") as client:
+            yield model, client
+    finally:
+        consumer.cancel()
 
 
 def run(directory: Path, scenario: Callable[[ArchiveModel, httpx.AsyncClient], Awaitable[Any]]) -> Any:
