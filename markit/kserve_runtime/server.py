@@ -38,7 +38,6 @@ from kserve.model_repository import ModelRepository
 from kserve.protocol.dataplane import DataPlane
 from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc
 from kserve.protocol.grpc.interceptors import ExceptionToStatusInterceptor
-from kserve.protocol.grpc.servicer import InferenceServicer
 from kserve.protocol.model_repository_extension import ModelRepositoryExtension
 from kserve.protocol.rest.v1_endpoints import register_v1_endpoints
 from kserve.protocol.rest.v2_endpoints import register_v2_endpoints
@@ -52,7 +51,7 @@ from .auth import BearerToken, TokenInterceptor, load_or_create_token
 from .batching import Batcher, Limits
 from .limits import MAX_REQUEST_BYTES, BodyLimit
 from .metrics import ServerMetrics
-from .model import ArchiveModel
+from .model import ArchiveModel, BoundedServicer
 from .rest import add_inference_routes, error_response
 
 __all__ = ["Options", "StoreDataPlane", "serve"]
@@ -197,7 +196,7 @@ def _grpc_server(dataplane: DataPlane, extension: ModelRepositoryExtension, toke
                         options=[("grpc.max_send_message_length", MAX_GRPC_MESSAGE),
                                  ("grpc.max_receive_message_length", MAX_GRPC_MESSAGE),
                                  ("grpc.so_reuseport", 0 if options.http_socket is None else 1)])
-    grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceServicer(dataplane, extension), server)
+    grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(BoundedServicer(dataplane, extension), server)
     server.add_insecure_port(f"{options.host}:{options.grpc_port}")
     return server
 

@@ -23,7 +23,7 @@ from markit.kserve_runtime.archives import LoadedArchive
 from markit.kserve_runtime.batching import Batcher, Limits
 from markit.kserve_runtime.limits import BodyLimit
 from markit.kserve_runtime.metrics import ServerMetrics
-from markit.kserve_runtime.model import ArchiveModel, Refused
+from markit.kserve_runtime.model import ArchiveModel, BoundedServicer, Refused
 from markit.kserve_runtime.rest import MAX_FORM_FIELDS, add_inference_routes
 from markit.ops.mar_file import MarInfo
 from markit.runtime.kserve import MAX_INPUTS
@@ -149,3 +149,19 @@ def test_ten_to_the_five_grpc_parameters_are_a_prompt_invalid_argument(tmp_path)
     refused = refusal(tmp_path, grpc_request(1, parameters={f"p{i}": pb.InferParameter(int64_param=i) for i in range(MANY)}))
     assert refused.status == 400 and refused.status_code.name == "INVALID_ARGUMENT"
     assert "parameter 'p0' is not one this model takes" in refused.body["message"]
+
+
+class Metadata:
+    """A gRPC call's context, as the servicer reads it (no metadata)."""
+
+    def invocation_metadata(self) -> list:
+        return []
+
+
+def test_ten_to_the_five_grpc_inputs_are_refused_before_kserve_converts_them():
+    tensors = [pb.ModelInferRequest.InferInputTensor(name="x", datatype="FP32", shape=[1])] * MANY
+    message = pb.ModelInferRequest(model_name="forecast", inputs=tensors)
+    servicer = BoundedServicer(None, None)  # neither is reached: the request is refused first
+    with pytest.raises(Refused) as refused:
+        asyncio.run(timed(lambda: servicer.ModelInfer(message, Metadata())))
+    assert refused.value.status_code.name == "RESOURCE_EXHAUSTED" and f"{MANY} input tensors" in refused.value.body["message"]
