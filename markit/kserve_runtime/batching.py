@@ -18,6 +18,8 @@ runs in a thread of its own that is a *daemon* thread, not in a ``ThreadPoolExec
 threads are joined at interpreter exit (and ``shutdown(wait=True)`` waits for them), so one stuck
 computation kept the process alive after SIGTERM; a daemon thread never delays the exit. The price is a
 thread per batch (tens of microseconds) and a thread per abandoned computation until it ends (``stuck``).
+Once a model has as many abandoned as it has slots (``exhausted``), the server reports itself not live, so
+that the orchestrator restarts the process, as TorchServe restarts a worker.
 """
 
 from __future__ import annotations
@@ -77,6 +79,11 @@ class Batcher:
         self._slots = asyncio.Semaphore(limits.slots)
         self._running = 0
         self.stuck = 0  # computations that ran past the timeout and have not ended yet
+
+    @property
+    def exhausted(self) -> bool:
+        """Whether as many computations are abandoned (past the timeout, still running) as there are slots."""
+        return self.stuck >= self.limits.slots
 
     async def submit(self, request: Any) -> Any:
         loop = asyncio.get_running_loop()

@@ -84,6 +84,18 @@ class StoreDataPlane(DataPlane):
         models = self.model_registry.get_models().values()
         return bool(models) and all([await model.healthy() for model in models])
 
+    async def live(self) -> dict[str, str]:
+        """Live, unless a model has as many computations abandoned past its response timeout as it has slots: those
+        threads hold CPU and memory and cannot be killed, so the liveness probe should restart the process."""
+        for model in self.model_registry.get_models().values():
+            batcher = getattr(model, "batcher", None)
+            if batcher is not None and batcher.exhausted:
+                reason = (f"model {model.name!r} has {batcher.stuck} computation(s) still running past its response "
+                          "timeout, as many as its workers; restart the process to free them")
+                log.error("not live: %s", reason)
+                return {"status": f"not live: {reason}"}
+        return await DataPlane.live()
+
 
 class _Uvicorn(uvicorn.Server):
     """uvicorn's server without re-raising the signal after its graceful stop (so the runtime exits 0 after cleanup)."""

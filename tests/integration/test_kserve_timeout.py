@@ -1,7 +1,8 @@
 """The KServe runtime's response timeout, started as a user starts it: a request whose computation hangs gets a 504
 with a JSON body (gRPC: DEADLINE_EXCEEDED) after the archive's response timeout, the next request is answered
-while the computation still hangs, the log names it, and SIGTERM ends the process within its grace period with
-the computation still hanging (it waited for it forever before)."""
+while the computation still hangs, the log names it, the liveness probe asks for a restart (as many abandoned
+computations as workers), and SIGTERM ends the process within its grace period with the computation still
+hanging (it waited for it forever before)."""
 
 from __future__ import annotations
 
@@ -79,6 +80,8 @@ def test_a_hung_computation_is_a_504_its_slot_is_freed_and_sigterm_still_exits_w
     assert hung.json()["type"] == "ResponseTimeout" and f"response timeout of {TIMEOUT} s" in hung.json()["message"]
     answered = predict(runtime, b"[1, 2, 3, 4]")  # the only slot is free again, the hung computation still sleeps
     assert answered.status_code == 200 and answered.json()["result"]["label"] == "tiny-score"
+    live = requests.get(f"{runtime.url()}/v2/health/live", timeout=10)  # one abandoned, one worker: restart me
+    assert live.status_code == 503 and "has 1 computation(s) still running past its response timeout" in runtime.log_tail(200)
 
     refused = grpc_infer(runtime, [9.0, 9.0, 9.0, 9.0])
     assert isinstance(refused, grpc.RpcError) and refused.code() == grpc.StatusCode.DEADLINE_EXCEEDED

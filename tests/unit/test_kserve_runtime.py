@@ -10,13 +10,16 @@ import time
 
 import numpy as np
 import pytest
+from kserve.model_repository import ModelRepository
 from kserve.protocol.infer_type import InferInput, InferRequest, RequestedOutput
 
 from markit.errors import UsageError
 from markit.kserve_runtime.auth import BearerToken, load_or_create_token
 from markit.kserve_runtime.batching import Batcher, Limits
 from markit.kserve_runtime.limits import BodyLimit
-from markit.kserve_runtime.model import Refused, _infer_response, _v2_body, grpc_code
+from markit.kserve_runtime.metrics import ServerMetrics
+from markit.kserve_runtime.model import ArchiveModel, Refused, _infer_response, _v2_body, grpc_code
+from markit.kserve_runtime.server import StoreDataPlane
 
 
 # -- batching -------------------------------------------------------------------------------------
@@ -145,6 +148,20 @@ def test_a_batch_within_the_timeout_is_answered_as_usual():
         return await batcher.submit(4), batcher.stuck
 
     assert asyncio.run(run_batcher(Recorder(seconds=0.1), Limits(1, 0.0, slots=1, timeout=1.0), one)) == (8, 0)
+
+
+def test_the_server_is_not_live_once_a_model_has_as_many_abandoned_computations_as_slots(caplog):
+    model = ArchiveModel("stuck-model", ServerMetrics())
+    model.batcher = Batcher(Recorder(), Limits(1, 0.0, slots=2, timeout=1.0), failed=repr)
+    registry = ModelRepository()
+    registry.update(model)
+    dataplane = StoreDataPlane(model_registry=registry)
+    statuses = []
+    for stuck in (0, 1, 2):
+        model.batcher.stuck = stuck
+        statuses.append(asyncio.run(dataplane.live())["status"])
+    assert statuses[:2] == ["alive", "alive"] and statuses[2].startswith("not live: model 'stuck-model' has 2 computation(s)")
+    assert "not live: model 'stuck-model'" in caplog.text
 
 
 # -- the token ------------------------------------------------------------------------------------
