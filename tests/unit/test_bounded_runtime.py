@@ -1,6 +1,6 @@
 """Bounded work per request on the KServe runtime, in process: its REST routes (raw bodies, multipart forms, headers)
 and its gRPC path take 10^5 inputs, fields and headers promptly, with a 4xx naming the limit or the right answer.
-The runtime's own parts (routes, model, batcher) over a regression handler: no archive, no server."""
+The runtime's own REST app, model and batcher over a regression handler: no archive, no server."""
 
 from __future__ import annotations
 
@@ -14,17 +14,18 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from kserve.model_repository import ModelRepository
 from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from kserve.protocol.infer_type import InferRequest
+from kserve.protocol.model_repository_extension import ModelRepositoryExtension
 
 import markit.runtime
 from markit.kserve_runtime.archives import LoadedArchive
 from markit.kserve_runtime.batching import Batcher, Limits
-from markit.kserve_runtime.limits import BodyLimit
 from markit.kserve_runtime.metrics import ServerMetrics
 from markit.kserve_runtime.model import ArchiveModel, BoundedServicer, Refused
-from markit.kserve_runtime.rest import MAX_FORM_FIELDS, add_inference_routes
+from markit.kserve_runtime.rest import MAX_FORM_FIELDS
+from markit.kserve_runtime.server import StoreDataPlane, _rest_app
 from markit.ops.mar_file import MarInfo
 from markit.runtime.kserve import MAX_INPUTS
 from markit.runtime.model_loading import LoadedModel
@@ -41,21 +42,29 @@ SPEC = {"name": "forecast", "version": "1.0", "task": "regression",
 SETTINGS = {"minWorkers": 1, "maxWorkers": 1, "batchSize": 4, "maxBatchDelay": 5, "responseTimeout": 60}
 
 
+TOKEN = "a-test-token-of-some-length"
+
+
 @contextlib.asynccontextmanager
 async def serving(directory: Path) -> AsyncIterator[tuple[ArchiveModel, httpx.AsyncClient]]:
-    """The runtime's model, batcher and REST routes over a regression handler, and a client of the routes (its
-    ``_transport.app``: the ASGI app, for a request httpx itself would take long to send)."""
+    """The runtime's REST app as the server builds it (token check, body limit, its routes and kserve's) and its
+    model and batcher over a regression handler, and a client of the app (its ``_transport.app``: the ASGI app, for
+    a request httpx itself would take long to send)."""
     manifest = {"spec": SPEC, "identity": "sha256:test", "files": {}}
     handler = Regressor(UnpackedArchive(directory=directory, manifest=manifest), LoadedModel(forward=RowSum()))
     info = MarInfo("forecast", "1.0", "forecast.mar", "python", SETTINGS, 1)
-    model = ArchiveModel("forecast", ServerMetrics())
-    app = FastAPI()
-    add_inference_routes(app, {"forecast": model}.get)
+    metrics = ServerMetrics()
+    model = ArchiveModel("forecast", metrics)
+    registry = ModelRepository()
+    registry.update(model)
+    app = _rest_app(StoreDataPlane(model_registry=registry), ModelRepositoryExtension(model_registry=registry),
+                    {"forecast": model}, metrics, TOKEN, directory / "key_file.json", 64 << 20)
     batcher = Batcher(lambda requests: handler.answer(requests), Limits(4, 0.005, 1), failed=repr)
     model.serve(LoadedArchive(info, "sha256:test", markit.runtime, handler), batcher)
     consumer = asyncio.create_task(batcher.run())
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(BodyLimit(app, 64 << 20)), base_url="http://rt") as client:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://rt",
+                                     headers={"authorization": f"Bearer {TOKEN}"}) as client:
             yield model, client
     finally:
         consumer.cancel()
@@ -105,7 +114,8 @@ async def asgi_post(client: httpx.AsyncClient, path: str, headers: list[tuple[by
 
 
 def test_ten_to_the_five_headers_over_rest_get_the_right_answer(tmp_path):
-    headers = [(b"content-type", b"application/json"), *((f"x-header-{i}".encode(), b"v") for i in range(MANY))]
+    headers = [(b"content-type", b"application/json"), *((f"x-header-{i}".encode(), b"v") for i in range(MANY)),
+               (b"authorization", f"Bearer {TOKEN}".encode())]  # the token check reads them all too
     status, body = run(tmp_path, lambda _, client: timed(lambda: asgi_post(client, "/predictions/forecast", headers,
                                                                           b'{"x": 2, "y": 5}')))
     assert status == 200 and body["prediction"] == {"sum": 7.0}
