@@ -81,6 +81,11 @@ class Batcher:
         self.stuck = 0  # computations that ran past the timeout and have not ended yet
 
     @property
+    def computing(self) -> int:
+        """Computations not ended: the batches running in their slots and the abandoned ones."""
+        return self._running + self.stuck
+
+    @property
     def exhausted(self) -> bool:
         """Whether as many computations are abandoned (past the timeout, still running) as there are slots."""
         return self.stuck >= self.limits.slots

@@ -4,9 +4,10 @@ Both listeners start at once (liveness answers while archives load); each archiv
 and its golden examples replayed in a thread, one after the other, and its model turns ready when that
 passes (``/v2/health/ready`` once all are). An archive that fails is refused, named, and the server stops
 with exit 2: a store is served whole or not at all, as with ``serve.sh``. SIGTERM and SIGINT stop it
-gracefully (exit 0): the listeners stop taking requests and the ones in flight are answered, within
-``grace_seconds``. A batch past its archive's response timeout has been answered 504 already and runs on in a
-daemon thread (``batching.py``), which never delays the exit; the log names how many were left.
+gracefully (exit 0): the listeners stop taking requests and the ones in flight are answered within
+``grace_seconds`` of the signal, both listeners together, then cut off. A computation still running (a
+batch past its response timeout, answered 504, or one cut off) is in a daemon thread (``batching.py``),
+which never delays the exit; the log names how many were left.
 
 kserve's ``ModelServer`` is not used as is: it binds every interface, has no token check, and parses the
 process's arguments. Its parts are: ``DataPlane`` and ``ModelRepository`` (health, readiness, metadata, the
@@ -22,6 +23,7 @@ import shutil
 import signal
 import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -98,7 +100,19 @@ class StoreDataPlane(DataPlane):
 
 
 class _Uvicorn(uvicorn.Server):
-    """uvicorn's server without re-raising the signal after its graceful stop (so the runtime exits 0 after cleanup)."""
+    """uvicorn's server without re-raising the signal after its graceful stop (so the runtime exits 0 after cleanup);
+    it notes when the signal came (``stopping_since``), so the gRPC listener drains only in what is left of the grace."""
+
+    stopping_since: float | None = None
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        if self.stopping_since is None:
+            self.stopping_since = time.monotonic()
+        super().handle_exit(sig, frame)
+
+    def grace_left(self, grace: float) -> float:
+        """Seconds of ``grace`` left since the signal (all of it when none came)."""
+        return grace if self.stopping_since is None else max(0.0, grace - (time.monotonic() - self.stopping_since))
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -151,7 +165,7 @@ async def serve(options: Options) -> int:
         loaded = await _outcome(loader)
         for model in models.values():
             model.ready = False
-        await grpc_server.stop(options.grace_seconds)
+        await grpc_server.stop(http.grace_left(options.grace_seconds))  # both listeners drain within one grace
         _report_abandoned(models.values())
         shutil.rmtree(workdir, ignore_errors=True)
     return 2 if loaded is False else 0
@@ -259,11 +273,11 @@ def _timed_out(loaded: LoadedArchive, seconds: float) -> Any:
 
 
 def _report_abandoned(models: Any) -> None:
-    """Name the computations still running past their timeout at exit (daemon threads: they do not delay it)."""
+    """Name the computations still running at exit (daemon threads: they do not delay it)."""
     for model in models:
-        if model.batcher is not None and model.batcher.stuck:
-            log.warning("model %s: exiting with %d abandoned batch(es) still running past the response timeout",
-                        model.name, model.batcher.stuck)
+        if model.batcher is not None and model.batcher.computing:
+            log.warning("model %s: exiting with %d computation(s) still running (%d past the response timeout); "
+                        "they are abandoned", model.name, model.batcher.computing, model.batcher.stuck)
 
 
 async def _outcome(task: asyncio.Task) -> bool | None:

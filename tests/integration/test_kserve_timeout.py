@@ -6,6 +6,7 @@ hanging (it waited for it forever before)."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -41,17 +42,24 @@ class Sleeper(Scorer):
 '''
 
 
-@pytest.fixture
-def runtime(tmp_path: Path) -> Iterator[KServeRuntimeProcess]:
-    spec = write_convention_spec(tmp_path / "spec", cls="Sleeper")
-    with (tmp_path / "spec" / "tiny_convention.py").open("a") as source:
+@contextlib.contextmanager
+def serving(directory: Path, timeout: int) -> Iterator[KServeRuntimeProcess]:
+    """The runtime serving a Sleeper archive whose serving.response_timeout is ``timeout`` (one worker, batch 1)."""
+    spec = write_convention_spec(directory / "spec", cls="Sleeper")
+    with (directory / "spec" / "tiny_convention.py").open("a") as source:
         source.write(SLEEPER)
-    store = tmp_path / "store"
+    store = directory / "store"
     build_archive(spec, store, progress=quiet,
-                  overrides=["serving.workers=1", "serving.batch_size=1", f"serving.response_timeout={TIMEOUT}"])
-    process = KServeRuntimeProcess(store, tmp_path / "runtime")
+                  overrides=["serving.workers=1", "serving.batch_size=1", f"serving.response_timeout={timeout}"])
+    process = KServeRuntimeProcess(store, directory / "runtime")
     with process:
         process.wait_ready()
+        yield process
+
+
+@pytest.fixture
+def runtime(tmp_path: Path) -> Iterator[KServeRuntimeProcess]:
+    with serving(tmp_path, TIMEOUT) as process:
         yield process
 
 
@@ -96,3 +104,20 @@ def test_a_hung_computation_is_a_504_its_slot_is_freed_and_sigterm_still_exits_w
     stopped = time.monotonic() - stopping
     in_flight.join(30)
     assert code == 0 and stopped < GRACE, f"exit {code} after {stopped:.1f} s"
+
+
+def test_sigterm_exits_within_the_grace_with_hung_computations_in_flight_on_both_listeners(tmp_path):
+    with serving(tmp_path, 600) as runtime:  # the response timeout never comes: the grace alone bounds the exit
+        in_flight = [threading.Thread(target=predict, args=(runtime, HANG)),
+                     threading.Thread(target=grpc_infer, args=(runtime, [9.0, 9.0, 9.0, 9.0]))]
+        for thread in in_flight:
+            thread.start()
+        time.sleep(1.0)
+        stopping = time.monotonic()
+        code = runtime.stop(timeout=GRACE + 20)
+        stopped = time.monotonic() - stopping
+        for thread in in_flight:
+            thread.join(30)
+        log = runtime.log_tail(200)
+    assert code == 0 and stopped < GRACE + 3, f"exit {code} after {stopped:.1f} s"  # 3 s: the process's own teardown
+    assert "model scorer: exiting with 1 computation(s) still running (0 past the response timeout)" in log
