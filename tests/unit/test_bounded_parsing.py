@@ -153,7 +153,9 @@ def torchserve_batch(fields: dict[str, bytes], headers: dict[str, str]) -> tuple
     ({"body": b'{"x": 1, "y": 2}'}, {f"x-header-{i}": "v" for i in range(MANY)}, 200, None),
     ({"body": b'{"x": 1, "y": 2}', **{f"field{i}": b"1" for i in range(MANY)}}, {}, 400, "unknown field 'field0'"),
     ({"body": json.dumps({"instances": [{"x": 1, "y": 2}] * MANY}).encode()}, {}, 413, "budget of 8 (budgets.rows)"),
-], ids=["headers", "form fields", "v1 instances"])
+    ({"body": json.dumps({"inputs": [tensor(f"x{i}", [1.0]) for i in range(MANY)]}).encode()}, {}, 413,
+     f"more than the limit of {kserve.MAX_INPUTS} per request"),
+], ids=["headers", "form fields", "v1 instances", "v2 inputs"])
 def test_torchserves_adapter_reads_ten_to_the_five_headers_or_fields_promptly(handler, fields, headers, status, message):
     adapter = TorchServeAdapter(handler)
     inputs, context = torchserve_batch(fields, headers)
