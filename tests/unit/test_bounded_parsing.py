@@ -19,10 +19,10 @@ from ts.service import Service
 from markit.runtime import kserve
 from markit.runtime.binary_tensors import HEADER_LENGTH
 from markit.runtime.budgets import Budgets
-from markit.runtime.errors import PayloadTooLarge
+from markit.runtime.errors import BadInput, PayloadTooLarge
 from markit.runtime.exchange import Request, Response
 from markit.runtime.model_loading import LoadedModel
-from markit.runtime.payload import Payload, text_input
+from markit.runtime.payload import Payload, binary_input, text_input
 from markit.runtime.regression import Regressor
 from markit.runtime.torchserve import TorchServeAdapter
 from markit.runtime.unpacked_archive import UnpackedArchive
@@ -136,6 +136,12 @@ def test_a_json_list_of_ten_to_the_five_texts_is_a_prompt_413():
     payload = Payload({"body": json.dumps(["word"] * MANY).encode()}, {"body": "application/json"})
     with pytest.raises(PayloadTooLarge, match=f"the request: {MANY} texts, more than this model's budget of 64"):
         timed(lambda: text_input(payload, Budgets(request_bytes=1 << 30, texts=64)))
+
+
+def test_a_json_list_of_ten_to_the_five_images_is_a_prompt_400():
+    payload = Payload({"body": json.dumps(["aGVsbG8="] * MANY).encode()}, {"body": "application/json"})
+    with pytest.raises(BadInput, match="a JSON list is not accepted here: send one input per request"):
+        timed(lambda: binary_input(payload, ("image",), ("top_k",)))
 
 
 def torchserve_batch(fields: dict[str, bytes], headers: dict[str, str]) -> tuple[list[dict], Context]:
