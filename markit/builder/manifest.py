@@ -22,7 +22,7 @@ from .errors import BuildError
 
 __all__ = ["SCHEMA_PATH", "SCHEMA_VERSION", "canonical_json", "compose_manifest", "identity_of", "validate_manifest"]
 
-SCHEMA_VERSION = "1.4"
+SCHEMA_VERSION = "1.5"
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "manifest.schema.json"
 
 

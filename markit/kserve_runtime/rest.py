@@ -10,8 +10,9 @@ same request gets the same status and body on both engines. They are:
     POST /predictions/{name}                     (and .../{version})                  TorchServe's own route
 
 ``multipart/form-data`` bodies become one field per form part, as TorchServe splits them, and each value is
-decoded as TorchServe's worker decodes it (``as_torchserve_passes``). Health, metadata and the rest are
-kserve's routes.
+decoded as TorchServe's worker decodes it (``as_torchserve_passes``); a form of more than ``MAX_FORM_FIELDS``
+parts is a 400 naming the limit before the rest is read (a task takes its input and a few options). Health,
+metadata and the rest are kserve's routes.
 """
 
 from __future__ import annotations
@@ -27,10 +28,11 @@ from starlette.routing import Route
 
 from .model import ArchiveModel, Refused
 
-__all__ = ["add_inference_routes", "error_response"]
+__all__ = ["MAX_FORM_FIELDS", "add_inference_routes", "error_response"]
 
 INFER_PATHS = ("/v2/models/{model_name}/infer", "/v2/models/{model_name}/versions/{model_version}/infer",
                "/v1/models/{model_name}:predict", "/predictions/{model_name}", "/predictions/{model_name}/{model_version}")
+MAX_FORM_FIELDS = 1000  # parts of one multipart form, files or not (Starlette's default, declared here)
 
 
 def add_inference_routes(app: FastAPI, find: Callable[[str], ArchiveModel | None]) -> None:
@@ -69,7 +71,7 @@ async def _fields(request: Request) -> tuple[dict[str, Any], dict[str, str]]:
     fields: dict[str, Any] = {}
     types: dict[str, str] = {}
     try:
-        form = await request.form()
+        form = await request.form(max_files=MAX_FORM_FIELDS, max_fields=MAX_FORM_FIELDS)
     except Exception as err:
         raise Refused(400, _body(400, "BadInput", f"the multipart/form-data body cannot be read: {err}")) from err
     for name, value in form.multi_items():

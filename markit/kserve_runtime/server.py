@@ -4,7 +4,10 @@ Both listeners start at once (liveness answers while archives load); each archiv
 and its golden examples replayed in a thread, one after the other, and its model turns ready when that
 passes (``/v2/health/ready`` once all are). An archive that fails is refused, named, and the server stops
 with exit 2: a store is served whole or not at all, as with ``serve.sh``. SIGTERM and SIGINT stop it
-gracefully (exit 0).
+gracefully (exit 0): the listeners stop taking requests and the ones in flight are answered within
+``grace_seconds`` of the signal, both listeners together, then cut off. A computation still running (a
+batch past its response timeout, answered 504, or one cut off) is in a daemon thread (``batching.py``),
+which never delays the exit; the log names how many were left.
 
 kserve's ``ModelServer`` is not used as is: it binds every interface, has no token check, and parses the
 process's arguments. Its parts are: ``DataPlane`` and ``ModelRepository`` (health, readiness, metadata, the
@@ -20,8 +23,8 @@ import shutil
 import signal
 import socket
 import tempfile
+import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -37,7 +40,6 @@ from kserve.model_repository import ModelRepository
 from kserve.protocol.dataplane import DataPlane
 from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc
 from kserve.protocol.grpc.interceptors import ExceptionToStatusInterceptor
-from kserve.protocol.grpc.servicer import InferenceServicer
 from kserve.protocol.model_repository_extension import ModelRepositoryExtension
 from kserve.protocol.rest.v1_endpoints import register_v1_endpoints
 from kserve.protocol.rest.v2_endpoints import register_v2_endpoints
@@ -52,7 +54,7 @@ from .auth import BearerToken, TokenInterceptor, load_or_create_token
 from .batching import Batcher, Limits
 from .limits import MAX_REQUEST_BYTES, BodyLimit
 from .metrics import ServerMetrics
-from .model import ArchiveModel
+from .model import ArchiveModel, BoundedServicer
 from .rest import add_inference_routes, error_response
 
 __all__ = ["Options", "StoreDataPlane", "serve"]
@@ -86,9 +88,33 @@ class StoreDataPlane(DataPlane):
         models = self.model_registry.get_models().values()
         return bool(models) and all([await model.healthy() for model in models])
 
+    async def live(self) -> dict[str, str]:
+        """Live, unless a model has as many computations abandoned past its response timeout as it has slots: those
+        threads hold CPU and memory and cannot be killed, so the liveness probe should restart the process."""
+        for model in self.model_registry.get_models().values():
+            batcher = getattr(model, "batcher", None)
+            if batcher is not None and batcher.exhausted:
+                reason = (f"model {model.name!r} has {batcher.stuck} computation(s) still running past its response "
+                          "timeout, as many as its workers; restart the process to free them")
+                log.error("not live: %s", reason)
+                return {"status": f"not live: {reason}"}
+        return await DataPlane.live()
+
 
 class _Uvicorn(uvicorn.Server):
-    """uvicorn's server without re-raising the signal after its graceful stop (so the runtime exits 0 after cleanup)."""
+    """uvicorn's server without re-raising the signal after its graceful stop (so the runtime exits 0 after cleanup);
+    it notes when the signal came (``stopping_since``), so the gRPC listener drains only in what is left of the grace."""
+
+    stopping_since: float | None = None
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        if self.stopping_since is None:
+            self.stopping_since = time.monotonic()
+        super().handle_exit(sig, frame)
+
+    def grace_left(self, grace: float) -> float:
+        """Seconds of ``grace`` left since the signal (all of it when none came)."""
+        return grace if self.stopping_since is None else max(0.0, grace - (time.monotonic() - self.stopping_since))
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -119,7 +145,6 @@ async def serve(options: Options) -> int:
     dataplane = StoreDataPlane(model_registry=registry)
     extension = ModelRepositoryExtension(model_registry=registry)
     token = load_or_create_token(options.key_file) if options.key_file else None
-    executor = ThreadPoolExecutor(max_workers=sum(_slots(info, options) for _, info in store), thread_name_prefix="batch")
     app = _rest_app(dataplane, extension, models, metrics, token, options.key_file, options.max_request_bytes)
     http = _Uvicorn(uvicorn.Config(app,
                                    host=options.host, port=options.http_port, log_config=None, loop="asyncio",
@@ -127,7 +152,7 @@ async def serve(options: Options) -> int:
     grpc_server = _grpc_server(dataplane, extension, token, options)
     workdir = Path(tempfile.mkdtemp(prefix="markit-kserve-"))
     batchers: list[asyncio.Task] = []
-    loader = asyncio.create_task(_load_store(store, models, workdir, (policy, pins), executor, metrics, options, http, batchers))
+    loader = asyncio.create_task(_load_store(store, models, workdir, (policy, pins), metrics, options, http, batchers))
     try:
         if options.http_socket is not None and not await loader:
             return 2
@@ -143,8 +168,8 @@ async def serve(options: Options) -> int:
         loaded = await _outcome(loader)
         for model in models.values():
             model.ready = False
-        await grpc_server.stop(options.grace_seconds)
-        executor.shutdown(wait=True, cancel_futures=True)
+        await grpc_server.stop(http.grace_left(options.grace_seconds))  # both listeners drain within one grace
+        _report_abandoned(models.values())
         shutil.rmtree(workdir, ignore_errors=True)
     return 2 if loaded is False else 0
 
@@ -200,14 +225,14 @@ def _grpc_server(dataplane: DataPlane, extension: ModelRepositoryExtension, toke
                         options=[("grpc.max_send_message_length", MAX_GRPC_MESSAGE),
                                  ("grpc.max_receive_message_length", MAX_GRPC_MESSAGE),
                                  ("grpc.so_reuseport", 0 if options.http_socket is None else 1)])
-    grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceServicer(dataplane, extension), server)
+    grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(BoundedServicer(dataplane, extension), server)
     server.add_insecure_port(f"{options.host}:{options.grpc_port}")
     return server
 
 
-async def _load_store(store: list, models: dict[str, ArchiveModel], workdir: Path, admission: tuple[TrustPolicy | None, Pins | None],
-                      executor: ThreadPoolExecutor, metrics: ServerMetrics, options: Options, http: uvicorn.Server,
-                      batchers: list[asyncio.Task]) -> bool:
+async def _load_store(store: list, models: dict[str, ArchiveModel], workdir: Path,
+                      admission: tuple[TrustPolicy | None, Pins | None], metrics: ServerMetrics, options: Options,
+                      http: uvicorn.Server, batchers: list[asyncio.Task]) -> bool:
     """Load every archive in turn and start its batcher (into ``batchers``, which the server cancels when it
     stops); True when all are ready. On a refusal, stop the server and return False."""
     loop = asyncio.get_running_loop()
@@ -218,19 +243,21 @@ async def _load_store(store: list, models: dict[str, ArchiveModel], workdir: Pat
             log.error("not serving the store: %s", err)
             http.should_exit = True
             return False
-        batcher = _batcher(loaded, executor, metrics, options)
+        batcher = _batcher(loaded, metrics, options)
         batchers.append(asyncio.create_task(batcher.run(), name=f"batcher-{info.name}"))
         models[info.name].serve(loaded, batcher)
     log.info("all %d models ready", len(store))
     return True
 
 
-def _batcher(loaded: LoadedArchive, executor: ThreadPoolExecutor, metrics: ServerMetrics, options: Options) -> Batcher:
+def _batcher(loaded: LoadedArchive, metrics: ServerMetrics, options: Options) -> Batcher:
     settings = loaded.info.settings
-    limits = Limits(max_batch=settings["batchSize"], max_delay=settings["maxBatchDelay"] / 1000, slots=_slots(loaded.info, options))
+    limits = Limits(max_batch=settings["batchSize"], max_delay=settings["maxBatchDelay"] / 1000, slots=_slots(loaded.info, options),
+                    timeout=float(settings["responseTimeout"]))
     events = metrics.handler_events(loaded.name)
     answer = partial(_answer_batch, loaded.handler, events)
-    return Batcher(answer, limits, executor, partial(_failed, loaded), on_batch=partial(metrics.batch, loaded.name))
+    return Batcher(answer, limits, partial(_failed, loaded), partial(_timed_out, loaded),
+                   on_batch=partial(metrics.batch, loaded.name), name=loaded.name)
 
 
 def _answer_batch(handler: Any, events: Any, requests: list[Any]) -> list[Any]:
@@ -240,6 +267,21 @@ def _answer_batch(handler: Any, events: Any, requests: list[Any]) -> list[Any]:
 def _failed(loaded: LoadedArchive, error: BaseException) -> Any:
     message = f"internal error in the runtime ({type(error).__name__}); see the server log"
     return loaded.runtime.Response({"code": 500, "type": "HandlerError", "message": message}, 500, "Internal Server Error")
+
+
+def _timed_out(loaded: LoadedArchive, seconds: float) -> Any:
+    message = (f"model {loaded.name!r} did not answer within its response timeout of {seconds:g} s (serving.response_timeout "
+               "in its spec, response_timeout in config/models.yaml); the computation was abandoned and logged: try again, "
+               "or send a smaller request")
+    return loaded.runtime.Response({"code": 504, "type": "ResponseTimeout", "message": message}, 504, "Gateway Timeout")
+
+
+def _report_abandoned(models: Any) -> None:
+    """Name the computations still running at exit (daemon threads: they do not delay it)."""
+    for model in models:
+        if model.batcher is not None and model.batcher.computing:
+            log.warning("model %s: exiting with %d computation(s) still running (%d past the response timeout); "
+                        "they are abandoned", model.name, model.batcher.computing, model.batcher.stuck)
 
 
 async def _outcome(task: asyncio.Task) -> bool | None:

@@ -43,11 +43,13 @@ class Decoded(Generic[Detail]):
     ``tensor`` is its input; ``detail`` is what else the task keeps of it for its own preprocess and
     postprocess, typed by the task (e.g. the tokenized texts, the requested top-k, the guard warnings);
     ``rows`` is None when the payload is one input (its answer gets one output row), or k when it
-    carries k inputs (its answer gets the k rows in order)."""
+    carries k inputs (its answer gets the k rows in order); ``work``: what it costs in the task's work
+    budget (``TaskHandler.work_budget``), which the payloads of one request share."""
 
     tensor: torch.Tensor | None = None
     detail: Detail | None = None
     rows: int | None = None
+    work: int = 0
 
     @property
     def row_count(self) -> int:
@@ -68,6 +70,7 @@ class TaskHandler:
     model once over the batch (a task that runs it otherwise, e.g. a search over decoder steps, replaces it)."""
 
     task: str = ""
+    work_budget: str | None = None  # the budget kind that the ``work`` of one request's payloads adds up against
     needs_instance: bool = False  # True: the model class's own methods are used, not only its forward
     program_methods: tuple[str, ...] = ()  # the model's methods the task calls, each its own program (seq2seq)
 
@@ -142,9 +145,9 @@ class TaskHandler:
                 protocols.append(protocol.spoken_when_unreadable(request))
                 inbound.append(read)
                 continue
-            spoken, unpacked = read
+            spoken, unpacked, body = read
             protocols.append(spoken)
-            inbound.append(self._guard([index], protocol.inbound, unpacked, spoken, self.instance_rules()))
+            inbound.append(self._guard([index], protocol.inbound, unpacked, spoken, self.instance_rules(), body))
         results = self._answer(inbound, metrics)
         refused = sum(isinstance(result, _Failed) for result in results)
         log.info("batch of %d requests: %d answered, %d refused", len(results), len(results) - refused, refused)
@@ -160,12 +163,13 @@ class TaskHandler:
         return Response(protocol.envelope_body(envelope, result, None))
 
     # -- the batch --------------------------------------------------------------------------
-    def _read(self, request: Request) -> tuple[str, Request]:
-        """The request's protocol, once its size is within the budget ``request_bytes``, and the request as
-        the protocol layer reads it (a binary-tensor request unpacked into JSON)."""
+    def _read(self, request: Request) -> tuple[str, Request, Any]:
+        """The request's protocol, once its size is within the budget ``request_bytes``, the request as the
+        protocol layer reads it (a binary-tensor request unpacked into JSON) and its KServe body (parsed once)."""
         self.budgets.check_request(request.payload)
         request = protocol.unpacked(request)
-        return protocol.protocol_of(request), request
+        spoken, body = protocol.read(request)
+        return spoken, request, body
 
     def _decode_all(self, request: Inbound, metrics: Metrics) -> list[Decoded]:
         """Every payload of a request; an error names the KServe instance it concerns."""
@@ -178,6 +182,8 @@ class TaskHandler:
                 if not label:
                     raise
                 raise type(err)(f"{label}: {err}") from err
+        if self.work_budget is not None and len(items) > 1:  # one payload's work is checked by its task's decode
+            self.budgets.check(self.work_budget, sum(item.work for item in items), f"the request's {len(items)} instances together")
         return items
 
     def _answer(self, requests: list[Inbound | _Failed], metrics: Metrics) -> list[list[Any] | _Failed]:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .errors import BadInput
+from .kserve import check_input_count
 from .payload import Payload, decode_json_bytes
 
 __all__ = ["HEADER_LENGTH", "unpack"]
@@ -41,6 +42,7 @@ def unpack(payload: Payload, header_length: str) -> Payload:
     request = decode_json_bytes("the JSON header", bytes(body[:split]), "application/json")
     if not isinstance(request, Mapping) or not isinstance(request.get("inputs"), list):
         raise BadInput(f"the first {split} bytes ({HEADER_LENGTH}) must be a v2 JSON request with 'inputs'")
+    check_input_count(len(request["inputs"]))
     offset, inputs = split, []
     for index, tensor in enumerate(request["inputs"]):
         size = _binary_size(tensor, index)

@@ -10,7 +10,10 @@ request over one is answered 413 naming the budget, before its bytes are decoded
 - ``pixels``: width x height of one image, read from its header before anything is decoded;
 - ``texts``: texts in one request; ``text_chars``: characters in one text (only a prefix of a text within
   it is tokenized, see ``text.py``);
-- ``rows``: feature rows in one request (also its KServe instances).
+- ``rows``: feature rows in one request (also its KServe instances);
+- ``beam_steps``: the search work of one seq2seq request, texts x beam_width x max_length (each text's beams
+  advance at most max_length steps), summed over a KServe request's instances: checked once the options are
+  read, before anything runs, so a request within the other budgets cannot still hold a worker 100x longer.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ BUDGET_KINDS = {
     "texts": ("texts", "split the texts over several requests"),
     "text_chars": ("characters", "send a shorter text"),
     "rows": ("rows", "split the rows over several requests"),
+    "beam_steps": ("beam steps", "send fewer texts per request, or ask for a smaller beam_width or max_length"),
 }
 
 
@@ -44,6 +48,7 @@ class Budgets:
     texts: int | None = None
     text_chars: int | None = None
     rows: int | None = None
+    beam_steps: int | None = None
 
     @classmethod
     def from_manifest(cls, spec: Mapping[str, Any]) -> Budgets:

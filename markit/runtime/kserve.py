@@ -39,11 +39,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import BadInput
+from .errors import BadInput, PayloadTooLarge
 from .payload import RAW_FIELDS, Payload, decode_base64, decode_json_bytes
 from .typed_outputs import TypedOutput
 
 __all__ = [
+    "MAX_INPUTS",
     "Admit",
     "OUTPUT_NAME",
     "PLAIN",
@@ -52,10 +53,12 @@ __all__ = [
     "Inbound",
     "envelope_failure",
     "envelope_result",
+    "check_input_count",
     "error_response",
     "expand",
     "from_envelope",
     "protocol_of",
+    "read",
     "v1_payloads",
     "v1_response",
     "v2_answer_data",
@@ -76,6 +79,9 @@ TENSOR_KEYS = frozenset({"name", "shape", "datatype", "data", "parameters"})
 BYTES_CONTENT_TYPES = ("str", "base64")
 V1_FORM = '{"instances": [...]}'
 TENSOR_FORM = "{name, shape, datatype, data}"
+# input tensors in one v2 request: a model's inputs are a handful (regression: one per feature), and every
+# count, check and copy below is linear in it, so this bounds a request's parsing, not a model's width
+MAX_INPUTS = 1024
 
 
 def _int_range(bits: int, signed: bool) -> tuple[int, int]:
@@ -109,15 +115,22 @@ class Inbound:
 # -- requests ------------------------------------------------------------------------------
 def protocol_of(payload: Payload) -> str:
     """``V1`` or ``V2`` when a request's JSON body is a KServe request, else ``PLAIN``."""
+    return read(payload)[0]
+
+
+def read(payload: Payload) -> tuple[str, Any]:
+    """The request's protocol and, for a KServe request, its JSON body (parsed and checked once: ``expand`` takes
+    it), else None."""
     body = _json_body(payload)
     if isinstance(body, Mapping) and "instances" in body:
-        return V1
-    return V2 if isinstance(body, Mapping) and "inputs" in body else PLAIN
+        return V1, body
+    return (V2, body) if isinstance(body, Mapping) and "inputs" in body else (PLAIN, None)
 
 
 def expand(payload: Payload, protocol: str, admit: Admit, named: bool = False, outputs: Sequence[str] = (OUTPUT_NAME,),
-           options: Sequence[str] = ()) -> Inbound:
-    """A request of the given protocol -> its instances (a plain request is its own one payload).
+           options: Sequence[str] = (), body: Mapping[str, Any] | None = None) -> Inbound:
+    """A request of the given protocol -> its instances (a plain request is its own one payload); ``body``: its
+    JSON body as ``read`` returned it (None: parsed here).
 
     ``admit`` checks the count of instances against the model's budget (raising its 413) before any is
     unpacked; ``named``: v2 instances are objects keyed by tensor name even with one tensor (regression);
@@ -126,7 +139,7 @@ def expand(payload: Payload, protocol: str, admit: Admit, named: bool = False, o
     fields, as a form would carry them)."""
     if protocol == PLAIN:
         return Inbound(PLAIN, (payload,))
-    body = _json_body(payload)
+    body = _json_body(payload) if body is None else body
     if protocol == V2:
         return _v2_request(body, named, admit, tuple(outputs), tuple(options))
     unknown = sorted(set(body) - V1_KEYS)
@@ -205,7 +218,7 @@ def _requested_outputs(outputs: Any, declared: tuple[str, ...]) -> tuple[str, ..
             raise BadInput(f"KServe v2 request: outputs[{index}] asks for {name!r}; this model's outputs are "
                            f"{list(declared)} ({OUTPUT_NAME!r}: one JSON answer per instance)")
         names.append(name)
-    return tuple(names)
+    return tuple(dict.fromkeys(names))  # each once, however often asked
 
 
 @dataclass(frozen=True)
@@ -235,11 +248,9 @@ def v2_payloads(inputs: Any, admit: Admit, named: bool = False, reduced: bool = 
     if not isinstance(inputs, list) or not inputs:
         raise BadInput(f"KServe v2 request: 'inputs' must be a non-empty list of tensors {TENSOR_FORM}; "
                        f"got {_kind(inputs)} (a KServe v1 request is {V1_FORM})")
+    check_input_count(len(inputs))
     tensors = [_tensor(value, f"inputs[{index}]", reduced) for index, value in enumerate(inputs)]
-    names = [tensor.name for tensor in tensors]
-    repeated = sorted({name for name in names if names.count(name) > 1})
-    if repeated:
-        raise BadInput(f"KServe v2 request: input name {repeated[0]!r} appears more than once")
+    _check_unique([tensor.name for tensor in tensors])
     first = tensors[0]
     for index, tensor in enumerate(tensors[1:], 1):
         if tensor.rows != first.rows:
@@ -258,6 +269,23 @@ def v2_payloads(inputs: Any, admit: Admit, named: bool = False, reduced: bool = 
                        "of a model that takes unnamed inputs; send the values themselves")
     return tuple(Payload({"body": {tensor.name: tensor.row(index) for tensor in tensors}}, {"body": JSON_TYPE})
                  for index in range(first.rows))
+
+
+def check_input_count(count: int) -> None:
+    """413 when a v2 request has more than ``MAX_INPUTS`` input tensors (checked before any is read)."""
+    if count > MAX_INPUTS:
+        raise PayloadTooLarge(f"KServe v2 request: {count} input tensors, more than the limit of {MAX_INPUTS} per request; "
+                              "send one tensor per model input (GET /v2/models/NAME lists them), its first dimension "
+                              "counting the instances")
+
+
+def _check_unique(names: list[str]) -> None:
+    """400 naming the first input name that appears more than once (one pass: linear in the count)."""
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise BadInput(f"KServe v2 request: input name {name!r} appears more than once; give each tensor its own name")
+        seen.add(name)
 
 
 def _tensor(value: Any, where: str, reduced: bool) -> _Tensor:

@@ -99,16 +99,17 @@ def _too_deep(name: str) -> BadInput:
 
 
 def _depth_exceeds(value: dict | list, limit: int) -> bool:
-    """Whether containers nest more than ``limit`` deep (iterative: any depth is safe to check)."""
-    stack = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
+    """Whether containers nest more than ``limit`` deep: one level at a time (iterative, so any depth is safe to
+    check; one pass over the containers, linear in the JSON's size)."""
+    level, depth = [value], 1
+    while level:
         if depth > limit:
             return True
-        children = node.values() if isinstance(node, dict) else node
-        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+        nested: list[dict | list] = []
+        for node in level:
+            nested += [child for child in (node.values() if isinstance(node, dict) else node) if isinstance(child, (dict, list))]
+        level, depth = nested, depth + 1
     return False
-    return value
 
 
 def _checked_binary(name: str, value: Any, content_type: str) -> bytes:

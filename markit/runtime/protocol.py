@@ -19,7 +19,7 @@ from .kserve import OUTPUT_NAME, PLAIN, V1, V2, Inbound
 from .typed_outputs import TypedOutput
 
 __all__ = ["OUTPUT_NAME", "PLAIN", "V1", "V2", "Inbound", "InstanceRules", "answer_body", "envelope_body", "enveloped", "failure_body",
-           "inbound", "protocol_of", "spoken_when_unreadable", "unpacked"]
+           "inbound", "read", "spoken_when_unreadable", "unpacked"]
 
 
 @dataclass(frozen=True)
@@ -42,9 +42,10 @@ class InstanceRules:
         self.budgets.check(self.budget, count, "the KServe request")
 
 
-def protocol_of(request: Request) -> str:
-    """``V1``/``V2`` for a KServe request, else ``PLAIN`` (reads the body: call it under the request's guard)."""
-    return kserve.protocol_of(request.payload)
+def read(request: Request) -> tuple[str, Any]:
+    """``V1``/``V2`` for a KServe request, with its parsed JSON body (for ``inbound``), else ``PLAIN`` and None
+    (reads the body: call it under the request's guard)."""
+    return kserve.read(request.payload)
 
 
 def spoken_when_unreadable(request: Request) -> str:
@@ -61,9 +62,10 @@ def unpacked(request: Request) -> Request:
     return replace(request, payload=binary_tensors.unpack(request.payload, length))
 
 
-def inbound(request: Request, protocol: str, rules: InstanceRules) -> Inbound:
-    """The request's payloads: itself for a plain request, one per instance for a KServe request."""
-    return kserve.expand(request.payload, protocol, rules.admit, rules.named, rules.output_names, rules.options)
+def inbound(request: Request, protocol: str, rules: InstanceRules, body: Any = None) -> Inbound:
+    """The request's payloads: itself for a plain request, one per instance for a KServe request (``body``: its
+    JSON body as ``read`` returned it)."""
+    return kserve.expand(request.payload, protocol, rules.admit, rules.named, rules.output_names, rules.options, body)
 
 
 def enveloped(protocol: str, rows: Any, rules: InstanceRules) -> Inbound:

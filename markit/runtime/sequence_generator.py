@@ -9,7 +9,8 @@ the archive. A request is:
   "length_penalty": 0.5}``, any option left out taking the archive's ``search`` default. The same options
   may come as form fields beside the text, and as a KServe v2 request's ``parameters`` (for all its instances).
   Each must lie within the archive's ``search.maxima`` (400 naming the option and its bound), and
-  ``num_candidates`` may not exceed ``beam_width``.
+  ``num_candidates`` may not exceed ``beam_width``. The request's texts x beam_width x max_length must lie
+  within the archive's ``budgets.beam_steps`` (413 naming the budget and the three numbers).
 
 One text answers ``{"input", "candidates": [{"output", "symbols", "log_prob", "score", "finished"}, ...],
 "search": {...settings used}, "model"}``, best first; a list answers ``{"results": [{"input", "candidates"},
@@ -109,6 +110,7 @@ class _Texts:
 
 class SequenceGenerator(TaskHandler):
     task = "seq2seq"
+    work_budget = "beam_steps"
     program_methods = ("encode", "decode_step")
 
     def __init__(self, archive: UnpackedArchive, model: LoadedModel) -> None:
@@ -127,8 +129,11 @@ class SequenceGenerator(TaskHandler):
         body, options = _split(payload)
         texts, single = text_input(body, self.budgets)
         search = self.limits.resolve(options)
+        work = len(texts) * search.beam_width * search.max_length
+        self.budgets.check("beam_steps", work, f"the request ({_count(len(texts), 'text')} x beam_width {search.beam_width} "
+                                               f"x max_length {search.max_length})")
         ids = tuple(self.inputs.encode(text, "the text" if single else f"texts[{index}]") for index, text in enumerate(texts))
-        return Decoded(detail=_Texts(tuple(texts), ids, search), rows=None if single else len(texts))
+        return Decoded(detail=_Texts(tuple(texts), ids, search), rows=None if single else len(texts), work=work)
 
     def forward(self, items: list[Decoded[_Texts]]) -> list[list[Hypothesis]]:
         """Every text of the batch encoded at once; every beam advanced together (one decoder call per step)."""
@@ -197,6 +202,10 @@ def _split(payload: Payload) -> tuple[Payload, dict[str, Any]]:
             options.update({key: value[key] for key in OPTIONS if key in value})
             fields[name], types[name] = value[TEXT_KEY], "application/json"
     return Payload(fields, types), options
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def _shape(value: Any) -> Any:

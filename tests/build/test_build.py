@@ -42,7 +42,7 @@ def test_archive_layout_and_manifest(tiny_mar):
     assert spec["model"] == {"format": "eager", "source": "model/tiny_model.py", "class": "TinyNet", "factory": None,
                              "kwargs": {}, "weights": "model/weights.safetensors"}
     assert spec["labels"] == {"file": "index_to_name.json", "count": 3}
-    assert manifest["schema_version"] == "1.4"
+    assert manifest["schema_version"] == "1.5"
     assert manifest["provenance"]["torch_version"] == torch.__version__
     assert manifest["provenance"]["inputs"]["model.weights"] == "weights.pth"
 

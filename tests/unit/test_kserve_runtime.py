@@ -7,17 +7,19 @@ import base64
 import json
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from kserve.model_repository import ModelRepository
 from kserve.protocol.infer_type import InferInput, InferRequest, RequestedOutput
 
 from markit.errors import UsageError
 from markit.kserve_runtime.auth import BearerToken, load_or_create_token
 from markit.kserve_runtime.batching import Batcher, Limits
 from markit.kserve_runtime.limits import BodyLimit
-from markit.kserve_runtime.model import Refused, _infer_response, _v2_body, grpc_code
+from markit.kserve_runtime.metrics import ServerMetrics
+from markit.kserve_runtime.model import ArchiveModel, Refused, _infer_response, _v2_body, grpc_code
+from markit.kserve_runtime.server import StoreDataPlane
 
 
 # -- batching -------------------------------------------------------------------------------------
@@ -44,13 +46,12 @@ class Recorder:
 
 
 async def run_batcher(answer: Recorder, limits: Limits, submit) -> list:
-    with ThreadPoolExecutor(max_workers=limits.slots) as executor:
-        batcher = Batcher(answer, limits, executor, failed=lambda error: f"failed: {error}")
-        consumer = asyncio.create_task(batcher.run())
-        try:
-            return await submit(batcher)
-        finally:
-            consumer.cancel()
+    batcher = Batcher(answer, limits, failed=lambda error: f"failed: {error}", timed_out=lambda seconds: f"timed out: {seconds:g}")
+    consumer = asyncio.create_task(batcher.run())
+    try:
+        return await submit(batcher)
+    finally:
+        consumer.cancel()
 
 
 def test_an_idle_batcher_answers_a_lone_request_at_once_without_waiting_for_the_delay():
@@ -105,6 +106,62 @@ def test_a_batch_that_raises_fails_its_own_requests_and_the_next_batch_is_answer
 
     failed, fine = asyncio.run(run_batcher(answer, Limits(max_batch=4, max_delay=0.0, slots=1), two))
     assert failed == "failed: boom" and fine == 8
+
+
+class Stuck:
+    """An ``answer`` that hangs on the request 99 until released, and doubles any other."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.threads: list[threading.Thread] = []
+
+    def __call__(self, requests: list[int]) -> list[int]:
+        self.threads.append(threading.current_thread())
+        if 99 in requests:
+            self.release.wait(30)
+        return [request * 2 for request in requests]
+
+
+def test_a_batch_past_the_timeout_gets_its_answer_and_frees_its_slot_while_its_thread_runs_on(caplog):
+    answer = Stuck()
+
+    async def stuck_then_next(batcher):
+        started = time.perf_counter()
+        stuck = asyncio.create_task(batcher.submit(99))
+        await asyncio.sleep(0.05)
+        after = asyncio.create_task(batcher.submit(5))  # one slot: waits behind the stuck batch
+        results = [await stuck, time.perf_counter() - started, await after, batcher.stuck]
+        answer.release.set()
+        while batcher.stuck:  # the abandoned computation ends; its answer is discarded
+            await asyncio.sleep(0.01)
+        return results
+
+    timed_out, seconds, after, stuck = asyncio.run(run_batcher(answer, Limits(1, 0.0, slots=1, timeout=0.3), stuck_then_next))
+    assert timed_out == "timed out: 0.3" and 0.3 <= seconds < 2.0
+    assert after == 10 and stuck == 1  # answered while the stuck computation still ran
+    assert all(thread.daemon for thread in answer.threads) and len(answer.threads) == 2  # never delays the exit
+    assert "ran past its response timeout of 0.3 s" in caplog.text and "ended after" in caplog.text
+
+
+def test_a_batch_within_the_timeout_is_answered_as_usual():
+    async def one(batcher):
+        return await batcher.submit(4), batcher.stuck
+
+    assert asyncio.run(run_batcher(Recorder(seconds=0.1), Limits(1, 0.0, slots=1, timeout=1.0), one)) == (8, 0)
+
+
+def test_the_server_is_not_live_once_a_model_has_as_many_abandoned_computations_as_slots(caplog):
+    model = ArchiveModel("stuck-model", ServerMetrics())
+    model.batcher = Batcher(Recorder(), Limits(1, 0.0, slots=2, timeout=1.0), failed=repr)
+    registry = ModelRepository()
+    registry.update(model)
+    dataplane = StoreDataPlane(model_registry=registry)
+    statuses = []
+    for stuck in (0, 1, 2):
+        model.batcher.stuck = stuck
+        statuses.append(asyncio.run(dataplane.live())["status"])
+    assert statuses[:2] == ["alive", "alive"] and statuses[2].startswith("not live: model 'stuck-model' has 2 computation(s)")
+    assert "not live: model 'stuck-model'" in caplog.text
 
 
 # -- the token ------------------------------------------------------------------------------------
@@ -190,7 +247,8 @@ def test_the_v2_answer_becomes_binary_outputs_with_the_request_id():
 
 
 @pytest.mark.parametrize(("status", "code"), [(400, "INVALID_ARGUMENT"), (413, "RESOURCE_EXHAUSTED"), (415, "INVALID_ARGUMENT"),
-                                              (422, "INVALID_ARGUMENT"), (500, "INTERNAL"), (503, "UNAVAILABLE")])
+                                              (422, "INVALID_ARGUMENT"), (500, "INTERNAL"), (503, "UNAVAILABLE"),
+                                              (504, "DEADLINE_EXCEEDED")])
 def test_each_http_status_has_its_grpc_code(status, code):
     assert grpc_code(status).name == code
 

@@ -35,7 +35,10 @@ if TYPE_CHECKING:
 
 __all__ = ["TASK", "InputSymbolsSpec", "OutputSymbolsSpec", "Seq2SeqSettings"]
 
-BUDGETS = {"request_bytes": REQUEST_BYTES, "instances": 64, "texts": 64, "text_chars": 64}
+# beam_steps: texts x beam_width x max_length of one request. 16384 is 64 texts at beam 8 to 32 symbols (G2P's
+# own defaults for a full request), a quarter of 64 texts at beam 32 to 32 symbols, which held a worker ~100x longer
+# than a one-word request
+BUDGETS = {"request_bytes": REQUEST_BYTES, "instances": 64, "texts": 64, "text_chars": 64, "beam_steps": 16_384}
 MAXIMA = {"beam_width": 64, "num_candidates": 64, "max_length": 512}  # what a spec's search.maxima may declare
 INPUT_FILE, OUTPUT_FILE = "symbols/input.json", "symbols/output.json"
 
@@ -147,6 +150,7 @@ def _penalty(section: Section, default: float) -> float:
 
 def stage(spec: Spec, root: Path, _section: dict[str, Any]) -> dict[str, Any]:
     settings: Seq2SeqSettings = spec.settings
+    _check_work_budget(settings.search, spec.budgets["beam_steps"])
     (root / "symbols").mkdir()
     for symbols, file in ((settings.input, INPUT_FILE), (settings.output, OUTPUT_FILE)):
         (root / file).write_text(json.dumps(list(symbols.table), ensure_ascii=False, indent=0), encoding="utf-8")
@@ -160,6 +164,15 @@ def stage(spec: Spec, root: Path, _section: dict[str, Any]) -> dict[str, Any]:
         },
         "search": {**asdict(settings.search), "maxima": asdict(settings.maxima)},
     }
+
+
+def _check_work_budget(search: Search, budget: int) -> None:
+    """The archive must answer one text at its own default search within ``budgets.beam_steps``."""
+    steps = search.beam_width * search.max_length
+    if steps > budget:
+        raise SpecError(f"budgets.beam_steps: {budget} is less than one text at the default search (search.beam_width "
+                        f"{search.beam_width} x search.max_length {search.max_length} = {steps}); raise budgets.beam_steps "
+                        "or lower the search's defaults")
 
 
 def check_model(model: ModelSpec) -> None:
