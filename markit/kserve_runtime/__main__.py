@@ -2,7 +2,8 @@
 
 Options mirror what ``serve.sh`` gives TorchServe: the token in ``key_file.json`` (TorchServe's format),
 a trust policy, deploy-time serving settings. Exit 0 after SIGTERM/SIGINT, 2 when the store or an archive
-is refused (named on stderr).
+is refused (named on stderr), 3 when ``--processes`` children kept dying right after their start (a crash
+loop; a child that dies otherwise is replaced, see ``processes.py``).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(arguments)
     if args.processes < 1:
         parser.error(f"--processes must be at least 1, got {args.processes}")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.processes > 1 and args.http_socket is None:
         from .processes import supervise
 
@@ -53,7 +55,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     # the event loop shares the GIL with the batch threads: hand it over every 1 ms, not 5, so answers and new
     # requests do not wait behind a batch's Python work (benchmarks engines)
     sys.setswitchinterval(0.001)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from .server import Options, serve  # kserve is imported here, after this command's own arguments are read
 
     options = Options(model_store=args.model_store, host=args.host, http_port=args.http_port, grpc_port=args.grpc_port,
