@@ -47,13 +47,13 @@ class Victims:
     key_file: Path | None
     choose: Callable[[], int | None]
     wait_replaced: Callable[[int], None]
-    kind: str = "worker"
+    kind: str = "worker(s)"
 
 
 @dataclass
 class FaultResult:
     label: str
-    kind: str = "worker"
+    kind: str = "worker(s)"
     sent: int = 0
     failed: Counter[str] = field(default_factory=Counter)  # "HTTP 507", "ConnectionError", ...
     retries: int = 0
@@ -64,7 +64,7 @@ class FaultResult:
         failures = ", ".join(f"{n} {kind}" for kind, n in self.failed.most_common()) or "none"
         whole = ", ".join(f"{s:.1f}" for s in self.recovery) or "-"
         return (f"{self.label}: {self.sent} requests, {sum(self.failed.values())} failed as the caller saw them ({failures}), "
-                f"{self.retries} retries; {self.kills} {self.kind}(s) killed, {self.kind} set whole again after {whole} s")
+                f"{self.retries} retries; {self.kills} {self.kind} killed, {self.kind.split('(')[0]} set whole again after {whole} s")
 
 
 def run_fault(archive: Path, body: Body, *, clients: int, seconds: float, kills: int,
@@ -168,7 +168,7 @@ def _kserve_victims(runtime: KServeRuntimeProcess, processes: int, timeout: floa
             time.sleep(0.05)
         raise RuntimeError(f"the KServe runtime had no new process serving {timeout:g} s after a kill\n{runtime.log_tail()}")
 
-    return Victims(runtime.url(), runtime.url(), runtime.key_file, choose, wait_replaced, kind="process")
+    return Victims(runtime.url(), runtime.url(), runtime.key_file, choose, wait_replaced, kind="process(es)")
 
 
 def _oldest_worker(server: BenchServer, model: str) -> int | None:

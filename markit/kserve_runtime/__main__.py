@@ -32,6 +32,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--key-file", type=Path, default=Path("key_file.json"),
                         help="the token file: read if present, else written with a new token (default ./key_file.json)")
     parser.add_argument("--no-auth", action="store_true", help="no token check (only behind a mesh or proxy that authenticates)")
+    parser.add_argument("--open-metrics", action="store_true",
+                        help="GET /metrics without the token (model names, per-model traffic), for a scraper on a network you trust")
     parser.add_argument("--trust", type=Path, metavar="POLICY", help="serve only archives this trust policy admits (config/trust.yaml)")
     parser.add_argument("--settings", type=Path, metavar="MODELS_YAML", help="deploy-time serving settings (config/models.yaml)")
     parser.add_argument("--max-request-bytes", type=int, default=10 * 1024 * 1024,
@@ -59,7 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     options = Options(model_store=args.model_store, host=args.host, http_port=args.http_port, grpc_port=args.grpc_port,
                       key_file=None if args.no_auth else args.key_file, trust=args.trust, settings=args.settings,
-                      processes=args.processes, http_socket=args.http_socket, max_request_bytes=args.max_request_bytes)
+                      processes=args.processes, http_socket=args.http_socket, max_request_bytes=args.max_request_bytes,
+                      open_metrics=args.open_metrics)
     try:
         return _run(serve(options))
     except MarkitError as err:

@@ -9,7 +9,8 @@ same request gets the same status and body on both engines. They are:
     POST /v1/models/{name}:predict                                                     KServe v1
     POST /predictions/{name}                     (and .../{version})                  TorchServe's own route
 
-``multipart/form-data`` bodies become one field per form part, as TorchServe splits them, and each value is
+A version in the path other than the archive's is a 404 (as TorchServe answers), never another version's
+answer. ``multipart/form-data`` bodies become one field per form part, as TorchServe splits them, and each value is
 decoded as TorchServe's worker decodes it (``as_torchserve_passes``). Health, metadata and the rest are
 kserve's routes.
 """
@@ -27,7 +28,7 @@ from starlette.routing import Route
 
 from .model import ArchiveModel, Refused
 
-__all__ = ["add_inference_routes", "error_response"]
+__all__ = ["add_inference_routes", "error_response", "json_response"]
 
 INFER_PATHS = ("/v2/models/{model_name}/infer", "/v2/models/{model_name}/versions/{model_version}/infer",
                "/v1/models/{model_name}:predict", "/predictions/{model_name}", "/predictions/{model_name}/{model_version}")
@@ -53,10 +54,12 @@ def _protocol(path: str) -> str:
 
 async def _answer(model: ArchiveModel, request: Request, protocol: str) -> Response:
     try:
+        model.check_version(request.path_params.get("model_version"))
         fields, content_types = await _fields(request)
         answer = await model.answer(model.request(fields, content_types, request.headers), protocol)
     except Refused as refused:
-        return _json(refused.status, refused.body)
+        body = refused.body if protocol == "predictions" else {"error": refused.body.get("message"), **refused.body}
+        return json_response(refused.status, body)
     return Response(json.dumps(answer.body, ensure_ascii=False, separators=(",", ":")), answer.status,
                     media_type=answer.content_type)
 
@@ -95,12 +98,12 @@ def as_torchserve_passes(value: bytes, content_type: str) -> Any:
 
 
 def error_response(status: int, kind: str, message: str) -> Response:
-    return _json(status, _body(status, kind, message))
+    return json_response(status, _body(status, kind, message))
 
 
 def _body(status: int, kind: str, message: str) -> dict[str, Any]:
     return {"code": status, "type": kind, "message": message}
 
 
-def _json(status: int, body: Mapping[str, Any]) -> Response:
+def json_response(status: int, body: Mapping[str, Any]) -> Response:
     return Response(json.dumps(body, ensure_ascii=False), status, media_type="application/json")

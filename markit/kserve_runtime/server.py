@@ -32,7 +32,6 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import ORJSONResponse
 from grpc import aio
-from kserve import errors as kserve_errors
 from kserve.model_repository import ModelRepository
 from kserve.protocol.dataplane import DataPlane
 from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc
@@ -47,8 +46,9 @@ from ..errors import MarkitError
 from ..ops.settings import ServingSettings
 from ..ops.signing import TrustPolicy
 from .archives import LoadedArchive, discover, load_archive
-from .auth import BearerToken, TokenInterceptor, load_or_create_token
+from .auth import METRICS_PATH, OPEN_PATHS, BearerToken, TokenInterceptor, load_or_create_token
 from .batching import Batcher, Limits
+from .http_errors import add_error_handlers
 from .limits import MAX_REQUEST_BYTES, BodyLimit
 from .metrics import ServerMetrics
 from .model import ArchiveModel
@@ -68,6 +68,7 @@ class Options:
     http_port: int = 8080
     grpc_port: int = 8081
     key_file: Path | None = Path("key_file.json")  # None: no token check (a mesh authenticates)
+    open_metrics: bool = False  # /metrics without the token (else it asks for it, as inference does)
     trust: Path | None = None  # a trust policy (config/trust.yaml)
     settings: Path | None = None  # deploy-time serving settings (config/models.yaml)
     grace_seconds: float = 10.0
@@ -117,7 +118,7 @@ async def serve(options: Options) -> int:
     extension = ModelRepositoryExtension(model_registry=registry)
     token = load_or_create_token(options.key_file) if options.key_file else None
     executor = ThreadPoolExecutor(max_workers=sum(_slots(info, options) for _, info in store), thread_name_prefix="batch")
-    app = _rest_app(dataplane, extension, models, metrics, token, options.key_file, options.max_request_bytes)
+    app = _rest_app(dataplane, extension, models, metrics, token, options)
     http = _Uvicorn(uvicorn.Config(app,
                                    host=options.host, port=options.http_port, log_config=None, loop="asyncio",
                                    lifespan="off", access_log=False, timeout_graceful_shutdown=int(options.grace_seconds)))
@@ -152,7 +153,7 @@ def _slots(info: Any, options: Options) -> int:
 
 
 def _rest_app(dataplane: DataPlane, extension: ModelRepositoryExtension, models: dict[str, ArchiveModel],
-              metrics: ServerMetrics, token: str | None, key_file: Path | None, max_request_bytes: int) -> Any:
+              metrics: ServerMetrics, token: str | None, options: Options) -> Any:
     app = FastAPI(title="markit KServe runtime", docs_url=None, redoc_url=None, default_response_class=ORJSONResponse)
     add_inference_routes(app, models.get)  # before kserve's routes: these take the inference paths
     app.add_api_route("/", dataplane.live, methods=["GET"])
@@ -161,17 +162,12 @@ def _rest_app(dataplane: DataPlane, extension: ModelRepositoryExtension, models:
     register_v2_endpoints(app, dataplane, extension)
     # no repository API: loading or unloading a model at run time would skip the checks the store had at start
     app.router.routes.insert(0, Route("/v2/repository/{rest:path}", _no_repository, methods=["GET", "POST"]))
-    for error, handler in ((kserve_errors.InvalidInput, kserve_errors.invalid_input_handler),
-                           (kserve_errors.InferenceError, kserve_errors.inference_error_handler),
-                           (kserve_errors.ModelNotFound, kserve_errors.model_not_found_handler),
-                           (kserve_errors.ModelNotReady, kserve_errors.model_not_ready_handler),
-                           (NotImplementedError, kserve_errors.not_implemented_error_handler),
-                           (kserve_errors.ServerNotLive, kserve_errors.server_not_live_handler),
-                           (kserve_errors.ServerNotReady, kserve_errors.server_not_ready_handler),
-                           (Exception, kserve_errors.generic_exception_handler)):
-        app.add_exception_handler(error, handler)
-    limited = BodyLimit(app, max_request_bytes)
-    return BearerToken(limited, token, key_file) if token else limited  # the token first: a stranger's body is never read
+    add_error_handlers(app)  # JSON bodies and one log line, not kserve's tracebacks and reprs
+    limited = BodyLimit(app, options.max_request_bytes)
+    if not token or options.key_file is None:
+        return limited
+    open_paths = OPEN_PATHS | {METRICS_PATH} if options.open_metrics else OPEN_PATHS
+    return BearerToken(limited, token, options.key_file, open_paths)  # the token first: a stranger's body is never read
 
 
 async def _no_repository(request: Any) -> Any:
