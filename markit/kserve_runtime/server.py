@@ -49,6 +49,7 @@ from .archives import LoadedArchive, discover, load_archive
 from .auth import METRICS_PATH, OPEN_PATHS, BearerToken, TokenInterceptor, load_or_create_token
 from .batching import Batcher, Limits
 from .http_errors import add_error_handlers
+from .http_limits import HeaderCount, HttpLimits, bounded_protocol
 from .limits import MAX_REQUEST_BYTES, BodyLimit
 from .metrics import ServerMetrics
 from .model import ArchiveModel
@@ -59,6 +60,7 @@ __all__ = ["Options", "StoreDataPlane", "serve"]
 log = logging.getLogger(__name__)
 
 MAX_GRPC_MESSAGE = 16 * 1024 * 1024  # gRPC's own bound on a message (binary tensors take less room than JSON)
+HTTP_LIMITS = HttpLimits()  # header size and count, header and body read timeouts on REST (http_limits.py)
 
 
 @dataclass(frozen=True)
@@ -119,7 +121,7 @@ async def serve(options: Options) -> int:
     token = load_or_create_token(options.key_file) if options.key_file else None
     executor = ThreadPoolExecutor(max_workers=sum(_slots(info, options) for _, info in store), thread_name_prefix="batch")
     app = _rest_app(dataplane, extension, models, metrics, token, options)
-    http = _Uvicorn(uvicorn.Config(app,
+    http = _Uvicorn(uvicorn.Config(app, http=bounded_protocol(HTTP_LIMITS), h11_max_incomplete_event_size=2 * HTTP_LIMITS.max_header_bytes,
                                    host=options.host, port=options.http_port, log_config=None, loop="asyncio",
                                    lifespan="off", access_log=False, timeout_graceful_shutdown=int(options.grace_seconds)))
     grpc_server = _grpc_server(dataplane, extension, token, options)
@@ -165,9 +167,10 @@ def _rest_app(dataplane: DataPlane, extension: ModelRepositoryExtension, models:
     add_error_handlers(app)  # JSON bodies and one log line, not kserve's tracebacks and reprs
     limited = BodyLimit(app, options.max_request_bytes)
     if not token or options.key_file is None:
-        return limited
+        return HeaderCount(limited, HTTP_LIMITS.max_headers)
     open_paths = OPEN_PATHS | {METRICS_PATH} if options.open_metrics else OPEN_PATHS
-    return BearerToken(limited, token, options.key_file, open_paths)  # the token first: a stranger's body is never read
+    guarded = BearerToken(limited, token, options.key_file, open_paths)  # the token first: a stranger's body is never read
+    return HeaderCount(guarded, HTTP_LIMITS.max_headers)
 
 
 async def _no_repository(request: Any) -> Any:
