@@ -19,7 +19,8 @@
 #
 # A wrong input stops here with one line naming the path and exit status 78 (EX_CONFIG). Then this process
 # becomes the runtime: SIGTERM stops it gracefully (exit 0); an archive that fails its checks or golden
-# examples ends it with exit 2, naming the archive.
+# examples ends it with exit 2, naming the archive. With PROCESSES > 1 a process that dies is replaced;
+# five in a row dying within 10 s of their start end it with exit 3.
 set -euo pipefail
 
 fail() {
