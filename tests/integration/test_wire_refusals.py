@@ -4,6 +4,7 @@ TorchServe, each on a store of tiny.mar, over raw HTTP (http.client keeps paths 
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import http.client
 import io
@@ -19,9 +20,10 @@ from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc as pb_grpc
 from PIL import Image
 
+from markit.builder import build_archive
 from markit.ops import KServeRuntimeProcess, TorchServeProcess
 
-from helpers import REPO, png_bytes
+from helpers import REPO, png_bytes, write_tiny_spec
 
 pytestmark = pytest.mark.integration
 
@@ -146,3 +148,30 @@ def test_the_runtime_closes_a_connection_whose_header_never_ends_after_10_s(runt
     answer, seconds = raw(runtime.url(), b"POST /predictions/tiny HTTP/1.1\r\nHost: x\r\n")
     assert answer.startswith(b"HTTP/1.1 408") and b"not complete within 10 s" in answer
     assert 9 < seconds < 15
+
+
+def test_while_the_store_loads_readiness_and_metadata_are_503_json_and_each_poll_logs_one_line(tmp_path):
+    spec = write_tiny_spec(tmp_path / "spec")  # its model source waits at import, when the runtime loads it
+    source = spec.parent / "tiny_model.py"
+    source.write_text('import os, time\ntime.sleep(float(os.environ.get("TINY_IMPORT_SECONDS", "0")))\n' + source.read_text())
+    build_archive(spec, tmp_path / "store", progress=lambda _: None)
+    runtime = KServeRuntimeProcess(tmp_path / "store", tmp_path / "runtime", env={"TINY_IMPORT_SECONDS": "8"})
+    with runtime:
+        deadline = time.monotonic() + 60
+        while True:  # the listeners answer before the archives are loaded
+            with contextlib.suppress(ConnectionError, OSError):
+                if send(runtime.url(), None, "GET", "/v2/health/live")[0] == 200:
+                    break
+            assert time.monotonic() < deadline, runtime.log_tail()
+            time.sleep(0.1)
+        polls = [send(runtime.url(), None, "GET", "/v2/health/ready") for _ in range(3)]
+        metadata = send(runtime.url(), runtime.token(), "GET", "/v2/models/tiny")
+        runtime.wait_ready()
+        log = (runtime.root / "kserve_runtime.out").read_text()
+    assert polls == [(503, {"error": "Server is not ready: not every model of the store is loaded yet", "code": 503,
+                            "type": "ServerNotReady", "message": "Server is not ready: not every model of the store is loaded yet"})] * 3
+    assert metadata[0] == 503 and metadata[1]["message"] == "model 'tiny' is still loading"
+    readiness = [line for line in log.splitlines() if "/v2/health/ready" in line]  # ours and wait_ready's polls
+    assert len(readiness) >= 3 and all(line.endswith("GET /v2/health/ready: 503 Server is not ready: not every model "
+                                                     "of the store is loaded yet") for line in readiness)
+    assert "Traceback" not in log and "Exception:" not in log
