@@ -18,12 +18,15 @@ Prometheus multiprocess directory (so ``/metrics`` in any child counts every pro
 - ``crash_loop`` children in a row that each died within ``settled`` seconds: the parent gives up, stops the
   rest and exits ``EXIT_CRASH_LOOP`` (3);
 - SIGTERM and SIGINT are forwarded to every child and nothing is restarted: exit 0 when all stopped cleanly,
-  else the first failed child's status.
+  else the first failed child's status;
+- a parent that dies without forwarding (SIGKILL) takes its children with it: each asks the kernel for a
+  SIGTERM when its parent ends (Linux's ``PR_SET_PDEATHSIG``), so no copy serves unsupervised.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import shutil
@@ -33,7 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +50,7 @@ log = logging.getLogger(__name__)
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's own switch to its multiprocess mode
 EXIT_CRASH_LOOP = 3  # children kept dying right after their start: the parent gave up
 POLL_SECONDS = 0.1
+PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
 @dataclass(frozen=True)
@@ -146,7 +150,8 @@ class Supervisor:
         return None
 
     def _start(self, slot: _Slot) -> None:
-        slot.process = subprocess.Popen(self.command, env=self.env, pass_fds=self.pass_fds)
+        slot.process = subprocess.Popen(self.command, env=self.env, pass_fds=self.pass_fds,
+                                        preexec_fn=_ended_with(os.getpid()) if sys.platform.startswith("linux") else None)
         slot.started = time.monotonic()
         log.info("child %d started", slot.process.pid)
 
@@ -154,6 +159,17 @@ class Supervisor:
         codes = [slot.process.wait() for slot in self.slots if slot.process is not None]
         failed = [code for code in codes if code not in (0, -signal.SIGTERM, -signal.SIGINT)]
         return failed[0] if failed else 0
+
+
+def _ended_with(parent: int) -> Callable[[], None]:
+    """What a child runs before exec: a SIGTERM from the kernel when ``parent`` ends (and at once if it already has)."""
+
+    def ask() -> None:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return ask
 
 
 def _how(code: int) -> str:

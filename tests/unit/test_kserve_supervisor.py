@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -113,3 +115,23 @@ def test_run_forwards_sigterm_to_every_child_and_replaces_none():
     assert code == 0
     assert [slot.process.returncode for slot in supervisor.slots] == [-signal.SIGTERM, -signal.SIGTERM]
     assert signal.getsignal(signal.SIGTERM) is previous  # handlers restored
+
+
+def test_children_end_when_the_parent_is_sigkilled():
+    parent = subprocess.Popen([sys.executable, "-c", "import sys\nfrom markit.kserve_runtime.processes import Supervisor\n"
+                               f"sys.exit(Supervisor({SLEEPER!r}, 2).run())"])
+    children = Path(f"/proc/{parent.pid}/task/{parent.pid}/children")
+    try:
+        assert wait_for(lambda: len(children.read_text().split()) == 2)
+        pids = [int(pid) for pid in children.read_text().split()]
+    finally:
+        parent.kill()
+        parent.wait(10)
+    assert wait_for(lambda: not any(Path(f"/proc/{pid}").exists() and "Z" not in _state(pid) for pid in pids))
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"
