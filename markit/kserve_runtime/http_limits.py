@@ -61,7 +61,6 @@ class _Guard:
     limits: HttpLimits
     transport: Any
     cycle: Any
-    loop: asyncio.AbstractEventLoop
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)  # type: ignore[misc]
