@@ -28,7 +28,7 @@ from starlette.routing import Route
 
 from .model import ArchiveModel, Refused
 
-__all__ = ["add_inference_routes", "error_response", "json_response"]
+__all__ = ["add_inference_routes", "add_version_routes", "error_response", "json_response"]
 
 INFER_PATHS = ("/v2/models/{model_name}/infer", "/v2/models/{model_name}/versions/{model_version}/infer",
                "/v1/models/{model_name}:predict", "/predictions/{model_name}", "/predictions/{model_name}/{model_version}")
@@ -46,6 +46,27 @@ def add_inference_routes(app: FastAPI, find: Callable[[str], ArchiveModel | None
 
     # plain Starlette routes, ahead of every other: FastAPI's dependency machinery has nothing to do here
     app.router.routes[0:0] = [Route(path, infer, methods=["POST"]) for path in INFER_PATHS]
+
+
+def add_version_routes(app: FastAPI, find: Callable[[str], ArchiveModel | None], endpoints: Any) -> None:
+    """``GET /v2/models/NAME/versions/V`` and ``.../ready`` first on ``app``: kserve's own answer 501 for any
+    version; these answer as the unversioned routes (``endpoints``: kserve's ``V2Endpoints``) for the served
+    version and 404 for any other."""
+
+    async def versioned(request: Request) -> Response:
+        name = request.path_params["model_name"]
+        model = find(name)
+        if model is None:
+            return error_response(404, "ModelNotFound", f"model {name!r} is not served here; GET /v2/models lists the models")
+        model.check_version(request.path_params["model_version"])
+        if request.url.path.endswith("/ready"):
+            answer = await endpoints.model_ready(name)
+        else:
+            answer = await endpoints.model_metadata(name)
+        return json_response(200, answer.model_dump(mode="json"))
+
+    paths = ("/v2/models/{model_name}/versions/{model_version}", "/v2/models/{model_name}/versions/{model_version}/ready")
+    app.router.routes[0:0] = [Route(path, versioned, methods=["GET"]) for path in paths]
 
 
 def _protocol(path: str) -> str:

@@ -39,7 +39,7 @@ from kserve.protocol.grpc.interceptors import ExceptionToStatusInterceptor
 from kserve.protocol.grpc.servicer import InferenceServicer
 from kserve.protocol.model_repository_extension import ModelRepositoryExtension
 from kserve.protocol.rest.v1_endpoints import register_v1_endpoints
-from kserve.protocol.rest.v2_endpoints import register_v2_endpoints
+from kserve.protocol.rest.v2_endpoints import V2Endpoints, register_v2_endpoints
 from starlette.routing import Route
 
 from ..errors import MarkitError
@@ -53,7 +53,7 @@ from .http_limits import HeaderCount, HttpLimits, bounded_protocol
 from .limits import MAX_REQUEST_BYTES, BodyLimit
 from .metrics import ServerMetrics
 from .model import ArchiveModel
-from .rest import add_inference_routes, error_response
+from .rest import add_inference_routes, add_version_routes, error_response
 
 __all__ = ["Options", "StoreDataPlane", "serve"]
 
@@ -158,6 +158,7 @@ def _rest_app(dataplane: DataPlane, extension: ModelRepositoryExtension, models:
               metrics: ServerMetrics, token: str | None, options: Options) -> Any:
     app = FastAPI(title="markit KServe runtime", docs_url=None, redoc_url=None, default_response_class=ORJSONResponse)
     add_inference_routes(app, models.get)  # before kserve's routes: these take the inference paths
+    add_version_routes(app, models.get, V2Endpoints(dataplane, extension))  # and the versioned metadata paths
     app.add_api_route("/", dataplane.live, methods=["GET"])
     app.add_api_route("/metrics", metrics.endpoint, methods=["GET"])
     register_v1_endpoints(app, dataplane, extension)

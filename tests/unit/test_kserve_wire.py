@@ -95,3 +95,24 @@ def test_an_unknown_model_is_a_404_with_a_json_body_and_no_traceback(tmp_path, c
         reply = client.get("/v2/models/nope", headers=AUTH)
     assert reply.status_code == 404 and reply.json()["message"] == "Model with name nope does not exist."
     assert not any(record.exc_info for record in caplog.records)
+
+
+def served_app(tmp_path: Path) -> TestClient:
+    """``app_of`` with a handler that declares its v2 tensors, so metadata can be answered."""
+    client, model = app_of(tmp_path, loaded=True)
+    tensors = SimpleNamespace(v2_inputs=lambda: [{"name": "input", "datatype": "BYTES", "shape": [-1]}],
+                              v2_outputs=lambda: [{"name": "answer", "datatype": "BYTES", "shape": [-1]}])
+    model.archive = SimpleNamespace(info=SimpleNamespace(version="1.0"), handler=tensors)
+    model.ready = True
+    return client
+
+
+@pytest.mark.parametrize("suffix", ["", "/ready"])
+def test_versioned_metadata_answers_for_the_served_version_and_404_for_another(tmp_path, suffix):
+    client = served_app(tmp_path)
+    unversioned = client.get(f"/v2/models/tiny{suffix}", headers=AUTH)
+    served = client.get(f"/v2/models/tiny/versions/1.0{suffix}", headers=AUTH)
+    other = client.get(f"/v2/models/tiny/versions/9.9{suffix}", headers=AUTH)
+    assert unversioned.status_code == served.status_code == 200 and served.json() == unversioned.json()
+    assert other.status_code == 404 and other.json()["message"].startswith("Model version: 9.9 does not exist for model: tiny")
+    assert client.get(f"/v2/models/nope/versions/1.0{suffix}", headers=AUTH).status_code == 404
