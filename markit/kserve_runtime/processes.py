@@ -154,6 +154,8 @@ class Supervisor:
                                         preexec_fn=_ended_with(os.getpid()) if sys.platform.startswith("linux") else None)
         slot.started = time.monotonic()
         log.info("child %d started", slot.process.pid)
+        if self.stopping is not None:  # the signal came while it was being started: stop() did not see it
+            slot.process.send_signal(self.stopping)
 
     def _wait_all(self) -> int:
         codes = [slot.process.wait() for slot in self.slots if slot.process is not None]

@@ -135,3 +135,10 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except OSError:
         return "Z"
+
+
+def test_a_child_started_while_a_stop_signal_arrives_is_stopped_too():
+    supervisor = Supervisor(SLEEPER, 1, backoff=FAST)
+    supervisor.stopping = signal.SIGTERM  # as if the handler ran during Popen, before the slot held the process
+    supervisor._start(supervisor.slots[0])
+    assert supervisor._wait_all() == 0 and supervisor.slots[0].process.returncode == -signal.SIGTERM
