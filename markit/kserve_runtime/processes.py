@@ -167,6 +167,8 @@ def _ended_with(parent: int) -> Callable[[], None]:
     """What a child runs before exec: a SIGTERM from the kernel when ``parent`` ends (and at once if it already has)."""
 
     def ask() -> None:
+        # until exec this is a copy of the parent, whose SIGTERM handler would swallow the signal: the default ends it
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
         if os.getppid() != parent:
             os.kill(os.getpid(), signal.SIGTERM)
