@@ -7,7 +7,7 @@
              serving: section it recommends for this machine
     load     one archive with its own settings: closed loop, unloaded latency, open loop
     fault    workers SIGKILLed under load: failed requests as a caller sees them, with the client's
-             retries and without
+             retries and without (--engine kserve: one of the KServe runtime's --processes N)
     engines  one archive on TorchServe and on the KServe runtime, side by side in rounds: throughput,
              p50, p99, unloaded latency, and whether the KServe runtime is slower
     g2p      a seq2seq archive (default: the G2P example, ported and built): words/s greedy vs beam 5,
@@ -115,6 +115,9 @@ def _parser() -> argparse.ArgumentParser:
     fault.add_argument("--seconds", type=float, default=30.0, help="each run's window (default 30)")
     fault.add_argument("--kills", type=int, default=3, help="workers SIGKILLed per run, evenly spaced (default 3)")
     fault.add_argument("--clients", type=int, default=4, help="client threads in a closed loop (default 4)")
+    fault.add_argument("--engine", choices=("torchserve", "kserve"), default="torchserve",
+                       help="kill TorchServe's workers, or the KServe runtime's processes (default torchserve)")
+    fault.add_argument("--processes", type=int, default=2, help="with --engine kserve: the runtime's --processes (default 2)")
     engines = commands.add_parser("engines", parents=[common], help="one archive on both engines, side by side")
     engines.add_argument("--rounds", type=int, default=3, help="rounds on fresh servers, engines alternating (default 3)")
     engines.add_argument("--seconds", type=float, default=15.0, help="each closed-loop window (default 15)")
@@ -328,14 +331,20 @@ def _fault(args: argparse.Namespace, built: Path) -> int:
     from markit.ops.mar_file import read_mar
 
     from .compare import archive_summary
-    from .fault import run_fault
+    from .fault import run_fault, run_fault_kserve
     from .report import machine
 
     archive, origin = _archive(args, built)
     body = _body(args)
-    results = run_fault(archive, body, clients=args.clients, seconds=args.seconds, kills=args.kills, progress=_progress)
+    if args.engine == "kserve":
+        results = run_fault_kserve(archive, body, processes=args.processes, clients=args.clients, seconds=args.seconds,
+                                   kills=args.kills, progress=_progress)
+        victims = f"KServe runtime process(es) of {args.processes}"
+    else:
+        results = run_fault(archive, body, clients=args.clients, seconds=args.seconds, kills=args.kills, progress=_progress)
+        victims = "TorchServe worker(s)"
     lines = [f"machine:  {machine()}", f"archive:  {archive_summary(read_mar(archive))}  ({origin})", f"body:     {body.label}",
-             f"fault:    {args.kills} worker(s) SIGKILLed in {args.seconds:g} s under {args.clients} closed-loop clients",
+             f"fault:    {args.kills} {victims} SIGKILLed in {args.seconds:g} s under {args.clients} closed-loop clients",
              *(f"  {result.summary()}" for result in results)]
     print("\n".join(lines))
     return 0

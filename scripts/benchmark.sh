@@ -3,6 +3,7 @@
 #   ./scripts/benchmark.sh [compare]   every ratio of the speed goals, side by side in one run (default)
 #   ./scripts/benchmark.sh sweep [--archive NAME.mar] [--workers 1,2 --threads 1,2 --batch-sizes 1,2,4,8 --delays 0,5,20]
 #   ./scripts/benchmark.sh load --archive NAME.mar [--body photo.jpg --content-type image/jpeg]
+#   ./scripts/benchmark.sh fault [--engine kserve --processes 2]   workers (runtime processes) SIGKILLed under load
 #   ./scripts/benchmark.sh engines [--archive NAME.mar] [--rounds 3]   TorchServe and the KServe runtime, side by side
 #   ./scripts/benchmark.sh g2p [--archive g2p_en.mar] [--rounds 1]       words/s of the G2P example, greedy vs beam 5
 # Every command builds the EfficientNet-Lite0 example unless --archive is given; --help lists the options.

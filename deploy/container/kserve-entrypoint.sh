@@ -6,6 +6,7 @@
 #   KEY_FILE           the token file, TorchServe's format (default: ./key_file.json, written with a new
 #                      token when absent; mount a Secret there to choose it)
 #   AUTH               "token" (default) or "off": off only behind a mesh or proxy that authenticates
+#   METRICS            "token" (default: GET /metrics asks for the token) or "open" (a scraper without it)
 #   HTTP_PORT, GRPC_PORT   REST and gRPC ports (default 8080, 8081: KServe's)
 #   HOST               the address both listeners bind (default 0.0.0.0: the container's network is the boundary)
 #   PROCESSES          processes serving the store on the same ports (default 1; each archive's workers are
@@ -21,7 +22,8 @@
 #
 # A wrong input stops here with one line naming the path and exit status 78 (EX_CONFIG). Then this process
 # becomes the runtime: SIGTERM stops it gracefully (exit 0); an archive that fails its checks or golden
-# examples ends it with exit 2, naming the archive.
+# examples ends it with exit 2, naming the archive. With PROCESSES > 1 a process that dies is replaced;
+# five in a row dying within 10 s of their start end it with exit 3.
 set -euo pipefail
 
 fail() {
@@ -54,6 +56,11 @@ case ${AUTH:-token} in
     options+=(--key-file "$key_file") ;;
   off) options+=(--no-auth) ;;
   *) fail "AUTH=${AUTH} is not one of: token, off" ;;
+esac
+case ${METRICS:-token} in
+  token) ;;
+  open) options+=(--open-metrics) ;;
+  *) fail "METRICS=${METRICS} is not one of: token, open" ;;
 esac
 if [[ -n ${TRUST_POLICY:-} || -f $trust ]]; then
   [[ -r $trust ]] || fail "trust policy $trust is not readable by uid $(id -u)"

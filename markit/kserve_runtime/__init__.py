@@ -9,7 +9,8 @@ gRPC), KServe v1 and TorchServe's ``/predictions`` route, with health, metadata 
 Data flows: ``archives`` (store -> loaded handlers) -> ``batching`` (requests -> batches, as TorchServe's
 frontend batches for a worker) -> the archive's ``TaskHandler.answer``; ``rest`` and ``model`` (gRPC) are the
 thin adapters between kserve's wire types and ``exchange.Request``/``Response``; ``auth`` checks the bearer
-token and ``limits`` the body size; ``server`` wires them; ``processes`` runs several copies on one port.
+token, ``limits`` the body size and ``http_limits`` the headers and read times; ``http_errors`` answers
+kserve's own routes' errors; ``server`` wires them; ``processes`` runs and supervises several copies on one port.
 Nothing here knows a task; nothing in the run-time core knows this engine.
 
 This package imports ``kserve`` (the ``kserve`` extra); nothing is imported at import time.

@@ -2,7 +2,8 @@
 
 Options mirror what ``serve.sh`` gives TorchServe: the token in ``key_file.json`` (TorchServe's format),
 a trust policy, deploy-time serving settings. Exit 0 after SIGTERM/SIGINT, 2 when the store or an archive
-is refused (named on stderr).
+is refused (named on stderr), 3 when ``--processes`` children kept dying right after their start (a crash
+loop; a child that dies otherwise is replaced, see ``processes.py``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--key-file", type=Path, default=Path("key_file.json"),
                         help="the token file: read if present, else written with a new token (default ./key_file.json)")
     parser.add_argument("--no-auth", action="store_true", help="no token check (only behind a mesh or proxy that authenticates)")
+    parser.add_argument("--open-metrics", action="store_true",
+                        help="GET /metrics without the token (model names, per-model traffic), for a scraper on a network you trust")
     parser.add_argument("--trust", type=Path, metavar="POLICY", help="serve only archives this trust policy admits (config/trust.yaml)")
     parser.add_argument("--pins", type=Path, metavar="FILE", help="serve only archives pinned in this file (config/pins.json) "
                         "or signed by a key the trust policy names (markit.ops.pins)")
@@ -45,6 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(arguments)
     if args.processes < 1:
         parser.error(f"--processes must be at least 1, got {args.processes}")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.processes > 1 and args.http_socket is None:
         from .processes import supervise
 
@@ -55,12 +59,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     # the event loop shares the GIL with the batch threads: hand it over every 1 ms, not 5, so answers and new
     # requests do not wait behind a batch's Python work (benchmarks engines)
     sys.setswitchinterval(0.001)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from .server import Options, serve  # kserve is imported here, after this command's own arguments are read
 
     options = Options(model_store=args.model_store, host=args.host, http_port=args.http_port, grpc_port=args.grpc_port,
                       key_file=None if args.no_auth else args.key_file, trust=args.trust, pins=args.pins, settings=args.settings,
-                      processes=args.processes, http_socket=args.http_socket, max_request_bytes=args.max_request_bytes)
+                      processes=args.processes, http_socket=args.http_socket, max_request_bytes=args.max_request_bytes,
+                      open_metrics=args.open_metrics)
     try:
         return _run(serve(options))
     except MarkitError as err:

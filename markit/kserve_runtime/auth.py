@@ -6,8 +6,9 @@ unless started with ``--no-auth``, so a client written for our TorchServe (``Aut
 ``{"inference": {"key": ...}}``. An existing file is read (e.g. a Kubernetes Secret mounted there); a
 missing one is written with a new random token, readable by its owner only. The token does not expire.
 
-Open without a token, for probes and scrapers: ``/``, ``/v2/health/live``, ``/v2/health/ready``,
-``/metrics``, and the gRPC ``ServerLive``/``ServerReady`` calls.
+Open without a token, for probes: ``/``, ``/v2/health/live``, ``/v2/health/ready``, and the gRPC
+``ServerLive``/``ServerReady`` calls. ``/metrics`` (model names, per-model traffic) asks for the token too,
+unless the runtime is started with ``--open-metrics`` (a scraper without the token, on a network you trust).
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from grpc.aio import ServerInterceptor
 
 from ..errors import UsageError
 
-__all__ = ["OPEN_PATHS", "BearerToken", "TokenInterceptor", "load_or_create_token"]
+__all__ = ["METRICS_PATH", "OPEN_PATHS", "BearerToken", "TokenInterceptor", "load_or_create_token"]
 
-OPEN_PATHS = frozenset({"/", "/v2/health/live", "/v2/health/ready", "/metrics"})
+OPEN_PATHS = frozenset({"/", "/v2/health/live", "/v2/health/ready"})
+METRICS_PATH = "/metrics"  # open too with --open-metrics
 OPEN_RPCS = ("/inference.GRPCInferenceService/ServerLive", "/inference.GRPCInferenceService/ServerReady")
 REFUSAL = "Token Authorization failed: send the header 'Authorization: Bearer <key>' with the inference key from {path}"
 
@@ -51,15 +53,16 @@ def load_or_create_token(path: Path) -> str:
 
 
 class BearerToken:
-    """Pure ASGI middleware: a request to any path but ``OPEN_PATHS`` without the token gets a 401 JSON body."""
+    """Pure ASGI middleware: a request to any path but ``open_paths`` without the token gets a 401 JSON body."""
 
-    def __init__(self, app: Any, token: str, key_file: Path) -> None:
+    def __init__(self, app: Any, token: str, key_file: Path, open_paths: frozenset[str] = OPEN_PATHS) -> None:
         self.app = app
+        self.open_paths = open_paths
         self._expected = f"Bearer {token}".encode()
         self._refusal = json.dumps({"code": 401, "type": "Unauthorized", "message": REFUSAL.format(path=key_file)}).encode()
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
-        if scope["type"] == "http" and scope["path"] not in OPEN_PATHS:
+        if scope["type"] == "http" and scope["path"] not in self.open_paths:
             given = dict(scope.get("headers") or []).get(b"authorization", b"")
             if not hmac.compare_digest(given, self._expected):
                 await send({"type": "http.response.start", "status": 401,

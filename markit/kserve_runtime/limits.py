@@ -32,6 +32,8 @@ class BodyLimit:
         chunks, size = [], 0
         while True:
             message = await receive()
+            if message["type"] == "http.disconnect":  # the client left (or a read timeout closed it): nothing to answer
+                return
             if message["type"] != "http.request":
                 break
             chunk = message.get("body", b"")

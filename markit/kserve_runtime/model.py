@@ -94,6 +94,7 @@ class ArchiveModel(Model):
     async def predict(self, payload: InferRequest, headers: dict[str, str] | None = None) -> InferResponse:
         if not isinstance(payload, InferRequest):
             raise Refused(400, {"code": 400, "type": "BadInput", "message": "this route takes v2 InferRequests only"})
+        self.check_version(payload.model_version)
         _check_input_count(len(payload.inputs))
         body = _v2_body(payload)
         request = self.request({"body": body}, {"body": "application/json"}, headers or {})
@@ -107,6 +108,14 @@ class ArchiveModel(Model):
 
     def get_output_types(self) -> list[dict[str, Any]]:
         return self._archive().handler.v2_outputs()
+
+    def check_version(self, version: str | None) -> None:
+        """``Refused`` (404) when a request names a version other than the one served (none named: the served one)."""
+        served = self._archive().info.version
+        if version and version != served:
+            raise Refused(404, {"code": 404, "type": "ModelVersionNotFound",
+                                "message": f"Model version: {version} does not exist for model: {self.name} (this server "
+                                           f"serves version {served}; leave the version out or name {served})"})
 
     def _archive(self) -> LoadedArchive:
         if self.archive is None:

@@ -9,7 +9,8 @@ same request gets the same status and body on both engines. They are:
     POST /v1/models/{name}:predict                                                     KServe v1
     POST /predictions/{name}                     (and .../{version})                  TorchServe's own route
 
-``multipart/form-data`` bodies become one field per form part, as TorchServe splits them, and each value is
+A version in the path other than the archive's is a 404 (as TorchServe answers), never another version's
+answer. ``multipart/form-data`` bodies become one field per form part, as TorchServe splits them, and each value is
 decoded as TorchServe's worker decodes it (``as_torchserve_passes``); a form of more than ``MAX_FORM_FIELDS``
 parts is a 400 naming the limit before the rest is read (a task takes its input and a few options). Health,
 metadata and the rest are kserve's routes.
@@ -28,7 +29,7 @@ from starlette.routing import Route
 
 from .model import ArchiveModel, Refused
 
-__all__ = ["MAX_FORM_FIELDS", "add_inference_routes", "error_response"]
+__all__ = ["MAX_FORM_FIELDS", "add_inference_routes", "add_version_routes", "error_response", "json_response"]
 
 INFER_PATHS = ("/v2/models/{model_name}/infer", "/v2/models/{model_name}/versions/{model_version}/infer",
                "/v1/models/{model_name}:predict", "/predictions/{model_name}", "/predictions/{model_name}/{model_version}")
@@ -49,16 +50,39 @@ def add_inference_routes(app: FastAPI, find: Callable[[str], ArchiveModel | None
     app.router.routes[0:0] = [Route(path, infer, methods=["POST"]) for path in INFER_PATHS]
 
 
+def add_version_routes(app: FastAPI, find: Callable[[str], ArchiveModel | None], endpoints: Any) -> None:
+    """``GET /v2/models/NAME/versions/V`` and ``.../ready`` first on ``app``: kserve's own answer 501 for any
+    version; these answer as the unversioned routes (``endpoints``: kserve's ``V2Endpoints``) for the served
+    version and 404 for any other."""
+
+    async def versioned(request: Request) -> Response:
+        name = request.path_params["model_name"]
+        model = find(name)
+        if model is None:
+            return error_response(404, "ModelNotFound", f"model {name!r} is not served here; GET /v2/models lists the models")
+        model.check_version(request.path_params["model_version"])
+        if request.url.path.endswith("/ready"):
+            answer = await endpoints.model_ready(name)
+        else:
+            answer = await endpoints.model_metadata(name)
+        return json_response(200, answer.model_dump(mode="json"))
+
+    paths = ("/v2/models/{model_name}/versions/{model_version}", "/v2/models/{model_name}/versions/{model_version}/ready")
+    app.router.routes[0:0] = [Route(path, versioned, methods=["GET"]) for path in paths]
+
+
 def _protocol(path: str) -> str:
     return "v2" if path.startswith("/v2/") else "v1" if path.startswith("/v1/") else "predictions"
 
 
 async def _answer(model: ArchiveModel, request: Request, protocol: str) -> Response:
     try:
+        model.check_version(request.path_params.get("model_version"))
         fields, content_types = await _fields(request)
         answer = await model.answer(model.request(fields, content_types, request.headers), protocol)
     except Refused as refused:
-        return _json(refused.status, refused.body)
+        body = refused.body if protocol == "predictions" else {"error": refused.body.get("message"), **refused.body}
+        return json_response(refused.status, body)
     return Response(json.dumps(answer.body, ensure_ascii=False, separators=(",", ":")), answer.status,
                     media_type=answer.content_type)
 
@@ -97,12 +121,12 @@ def as_torchserve_passes(value: bytes, content_type: str) -> Any:
 
 
 def error_response(status: int, kind: str, message: str) -> Response:
-    return _json(status, _body(status, kind, message))
+    return json_response(status, _body(status, kind, message))
 
 
 def _body(status: int, kind: str, message: str) -> dict[str, Any]:
     return {"code": status, "type": kind, "message": message}
 
 
-def _json(status: int, body: Mapping[str, Any]) -> Response:
+def json_response(status: int, body: Mapping[str, Any]) -> Response:
     return Response(json.dumps(body, ensure_ascii=False), status, media_type="application/json")

@@ -35,14 +35,13 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import ORJSONResponse
 from grpc import aio
-from kserve import errors as kserve_errors
 from kserve.model_repository import ModelRepository
 from kserve.protocol.dataplane import DataPlane
 from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc
 from kserve.protocol.grpc.interceptors import ExceptionToStatusInterceptor
 from kserve.protocol.model_repository_extension import ModelRepositoryExtension
 from kserve.protocol.rest.v1_endpoints import register_v1_endpoints
-from kserve.protocol.rest.v2_endpoints import register_v2_endpoints
+from kserve.protocol.rest.v2_endpoints import V2Endpoints, register_v2_endpoints
 from starlette.routing import Route
 
 from ..errors import MarkitError
@@ -50,18 +49,21 @@ from ..ops.pins import Pins
 from ..ops.settings import ServingSettings
 from ..ops.signing import TrustPolicy
 from .archives import LoadedArchive, discover, load_archive
-from .auth import BearerToken, TokenInterceptor, load_or_create_token
+from .auth import METRICS_PATH, OPEN_PATHS, BearerToken, TokenInterceptor, load_or_create_token
 from .batching import Batcher, Limits
+from .http_errors import add_error_handlers
+from .http_limits import HeaderCount, HttpLimits, bounded_protocol
 from .limits import MAX_REQUEST_BYTES, BodyLimit
 from .metrics import ServerMetrics
 from .model import ArchiveModel, BoundedServicer
-from .rest import add_inference_routes, error_response
+from .rest import add_inference_routes, add_version_routes, error_response
 
 __all__ = ["Options", "StoreDataPlane", "serve"]
 
 log = logging.getLogger(__name__)
 
 MAX_GRPC_MESSAGE = 16 * 1024 * 1024  # gRPC's own bound on a message (binary tensors take less room than JSON)
+HTTP_LIMITS = HttpLimits()  # header size and count, header and body read timeouts on REST (http_limits.py)
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,7 @@ class Options:
     http_port: int = 8080
     grpc_port: int = 8081
     key_file: Path | None = Path("key_file.json")  # None: no token check (a mesh authenticates)
+    open_metrics: bool = False  # /metrics without the token (else it asks for it, as inference does)
     trust: Path | None = None  # a trust policy (config/trust.yaml)
     pins: Path | None = None  # a pin file (config/pins.json): model name -> identity
     settings: Path | None = None  # deploy-time serving settings (config/models.yaml)
@@ -145,8 +148,8 @@ async def serve(options: Options) -> int:
     dataplane = StoreDataPlane(model_registry=registry)
     extension = ModelRepositoryExtension(model_registry=registry)
     token = load_or_create_token(options.key_file) if options.key_file else None
-    app = _rest_app(dataplane, extension, models, metrics, token, options.key_file, options.max_request_bytes)
-    http = _Uvicorn(uvicorn.Config(app,
+    app = _rest_app(dataplane, extension, models, metrics, token, options)
+    http = _Uvicorn(uvicorn.Config(app, http=bounded_protocol(HTTP_LIMITS), h11_max_incomplete_event_size=2 * HTTP_LIMITS.max_header_bytes,
                                    host=options.host, port=options.http_port, log_config=None, loop="asyncio",
                                    lifespan="off", access_log=False, timeout_graceful_shutdown=int(options.grace_seconds)))
     grpc_server = _grpc_server(dataplane, extension, token, options)
@@ -180,26 +183,23 @@ def _slots(info: Any, options: Options) -> int:
 
 
 def _rest_app(dataplane: DataPlane, extension: ModelRepositoryExtension, models: dict[str, ArchiveModel],
-              metrics: ServerMetrics, token: str | None, key_file: Path | None, max_request_bytes: int) -> Any:
+              metrics: ServerMetrics, token: str | None, options: Options) -> Any:
     app = FastAPI(title="markit KServe runtime", docs_url=None, redoc_url=None, default_response_class=ORJSONResponse)
     add_inference_routes(app, models.get)  # before kserve's routes: these take the inference paths
+    add_version_routes(app, models.get, V2Endpoints(dataplane, extension))  # and the versioned metadata paths
     app.add_api_route("/", dataplane.live, methods=["GET"])
     app.add_api_route("/metrics", metrics.endpoint, methods=["GET"])
     register_v1_endpoints(app, dataplane, extension)
     register_v2_endpoints(app, dataplane, extension)
     # no repository API: loading or unloading a model at run time would skip the checks the store had at start
     app.router.routes.insert(0, Route("/v2/repository/{rest:path}", _no_repository, methods=["GET", "POST"]))
-    for error, handler in ((kserve_errors.InvalidInput, kserve_errors.invalid_input_handler),
-                           (kserve_errors.InferenceError, kserve_errors.inference_error_handler),
-                           (kserve_errors.ModelNotFound, kserve_errors.model_not_found_handler),
-                           (kserve_errors.ModelNotReady, kserve_errors.model_not_ready_handler),
-                           (NotImplementedError, kserve_errors.not_implemented_error_handler),
-                           (kserve_errors.ServerNotLive, kserve_errors.server_not_live_handler),
-                           (kserve_errors.ServerNotReady, kserve_errors.server_not_ready_handler),
-                           (Exception, kserve_errors.generic_exception_handler)):
-        app.add_exception_handler(error, handler)
-    limited = BodyLimit(app, max_request_bytes)
-    return BearerToken(limited, token, key_file) if token else limited  # the token first: a stranger's body is never read
+    add_error_handlers(app)  # JSON bodies and one log line, not kserve's tracebacks and reprs
+    limited = BodyLimit(app, options.max_request_bytes)
+    if not token or options.key_file is None:
+        return HeaderCount(limited, HTTP_LIMITS.max_headers)
+    open_paths = OPEN_PATHS | {METRICS_PATH} if options.open_metrics else OPEN_PATHS
+    guarded = BearerToken(limited, token, options.key_file, open_paths)  # the token first: a stranger's body is never read
+    return HeaderCount(guarded, HTTP_LIMITS.max_headers)
 
 
 async def _no_repository(request: Any) -> Any:

@@ -102,7 +102,30 @@ class KServeRuntimeProcess:
         self._output.close()
         return process.returncode
 
+    def children(self) -> list[int]:
+        """The pids of the runtime's own processes under ``--processes N`` (its children), oldest first."""
+        if self.process is None:
+            return []
+        path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        with contextlib.suppress(OSError):
+            return sorted((int(pid) for pid in path.read_text().split()), key=_start_time)
+        return []
+
+    def serving_starts(self) -> int:
+        """How many times a process of this runtime began to serve (its ``serving ... on http://`` log line)."""
+        path = self.root / OUTPUT
+        return path.read_text(encoding="utf-8", errors="replace").count(" on http://") if path.exists() else 0
+
     def log_tail(self, lines: int = 60) -> str:
         path = self.root / OUTPUT
         text = path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:] if path.exists() else []
         return f"--- KServe runtime output (last {len(text)} lines) ---\n" + "\n".join(text)
+
+
+def _start_time(pid: int) -> int:
+    """When ``pid`` started, in clock ticks since boot (``/proc/PID/stat`` field 22); 0 when it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0
+    return int(stat.rsplit(")", 1)[1].split()[19])  # fields after the command name start at field 3

@@ -14,12 +14,13 @@ from typing import Any
 
 from . import binary_tensors, kserve
 from .budgets import Budgets
+from .errors import UnsupportedMediaType
 from .exchange import Request, Served
 from .kserve import OUTPUT_NAME, PLAIN, V1, V2, Inbound
 from .typed_outputs import TypedOutput
 
-__all__ = ["OUTPUT_NAME", "PLAIN", "V1", "V2", "Inbound", "InstanceRules", "answer_body", "envelope_body", "enveloped", "failure_body",
-           "inbound", "read", "spoken_when_unreadable", "unpacked"]
+__all__ = ["OUTPUT_NAME", "PLAIN", "V1", "V2", "Inbound", "InstanceRules", "answer_body", "check_encoding", "envelope_body", "enveloped",
+           "failure_body", "inbound", "read", "spoken_when_unreadable", "unpacked"]
 
 
 @dataclass(frozen=True)
@@ -55,11 +56,22 @@ def spoken_when_unreadable(request: Request) -> str:
 
 
 def unpacked(request: Request) -> Request:
-    """The request with Triton's binary tensor extension, if it uses it, read into a plain v2 JSON body."""
+    """The request with Triton's binary tensor extension, if it uses it, read into a plain v2 JSON body; a
+    compressed body is refused (``UnsupportedMediaType``) before anything reads it."""
+    check_encoding(request.headers)
     length = request.headers.get(binary_tensors.HEADER_LENGTH)
     if length is None:
         return request
     return replace(request, payload=binary_tensors.unpack(request.payload, length))
+
+
+def check_encoding(headers: Mapping[str, str]) -> None:
+    """Neither engine inflates a request body: one sent with a ``Content-Encoding`` (gzip, br, ...) is a 415
+    naming the header, not a confusing failure to read its compressed bytes."""
+    encoding = str(headers.get("content-encoding", "")).strip()
+    if encoding.lower() not in ("", "identity"):
+        raise UnsupportedMediaType(f"Content-Encoding: {encoding}: compressed request bodies are not accepted; "
+                                   "send the body uncompressed, without a Content-Encoding header")
 
 
 def inbound(request: Request, protocol: str, rules: InstanceRules, body: Any = None) -> Inbound:

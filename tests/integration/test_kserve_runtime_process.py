@@ -60,7 +60,8 @@ def test_serve_kserve_sh_serves_the_store_with_a_token_and_stops_cleanly_on_sigt
         huge = requests.post(f"{url}/predictions/tiny", data=b"x" * (10 * 1024 * 1024 + 1), timeout=60,
                              headers={"Content-Type": "image/png", "Authorization": f"Bearer {token}"})
         assert huge.status_code == 413 and "more than this server's limit of 10485760 bytes" in huge.json()["message"]
-        metrics = requests.get(f"{url}/metrics", timeout=10).text
+        assert requests.get(f"{url}/metrics", timeout=10).status_code == 401  # model names and traffic: the token's
+        metrics = requests.get(f"{url}/metrics", headers={"Authorization": f"Bearer {token}"}, timeout=10).text
         assert 'markit_requests_total{model="tiny",protocol="predictions",status="200"} 1.0' in metrics
     finally:
         process.send_signal(signal.SIGTERM)
@@ -155,7 +156,7 @@ def test_several_processes_serve_one_store_on_shared_ports_count_every_request_a
         red = png_bytes((220, 20, 30))
         replies = [runtime.client.predict_bytes("tiny", red, "image/png") for _ in range(12)]  # a connection each
         assert all(reply.status == 200 for reply in replies)
-        metrics = requests.get(f"{runtime.url()}/metrics", timeout=10).text
+        metrics = requests.get(f"{runtime.url()}/metrics", headers={"Authorization": f"Bearer {runtime.token()}"}, timeout=10).text
         assert 'markit_requests_total{model="tiny",protocol="predictions",status="200"} 12.0' in metrics  # both processes
         children = subprocess.run(["pgrep", "-f", "--", f"--http-port {runtime.http_port} .*--http-socket"],
                                   capture_output=True, text=True).stdout.split()

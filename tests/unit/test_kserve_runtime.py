@@ -204,10 +204,10 @@ async def ok_app(scope, receive, send) -> None:
     ("/v2/models/m/infer", [], 401),
     ("/predictions/m", [(b"authorization", b"secret-token-0123456789")], 401),  # the scheme is part of it
     ("/v2/health/ready", [], 200),
-    ("/metrics", [], 200),
+    ("/metrics", [], 401),  # model names and traffic: open only with --open-metrics
     ("/v2/models/m", [], 401),  # metadata needs the token
 ])
-def test_the_bearer_token_guards_every_path_but_health_and_metrics(path, headers, status, tmp_path):
+def test_the_bearer_token_guards_every_path_but_health(path, headers, status, tmp_path):
     app = BearerToken(ok_app, "secret-token-0123456789", tmp_path / "key_file.json")
     got, body = asgi_status(app, path, headers)
     assert got == status
