@@ -153,15 +153,14 @@ def bench_server(archives: Sequence[Path], root: Path, *, load: Sequence[str] = 
                  ready: Mapping[str, int] | None = None, unpack: bool = True) -> Iterator[BenchServer]:
     """A server whose store holds ``archives``; ``load`` lists the .mar file names loaded at start and
     ``ready`` the models (and worker counts) to wait for. Thread variables are not inherited. As every
-    server here, it is handed the archives checked and unpacked (``markit.ops.unpack``: ``load`` then names
-    the directories, the file names less ``.mar``); ``unpack=False`` hands it the zips (the stock handler's
-    archives, which carry none of the manifest those checks read)."""
+    server here, it is handed the archives checked and unpacked (``markit.ops.unpack``: a directory of each
+    archive's name); ``unpack=False`` hands it the zips (the stock handler's archives, which carry none of the
+    manifest those checks read)."""
     store = root / "model_store"
     store.mkdir(parents=True, exist_ok=True)
     for archive in archives:
         place(Path(archive), store / Path(archive).name)
-    names = [name.removesuffix(".mar") if unpack else name for name in load]
-    settings = {"enable_model_api": "true", "load_models": ",".join(names), **(overrides or {})}
+    settings = {"enable_model_api": "true", "load_models": ",".join(load), **(overrides or {})}
     environment: dict[str, str | None] = {name: None for name in THREAD_VARIABLES}
     environment.update(env or {})
     process = TorchServeProcess(BASE_CONFIG, store, root / "ts", overrides=settings, env=environment, torchserve=torchserve,

@@ -177,7 +177,7 @@ def _servers(archive: Path, settings: Sequence[Setting]) -> Iterator[tuple[Bench
         with tempfile.TemporaryDirectory(prefix="bench-sweep-") as tmp, \
                 bench_server([archive], Path(tmp), env={THREADS_VARIABLE: str(threads)}) as server:
             for (batch, delay), same in itertools.groupby(group, key=lambda s: (s.batch_size, s.max_batch_delay)):
-                server.register(info.served_name, batch_size=batch, max_batch_delay=delay)
+                server.register(info.mar_name, batch_size=batch, max_batch_delay=delay)
                 for setting in same:
                     server.scale(info.name, setting.workers)
                     _check_applied(server.settings(info.name), setting)

@@ -10,8 +10,8 @@ carries exactly those values, read from each archive::
 
     python -m markit.ops.kserve_layout MODEL_STORE OUT_DIR
 
-writes ``OUT_DIR/config/config.properties`` and unpacks each ``MODEL_STORE/NAME.mar`` into
-``OUT_DIR/model-store/NAME/`` after checking it (``markit.ops.unpack``; ``--trust POLICY`` applies a
+writes ``OUT_DIR/config/config.properties`` and unpacks each ``MODEL_STORE/NAME.mar`` into the directory
+``OUT_DIR/model-store/NAME.mar/`` after checking it (``markit.ops.unpack``; ``--trust POLICY`` applies a
 trust policy), a directory TorchServe serves as it would the ``.mar``: the pod's TorchServe never parses
 a zip, so what was checked here is what runs there. Exit codes: 0 laid out; 2 a problem with the inputs
 or a refused archive (one line on stderr).
@@ -78,8 +78,9 @@ class LayoutError(MarFileError):
 
 
 def snapshot_entry(model: MarInfo) -> dict[str, Any]:
-    """One archive's entry in ``model_snapshot``: its unpacked directory, its serving settings, its runtime."""
-    return {"defaultVersion": True, "marName": model.served_name, **model.settings, "runtimeType": model.runtime}
+    """One archive's entry in ``model_snapshot``: its .mar (unpacked, a directory of that name), its serving settings,
+    its runtime."""
+    return {"defaultVersion": True, "marName": model.mar_name, **model.settings, "runtimeType": model.runtime}
 
 
 def model_snapshot(models: Sequence[MarInfo]) -> dict[str, Any]:

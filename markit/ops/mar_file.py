@@ -32,11 +32,6 @@ class MarInfo:
     torch_threads: int  # manifest.json spec.serving.torch_threads (1 if absent)
     model_format: str = "eager"  # manifest.json spec.model.format
 
-    @property
-    def served_name(self) -> str:
-        """The directory ``markit.ops.unpack`` unpacks the archive into, which TorchServe serves: its file name less ``.mar``."""
-        return Path(self.mar_name).stem
-
     def serving_summary(self) -> str:
         """``workers 2, batch 4, delay 5 ms, timeout 60 s`` (``workers 1-3`` when min and max differ)."""
         low, high, settings = self.settings["minWorkers"], self.settings["maxWorkers"], self.settings

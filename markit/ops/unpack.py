@@ -105,14 +105,16 @@ def _remove(path: Path) -> None:
 
 
 def unpack_store(store: Path, served: Path, policy: TrustPolicy | None = None, pins: Pins | None = None) -> list[Unpacked]:
-    """Every ``*.mar`` in ``store`` unpacked into ``served/<archive name without .mar>``; ``served`` then holds
-    nothing else. All are checked before ``served`` changes: one refused archive changes nothing."""
+    """Every ``*.mar`` in ``store`` unpacked into a directory of the same name, ``served/NAME.mar/`` (TorchServe
+    serves a directory under every name it serves a ``.mar`` by: ``load_models``, ``model_snapshot``'s ``marName``,
+    a registration's url); ``served`` then holds nothing else. All are checked before ``served`` changes: one
+    refused archive changes nothing."""
     store, served = Path(store), Path(served)
     archives = sorted(store.glob("*.mar"))
     served.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=served.parent))
     try:
-        staged = [unpack_verified(mar, staging / mar.stem, policy, pins) for mar in archives]
+        staged = [unpack_verified(mar, staging / mar.name, policy, pins) for mar in archives]
     except BaseException:
         _remove(staging)
         raise

@@ -1,5 +1,5 @@
 """What ./scripts/kserve_layout.sh lays out for KServe's TorchServe runtime, from real archives: each checked and
-unpacked into model-store/NAME/ (the pod's TorchServe never parses a zip), and a snapshot with each archive's
+unpacked into model-store/NAME.mar/ (the pod's TorchServe never parses a zip), and a snapshot with each archive's
 settings. tests/integration/test_kserve_layout.py starts a real TorchServe from such a layout."""
 
 from __future__ import annotations
@@ -52,20 +52,20 @@ def archive_settings(path: Path) -> tuple[str, str, dict[str, int]]:
 def test_layout_unpacks_each_checked_archive_and_snapshots_its_settings(two_archives, tmp_path):
     out = tmp_path / "out"
     lay_out(two_archives, out)
-    assert sorted(p.name for p in (out / "model-store").iterdir()) == ["other", "tiny"]
+    assert sorted(p.name for p in (out / "model-store").iterdir() if p.is_dir()) == ["other.mar", "tiny.mar"]
     assert sorted(p.relative_to(out).as_posix() for p in out.glob("*/*") if p.is_file()) == ["config/config.properties"]
     for archive in two_archives.glob("*.mar"):
         with zipfile.ZipFile(archive) as zipped:
             for name in zipped.namelist():  # every member, byte for byte, and nothing else
-                assert (out / "model-store" / archive.stem / name).read_bytes() == zipped.read(name)
-            assert sum(1 for p in (out / "model-store" / archive.stem).rglob("*") if p.is_file()) == len(zipped.namelist())
+                assert (out / "model-store" / archive.name / name).read_bytes() == zipped.read(name)
+            assert sum(1 for p in (out / "model-store" / archive.name).rglob("*") if p.is_file()) == len(zipped.namelist())
     config = read_properties(out / "config" / "config.properties")
     snapshot = json.loads(config["model_snapshot"])
     assert snapshot["modelCount"] == 2
     for archive in sorted(two_archives.glob("*.mar")):
         name, version, settings = archive_settings(archive)
         entry = snapshot["models"][name][version]
-        assert entry["marName"] == archive.stem and entry["defaultVersion"] is True  # the unpacked directory
+        assert entry["marName"] == archive.name and entry["defaultVersion"] is True  # the unpacked directory of that name
         assert {key: entry[key] for key in SERVING_SETTINGS} == settings
     assert snapshot["models"]["other"]["1.0"]["batchSize"] == OTHER["batch_size"]
     assert config["model_store"] == "/mnt/models/model-store"  # where KServe puts storageUri's model-store/

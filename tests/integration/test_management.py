@@ -55,7 +55,7 @@ def versions(tmp_path_factory: pytest.TempPathFactory) -> Versions:
 @pytest.fixture(scope="module")
 def server(versions: Versions, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TorchServeProcess]:
     """Model API on; only 'resident' (the 1.0 archive under another name) is loaded at start."""
-    overrides = {"enable_model_api": "true", "load_models": f"resident={MODEL}-1.0"}  # the archive as TorchServe is given it: unpacked
+    overrides = {"enable_model_api": "true", "load_models": f"resident={MODEL}-1.0.mar"}
     with TorchServeProcess(REPO / "config" / "config.properties", versions.store, tmp_path_factory.mktemp("management"),
                            overrides=overrides) as process:
         process.wait_ready(["resident"])
@@ -65,7 +65,7 @@ def server(versions: Versions, tmp_path_factory: pytest.TempPathFactory) -> Iter
 @pytest.fixture(scope="module")
 def registered(server: TorchServeProcess) -> dict[str, subprocess.CompletedProcess]:
     """Both versions of 'tiny' registered through the CLI, 1.0 first (so it is the default)."""
-    return {version: tsclient(server, "register", f"{MODEL}-{version}") for version in SEEDS}
+    return {version: tsclient(server, "register", f"{MODEL}-{version}.mar") for version in SEEDS}
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +172,7 @@ def test_scale_one_version_up_and_down(server, registered):
 
 def test_register_under_another_name_and_unregister_versions(server, registered):
     for version in SEEDS:
-        result = tsclient(server, "register", f"{MODEL}-{version}", "--name", "scratch", "--batch-size", "2",
+        result = tsclient(server, "register", f"{MODEL}-{version}.mar", "--name", "scratch", "--batch-size", "2",
                           "--max-batch-delay", "7")
         assert answer(result)["status"].startswith('Model "scratch" Version: ' + version)
     entry = answer(tsclient(server, "status", "scratch"))[0]
@@ -182,7 +182,7 @@ def test_register_under_another_name_and_unregister_versions(server, registered)
     assert default.stderr.strip() == "HTTP 403 InvalidModelVersionException: Cannot remove default version for model scratch"
     assert answer(tsclient(server, "unregister", "scratch", "--version", "2.0"))["status"] == 'Model "scratch" unregistered'
     assert [e["modelVersion"] for e in answer(tsclient(server, "status", "scratch", "--version", "all"))] == ["1.0"]
-    assert answer(tsclient(server, "register", f"{MODEL}-2.0", "--name", "scratch"))
+    assert answer(tsclient(server, "register", f"{MODEL}-2.0.mar", "--name", "scratch"))
     # without a version TorchServe removes the default version, so not while another one is registered
     assert tsclient(server, "unregister", "scratch").stderr == default.stderr
     assert tsclient(server, "unregister", "scratch", "--version", "2.0").returncode == 0
@@ -196,7 +196,7 @@ def test_register_under_another_name_and_unregister_versions(server, registered)
     (["predict", MODEL, "{red}", "--version", "9.0"], 404, "Model version: 9.0 does not exist"),
     (["set-default", MODEL, "9.0"], 404, "Model version 9.0 does not exist for model tiny"),
     (["register", "{outside}"], 404, "does not match any allowed URL(s)"),
-    (["register", f"{MODEL}-1.0"], 409, "Model version 1.0 is already registered for model tiny"),
+    (["register", f"{MODEL}-1.0.mar"], 409, "Model version 1.0 is already registered for model tiny"),
     (["scale", MODEL, "--min", "3", "--max", "1"], 400, "max_worker cannot be less than min_worker"),
     (["predict", MODEL, "-", "--content-type", "image/png"], 400, "the request body is empty"),
 ])

@@ -70,7 +70,7 @@ def test_start_status_stop(home):
         java = int(pid_file(home).read_text())
         served = Path(home["TS_HOME"]) / ".run" / "served-store"  # TorchServe serves what the checks unpacked
         assert f"-s {served} " in Path(f"/proc/{java}/cmdline").read_text().replace("\0", " ")  # Java's --model-store
-        assert [path.name for path in served.iterdir()] == ["tiny"]
+        assert [path.name for path in served.iterdir()] == ["tiny.mar"] and (served / "tiny.mar").is_dir()
     finally:
         stopped = serve(home, "stop")
     assert stopped.returncode == 0, stopped.stderr

@@ -44,7 +44,7 @@ def test_the_settings_change_only_what_they_name_and_every_archive_is_in_the_sna
     before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in store.iterdir()}
     text, _ = run_config(tmp_path / "config.properties", store, ServingSettings.load(path), path)
     models = snapshot(text)["models"]
-    assert models["digits"]["1.0"] == {"defaultVersion": True, "marName": "digits", "runtimeType": "python", "minWorkers": 2,
+    assert models["digits"]["1.0"] == {"defaultVersion": True, "marName": "digits.mar", "runtimeType": "python", "minWorkers": 2,
                                        "maxWorkers": 2, "batchSize": 8, "maxBatchDelay": 5, "responseTimeout": 30}
     weather = models["weather"]["1.0"]
     assert (weather["batchSize"], weather["maxBatchDelay"], weather["maxWorkers"]) == (16, 10, 1)  # as built
