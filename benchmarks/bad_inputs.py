@@ -16,7 +16,7 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-__all__ = ["Probe", "png_claiming", "probes"]
+__all__ = ["Probe", "many_tensors", "png_claiming", "probes"]
 
 JSON = "application/json"
 TASKS = ("image_classification", "convention", "text_embedding", "text_classification", "regression", "seq2seq")
@@ -84,7 +84,13 @@ def _protocol() -> list[tuple[str, bytes, str]]:
                                    b'--XyZ\r\nContent-Disposition: form-data; name="body"\r\n\r\nabc\r\n--XyZ--\r\n',
          "multipart/form-data; boundary=XyZ"),
         ("3 MB of zeros", bytes(3 * 1024 * 1024), "application/octet-stream"),
+        ("KServe v2, 100,000 input tensors", many_tensors(100_000), JSON),
     ]
+
+
+def many_tensors(count: int) -> bytes:
+    """A v2 request of ``count`` one-number tensors (6.5 MB for 10^5): once minutes of a quadratic check."""
+    return _json({"inputs": [{"name": f"x{i}", "shape": [1], "datatype": "FP32", "data": [1.0]} for i in range(count)]})
 
 
 def _image(task: str) -> list[tuple[str, bytes, str]]:
@@ -173,6 +179,8 @@ def _sequence() -> list[tuple[str, bytes, str]]:
         ("digits", _json("r2d2"), JSON),
         ("a word of 33 characters (budget 32)", b"a" * 33, "text/plain"),
         ("65 words (budget 64)", _json(["word"] * 65), JSON),
+        ("64 words at beam_width 32, max_length 32 (over budgets.beam_steps)",
+         _json({"text": ["word"] * 64, "beam_width": 32, "max_length": 32}), JSON),
         ("beam_width 0", _json({"text": "word", "beam_width": 0}), JSON),
         ("beam_width above its maximum", _json({"text": "word", "beam_width": 33}), JSON),
         ("num_candidates above beam_width", _json({"text": "word", "beam_width": 2, "num_candidates": 3}), JSON),

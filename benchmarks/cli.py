@@ -12,8 +12,9 @@
              p50, p99, unloaded latency, and whether the KServe runtime is slower
     g2p      a seq2seq archive (default: the G2P example, ported and built): words/s greedy vs beam 5,
              one word and 16 per request, on TorchServe and the KServe runtime
-    reliability  the reliability report (./scripts/reliability.sh): bad inputs in real batches over
-             every task, what a long input costs, a soak, workers killed under load
+    reliability  the reliability report (./scripts/reliability.sh), on TorchServe and the KServe runtime: bad
+             inputs in real batches over every task, what a long or huge input costs, a soak, workers and
+             runtime processes killed under load, tampered archives; exit 1 on any miss
 
 The archive is ``--archive NAME.mar`` or built from ``--spec`` (default: the EfficientNet-Lite0
 example) with any ``--set KEY=VALUE`` overrides; the body is the coffee photo as a 600x400 JPEG
@@ -28,7 +29,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from markit.errors import MarkitError, report
 
@@ -351,42 +352,100 @@ def _fault(args: argparse.Namespace, built: Path) -> int:
 
 
 def _reliability(args: argparse.Namespace, _built: Path) -> int:
-    from markit.client import TorchServeClient
-    from markit.ops.mar_file import read_mar
-
+    """Every part on both engines; exit 1 when anything missed (the last line counts the misses)."""
     from .bodies import coffee_jpeg
-    from .fault import run_fault
-    from .reliability import measure_cost, run_matrix, run_soak, run_tamper
-    from .report import machine
-    from .servers import bench_server
+    from .fault import run_fault, run_fault_kserve
+    from .reliability import run_tamper
 
     targets = _one_per_task(args.store)
-    archives = [target.archive for target in targets]
-    infos = [read_mar(path) for path in archives]
-    lines = [f"machine:  {machine()}", "archives: " + ", ".join(f"{t.model} ({t.task})" for t in targets)]
-    with tempfile.TemporaryDirectory(prefix="bench-reliability-") as tmp, \
-            bench_server(archives, Path(tmp), load=[i.mar_name for i in infos],
-                         ready={i.name: i.settings["maxWorkers"] for i in infos}) as server:
-        once = server.process.client  # each request sent once: what the server itself answers
-        matrix = run_matrix(once, targets, server.process.log_text, progress=_progress)
-        lines += matrix.lines()
-        text = next((t for t in targets if t.task == "text_embedding"), None)
-        if text is not None:
-            _progress("input cost: long texts ...")
-            lines += measure_cost(once, text.model, text.budgets["text_chars"])
-        _progress(f"soak: {args.soak_seconds:g} s ...")
-        process = server.process
-        retrying = TorchServeClient(process.url("inference"), process.url("management"), process.client.key_file)
-        lines += run_soak(retrying, targets, args.soak_seconds).lines()
+    lines = [f"machine:  {_machine()}", "archives: " + ", ".join(f"{t.model} ({t.task})" for t in targets)]
+    misses = 0
+    for engine in (_reliability_torchserve, _reliability_kserve):
+        said, missed = engine(targets, args)
+        lines += said
+        misses += missed
     image = next(t.archive for t in targets if t.task == "image_classification")
     faults = run_fault(image, coffee_jpeg(), clients=4, seconds=args.fault_seconds, kills=args.kills, progress=_progress)
     lines += [f"workers SIGKILLed under load ({image.name}, {args.kills} kills in {args.fault_seconds:g} s, 4 clients):",
               *(f"  {result.summary()}" for result in faults)]
+    children = run_fault_kserve(image, coffee_jpeg(), processes=2, clients=4, seconds=args.fault_seconds, kills=args.kills,
+                                progress=_progress)
+    lines += [f"KServe runtime processes SIGKILLed under load (--processes 2, {image.name}, {args.kills} kills in "
+              f"{args.fault_seconds:g} s, 4 clients): the supervisor replaces each",
+              *(f"  {result.summary()}" for result in children)]
+    misses += sum(sum(result.failed.values()) for result in [*faults, *children] if "TorchServeClient" in result.label)
     _progress("tampered archives ...")
     with tempfile.TemporaryDirectory(prefix="bench-tamper-") as tmp:
-        lines += run_tamper(image, Path(tmp))
+        said, missed = run_tamper(image, Path(tmp))
+    lines += said
+    misses += missed
+    lines.append(f"misses: {misses} (a probe not a clear 4xx, a harmed batch-mate, a restart, a failed good request, a slow "
+                 "refusal, a failure through the client under kills, a tampered archive served or its refusal unnamed)")
     print("\n".join(lines))
-    return 0
+    return 1 if misses else 0
+
+
+def _machine() -> str:
+    from .report import machine
+
+    return machine()
+
+
+def _reliability_torchserve(targets: list[Target], args: argparse.Namespace) -> tuple[list[str], int]:
+    """The matrix, the input cost, the huge requests and the soak against a private TorchServe."""
+    from markit.client import TorchServeClient
+    from markit.ops.mar_file import read_mar
+
+    from .servers import bench_server
+
+    archives = [target.archive for target in targets]
+    infos = [read_mar(path) for path in archives]
+    with tempfile.TemporaryDirectory(prefix="bench-reliability-") as tmp, \
+            bench_server(archives, Path(tmp), load=[i.mar_name for i in infos],
+                         ready={i.name: i.settings["maxWorkers"] for i in infos}) as server:
+        process = server.process
+        retrying = TorchServeClient(process.url("inference"), process.url("management"), process.client.key_file)
+        return _engine_parts("TorchServe", process.client, retrying, process.log_text, targets, args)
+
+
+def _reliability_kserve(targets: list[Target], args: argparse.Namespace) -> tuple[list[str], int]:
+    """The same parts against the KServe runtime serving the same archives."""
+    from markit.client import TorchServeClient
+    from markit.ops import KServeRuntimeProcess
+
+    from .servers import place
+
+    with tempfile.TemporaryDirectory(prefix="bench-reliability-kserve-") as tmp:
+        store = Path(tmp) / "model_store"
+        store.mkdir()
+        for target in targets:
+            place(target.archive, store / target.archive.name)
+        with KServeRuntimeProcess(store, Path(tmp) / "kserve") as runtime:
+            runtime.wait_ready()
+            retrying = TorchServeClient(runtime.url(), runtime.url(), runtime.key_file)
+            return _engine_parts("the KServe runtime", runtime.client, retrying, lambda: runtime.log_tail(10**7), targets, args)
+
+
+def _engine_parts(engine: str, once: Any, retrying: Any, log_text: Callable[[], str], targets: list[Target],
+                  args: argparse.Namespace) -> tuple[list[str], int]:
+    """On one engine: the bad-input matrix (``once``: each request sent once, what the server itself answers),
+    the text model's input cost, the huge requests, and the soak (``retrying``: through the client's retries)."""
+    from .reliability import measure_cost, measure_huge, run_matrix, run_soak
+
+    _progress(f"{engine}: bad inputs ...")
+    matrix = run_matrix(once, targets, log_text, progress=_progress)
+    lines, misses = [f"== {engine}", *matrix.lines()], matrix.misses()
+    text = next((t for t in targets if t.task == "text_embedding"), None)
+    if text is not None:
+        _progress(f"{engine}: input cost: long texts ...")
+        lines += measure_cost(once, text.model, text.budgets["text_chars"])
+    said, missed = measure_huge(once, targets[0])
+    lines += said
+    misses += missed
+    _progress(f"{engine}: soak: {args.soak_seconds:g} s ...")
+    soak = run_soak(retrying, targets, args.soak_seconds)
+    lines += soak.lines()
+    return lines, misses + soak.misses()
 
 
 def _one_per_task(store: Path) -> list[Target]:

@@ -40,7 +40,8 @@ from markit.runtime.golden import same_json
 from .bad_inputs import Probe, probes
 from .servers import worker_pids
 
-__all__ = ["MatrixResult", "SoakResult", "Target", "measure_cost", "run_matrix", "run_soak", "targets_in"]
+__all__ = ["MatrixResult", "SoakResult", "Target", "measure_cost", "measure_huge", "run_matrix", "run_soak", "run_tamper",
+           "targets_in"]
 
 TOLERANCE = 1e-4  # a batch sums in another order than one request alone
 MATES = 3  # good requests sent with each probe
@@ -107,6 +108,10 @@ class MatrixResult:
                 f"  batches holding refused and answered requests (model log): {self.mixed_batches}",
                 f"  worker restarts: {self.restarts}"]
         return rows
+
+    def misses(self) -> int:
+        """Probes not answered with a clear 4xx, harmed batch-mates and worker restarts: each a failure of the report."""
+        return self.probes - self.clear + len(self.harmed) + self.restarts
 
 
 def pids_by_model(client: TorchServeClient, models: Sequence[str]) -> dict[str, set[int]]:
@@ -205,6 +210,28 @@ def measure_cost(client: TorchServeClient, model: str, budget_chars: int, repeat
     return lines
 
 
+def measure_huge(client: TorchServeClient, target: Target, counts: Sequence[int] = (10_000, 100_000)) -> tuple[list[str], int]:
+    """What a KServe v2 request of each of ``counts`` input tensors costs the model of ``target`` (its answer and
+    latency), then its good request: a refusal must be a 4xx in well under a second, the good request answered
+    as before. The lines, and the misses (a slow or unclear refusal, a good request not answered)."""
+    from .bad_inputs import many_tensors
+
+    lines, misses = [f"huge requests: KServe v2 bodies of many input tensors to {target.model}, one at a time"], 0
+    for count in counts:
+        body = many_tensors(count)
+        began = time.perf_counter()
+        reply = client.predict_bytes(target.model, body, "application/json")
+        took = time.perf_counter() - began
+        said = reply.body.get("message") or reply.body.get("error") if isinstance(reply.body, dict) else str(reply.body)[:80]
+        misses += not (_clear_4xx(reply.status, reply.body) and took < 2.0)
+        lines.append(f"  {count:,} tensors ({len(body) / 1e6:.1f} MB): HTTP {reply.status} in {took * 1000:.0f} ms: {str(said)[:140]}")
+    began = time.perf_counter()
+    good = client.predict_bytes(target.model, target.good, target.content_type)
+    misses += good.status != 200
+    lines.append(f"  then its golden input: HTTP {good.status} in {(time.perf_counter() - began) * 1000:.0f} ms")
+    return lines, misses
+
+
 @dataclass
 class SoakResult:
     seconds: float
@@ -224,6 +251,10 @@ class SoakResult:
                 f"  bad requests: {fours} answered 4xx, {fives} 5xx, {self.bad - fours - fives} other, of {self.bad}",
                 f"  worker restarts: {self.restarts}",
                 f"  worker resident memory: largest growth {growth:+.0f} MB over {len(self.rss)} workers"]
+
+    def misses(self) -> int:
+        """Good requests that failed, bad ones answered 5xx, worker restarts."""
+        return len(self.good_failed) + sum(n for status, n in self.bad_statuses.items() if status >= 500) + self.restarts
 
 
 def run_soak(client: TorchServeClient, targets: Sequence[Target], seconds: float, *, clients: int = 4,
@@ -264,13 +295,14 @@ def run_soak(client: TorchServeClient, targets: Sequence[Target], seconds: float
     return result
 
 
-def run_tamper(archive: Path, root: Path) -> list[str]:
+def run_tamper(archive: Path, root: Path) -> tuple[list[str], int]:
     """Each tampered copy of ``archive`` (an image-classification archive: its labels are what some variants
     change; ``benchmarks.tampering``'s member edits and hidden zip entries), a signed copy edited consistently
     under the trust policy, and an unsigned one edited consistently under the pin file alone, given to
     ``scripts/serve.sh start`` and to ``scripts/serve_kserve.sh`` as a deployer would: each must be refused on
     both engines, naming the entry, before anything serves, with no injected code run (its marker file). A
-    signed copy left as it is must start and answer."""
+    signed copy left as it is must start and answer. The lines, and the misses (a copy served or its refusal not
+    named on an engine, injected code run, the signed copy not served)."""
     from markit.ops import TorchServeProcess
     from markit.ops.pins import Pins
     from markit.ops.signing import generate_keys, sign_mar
@@ -312,9 +344,10 @@ def run_tamper(archive: Path, root: Path) -> list[str]:
         answered = started.returncode == 0 and "ready:" in started.stdout
     finally:
         _serve(home, config, signed.parent, None, pins.path, "stop")
-    return [f"tampered archives given to scripts/serve.sh start and scripts/serve_kserve.sh: {refused} of {2 * len(cases)} "
-            f"refused before anything served, naming the entry; injected code ran {ran} times", *lines,
-            f"  the signed copy as built, under the same trust policy: {'started, every model READY' if answered else 'DID NOT START'}"]
+    lines = [f"tampered archives given to scripts/serve.sh start and scripts/serve_kserve.sh: {refused} of {2 * len(cases)} "
+             f"refused before anything served, naming the entry; injected code ran {ran} times", *lines,
+             f"  the signed copy as built, under the same trust policy: {'started, every model READY' if answered else 'DID NOT START'}"]
+    return lines, 2 * len(cases) - refused + ran + (not answered)
 
 
 def _fresh(directory: Path) -> Path:

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The reliability report (docs/reliability.md), against a real TorchServe with token auth on: the bad-input
-# matrix over every task in real batches, what a long input costs, a soak with one request in ten bad, and
-# workers SIGKILLed under load seen through the client, and tampered archives given to serve.sh start.
-# Prints the figures; takes ~15 minutes.
+# The reliability report (docs/reliability.md), against a real TorchServe and the KServe runtime, token auth
+# on: on each engine the bad-input matrix over every task in real batches, what a long text and a request of
+# 10^5 tensors cost, a soak with one request in ten bad; TorchServe workers and the runtime's --processes 2
+# children SIGKILLed under load, seen through the client; tampered archives (hidden zip entries included) given
+# to serve.sh start and serve_kserve.sh. Prints the figures and exits 1 on any miss; takes ~25 minutes.
 #   ./scripts/reliability.sh [--store DIR] [--soak-seconds 300] [--fault-seconds 60] [--kills 6]
 # Without --store, the example archives are built first into .run/reliability-store.
 set -euo pipefail

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.reliability import measure_cost, run_matrix, run_soak, run_tamper, targets_in
+from benchmarks.reliability import measure_cost, measure_huge, run_matrix, run_soak, run_tamper, targets_in
 
 pytestmark = pytest.mark.integration
 
@@ -46,8 +46,18 @@ def test_a_long_text_is_truncated_cheaply_and_a_10_mb_one_refused(server):
 
 
 def test_every_tampered_copy_is_refused_by_both_engines_and_the_signed_original_serves(store, tmp_path):
-    lines = run_tamper(store / "efficientnet_lite0.mar", tmp_path)
+    lines, misses = run_tamper(store / "efficientnet_lite0.mar", tmp_path)
+    assert misses == 0
     assert lines[0] == ("tampered archives given to scripts/serve.sh start and scripts/serve_kserve.sh: 44 of 44 refused "
                         "before anything served, naming the entry; injected code ran 0 times"), "\n".join(lines)
     assert all(": serve.sh exit 2, serve_kserve.sh exit 2: " in line for line in lines[1:-1])
     assert lines[-1].endswith("started, every model READY")
+
+
+@pytest.mark.parametrize("engine", ["server", "kserve_runtime"])
+def test_a_request_of_a_hundred_thousand_tensors_is_a_prompt_413_on_both_engines(request, targets, engine):
+    client = request.getfixturevalue(engine).client
+    lines, misses = measure_huge(client, targets[0])
+    assert misses == 0, "\n".join(lines)
+    assert "100,000 tensors (6.5 MB): HTTP 413 in " in lines[2] and "limit of 1024 per request" in lines[2]
+    assert lines[3].startswith("  then its golden input: HTTP 200")
