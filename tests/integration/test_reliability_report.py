@@ -59,5 +59,5 @@ def test_a_request_of_a_hundred_thousand_tensors_is_a_prompt_413_on_both_engines
     client = request.getfixturevalue(engine).client
     lines, misses = measure_huge(client, targets[0])
     assert misses == 0, "\n".join(lines)
-    assert "100,000 tensors (6.5 MB): HTTP 413 in " in lines[2] and "limit of 1024 per request" in lines[2]
+    assert "100,000 tensors (6.9 MB): HTTP 413 in " in lines[2] and "limit of 1024 per request" in lines[2]
     assert lines[3].startswith("  then its golden input: HTTP 200")
