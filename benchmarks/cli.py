@@ -28,6 +28,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -413,6 +414,7 @@ def _reliability_kserve(targets: list[Target], args: argparse.Namespace) -> tupl
     from markit.client import TorchServeClient
     from markit.ops import KServeRuntimeProcess
 
+    from .reliability import rss_mb
     from .servers import place
 
     with tempfile.TemporaryDirectory(prefix="bench-reliability-kserve-") as tmp:
@@ -423,13 +425,16 @@ def _reliability_kserve(targets: list[Target], args: argparse.Namespace) -> tupl
         with KServeRuntimeProcess(store, Path(tmp) / "kserve") as runtime:
             runtime.wait_ready()
             retrying = TorchServeClient(runtime.url(), runtime.url(), runtime.key_file)
-            return _engine_parts("the KServe runtime", runtime.client, retrying, lambda: runtime.log_tail(10**7), targets, args)
+            memory = partial(rss_mb, runtime.process.pid)  # one process: no worker pids to follow
+            return _engine_parts("the KServe runtime", runtime.client, retrying, lambda: runtime.log_tail(10**7), targets, args,
+                                 memory)
 
 
 def _engine_parts(engine: str, once: Any, retrying: Any, log_text: Callable[[], str], targets: list[Target],
-                  args: argparse.Namespace) -> tuple[list[str], int]:
+                  args: argparse.Namespace, memory: Callable[[], float] | None = None) -> tuple[list[str], int]:
     """On one engine: the bad-input matrix (``once``: each request sent once, what the server itself answers),
-    the text model's input cost, the huge requests, and the soak (``retrying``: through the client's retries)."""
+    the text model's input cost, the huge requests, and the soak (``retrying``: through the client's retries;
+    ``memory``: the serving process's resident MB, where there are no workers to follow)."""
     from .reliability import measure_cost, measure_huge, run_matrix, run_soak
 
     _progress(f"{engine}: bad inputs ...")
@@ -443,8 +448,11 @@ def _engine_parts(engine: str, once: Any, retrying: Any, log_text: Callable[[], 
     lines += said
     misses += missed
     _progress(f"{engine}: soak: {args.soak_seconds:g} s ...")
+    before = memory() if memory else 0.0
     soak = run_soak(retrying, targets, args.soak_seconds)
     lines += soak.lines()
+    if memory:
+        lines.append(f"  the runtime process's resident memory: {before:.0f} MB at the soak's start, {memory():.0f} MB at its end")
     return lines, misses + soak.misses()
 
 

@@ -250,7 +250,7 @@ class SoakResult:
                 f"  good requests failed: {len(self.good_failed)} of {self.good}" + "".join(f"\n    {x}" for x in self.good_failed[:10]),
                 f"  bad requests: {fours} answered 4xx, {fives} 5xx, {self.bad - fours - fives} other, of {self.bad}",
                 f"  worker restarts: {self.restarts}",
-                f"  worker resident memory: largest growth {growth:+.0f} MB over {len(self.rss)} workers"]
+                *([f"  worker resident memory: largest growth {growth:+.0f} MB over {len(self.rss)} workers"] if self.rss else [])]
 
     def misses(self) -> int:
         """Good requests that failed, bad ones answered 5xx, worker restarts."""

@@ -22,6 +22,7 @@ from pathlib import Path
 import requests
 
 from markit.client import TorchServeClient
+from markit.client.tokens import TokenError
 from markit.ops.server import ServerError, TorchServeProcess
 
 from .cpu import CpuWatch
@@ -187,8 +188,12 @@ def place(source: Path, target: Path) -> None:
 
 
 def worker_pids(client: TorchServeClient, model: str, *, ready_only: bool = False) -> list[int]:
-    """The pids of ``model``'s workers (only the READY ones if asked), as the management API reports them."""
-    reply = client.status(model)
+    """The pids of ``model``'s workers (only the READY ones if asked), as the management API reports them; none
+    from a server without one (the KServe runtime, whose key file holds no management key)."""
+    try:
+        reply = client.status(model)
+    except TokenError:
+        return []
     if not reply.ok:
         return []
     return [worker["pid"] for entry in reply.body for worker in entry.get("workers", [])
