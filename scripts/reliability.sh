@@ -12,7 +12,7 @@ cd "$root"
 ./scripts/setup.sh
 args=("$@")
 if [[ " $* " != *" --store "* ]]; then
-  ./scripts/build_examples.sh .run/reliability-store >&2
+  MODEL_PINS="" ./scripts/build_examples.sh .run/reliability-store >&2   # its servers pin nothing: leave config/pins.json alone
   args+=(--store .run/reliability-store)
 fi
 exec .venv/bin/python -m benchmarks reliability "${args[@]}"
