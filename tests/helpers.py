@@ -271,3 +271,9 @@ def write_seq2seq_spec(directory: Path, seed: int = 0, **overrides: Any) -> Path
     path = directory / "spec.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
     return path
+
+
+def read_properties_text(text: str) -> dict[str, str]:
+    """``key=value`` lines as KServe's wrapper reads them: split at the first '=', no escapes."""
+    pairs = (line.split("=", 1) for line in text.splitlines() if "=" in line and not line.startswith("#"))
+    return {key.strip(): value.strip() for key, value in pairs}

@@ -46,7 +46,7 @@ def read_mar(path: Path) -> MarInfo:
     try:
         with path.open("rb") as handle:
             check_layout(handle, path.name)  # every reader of a .mar refuses one whose two readings differ
-            archive = zipfile.ZipFile(handle)
+            archive = zipfile.ZipFile(handle)  # on the open file: closed with it
             manifest = json.loads(archive.read("MAR-INF/MANIFEST.json"))
             config_file = manifest["model"].get("configFile")
             config = yaml.safe_load(archive.read(config_file)) if config_file else None

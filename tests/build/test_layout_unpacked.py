@@ -20,7 +20,7 @@ from markit.ops.kserve_layout import LayoutError, lay_out
 from markit.ops.mar_file import SERVING_SETTINGS, MarFileError
 from markit.ops.zip_layout import ZipLayoutError
 
-from helpers import quiet, write_tiny_spec
+from helpers import quiet, read_properties_text, write_tiny_spec
 
 OTHER = {"workers": 2, "batch_size": 8, "max_batch_delay": 250, "response_timeout": 30}
 
@@ -88,12 +88,6 @@ def test_layout_config_is_what_kserves_wrapper_and_torchserve_need(tiny_mar, tmp
     assert not [line for line in text.splitlines() if line.startswith("#") and "=" in line]
     for key in ("inference_address", "management_address", "grpc_inference_port", "model_store", "model_snapshot"):
         assert key in config, f"kserve_wrapper reads {key}"
-
-
-def read_properties_text(text: str) -> dict[str, str]:
-    """``key=value`` lines as KServe's wrapper reads them: split at the first '=', no escapes."""
-    pairs = (line.split("=", 1) for line in text.splitlines() if "=" in line and not line.startswith("#"))
-    return {key.strip(): value.strip() for key, value in pairs}
 
 
 def urlhost(address: str) -> str:

@@ -26,7 +26,7 @@ from markit.ops.kserve_layout import config_text
 from markit.ops.kserve_layout import main as kserve_layout_main
 from markit.ops.mar_file import read_mar
 
-from helpers import REPO, dev_tool, docker_instructions, stand_in_mar
+from helpers import REPO, dev_tool, docker_instructions, read_properties_text, stand_in_mar
 
 DOCKERFILE = REPO / "Dockerfile"
 CONTAINER = REPO / "deploy" / "container"
@@ -261,12 +261,6 @@ def mounted_config(rendered: list[dict[str, Any]]) -> tuple[str, dict[str, str]]
     assert text == (KUBERNETES / "config.properties").read_text()
     settings = read_properties_text(text)
     return f"{mount['mountPath']}/config.properties", settings
-
-
-def read_properties_text(text: str) -> dict[str, str]:
-    """``key=value`` lines as KServe's wrapper reads them: split at the first '=', no escapes."""
-    pairs = (line.split("=", 1) for line in text.splitlines() if "=" in line and not line.startswith("#"))
-    return {key.strip(): value.strip() for key, value in pairs}
 
 
 def test_the_configmap_keeps_management_and_grpc_on_loopback(rendered):
