@@ -12,7 +12,7 @@ import skimage
 import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
-from markit.runtime.golden import same_json
+from markit.core.golden import same_json
 
 pytestmark = pytest.mark.integration
 NOISE = 1e-5  # a batch of two sums in another order than one request alone
