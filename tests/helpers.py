@@ -23,6 +23,17 @@ REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "data" / "tiny"
 
 
+def complete_spec(partial: dict[str, Any]) -> dict[str, Any]:
+    """A manifest's spec for a handler made without a build: ``partial`` (the task's sections, what the test is about)
+    with the sections every archive has filled in where it gives none, so it reads as a built one's would."""
+    common = {"name": "test", "version": "1.0",
+              "model": {"format": "eager", "source": "model/model.py", "class": "Model", "weights": "model/weights.safetensors"},
+              "serving": {"workers": 1, "batch_size": 1, "max_batch_delay": 100, "response_timeout": 120, "torch_threads": 1},
+              "metadata": {}, "golden": [{"input": "golden/0_in.json", "expected": None, "tolerance": 0.001}],
+              "budgets": {"request_bytes": 1 << 20}}
+    return {**common, **partial}
+
+
 def png_bytes(color: tuple[int, int, int], size: tuple[int, int] = (40, 30), mode: str = "RGB") -> bytes:
     buffer = io.BytesIO()
     Image.new(mode, size, color).save(buffer, format="PNG")

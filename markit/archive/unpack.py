@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import ArchiveError
-from ..core.manifest import MAR_MANIFEST, load_manifest, verify_files, verify_tree
+from ..core.manifest import ENVELOPE_MAJORS, MAR_MANIFEST, load_manifest, verify_files, verify_tree
 from ..errors import MarkitError, UsageError, report
 from .mar_file import MarFileError
 from .pins import Pins
@@ -90,7 +90,7 @@ def _verify_and_extract(mar: Path, staging: Path) -> str:
 
 def _check_unpacked(directory: Path, label: str) -> None:
     try:
-        manifest = load_manifest(directory)
+        manifest = load_manifest(directory, ENVELOPE_MAJORS)
         verify_files(directory, manifest)
         verify_tree(directory, manifest)
     except ArchiveError as err:

@@ -1,5 +1,5 @@
-"""Spec sections shared by more than one task: ``postprocess`` (top-k, threshold) and ``text`` (tokenizer,
-pooling, length), read strictly into frozen settings."""
+"""Spec sections shared by more than one task: ``postprocess`` (top-k, threshold), read straight into the
+manifest's own section, and ``text`` (tokenizer, pooling, length), read strictly into frozen settings."""
 
 from __future__ import annotations
 
@@ -11,23 +11,18 @@ from typing import Any
 from markit.core.errors import ArchiveError
 from markit.core.limits import REQUEST_BYTES
 from markit.core.loading import import_source, resolve_attribute
+from markit.core.section import default_of
+from markit.tasks.common.classification import Postprocess
 from markit.tasks.common.text import POOLINGS
 
 from .errors import SpecError
 from .spec_reader import Section, read_file
 
-__all__ = ["IMAGE_BUDGETS", "REQUEST_BYTES", "TEXT_BUDGETS", "PostprocessSpec", "TextSpec", "parse_postprocess", "parse_text",
-           "plain", "require_methods"]
+__all__ = ["IMAGE_BUDGETS", "REQUEST_BYTES", "TEXT_BUDGETS", "TextSpec", "parse_postprocess", "parse_text", "require_methods"]
 
 # Default budgets (markit.core.budgets), which a spec's ``budgets:`` section may change.
 IMAGE_BUDGETS = {"request_bytes": REQUEST_BYTES, "instances": 64, "pixels": 40_000_000}
 TEXT_BUDGETS = {"request_bytes": REQUEST_BYTES, "instances": 64, "texts": 64, "text_chars": 1_000_000}
-
-
-@dataclass(frozen=True)
-class PostprocessSpec:
-    top_k: int = 5
-    threshold: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -40,12 +35,13 @@ class TextSpec:
     normalize: bool | None = None
 
 
-def parse_postprocess(section: Section) -> PostprocessSpec:
+def parse_postprocess(section: Section) -> Postprocess:
+    """Straight into the manifest's own section (``tasks/common/classification.py``), with its defaults."""
     section.allow(set(), {"top_k", "threshold"})
-    threshold = section.number("threshold", default=0.0)
+    threshold = section.number("threshold", default=default_of(Postprocess, "threshold"))
     if not 0.0 <= threshold <= 1.0:
         raise SpecError(f"{section.key('threshold')}: must be a probability from 0 to 1, got {threshold}")
-    return PostprocessSpec(top_k=section.integer("top_k", default=5, low=1), threshold=threshold)
+    return Postprocess(top_k=section.integer("top_k", default=default_of(Postprocess, "top_k"), low=1), threshold=threshold)
 
 
 def parse_text(top: Section, spec_dir: Path, refs: dict[str, str]) -> TextSpec:
@@ -63,15 +59,6 @@ def parse_text(top: Section, spec_dir: Path, refs: dict[str, str]) -> TextSpec:
         pooling=pooling,
         normalize=normalize,
     )
-
-
-def plain(value: object) -> object:
-    """Tuples -> lists, so a manifest entry is the same JSON whether read back or freshly built."""
-    if isinstance(value, dict):
-        return {key: plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(item) for item in value]
-    return value
 
 
 def require_methods(staging: Path, model: Mapping[str, Any], methods: tuple[str, ...], why: str) -> None:

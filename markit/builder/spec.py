@@ -19,6 +19,9 @@ from typing import Any
 
 import yaml
 
+from markit.core.manifest_types import FORMATS, Golden, Serving
+from markit.core.section import default_of
+
 from .errors import SpecError
 from .spec_reader import PYTHON_NAME, Section, check_json, read_file
 from .tasks import TASKS, Task
@@ -33,7 +36,6 @@ __all__ = [
     "parse_spec",
 ]
 
-FORMATS = ("eager", "torchscript", "export", "aoti", "onnx")
 PROGRAM_KEYS = ("torchscript", "export")
 ENCODER_FORMATS = ("torchscript", "export", "aoti", "onnx")
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
@@ -74,22 +76,14 @@ class ModelSpec:
         return self.source is not None and self.format != "eager"
 
 
-@dataclass(frozen=True)
-class ServingSpec:
-    """TorchServe settings that travel in the archive's model-config.yaml."""
-
-    workers: int = 1
-    batch_size: int = 1
-    max_batch_delay: int = 100
-    response_timeout: int = 120
-    torch_threads: int = 1
+ServingSpec = Serving  # the manifest's own section (markit.core.manifest_types), read with its defaults
 
 
 @dataclass(frozen=True)
 class GoldenSpec:
     input: Path
     expected: Any
-    tolerance: float = 1e-3
+    tolerance: float = default_of(Golden, "tolerance")
 
 
 @dataclass(frozen=True)
@@ -244,14 +238,14 @@ def _artifacts(section: Section, spec_dir: Path, refs: dict[str, str]) -> dict[s
     return artifacts
 
 
-def _serving(section: Section) -> ServingSpec:
+def _serving(section: Section) -> Serving:
     section.allow(set(), {"workers", "batch_size", "max_batch_delay", "response_timeout", "torch_threads"})
-    return ServingSpec(
-        workers=section.integer("workers", default=1, low=1, high=64),
-        batch_size=section.integer("batch_size", default=1, low=1, high=1024),
+    return Serving(
+        workers=section.integer("workers", default=default_of(Serving, "workers"), low=1, high=64),
+        batch_size=section.integer("batch_size", default=default_of(Serving, "batch_size"), low=1, high=1024),
         max_batch_delay=_batch_delay(section),
-        response_timeout=section.integer("response_timeout", default=120, low=1, high=3600),
-        torch_threads=section.integer("torch_threads", default=1, low=1, high=256),
+        response_timeout=section.integer("response_timeout", default=default_of(Serving, "response_timeout"), low=1, high=3600),
+        torch_threads=section.integer("torch_threads", default=default_of(Serving, "torch_threads"), low=1, high=256),
     )
 
 
@@ -262,7 +256,7 @@ def _budgets(section: Section, task: Task) -> dict[str, int]:
 
 
 def _batch_delay(section: Section) -> int:
-    delay = section.integer("max_batch_delay", default=100, low=0, high=60_000)
+    delay = section.integer("max_batch_delay", default=default_of(Serving, "max_batch_delay"), low=0, high=60_000)
     if delay == 0:
         raise SpecError(f"{section.key('max_batch_delay')}: TorchServe reads 0 in an archive's model-config.yaml as "
                         "'not set' and waits its default 100 ms; use 1 to form batches only from requests already waiting")
@@ -277,7 +271,7 @@ def _golden(top: Section, spec_dir: Path, refs: dict[str, str]) -> tuple[GoldenS
     for index, item in enumerate(items):
         section = Section(item, f"golden[{index}]", required={"input", "expected"}, optional={"tolerance"})
         check_json(section.data["expected"], section.key("expected"))
-        tolerance = section.number("tolerance", default=1e-3)
+        tolerance = section.number("tolerance", default=default_of(Golden, "tolerance"))
         if tolerance < 0:
             raise SpecError(f"{section.key('tolerance')}: must be >= 0, got {tolerance}")
         examples.append(GoldenSpec(read_file(section, "input", spec_dir, refs), section.data["expected"], tolerance))

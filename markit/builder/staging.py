@@ -1,4 +1,6 @@
-"""Laying out an archive's files in a directory, and the manifest's ``spec`` section that describes them.
+"""Laying out an archive's files in a directory, and the manifest's ``spec`` section that describes them
+(typed sections of ``markit.core.manifest_types`` and of the task's ``manifest.py``; the model, budgets and
+metadata as dicts, settled by conversion and the spec; ``markit.builder.manifest`` makes the task's spec type of it).
 
 Everything in the archive is named by a path relative to its root, never by a path on the build
 machine, so the same inputs give the same manifest (and identity) anywhere.
@@ -23,12 +25,13 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from ..core.manifest_types import Golden
 from ..engines.torchserve.entry import RUNTIME_PACKAGE
 from .convert import PROGRAM_FILES
 from .errors import SpecError
@@ -84,7 +87,7 @@ def stage(spec: Spec, root: Path) -> Staged:
     if not task.text:  # a text task stages its encoder with its tokenizer
         section["model"] = _stage_model(spec, root / "model")
     section.update(task.stage(spec, root, section))
-    section["serving"] = asdict(spec.serving)
+    section["serving"] = spec.serving
     section["budgets"] = dict(spec.budgets)
     section["metadata"] = dict(spec.metadata)
     section["golden"] = _stage_golden(spec, root / "golden")
@@ -146,14 +149,14 @@ def _stage_artifacts(artifacts: dict[str, ArtifactSpec], target: Path) -> dict[s
     return staged
 
 
-def _stage_golden(spec: Spec, target: Path) -> list[dict[str, Any]]:
+def _stage_golden(spec: Spec, target: Path) -> tuple[Golden, ...]:
     target.mkdir()
     examples = []
     for index, example in enumerate(spec.golden):
         name = f"{index}_{example.input.name}"
         shutil.copyfile(example.input, target / name)
-        examples.append({"input": f"golden/{name}", "expected": example.expected, "tolerance": example.tolerance})
-    return examples
+        examples.append(Golden(input=f"golden/{name}", expected=example.expected, tolerance=example.tolerance))
+    return tuple(examples)
 
 
 def _model_config(spec: Spec) -> dict[str, Any]:

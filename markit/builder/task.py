@@ -1,8 +1,9 @@
 """What a task is to the builder: one registered unit (see ``markit.builder.tasks``).
 
 A task owns some top-level keys of the spec (read strictly into its own frozen settings), the entries it
-writes into the manifest's ``spec`` section (the JSON Schema's part for the task), and names the run-time
-handler that serves it. The builder's common steps (model, serving, golden, metadata) need nothing else.
+writes into the manifest's ``spec`` section (its typed sections: the fields of its spec type, declared once in
+``markit/tasks/NAME/manifest.py``), and names the run-time handler that serves it. The builder's common steps
+(model, serving, golden, metadata) need nothing else.
 """
 
 from __future__ import annotations
@@ -46,10 +47,9 @@ class Task:
     handler: type[TaskHandler]  # the run-time class that serves it (markit/tasks/NAME/handler.py) (its ``task`` is ``name``)
     required_keys: frozenset[str]  # top-level spec keys the task needs
     optional_keys: frozenset[str]  # top-level spec keys the task may take
-    manifest_keys: tuple[str, ...]  # what ``stage`` adds to the manifest's spec section (all required there)
     budgets: Mapping[str, int]  # what one request may cost (markit.core.budgets): each kind the task checks, its default
     parse: Callable[[Section, Path, dict[str, str]], Any]  # (the spec's top section, its directory, file references) -> settings
-    stage: Callable[[Spec, Path, dict[str, Any]], dict[str, Any]]  # (spec, archive root, section so far) -> manifest entries
+    stage: Callable[[Spec, Path, dict[str, Any]], dict[str, Any]]  # (spec, archive root, section so far) -> typed sections
     text: bool = False  # the model is a Hugging Face text encoder (``model.transformers``) with its tokenizer
     hint: str = ""  # what to do instead, for a spec that gives another task's keys
     check_model: Callable[[ModelSpec], None] = _nothing_to_check  # refuse a model section the task cannot serve

@@ -20,7 +20,7 @@ import torch
 
 from markit.core.loading import PROGRAM_RUNTIMES
 from markit.core.manifest import file_sha256
-from markit.tasks.common.text import TextEncoder, pad_batch
+from markit.tasks.common.text import TextEncoder, TextSettings, TokenizerSection, pad_batch
 
 from .convert import PROGRAM_FILES, batch_dim, convert
 from .errors import BuildError, SpecError
@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 __all__ = ["TokenEmbeddings", "stage_encoder", "stage_label_embeddings", "stage_text"]
 
 TOKENIZER_FILE = "tokenizer/tokenizer.json"
+LABELS_FILE = "index_to_name.json"
+LABEL_EMBEDDINGS = "labels/label_embeddings.safetensors"
 POOLING_FLAGS = {"pooling_mode_mean_tokens": "mean", "pooling_mode_cls_token": "cls", "pooling_mode_max_tokens": "max"}
 
 
@@ -45,31 +47,31 @@ class TokenEmbeddings(torch.nn.Module):
         return self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
 
-def stage_text(spec: Spec, root: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+def stage_text(spec: Spec, root: Path) -> tuple[TokenizerSection, TextSettings]:
     """Copy the tokenizer; return the manifest's ``tokenizer`` and ``text`` sections."""
     model_dir, text = spec.model.transformers, spec.settings.text
     (root / "tokenizer").mkdir()
     shutil.copyfile(text.tokenizer, root / TOKENIZER_FILE)
     max_length, source = (text.max_length, "spec") if text.max_length else _max_length(model_dir)
-    tokenizer = {"file": TOKENIZER_FILE, "max_length": max_length, "max_length_from": source,
-                 "pad_id": _pad_id(root / TOKENIZER_FILE), "sha256": file_sha256(root / TOKENIZER_FILE)}
+    tokenizer = TokenizerSection(file=TOKENIZER_FILE, max_length=max_length, max_length_from=source,
+                                 pad_id=_pad_id(root / TOKENIZER_FILE), sha256=file_sha256(root / TOKENIZER_FILE))
     pooling = text.pooling or _pooling(model_dir)
     normalize = text.normalize if text.normalize is not None else _normalizes(model_dir)
-    return tokenizer, {"pooling": pooling, "normalize": normalize}
+    return tokenizer, TextSettings(pooling=pooling, normalize=normalize)
 
 
-def stage_encoder(spec: Spec, root: Path, tokenizer: dict[str, Any]) -> dict[str, Any]:
+def stage_encoder(spec: Spec, root: Path, tokenizer: TokenizerSection) -> dict[str, Any]:
     """Convert the encoder on the golden texts; write model/model.pt2 (or .pt); return the model section."""
     try:
         from transformers import AutoModel
     except ImportError as err:
         raise BuildError("model.transformers needs the transformers package at build time (pip install transformers)") from err
-    encoder = TextEncoder.from_manifest(root, tokenizer)
+    encoder = TextEncoder.of(root, tokenizer)
     texts = golden_texts(spec)
     batch = pad_batch([t.ids for t in encoder.encode(texts)], encoder.pad_id)
     original = TokenEmbeddings(AutoModel.from_pretrained(str(spec.model.transformers), local_files_only=True)).eval()
     (root / "model").mkdir()
-    batch_size, sequence = batch_dim(), torch.export.Dim("sequence", min=2, max=tokenizer["max_length"])
+    batch_size, sequence = batch_dim(), torch.export.Dim("sequence", min=2, max=tokenizer.max_length)
     shapes = ({0: batch_size, 1: sequence}, {0: batch_size, 1: sequence})
 
     def program(fmt: str) -> dict[str, Any]:
@@ -81,31 +83,29 @@ def stage_encoder(spec: Spec, root: Path, tokenizer: dict[str, Any]) -> dict[str
     return program(spec.model.format)
 
 
-def stage_label_embeddings(spec: Spec, root: Path, section: dict[str, Any]) -> None:
+def stage_label_embeddings(spec: Spec, root: Path, section: dict[str, Any]) -> tuple[str, str]:
     """Embed the zero-shot label descriptions with the staged program and tokenizer (the run-time's own
-    code path), ship them as labels/label_embeddings.safetensors, and add labels + zero_shot to the section."""
+    code path); ship them and the labels; return the archive paths of the labels file and of the embeddings."""
     from safetensors.torch import save_file
 
     from markit.core.loading import load_model
     from markit.tasks.common.text import pool
 
-    encoder = TextEncoder.from_manifest(root, section["tokenizer"])
+    encoder = TextEncoder.of(root, section["tokenizer"])
     program = load_model(root, section["model"]).forward
     zero_shot, postprocess = spec.settings.zero_shot, spec.settings.postprocess
     names, descriptions = list(zero_shot.labels), list(zero_shot.labels.values())
     tokens = encoder.encode(descriptions)
     with torch.inference_mode():
         output = program(*pad_batch([t.ids for t in tokens], encoder.pad_id))
-    text = section["text"]
-    matrix = torch.stack([pool(row, len(t.ids), text["pooling"], text["normalize"]) for row, t in zip(output, tokens, strict=True)])
+    text: TextSettings = section["text"]
+    matrix = torch.stack([pool(row, len(t.ids), text.pooling, text.normalize) for row, t in zip(output, tokens, strict=True)])
     (root / "labels").mkdir()
-    save_file({"embeddings": matrix.contiguous()}, str(root / "labels" / "label_embeddings.safetensors"))
-    (root / "index_to_name.json").write_text(json.dumps({str(i): n for i, n in enumerate(names)}, indent=1), encoding="utf-8")
+    save_file({"embeddings": matrix.contiguous()}, str(root / LABEL_EMBEDDINGS))
+    (root / LABELS_FILE).write_text(json.dumps({str(i): n for i, n in enumerate(names)}, indent=1), encoding="utf-8")
     if postprocess.top_k > len(names):
         raise SpecError(f"postprocess.top_k: {postprocess.top_k} is more than the {len(names)} zero_shot labels")
-    section["labels"] = {"file": "index_to_name.json", "count": len(names)}
-    section["zero_shot"] = {"embeddings": "labels/label_embeddings.safetensors", "temperature": zero_shot.temperature,
-                            "descriptions": dict(zero_shot.labels)}
+    return LABELS_FILE, LABEL_EMBEDDINGS
 
 
 def golden_texts(spec: Spec) -> list[str]:

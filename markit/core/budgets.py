@@ -19,11 +19,13 @@ request over one is answered 413 naming the budget, before its bytes are decoded
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
-from typing import Any
+from typing import Annotated, Any
 
-from .errors import ArchiveError, PayloadTooLarge
+from pydantic import Field
+
+from .errors import PayloadTooLarge
 from .payload import Payload
+from .section import Section
 
 __all__ = ["BUDGET_KINDS", "Budgets", "input_bytes"]
 
@@ -38,34 +40,21 @@ BUDGET_KINDS = {
 }
 
 
-@dataclass(frozen=True)
-class Budgets:
-    """One archive's budgets; a kind its task does not declare is None (not checked)."""
+class Budgets(Section):
+    """One archive's budgets (``spec.budgets``); a kind its task does not declare is None (not checked)."""
 
-    request_bytes: int
-    instances: int | None = None
-    pixels: int | None = None
-    texts: int | None = None
-    text_chars: int | None = None
-    rows: int | None = None
-    beam_steps: int | None = None
-
-    @classmethod
-    def from_manifest(cls, spec: Mapping[str, Any]) -> Budgets:
-        section = spec.get("budgets")
-        if not isinstance(section, Mapping):
-            raise ArchiveError("manifest spec.budgets is missing: this archive predates input budgets; rebuild it "
-                               "with ./scripts/build_mar.sh")
-        unknown = sorted(set(section) - set(BUDGET_KINDS))
-        bad = [key for key, value in section.items() if isinstance(value, bool) or not isinstance(value, int) or value < 1]
-        if unknown or bad or "request_bytes" not in section:
-            raise ArchiveError(f"manifest spec.budgets is invalid (unknown {unknown}, not a positive integer {bad}, "
-                               f"request_bytes required): {dict(section)}")
-        return cls(**section)
+    request_bytes: Annotated[int, Field(ge=1, description="bytes of one request's input fields as the handler receives them")]
+    instances: Annotated[int, Field(ge=1, description="KServe instances in one request")] | None = None
+    pixels: Annotated[int, Field(ge=1, description="width x height of one image, from its header, before decoding")] | None = None
+    texts: Annotated[int, Field(ge=1, description="texts in one request")] | None = None
+    text_chars: Annotated[int, Field(ge=1, description="characters in one text")] | None = None
+    rows: Annotated[int, Field(ge=1, description="feature rows in one request (also its KServe instances)")] | None = None
+    beam_steps: Annotated[int, Field(ge=1, description=(
+        "seq2seq: texts x beam_width x max_length of one request (summed over its KServe instances)"))] | None = None
 
     def declared(self) -> dict[str, int]:
         """The budgets this archive declares, by kind."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+        return {name: value for name in type(self).model_fields if (value := getattr(self, name)) is not None}
 
     def check(self, kind: str, amount: int, what: str) -> None:
         """413 when ``amount`` of ``what`` (e.g. "texts[3]") is over the budget ``kind``."""

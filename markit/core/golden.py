@@ -28,16 +28,16 @@ def replay(handler: TaskHandler) -> list[str]:
     expected answer, a tolerance) sent as a raw body of the type its name implies, as one batch; the
     differences, each naming its input (none: all reproduce here)."""
     archive = handler.archive
-    examples = archive.spec.get("golden") or []
-    requests = [Request(Payload({"body": (archive.directory / example["input"]).read_bytes()},
-                                {"body": mimetypes.guess_type(example["input"])[0] or "application/octet-stream"}))
+    examples = archive.spec.golden
+    requests = [Request(Payload({"body": (archive.directory / example.input).read_bytes()},
+                                {"body": mimetypes.guess_type(example.input)[0] or "application/octet-stream"}))
                 for example in examples]
     lines: list[str] = []
     for example, response in zip(examples, handler.answer(requests), strict=True):
         if not response.ok:
-            lines.append(f"{example['input']}: status {response.status}: {response.body}")
+            lines.append(f"{example.input}: status {response.status}: {response.body}")
         else:
-            lines += [f"{example['input']}: {line}" for line in differences(example["expected"], response.body, example["tolerance"])]
+            lines += [f"{example.input}: {line}" for line in differences(example.expected, response.body, example.tolerance)]
     return lines
 
 

@@ -76,7 +76,7 @@ class TaskHandler:
 
     def __init__(self, archive: UnpackedArchive, model: LoadedModel) -> None:
         self.archive = archive
-        self.budgets = Budgets.from_manifest(archive.spec)
+        self.budgets: Budgets = archive.spec.budgets
         self.model = model.forward
         self.instance = model.instance
 
@@ -132,7 +132,7 @@ class TaskHandler:
 
     def served(self) -> Served:
         """The archive's own name and version, for an engine that serves it under them."""
-        return Served(self.archive.spec["name"], str(self.archive.spec["version"]))
+        return Served(self.archive.spec.name, self.archive.spec.version)
 
     # -- the engines' entry ----------------------------------------------------------------
     def answer(self, requests: Sequence[Request], served: Served | None = None, metrics: Metrics = NO_METRICS) -> list[Response]:

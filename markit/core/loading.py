@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import inspect
+import json
 import logging
 import sys
 from collections.abc import Callable, Mapping
@@ -28,23 +29,25 @@ from types import ModuleType
 from typing import Any
 
 import torch
+from pydantic import TypeAdapter, ValidationError
 from safetensors.torch import load_file
 
 from . import compiled, onnx_program
 from .errors import ArchiveError
 from .importing import import_path
+from .manifest_types import FORMATS, AotiModel, Artifact, ArtifactFile, EagerModel, Model, ModelSection, OnnxModel, ProgramModel
+from .section import problems
 
 __all__ = ["FORMATS", "LoadedModel", "import_source", "load_model", "resolve_attribute"]
 
 log = logging.getLogger(__name__)
-
-FORMATS = ("eager", "torchscript", "export", "aoti", "onnx")
 
 # Formats whose program needs something of the worker (``requires``), checked before loading it.
 PROGRAM_RUNTIMES: dict[str, tuple[Callable[[Mapping[str, Any]], str | None], Callable[[str], Any]]] = {
     "aoti": (compiled.unmet_requirement, compiled.load_package),
     "onnx": (onnx_program.unmet_requirement, onnx_program.OnnxProgram),
 }
+_MODEL = TypeAdapter(Model)
 
 
 @dataclass(frozen=True)
@@ -60,107 +63,116 @@ class LoadedModel:
     programs: Mapping[str, Callable[..., Any]] = field(default_factory=dict)  # a multi-program model's, by method name
 
 
-def load_model(archive_dir: Path, section: Mapping[str, Any], with_instance: bool = False,
+def load_model(archive_dir: Path, section: ModelSection | Mapping[str, Any], with_instance: bool = False,
                methods: tuple[str, ...] = ()) -> LoadedModel:
     """Build the model the manifest's ``spec.model`` describes, in eval mode, on the CPU.
 
     For TorchScript and exported programs the source class is instantiated only ``with_instance``
     (the convention handler needs its preprocess/postprocess; task handlers do not). A task that calls
     several of the model's ``methods`` (seq2seq: ``encode``, ``decode_step``) gets them as ``programs``:
-    the eager instance's methods, or one converted program each (``spec.model.programs``)."""
-    fmt = section.get("format")
-    if fmt not in FORMATS:
-        raise ArchiveError(f"manifest spec.model.format {fmt!r} is not one of {list(FORMATS)}")
-    if fmt in PROGRAM_RUNTIMES:
-        return _load_program(archive_dir, section, with_instance, methods)
-    wanted = fmt == "eager" or with_instance
-    instance = instantiate(archive_dir, section) if wanted and section.get("source") else None
-    if fmt == "eager":
-        if instance is None:
-            raise ArchiveError("manifest spec.model: an eager model needs 'source' and 'class'")
-        _load_weights(instance, archive_dir, section)
-        return LoadedModel(forward=instance, instance=instance, programs=_methods(instance, section, methods))
-    load = torch.jit.load if fmt == "torchscript" else _exported
-    forward, programs = _load_files(archive_dir, section, methods, load)
-    return LoadedModel(forward=forward, instance=instance, format=fmt, programs=programs)
+    the eager instance's methods, or one converted program each (``spec.model.programs``). A section given
+    as a dict (a tool's, a test's) is read as the manifest's would be."""
+    model = typed_model(section)
+    if isinstance(model, (AotiModel, OnnxModel)):
+        return _load_program(archive_dir, model, with_instance, methods)
+    wanted = isinstance(model, EagerModel) or with_instance
+    instance = instantiate(archive_dir, model) if wanted and model.source else None
+    if isinstance(model, EagerModel):
+        _load_weights(instance, archive_dir, model)
+        return LoadedModel(forward=instance, instance=instance, programs=_methods(instance, model, methods))
+    load = torch.jit.load if model.format == "torchscript" else _exported
+    forward, programs = _load_files(archive_dir, model, methods, load)
+    return LoadedModel(forward=forward, instance=instance, format=model.format, programs=programs)
+
+
+def typed_model(section: ModelSection | Mapping[str, Any]) -> ModelSection:
+    """``spec.model`` as its type; a dict is read strictly, as the manifest's JSON would be."""
+    if not isinstance(section, Mapping):
+        return section
+    try:
+        return _MODEL.validate_json(json.dumps(section), strict=True)
+    except ValidationError as err:
+        raise ArchiveError(f"manifest spec.model is invalid: {problems(err, section, at='spec.model')}") from err
 
 
 def _exported(path: str) -> Callable[..., Any]:
     return torch.export.load(path).module()
 
 
-def _load_files(archive_dir: Path, section: Mapping[str, Any], methods: tuple[str, ...],
+def _load_files(archive_dir: Path, model: ProgramModel, methods: tuple[str, ...],
                 load: Callable[[str], Any]) -> tuple[Callable[..., Any] | None, dict[str, Callable[..., Any]]]:
     """The program file (``spec.model.file``), or with ``methods`` one file per method (``spec.model.programs``)."""
     if not methods:
-        return load(str(archive_dir / section["file"])), {}
-    programs = section.get("programs")
-    missing = [method for method in methods if not isinstance(programs, Mapping) or method not in programs]
+        if model.file is None:
+            raise ArchiveError(f"manifest spec.model has programs {sorted(model.programs or {})}, no program file; this task "
+                               "calls the model's forward")
+        return load(str(archive_dir / model.file)), {}
+    programs = model.programs or {}
+    missing = [method for method in methods if method not in programs]
     if missing:
         raise ArchiveError(f"manifest spec.model.programs has no {missing[0]!r} program; this task calls {list(methods)}")
-    return None, {method: load(str(archive_dir / programs[method]["file"])) for method in methods}
+    return None, {method: load(str(archive_dir / programs[method].file)) for method in methods}
 
 
-def _methods(instance: torch.nn.Module, section: Mapping[str, Any], methods: tuple[str, ...]) -> dict[str, Callable[..., Any]]:
+def _methods(instance: torch.nn.Module, model: EagerModel, methods: tuple[str, ...]) -> dict[str, Callable[..., Any]]:
     missing = [method for method in methods if not callable(getattr(instance, method, None))]
     if missing:
-        raise ArchiveError(f"spec.model.class {section.get('class')!r} has no {missing[0]!r} method; this task calls "
+        raise ArchiveError(f"spec.model.class {model.class_!r} has no {missing[0]!r} method; this task calls "
                            f"{list(methods)} (docs/seq2seq.md)")
     return {method: getattr(instance, method) for method in methods}
 
 
-def _load_program(archive_dir: Path, section: Mapping[str, Any], with_instance: bool, methods: tuple[str, ...]) -> LoadedModel:
+def _load_program(archive_dir: Path, model: AotiModel | OnnxModel, with_instance: bool, methods: tuple[str, ...]) -> LoadedModel:
     """The program where this worker can run it, else the fallback model (logged), else ArchiveError."""
-    fmt, fallback = section["format"], section.get("fallback")
+    fmt, fallback = model.format, model.fallback
     unmet, load = PROGRAM_RUNTIMES[fmt]
-    reason = unmet(section.get("requires") or {})
+    reason = unmet(model.requires.model_dump())
     if reason is None:
         try:
-            forward, programs = _load_files(archive_dir, section, methods, load)
+            forward, programs = _load_files(archive_dir, model, methods, load)
         except ArchiveError:
             raise
         except Exception as err:  # noqa: BLE001 -- AOTInductor and ONNX Runtime raise RuntimeError and others; the fallback serves
-            reason = f"the {fmt} program of {section.get('file') or 'spec.model.programs'!r} failed to load ({type(err).__name__}: {err})"
+            reason = f"the {fmt} program of {model.file or 'spec.model.programs'!r} failed to load ({type(err).__name__}: {err})"
         else:
-            instance = instantiate(archive_dir, fallback) if with_instance and fallback and fallback.get("source") else None
+            instance = instantiate(archive_dir, fallback) if with_instance and fallback and fallback.source else None
             return LoadedModel(forward=forward, instance=instance, format=fmt, programs=programs)
-    if not fallback:
+    if fallback is None:
         raise ArchiveError(f"{reason}; this archive ships no fallback model: rebuild it where it will be served")
     log.warning("not serving the %s program: %s; serving the %s model shipped beside it instead",
-                fmt, reason, fallback.get("format"))
+                fmt, reason, fallback.format)
     return replace(load_model(archive_dir, fallback, with_instance, methods), fallback_reason=reason)
 
 
-def instantiate(archive_dir: Path, section: Mapping[str, Any]) -> torch.nn.Module:
+def instantiate(archive_dir: Path, model: ModelSection) -> torch.nn.Module:
     """An instance of the source's class (eval mode, untrained weights), with its declared artifacts."""
-    module = import_source(archive_dir / section["source"])
-    cls = resolve_attribute(module, section["class"])
-    build = getattr(cls, section["factory"]) if section.get("factory") else cls
+    if model.source is None or model.class_ is None:
+        raise ArchiveError("manifest spec.model: the model's class needs 'source' and 'class'")
+    module = import_source(archive_dir / model.source)
+    cls = resolve_attribute(module, model.class_)
+    build = getattr(cls, model.factory) if model.factory else cls
     if not callable(build):
-        raise ArchiveError(f"spec.model.class {section['class']!r} is a {type(build).__name__}, not a class or factory")
-    kwargs = dict(section.get("kwargs") or {})
-    if section.get("artifacts"):
-        kwargs["artifacts"] = artifact_values(archive_dir, section["artifacts"])
-    model = build(**kwargs)
-    if not isinstance(model, torch.nn.Module):
-        raise ArchiveError(f"spec.model.class {section['class']!r} built a {type(model).__name__}, not a torch.nn.Module")
-    return model.eval()
+        raise ArchiveError(f"spec.model.class {model.class_!r} is a {type(build).__name__}, not a class or factory")
+    kwargs = dict(model.kwargs or {})
+    if model.artifacts:
+        kwargs["artifacts"] = artifact_values(archive_dir, model.artifacts)
+    built = build(**kwargs)
+    if not isinstance(built, torch.nn.Module):
+        raise ArchiveError(f"spec.model.class {model.class_!r} built a {type(built).__name__}, not a torch.nn.Module")
+    return built.eval()
 
 
-def artifact_values(archive_dir: Path, artifacts: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+def artifact_values(archive_dir: Path, artifacts: Mapping[str, Artifact]) -> dict[str, Any]:
     """Named artifacts as the model receives them: a file as its Path inside the archive, a value as is."""
-    return {
-        name: (archive_dir / entry["file"]) if "file" in entry else entry["value"]
-        for name, entry in artifacts.items()
-    }
+    return {name: (archive_dir / entry.file) if isinstance(entry, ArtifactFile) else entry.value for name, entry in artifacts.items()}
 
 
-def _load_weights(model: torch.nn.Module, archive_dir: Path, section: Mapping[str, Any]) -> None:
-    state = load_file(str(archive_dir / section["weights"]), device="cpu")
+def _load_weights(model: torch.nn.Module, archive_dir: Path, section: EagerModel) -> None:
+    state = load_file(str(archive_dir / section.weights), device="cpu")
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as err:
-        raise ArchiveError(f"weights {section['weights']!r} do not fit {section['class']!r}: {err}") from err
+        raise ArchiveError(f"weights {section.weights!r} do not fit {section.class_!r}: {err}") from err
 
 
 def import_source(path: Path) -> ModuleType:

@@ -22,16 +22,22 @@ from typing import Any
 from ..engines.torchserve.entry import MANIFEST_NAME, changed_file, file_sha256, unlisted_file
 from .errors import ArchiveError
 
-__all__ = ["MANIFEST_NAME", "SIGNATURE_NAME", "SUPPORTED_SCHEMA_MAJOR", "canonical_json", "file_sha256", "identity_of", "load_manifest",
-           "verify_files", "verify_identity", "verify_tree"]
+__all__ = ["ENVELOPE_MAJORS", "MANIFEST_NAME", "SCHEMA_MAJOR", "SCHEMA_VERSION", "SIGNATURE_NAME", "canonical_json", "file_sha256",
+           "identity_of", "load_manifest", "verify_files", "verify_identity", "verify_tree"]
 
 MAR_MANIFEST = "MAR-INF/MANIFEST.json"  # TorchServe's own, written after ours: not listed, checked by markit.archive.verify
 SIGNATURE_NAME = "signature.sigstore.json"  # build_mar.sh --sign: over every other member, checked by markit.archive.verify --trust
-SUPPORTED_SCHEMA_MAJOR = 1
+SCHEMA_VERSION = "2.0"  # what this builder writes and this run-time reads (core.manifest_types)
+SCHEMA_MAJOR = 2
+# Majors whose envelope (schema_version, identity, files) this module reads: every archive ever built, each
+# served by the run-time code it carries (engines.torchserve.entry.load_runtime); 1.x's spec is typed differently.
+ENVELOPE_MAJORS = (1, 2)
+REBUILD = "./scripts/build_mar.sh SPEC.yaml"
 
 
-def load_manifest(archive_dir: Path) -> dict[str, Any]:
-    """Parse the manifest and check that this run-time understands its schema version."""
+def load_manifest(archive_dir: Path, majors: tuple[int, ...] = (SCHEMA_MAJOR,)) -> dict[str, Any]:
+    """The manifest as written (a dict: the identity is computed from it), if its schema's major is one of ``majors``:
+    by default this run-time's own. ArchiveError naming the version and the rebuild command otherwise."""
     path = archive_dir / MANIFEST_NAME
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
@@ -39,13 +45,14 @@ def load_manifest(archive_dir: Path) -> dict[str, Any]:
         raise ArchiveError(f"{MANIFEST_NAME} is missing from {archive_dir}: was this archive made by build_mar.sh?") from err
     except (OSError, ValueError) as err:
         raise ArchiveError(f"{MANIFEST_NAME} cannot be read: {err}") from err
+    if not isinstance(manifest, dict):
+        raise ArchiveError(f"{MANIFEST_NAME}: expected a JSON object, got {type(manifest).__name__}")
     version = str(manifest.get("schema_version", ""))
     major = version.split(".", 1)[0]
-    if not major.isdigit() or int(major) != SUPPORTED_SCHEMA_MAJOR:
-        raise ArchiveError(
-            f"{MANIFEST_NAME}: schema_version {version!r} is not supported by this handler "
-            f"(expects {SUPPORTED_SCHEMA_MAJOR}.x); rebuild the archive with a matching builder"
-        )
+    if not major.isdigit() or int(major) not in majors:
+        reads = " or ".join(f"{known}.x" for known in majors)
+        raise ArchiveError(f"{MANIFEST_NAME}: schema_version {version!r} is not read here (this code reads {reads}); an "
+                           f"archive is served by the run-time code it carries: rebuild it with {REBUILD}")
     return manifest
 
 

@@ -26,12 +26,12 @@ def create_handler(archive_dir: Path) -> TaskHandler:
     """Verify the archive, set the worker's threads (``configure_threads``), load its model and return
     the handler for its task. The threads come first: an ONNX Runtime session takes its count at load."""
     archive = UnpackedArchive.open(archive_dir)
-    handler = handler_for(archive.spec.get("task"))
+    handler = handler_for(archive.spec.task)
     configure_threads(archive)
-    model = load_model(archive_dir, archive.spec["model"], with_instance=handler.needs_instance, methods=handler.program_methods)
+    model = load_model(archive_dir, archive.spec.model, with_instance=handler.needs_instance, methods=handler.program_methods)
     log.info(
         "serving %s %s (%s, %s model, identity %s): all %d file hashes verified",
-        archive.spec["name"], archive.spec["version"], handler.task, model.format, archive.manifest["identity"],
+        archive.spec.name, archive.spec.version, handler.task, model.format, archive.manifest["identity"],
         len(archive.manifest["files"]),
     )
     return handler(archive, model)
@@ -48,11 +48,11 @@ def handler_for(task: object) -> type[TaskHandler]:
 
 
 def configure_threads(archive: UnpackedArchive, environ: Mapping[str, str] = os.environ) -> int:
-    """Use the archive's ``serving.torch_threads`` (default 1) so workers do not oversubscribe cores.
+    """Use the archive's ``serving.torch_threads`` so workers do not oversubscribe cores.
 
     A deployer whose machine differs from the one the archive was tuned on sets ``ARCHIVE_TORCH_THREADS``
     in TorchServe's environment (workers inherit it) instead of rebuilding. Returns the count used."""
-    threads = int(archive.spec.get("serving", {}).get("torch_threads", 1))
+    threads = archive.spec.serving.torch_threads
     override = environ.get(THREADS_ENV, "").strip()
     if override:
         if not override.isdigit() or int(override) < 1:

@@ -1,12 +1,13 @@
 """Tasks: what a model does, each one folder and one line in ``BUILT_IN``.
 
 A task's folder holds ``handler.py`` (its run-time handler: decode, collate, forward, postprocess; it
-travels inside every archive and imports the core relatively), ``build.py`` (its spec keys, staging and
+travels inside every archive and imports the core relatively), ``manifest.py`` (its spec type: the task's
+part of the archive's manifest, ``SPEC``; travels too), ``build.py`` (its spec keys, staging and
 manifest entries; build time only, never copied into an archive) and ``README.md`` (what it serves).
 ``common/`` holds what several tasks share (image and text preprocessing, top-k).
 
-The builder, both engines and the description find a task by its name through ``handler_class`` and
-``build_task``; nothing else lists tasks. Nothing is imported here.
+The builder, both engines and the description find a task by its name through ``handler_class``,
+``spec_type`` and ``build_task``; nothing else lists tasks. Nothing is imported here.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BUILT_IN", "build_task", "handler_class", "known"]
+__all__ = ["BUILT_IN", "build_task", "handler_class", "known", "spec_type"]
 
 BUILT_IN = ("image_classification", "convention", "text_embedding", "text_classification", "regression", "seq2seq")
 
@@ -31,6 +32,13 @@ def handler_class(name: str) -> Any:
     if name not in known():
         raise KeyError(name)
     return importlib.import_module(f".{name}.handler", __name__).HANDLER
+
+
+def spec_type(name: str) -> Any:
+    """The type of task ``name``'s manifest spec (its folder's ``manifest.SPEC``); KeyError if there is none here."""
+    if name not in known() or not (Path(__file__).resolve().parent / name / "manifest.py").is_file():
+        raise KeyError(name)
+    return importlib.import_module(f".{name}.manifest", __name__).SPEC
 
 
 def build_task(name: str) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from markit.builder import BuildError, VerificationError, build_archive
 from markit.builder.manifest import validate_manifest
 from markit.core.errors import ArchiveError
 from markit.core.manifest import load_manifest, verify_files
+from markit.core.unpacked import UnpackedArchive
 from markit.offline import LocalArchive, LocalRequest
 
 from helpers import png_bytes, reference_answer, write_tiny_spec
@@ -36,15 +38,16 @@ def test_archive_layout_and_manifest(tiny_mar):
     assert set(manifest["files"]) == names - {"manifest.json", "MAR-INF/MANIFEST.json"}
     assert {"model/weights.safetensors", "model/tiny_model.py", "index_to_name.json", "model-config.yaml",
             "runtime/__init__.py", "runtime/core/handler.py", "runtime/tasks/image_classification/handler.py",
-            "runtime/engines/torchserve/adapter.py", "golden/0_red.png"} <= names
+            "runtime/engines/torchserve/adapter.py", "golden/0_red.png",
+            "runtime/core/manifest_types.py", "runtime/core/section.py", "runtime/tasks/image_classification/manifest.py"} <= names
     assert not any(name.startswith(("runtime/builder/", "runtime/engines/kserve/")) or name.endswith("/build.py") for name in names)
     assert mar_manifest["model"]["handler"].startswith("archive_entry_")
     assert not any(name.endswith((".pth", ".pyc")) for name in names)
     spec = manifest["spec"]
-    assert spec["model"] == {"format": "eager", "source": "model/tiny_model.py", "class": "TinyNet", "factory": None,
-                             "kwargs": {}, "weights": "model/weights.safetensors"}
+    assert spec["model"] == {"format": "eager", "source": "model/tiny_model.py", "class": "TinyNet",
+                             "kwargs": {}, "weights": "model/weights.safetensors"}  # 2.x leaves a null (no factory) out
     assert spec["labels"] == {"file": "index_to_name.json", "count": 3}
-    assert manifest["schema_version"] == "1.5"
+    assert manifest["schema_version"] == "2.0"
     assert manifest["provenance"]["torch_version"] == torch.__version__
     assert manifest["provenance"]["inputs"]["model.weights"] == "weights.pth"
 
@@ -110,13 +113,18 @@ def test_worker_side_verification_names_the_tampered_file(tmp_path, tiny_mar):
         verify_files(tmp_path, manifest)
 
 
-def test_unknown_manifest_major_version_is_refused(tmp_path, tiny_mar):
+@pytest.mark.parametrize("version", ["3.0", "1.5"])
+def test_another_manifest_major_version_is_refused_naming_it_and_the_rebuild_command(tmp_path, tiny_mar, version):
+    """A newer major is refused; so is 1.x by this run-time (a 1.x archive is served by the run-time code it carries)."""
     with zipfile.ZipFile(tiny_mar) as archive:
         archive.extractall(tmp_path)
     manifest = json.loads((tmp_path / "manifest.json").read_text())
-    (tmp_path / "manifest.json").write_text(json.dumps({**manifest, "schema_version": "2.0"}))
-    with pytest.raises(ArchiveError, match=r"schema_version '2\.0' is not supported"):
+    (tmp_path / "manifest.json").write_text(json.dumps({**manifest, "schema_version": version}))
+    with pytest.raises(ArchiveError, match=rf"schema_version '{re.escape(version)}' is not read here \(this code reads 2\.x\).*"
+                                           r"rebuild it with \./scripts/build_mar\.sh SPEC\.yaml"):
         load_manifest(tmp_path)
+    with pytest.raises(ArchiveError, match=rf"schema_version '{re.escape(version)}' is not read here"):
+        UnpackedArchive.open(tmp_path)
 
 
 def test_progress_is_reported_for_each_step(tmp_path):

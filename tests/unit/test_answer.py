@@ -15,13 +15,13 @@ from markit.core.payload import Payload
 from markit.core.unpacked import UnpackedArchive
 from markit.tasks.regression.handler import Regressor
 
-from helpers import Counted, RowSum
+from helpers import Counted, RowSum, complete_spec
 
-SPEC = {"name": "forecast", "version": "1.0", "task": "regression",
+SPEC = complete_spec({"name": "forecast", "version": "1.0", "task": "regression",
         "features": [{"name": "x", "shape": [], "unit": "m"}, {"name": "y", "shape": [], "unit": "m"}],
         "outputs": [{"name": "sum", "unit": "m"}],
         "guards": [{"feature": "x", "max": 100, "policy": "flag"}],
-        "budgets": {"request_bytes": 1 << 20, "rows": 8}}
+        "budgets": {"request_bytes": 1 << 20, "rows": 8}})
 
 
 @pytest.fixture

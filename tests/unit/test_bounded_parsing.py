@@ -27,17 +27,17 @@ from markit.protocols import codec as kserve
 from markit.protocols.triton_binary import HEADER_LENGTH
 from markit.tasks.regression.handler import Regressor
 
-from helpers import RowSum
+from helpers import RowSum, complete_spec
 
 MANY = 100_000
 SECONDS = 2.0  # CPU; generous: linear parsing of 10^5 items takes milliseconds to a second; quadratic takes minutes
 PAST_LIMIT_SECONDS = 6.0  # reading 10^5 whole tensors (past MAX_INPUTS, raised for the test) takes about 1.5 s
 WALL = 5  # wall time may stretch this many times the CPU bound on a machine shared with other work
 ROWS = 8
-SPEC = {"name": "forecast", "version": "1.0", "task": "regression",
+SPEC = complete_spec({"name": "forecast", "version": "1.0", "task": "regression",
         "features": [{"name": "x", "shape": [], "unit": "m"}, {"name": "y", "shape": [], "unit": "m"}],
         "outputs": [{"name": "sum", "unit": "m"}], "guards": [],
-        "budgets": {"request_bytes": 64 << 20, "rows": ROWS}}
+        "budgets": {"request_bytes": 64 << 20, "rows": ROWS}})
 
 
 @pytest.fixture

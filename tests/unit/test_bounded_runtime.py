@@ -32,14 +32,14 @@ from markit.engines.kserve.server import Options, StoreDataPlane, _rest_app
 from markit.protocols.codec import MAX_INPUTS
 from markit.tasks.regression.handler import Regressor
 
-from helpers import RowSum
+from helpers import RowSum, complete_spec
 
 MANY = 100_000
 SECONDS = 2.0  # CPU; generous, against quadratic work (10^5 v2 inputs took minutes), not a performance figure
 WALL = 5  # wall time may stretch this many times the CPU bound on a machine shared with other work
-SPEC = {"name": "forecast", "version": "1.0", "task": "regression",
+SPEC = complete_spec({"name": "forecast", "version": "1.0", "task": "regression",
         "features": [{"name": "x", "shape": [], "unit": "m"}, {"name": "y", "shape": [], "unit": "m"}],
-        "outputs": [{"name": "sum", "unit": "m"}], "guards": [], "budgets": {"request_bytes": 64 << 20, "rows": 8}}
+        "outputs": [{"name": "sum", "unit": "m"}], "guards": [], "budgets": {"request_bytes": 64 << 20, "rows": 8}})
 SETTINGS = {"minWorkers": 1, "maxWorkers": 1, "batchSize": 4, "maxBatchDelay": 5, "responseTimeout": 60}
 
 

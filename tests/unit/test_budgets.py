@@ -1,4 +1,4 @@
-"""The archive's budgets (markit.core.budgets): read strictly from the manifest, each a 413 naming it."""
+"""The archive's budgets (markit.core.budgets): read strictly from the manifest (its typed spec), each a 413 naming it."""
 
 from __future__ import annotations
 
@@ -7,23 +7,27 @@ import pytest
 from markit.core.budgets import Budgets
 from markit.core.errors import ArchiveError, PayloadTooLarge
 from markit.core.payload import Payload
+from markit.core.unpacked import UnpackedArchive
+
+from helpers import complete_spec
 
 
 @pytest.mark.parametrize(("section", "fragment"), [
-    (None, "manifest spec.budgets is missing: this archive predates input budgets; rebuild it"),
-    ({"instances": 4}, "request_bytes required"),
-    ({"request_bytes": 0}, "not a positive integer ['request_bytes']"),
-    ({"request_bytes": True}, "not a positive integer ['request_bytes']"),
-    ({"request_bytes": 9, "wishes": 3}, "unknown ['wishes']"),
+    (None, "spec.budgets: Field required"),
+    ({"instances": 4}, "spec.budgets.request_bytes: Field required"),
+    ({"request_bytes": 0}, "spec.budgets.request_bytes: Input should be greater than or equal to 1"),
+    ({"request_bytes": True}, "spec.budgets.request_bytes: Input should be a valid integer"),
+    ({"request_bytes": 9, "wishes": 3}, "spec.budgets.wishes: Extra inputs are not permitted"),
 ])
-def test_a_manifest_without_valid_budgets_is_refused_at_load(section, fragment):
+def test_a_manifest_without_valid_budgets_is_refused_at_load(tmp_path, section, fragment):
+    spec = {key: value for key, value in complete_spec({"task": "convention"}).items() if key != "budgets"}
     with pytest.raises(ArchiveError) as caught:
-        Budgets.from_manifest({} if section is None else {"budgets": section})
+        UnpackedArchive(tmp_path, {"spec": spec if section is None else {**spec, "budgets": section}})
     assert fragment in str(caught.value)
 
 
 def test_only_declared_budgets_are_checked():
-    budgets = Budgets.from_manifest({"budgets": {"request_bytes": 10, "texts": 2}})
+    budgets = Budgets(request_bytes=10, texts=2)
     assert budgets.declared() == {"request_bytes": 10, "texts": 2}
     budgets.check("texts", 2, "the request")
     budgets.check("rows", 10**9, "the request")  # not this task's budget

@@ -17,9 +17,11 @@ from markit.core.unpacked import UnpackedArchive
 from markit.engines.torchserve.adapter import TorchServeAdapter
 from markit.tasks.regression.handler import Regressor
 
-SPEC = {"name": "forecast", "version": "1.0", "task": "regression",
+from helpers import complete_spec
+
+SPEC = complete_spec({"name": "forecast", "version": "1.0", "task": "regression",
         "features": [{"name": "x", "shape": [], "unit": "m"}], "outputs": [{"name": "same", "unit": "m"}], "guards": [],
-        "budgets": {"request_bytes": 1 << 20, "rows": 8}}
+        "budgets": {"request_bytes": 1 << 20, "rows": 8}})
 BODY = json.dumps({"x": 2}).encode()
 
 

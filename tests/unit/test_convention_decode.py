@@ -20,6 +20,8 @@ from markit.core.payload import Payload
 from markit.core.unpacked import UnpackedArchive
 from markit.tasks.convention.handler import ConventionHandler
 
+from helpers import complete_spec
+
 PIXELS = 10_000
 
 
@@ -41,8 +43,8 @@ class Opener(torch.nn.Module):
 
 @pytest.fixture
 def handler(tmp_path: Path) -> ConventionHandler:
-    archive = UnpackedArchive(tmp_path, {"spec": {"name": "c", "version": "1", "task": "convention",
-                                                 "budgets": {"request_bytes": 1 << 20, "pixels": PIXELS}}, "identity": "x", "files": {}})
+    spec = complete_spec({"name": "c", "version": "1", "task": "convention", "budgets": {"request_bytes": 1 << 20, "pixels": PIXELS}})
+    archive = UnpackedArchive(tmp_path, {"spec": spec, "identity": "x", "files": {}})
     return ConventionHandler(archive, LoadedModel(forward=lambda x: x, instance=Opener()))
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.resources
 import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +16,9 @@ import pytest
 import skimage.data
 import torch
 from PIL import Image, ImageOps
+from pydantic import ValidationError
 
-from markit.core.errors import ArchiveError, BadInput, PayloadTooLarge, UnsupportedMediaType
+from markit.core.errors import BadInput, PayloadTooLarge, UnsupportedMediaType
 from markit.tasks.common.images import DRAFT_MIN_RATIO, ImagePreprocessing, center_crop, decode_scaled, resize, resize_cropped, resized_size
 
 # How far draft decoding may move the top-1 probability: the golden tolerance of
@@ -221,14 +223,16 @@ def test_draft_path_raises_the_same_errors(data, error):
         ImagePreprocessing(**EFFICIENTNET, draft=True).apply(data, PIXELS)
 
 
-@pytest.mark.parametrize(("section", "draft"), [({}, False), ({"draft": True}, True), ({"draft": False}, False)])
-def test_manifest_without_draft_keeps_full_decoding(section, draft):
+@pytest.mark.parametrize(("section", "draft"), [({}, True), ({"draft": True}, True), ({"draft": False}, False)])
+def test_a_manifests_draft_is_as_written_and_its_default_is_the_specs(section, draft):
+    """The builder writes draft in every 2.x manifest; the one default, on the type, is the spec's (on). A 1.x manifest
+    without it (built before draft decoding) is read by the run-time code that archive carries, which decodes in full."""
     base = {"color_mode": "RGB", "mean": [0.5] * 3, "std": [0.5] * 3, "resize": 256, "center_crop": [224, 224],
             "interpolation": "bicubic"}
-    assert ImagePreprocessing.from_manifest({**base, **section}).draft is draft
+    assert ImagePreprocessing.model_validate_json(json.dumps({**base, **section}), strict=True).draft is draft
 
 
 def test_manifest_draft_must_be_a_boolean():
     section = {"color_mode": "RGB", "mean": [0.5] * 3, "std": [0.5] * 3, "center_crop": [8, 8], "draft": "yes"}
-    with pytest.raises(ArchiveError, match="draft must be true or false"):
-        ImagePreprocessing.from_manifest(section)
+    with pytest.raises(ValidationError, match=r"draft\n  Input should be a valid boolean"):
+        ImagePreprocessing.model_validate_json(json.dumps(section), strict=True)

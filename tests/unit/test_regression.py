@@ -16,17 +16,17 @@ from markit.core.payload import Payload
 from markit.core.unpacked import UnpackedArchive
 from markit.tasks.regression.handler import Regressor
 
-from helpers import Counted, RowSum
+from helpers import Counted, RowSum, complete_spec
 
 MAX_ROWS = 16
-SPEC = {
+SPEC = complete_spec({
     "name": "forecast", "version": "1.0", "task": "regression",
     "features": [{"name": "history", "shape": [3], "unit": "degF"}, {"name": "hour", "shape": [], "unit": "h"}],
     "outputs": [{"name": "next", "unit": "degF"}],
     "guards": [{"feature": "history", "min": 0, "max": 100, "policy": "reject"},
                {"feature": "hour", "min": 0, "max": 23, "policy": "flag"}],
     "budgets": {"request_bytes": 1 << 20, "rows": MAX_ROWS},
-}
+})
 
 
 @pytest.fixture
@@ -91,5 +91,5 @@ def test_a_flag_guard_answers_with_a_warning_and_counts_the_hit(handler):
 
 def test_a_manifest_without_outputs_is_refused(tmp_path):
     manifest = {"spec": {k: v for k, v in SPEC.items() if k != "outputs"}, "identity": "sha256:test", "files": {}}
-    with pytest.raises(ArchiveError, match=r"manifest spec\.features/outputs/guards is invalid"):
+    with pytest.raises(ArchiveError, match=r"manifest\.json does not match its schema 2\.0: spec\.outputs: Field required"):
         Regressor(UnpackedArchive(directory=tmp_path, manifest=manifest), LoadedModel(forward=RowSum()))

@@ -222,7 +222,7 @@ def test_regression_spec_parses(base):
     changed = {k: v for k, v in {**copy.deepcopy(data), **REGRESSION,
                                  "guards": [{"feature": "history", "min": 1, "policy": "flag"}]}.items() if v is not None}
     spec = parse_spec(changed, directory)
-    assert spec.settings.guards == ({"feature": "history", "policy": "flag", "min": 1.0},)
+    assert tuple(guard.model_dump() for guard in spec.settings.guards) == ({"feature": "history", "policy": "flag", "min": 1.0},)
 
 
 def test_a_zero_batch_delay_is_refused_because_torchserve_reads_it_as_its_default(tmp_path):

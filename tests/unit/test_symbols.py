@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from markit.core.errors import ArchiveError, BadInput
+from markit.tasks.seq2seq.manifest import InputSymbolsSection, OutputSymbolsSection
 from markit.tasks.seq2seq.symbols import InputSymbols, OutputSymbols
 
 
@@ -19,8 +20,12 @@ def table(tmp_path, name, symbols):
 
 def inputs(tmp_path, **section):
     file = table(tmp_path, "in.json", ["<pad>", "</s>", "a", "b", "c", "<unk>", "hello", "world"])
-    return InputSymbols.from_manifest(tmp_path, {"file": file, "split": "characters", "lowercase": False, "pad": "<pad>",
-                                                 "end": "</s>", "map": {}, **section})
+    return InputSymbols.load(tmp_path, InputSymbolsSection(**{"file": file, "size": 8, "split": "characters", "lowercase": False,
+                                                              "pad": "<pad>", "end": "</s>", "map": {}, **section}))
+
+
+def output_section(section):
+    return OutputSymbolsSection(**{"size": 2, **section})
 
 
 def test_characters_become_ids_with_the_end_symbol_lowercased_and_mapped(tmp_path):
@@ -56,12 +61,12 @@ def test_a_batch_is_padded_on_the_right_with_lengths(tmp_path):
 def test_a_broken_table_is_the_archives_fault(tmp_path, symbols, message):
     file = table(tmp_path, "out.json", symbols)
     with pytest.raises(ArchiveError, match=message):
-        OutputSymbols.from_manifest(tmp_path, {"file": file, "start": "a", "end": "a", "never": [], "join": " "})
+        OutputSymbols.load(tmp_path, output_section({"file": file, "start": "a", "end": "a", "never": [], "join": " "}))
 
 
 def test_a_special_symbol_outside_the_table_is_named(tmp_path):
     file = table(tmp_path, "out.json", ["<s>", "</s>", "A"])
     with pytest.raises(ArchiveError, match=r"spec.symbols.output.never: '<pad>' is not in the symbol table"):
-        OutputSymbols.from_manifest(tmp_path, {"file": file, "start": "<s>", "end": "</s>", "never": ["<pad>"], "join": " "})
-    output = OutputSymbols.from_manifest(tmp_path, {"file": file, "start": "<s>", "end": "</s>", "never": ["<s>"], "join": "-"})
+        OutputSymbols.load(tmp_path, output_section({"file": file, "start": "<s>", "end": "</s>", "never": ["<pad>"], "join": " "}))
+    output = OutputSymbols.load(tmp_path, output_section({"file": file, "start": "<s>", "end": "</s>", "never": ["<s>"], "join": "-"}))
     assert (output.start, output.end, output.never, output.symbols([2, 2])) == (0, 1, (0,), ["A", "A"])

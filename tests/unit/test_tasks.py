@@ -1,5 +1,6 @@
-"""A task is one registered unit: the builder's registry, the run-time handlers and the manifest's JSON Schema
-agree, no common build step names a task, and a new task needs only its module and its registration."""
+"""A task is one registered unit: the builder's registry, the run-time handlers, the task's spec type and the
+manifest's JSON Schema agree, no common build step names a task, and a new task needs only its module and its
+registration."""
 
 from __future__ import annotations
 
@@ -15,33 +16,38 @@ from markit.builder.spec_reader import Section
 from markit.builder.tasks import TASKS, Task
 from markit.core.budgets import BUDGET_KINDS, Budgets
 from markit.core.handler import TaskHandler
-from markit.tasks import BUILT_IN, handler_class, known
+from markit.core.manifest_types import SpecBase
+from markit.tasks import BUILT_IN, handler_class, known, spec_type
 
 from helpers import REPO
 
-SPEC_SCHEMA = json.loads(SCHEMA_PATH.read_text())["properties"]["spec"]
-PER_TASK = {rule["if"]["properties"]["task"]["const"]: rule["then"] for rule in SPEC_SCHEMA["allOf"]}
+SCHEMA = json.loads(SCHEMA_PATH.read_text())
+SPEC_SCHEMA = SCHEMA["properties"]["spec"]
+SPEC_TYPES = [SCHEMA["$defs"][choice["$ref"].rsplit("/", 1)[1]] for choice in SPEC_SCHEMA["oneOf"]]
+PER_TASK = {definition["properties"]["task"]["const"]: definition for definition in SPEC_TYPES}
 
 
 def test_the_builder_the_runtime_and_the_schema_know_the_same_tasks():
-    assert list(TASKS) == list(BUILT_IN) == SPEC_SCHEMA["properties"]["task"]["enum"]
-    assert set(TASKS) == set(known()) == set(PER_TASK)
+    assert list(TASKS) == list(BUILT_IN) == list(PER_TASK)
+    assert set(TASKS) == set(known()) == set(SPEC_SCHEMA["discriminator"]["mapping"])
     for name, task in TASKS.items():
         assert task.handler is handler_class(name) and task.handler.task == name
 
 
 @pytest.mark.parametrize("name", list(TASKS))
-def test_a_tasks_manifest_entries_are_its_part_of_the_schema(name):
-    assert set(PER_TASK[name].get("required", [])) == set(TASKS[name].manifest_keys)
-    assert set(TASKS[name].manifest_keys) <= set(SPEC_SCHEMA["properties"])
+def test_a_tasks_manifest_sections_are_its_spec_type_and_its_part_of_the_schema(name):
+    fields = spec_type(name).model_fields
+    assert issubclass(spec_type(name), SpecBase) and set(SpecBase.model_fields) <= set(fields)
+    assert set(PER_TASK[name]["properties"]) == set(fields)
+    assert PER_TASK[name]["additionalProperties"] is False
 
 
 @pytest.mark.parametrize("name", list(TASKS))
 def test_a_tasks_budgets_are_kinds_the_runtime_checks_and_the_schema_holds(name):
     budgets = TASKS[name].budgets
     assert "request_bytes" in budgets and set(budgets) <= set(BUDGET_KINDS)
-    assert set(BUDGET_KINDS) == set(SPEC_SCHEMA["properties"]["budgets"]["properties"])
-    assert Budgets.from_manifest({"budgets": dict(budgets)}).declared() == budgets
+    assert set(BUDGET_KINDS) == set(Budgets.model_fields) == set(SCHEMA["$defs"]["Budgets"]["properties"])
+    assert Budgets(**budgets).declared() == budgets
 
 
 def test_no_common_build_step_names_a_task():
@@ -64,7 +70,7 @@ def test_a_new_task_is_its_module_and_its_registration(monkeypatch, tmp_path: Pa
         return EchoSettings(top.section("echo").string("reply"))
 
     echo = Task(name="echo", handler=EchoHandler, required_keys=frozenset({"echo"}), optional_keys=frozenset(),
-                manifest_keys=("echo",), budgets={"request_bytes": 99},
+                budgets={"request_bytes": 99},
                 parse=parse, stage=lambda spec, _root, _section: {"echo": spec.settings.reply})
     monkeypatch.setitem(TASKS, "echo", echo)
     for name in ("model.py", "weights.pth", "in.json"):

@@ -11,10 +11,13 @@ from markit.core.errors import ArchiveError
 from markit.core.service import configure_threads
 from markit.core.unpacked import UnpackedArchive
 
+from helpers import complete_spec
+
 
 @pytest.fixture
 def archive() -> UnpackedArchive:
-    return UnpackedArchive(Path("."), {"spec": {"serving": {"torch_threads": 2}}})
+    spec = complete_spec({"task": "convention"})
+    return UnpackedArchive(Path("."), {"spec": {**spec, "serving": {**spec["serving"], "torch_threads": 2}}})
 
 
 @pytest.fixture(autouse=True)

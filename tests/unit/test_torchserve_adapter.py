@@ -18,9 +18,11 @@ from markit.engines.torchserve import adapter as torchserve
 from markit.engines.torchserve.adapter import TorchServeAdapter
 from markit.tasks.regression.handler import Regressor
 
-SPEC = {"name": "forecast", "version": "3.1", "task": "regression",
+from helpers import complete_spec
+
+SPEC = complete_spec({"name": "forecast", "version": "3.1", "task": "regression",
         "features": [{"name": "x", "shape": [], "unit": "m"}], "outputs": [{"name": "same", "unit": "m"}], "guards": [],
-        "budgets": {"request_bytes": 1 << 20, "rows": 8}}
+        "budgets": {"request_bytes": 1 << 20, "rows": 8}})
 
 
 class Recording(Regressor):

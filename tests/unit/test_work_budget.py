@@ -19,7 +19,7 @@ from markit.tasks.seq2seq import build as seq2seq
 from markit.tasks.seq2seq.beam_search import Search
 from markit.tasks.seq2seq.handler import SequenceGenerator
 
-from helpers import SEQ_INPUTS, SEQ_OUTPUTS, SEQ_SEARCH, tiny_seq2seq
+from helpers import SEQ_INPUTS, SEQ_OUTPUTS, SEQ_SEARCH, complete_spec, tiny_seq2seq
 
 BUDGET = 100  # beam steps; the archive's search: beam_width 3 x max_length 6 = 18 a text, maxima 6 and 8
 
@@ -45,12 +45,13 @@ def searches() -> Searches:
 def handler(tmp_path: Path, searches: Searches) -> SequenceGenerator:
     (tmp_path / "in.json").write_text(json.dumps(SEQ_INPUTS))
     (tmp_path / "out.json").write_text(json.dumps(SEQ_OUTPUTS))
-    spec = {"name": "tiny_seq2seq", "version": "1.0", "task": "seq2seq",
-            "symbols": {"input": {"file": "in.json", "split": "characters", "lowercase": True, "pad": "<pad>", "end": "</s>",
-                                  "map": {}},
-                        "output": {"file": "out.json", "start": "<s>", "end": "</s>", "never": ["<s>"], "join": " "}},
+    spec = complete_spec({"name": "tiny_seq2seq", "version": "1.0", "task": "seq2seq",
+            "symbols": {"input": {"file": "in.json", "size": len(SEQ_INPUTS), "split": "characters", "lowercase": True, "pad": "<pad>",
+                                  "end": "</s>", "map": {}},
+                        "output": {"file": "out.json", "size": len(SEQ_OUTPUTS), "start": "<s>", "end": "</s>", "never": ["<s>"],
+                                   "join": " "}},
             "search": SEQ_SEARCH,
-            "budgets": {"request_bytes": 1 << 20, "instances": 8, "texts": 8, "text_chars": 12, "beam_steps": BUDGET}}
+            "budgets": {"request_bytes": 1 << 20, "instances": 8, "texts": 8, "text_chars": 12, "beam_steps": BUDGET}})
     model = LoadedModel(forward=None, programs={"encode": searches.model.encode, "decode_step": searches.decode_step})
     return SequenceGenerator(UnpackedArchive(tmp_path, {"spec": spec, "identity": "sha256:t", "files": {}}), model)
 

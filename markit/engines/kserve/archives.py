@@ -95,5 +95,5 @@ def load_archive(path: Path, info: MarInfo, workdir: Path, policy: TrustPolicy |
         raise ArchiveRefused(f"{path.name}: its golden examples do not reproduce here, so it is not served:\n  "
                              + "\n  ".join(failures))
     log.info("%s: %s %s ready (identity %s, %d golden examples reproduced)", path.name, info.name, info.version,
-             identity, len(handler.archive.spec.get("golden") or []))
+             identity, len(handler.archive.manifest["spec"].get("golden") or []))
     return LoadedArchive(info=info, identity=identity, core=core, handler=handler)

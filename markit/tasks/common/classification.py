@@ -1,16 +1,33 @@
-"""Pure postprocessing for classifiers: logits -> top-k ``{label, index, probability}`` above a threshold."""
+"""Pure postprocessing for classifiers: logits -> top-k ``{label, index, probability}`` above a threshold; the
+manifest sections it reads (``labels``, ``postprocess``), shared by the classification tasks."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import torch
+from pydantic import Field
 
 from ...core.errors import ArchiveError
+from ...core.section import Section
 
-__all__ = ["Classification", "top_k"]
+__all__ = ["Classification", "Labels", "Postprocess", "top_k"]
+
+
+class Labels(Section):
+    """The archive's labels file (``index_to_name.json``: {"0": label, ...}) and how many it holds."""
+
+    file: str
+    count: Annotated[int, Field(ge=1)]
+
+
+class Postprocess(Section):
+    """How logits become an answer: the ``top_k`` most probable labels whose probability reaches ``threshold``."""
+
+    top_k: Annotated[int, Field(ge=1, description="the most labels an answer holds; a request may ask for fewer")] = 5
+    threshold: Annotated[float, Field(ge=0, le=1)] = 0.0
 
 
 @dataclass(frozen=True)
@@ -22,11 +39,8 @@ class Classification:
     threshold: float = 0.0
 
     @classmethod
-    def from_manifest(cls, section: Mapping[str, Any], labels: Sequence[str]) -> Classification:
-        try:
-            return cls(labels=tuple(labels), top_k=int(section["top_k"]), threshold=float(section.get("threshold", 0.0)))
-        except (KeyError, TypeError, ValueError) as err:
-            raise ArchiveError(f"manifest spec.postprocess is invalid: {err!r}") from err
+    def of(cls, labels: Sequence[str], postprocess: Postprocess) -> Classification:
+        return cls(labels=tuple(labels), top_k=postprocess.top_k, threshold=postprocess.threshold)
 
 
 def top_k(logits: torch.Tensor, rule: Classification, k: int | None = None) -> list[dict[str, Any]]:

@@ -25,14 +25,17 @@ import io
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Literal, get_args
 
 import numpy as np
 import torch
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+from pydantic import Field, model_validator
 
 from ...core.errors import ArchiveError, BadInput, PayloadTooLarge, UnsupportedMediaType
+from ...core.section import Section
+
+Pixels = Annotated[int, Field(ge=1)]
 
 __all__ = [
     "COLOR_MODES",
@@ -51,14 +54,9 @@ __all__ = [
     "to_tensor",
 ]
 
-INTERPOLATIONS: Mapping[str, Image.Resampling] = {
-    "nearest": Image.Resampling.NEAREST,
-    "bilinear": Image.Resampling.BILINEAR,
-    "bicubic": Image.Resampling.BICUBIC,
-    "lanczos": Image.Resampling.LANCZOS,
-    "box": Image.Resampling.BOX,
-    "hamming": Image.Resampling.HAMMING,
-}
+Interpolation = Literal["nearest", "bilinear", "bicubic", "lanczos", "box", "hamming"]
+INTERPOLATIONS: Mapping[str, Image.Resampling] = {name: Image.Resampling[name.upper()] for name in get_args(Interpolation)}
+ColorMode = Literal["RGB", "L"]
 COLOR_MODES = {"RGB": 3, "L": 1}
 DRAFT_FORMATS = ("JPEG", "MPO")  # the formats Pillow can decode at a reduced scale (Image.draft)
 # With draft on, an image still larger than this many times the resize target after decoding (a PNG,
@@ -72,42 +70,27 @@ DRAFT_MIN_RATIO = 4
 _TRANSPOSING_ORIENTATIONS = (5, 6, 7, 8)  # EXIF orientations whose upright image swaps width and height
 
 
-@dataclass(frozen=True)
-class ImagePreprocessing:
-    """The preprocessing an archive declares (its manifest's ``spec.preprocess``).
+class ImagePreprocessing(Section):
+    """The preprocessing an archive declares (its manifest's ``spec.preprocess``), as the spec gives it."""
 
-    ``draft``: decode only what ``resize`` needs (see the module docstring). The spec's default is
-    True, so new archives get it; a manifest without the key predates it and keeps full decoding,
-    as does this class's own default.
-    """
+    color_mode: ColorMode
+    mean: Annotated[tuple[float, ...], Field(min_length=1, max_length=3, description="one per channel of color_mode")]
+    std: Annotated[tuple[Annotated[float, Field(gt=0)], ...], Field(min_length=1, max_length=3, description="one per channel")]
+    resize: Pixels | tuple[Pixels, Pixels] | None = Field(None, description=(
+        "the shorter side to this many pixels (torchvision's convention), or [height, width]"))
+    center_crop: tuple[Pixels, Pixels] | None = Field(None, description="[height, width] from the center")
+    interpolation: Interpolation = "bilinear"
+    draft: bool = Field(True, description=(
+        "Decode only what resize needs: JPEGs at 1/2, 1/4 or 1/8 scale (never below the resize target), other large "
+        "images box-reduced before the resize. Off: every pixel decoded, resized whole, then cropped."))
 
-    color_mode: str
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    resize: int | tuple[int, int] | None = None
-    center_crop: tuple[int, int] | None = None
-    interpolation: str = "bilinear"
-    draft: bool = False
-
-    @classmethod
-    def from_manifest(cls, section: Mapping[str, Any]) -> ImagePreprocessing:
-        try:
-            resize = section.get("resize")
-            crop = section.get("center_crop")
-            draft = section.get("draft", False)  # absent: the archive was built before draft decoding
-            if not isinstance(draft, bool):
-                raise TypeError(f"draft must be true or false, got {draft!r}")
-            return cls(
-                color_mode=section["color_mode"],
-                mean=tuple(float(v) for v in section["mean"]),
-                std=tuple(float(v) for v in section["std"]),
-                resize=tuple(resize) if isinstance(resize, list) else resize,
-                center_crop=tuple(crop) if crop is not None else None,
-                interpolation=section.get("interpolation", "bilinear"),
-                draft=draft,
-            )
-        except (KeyError, TypeError, ValueError) as err:
-            raise ArchiveError(f"manifest spec.preprocess is invalid: {err!r}") from err
+    @model_validator(mode="after")
+    def _per_channel(self) -> ImagePreprocessing:
+        channels = COLOR_MODES[self.color_mode]
+        if len(self.mean) != channels or len(self.std) != channels:
+            raise ValueError(f"mean and std need {channels} value(s) for color_mode {self.color_mode}, "
+                             f"got {len(self.mean)} and {len(self.std)}")
+        return self
 
     def apply(self, data: bytes, max_pixels: int) -> torch.Tensor:
         """Raw image bytes (of at most ``max_pixels``) -> float tensor of shape (channels, height, width)."""

@@ -23,15 +23,18 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, get_args
 
 import torch
+from pydantic import Field
 
 from ...core.errors import ArchiveError
+from ...core.section import Section
 
-__all__ = ["POOLINGS", "TextEncoder", "Tokenized", "pad_batch", "pool"]
+__all__ = ["POOLINGS", "TextEncoder", "TextSettings", "TokenizerSection", "Tokenized", "pad_batch", "pool"]
 
-POOLINGS = ("mean", "cls", "max")
+Pooling = Literal["mean", "cls", "max"]
+POOLINGS: tuple[str, ...] = get_args(Pooling)
 
 CHARS_PER_TOKEN = 6  # the first prefix: max_length * this (English averages ~4.5 characters per BERT token)
 GROWTH = 4           # an unsettled prefix is retried this many times longer
@@ -42,6 +45,23 @@ LOCAL_NORMALIZERS = frozenset({"BertNormalizer", "Lowercase", "StripAccents", "S
                                "Nmt", "Precompiled", "Prepend", "ByteLevel"})
 LOCAL_PRE_TOKENIZERS = frozenset({"BertPreTokenizer", "Whitespace", "WhitespaceSplit", "Punctuation", "Digits",
                                   "Metaspace", "ByteLevel", "UnicodeScripts", "CharDelimiterSplit"})
+
+
+class TokenizerSection(Section):
+    """The archive's own tokenizer (Hugging Face tokenizers' ``tokenizer.json``) and how it is applied."""
+
+    file: str
+    max_length: Annotated[int, Field(ge=1)]
+    max_length_from: str = Field(description="'spec', or the model config file:key it came from")
+    pad_id: Annotated[int, Field(ge=0)]
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+class TextSettings(Section):
+    """How token embeddings become a text's embedding."""
+
+    pooling: Pooling
+    normalize: bool
 
 
 @dataclass(frozen=True)
@@ -73,11 +93,9 @@ class TextEncoder:
         self.first_prefix = max_length * CHARS_PER_TOKEN + self.margin if _is_local(json.loads(config)) else None
 
     @classmethod
-    def from_manifest(cls, archive_dir: Path, section: Mapping[str, Any]) -> TextEncoder:
-        try:
-            return cls(archive_dir / section["file"], int(section["max_length"]), int(section["pad_id"]))
-        except (KeyError, TypeError, ValueError) as err:
-            raise ArchiveError(f"manifest spec.tokenizer is invalid: {err!r}") from err
+    def of(cls, archive_dir: Path, section: TokenizerSection) -> TextEncoder:
+        """The encoder an archive's ``spec.tokenizer`` describes, with its file under ``archive_dir``."""
+        return cls(archive_dir / section.file, section.max_length, section.pad_id)
 
     def encode(self, texts: Sequence[str]) -> list[Tokenized]:
         """Each text's first ``max_length`` token ids (special tokens included) and whether it had more:

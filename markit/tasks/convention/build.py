@@ -49,7 +49,6 @@ TASK = Task(
     handler=ConventionHandler,
     required_keys=frozenset(),
     optional_keys=frozenset(),
-    manifest_keys=(),
     budgets=IMAGE_BUDGETS,  # pixels: raw bytes that are an image, before the model's preprocess opens them
     parse=parse,
     stage=stage,

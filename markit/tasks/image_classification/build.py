@@ -8,7 +8,7 @@ Spec keys: ``preprocess`` (the model's own resize, crop and normalization consta
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,9 +17,11 @@ from markit.tasks.image_classification.handler import ImageClassifier
 
 from ...builder.errors import SpecError
 from ...builder.labels import read_labels
-from ...builder.sections import IMAGE_BUDGETS, PostprocessSpec, parse_postprocess, plain
+from ...builder.sections import IMAGE_BUDGETS, parse_postprocess
 from ...builder.spec_reader import Section, read_file
 from ...builder.task import Task
+from ...core.section import default_of
+from ..common.classification import Labels, Postprocess
 
 if TYPE_CHECKING:
     from ...builder.spec import Spec
@@ -33,7 +35,7 @@ LABELS_FILE = "index_to_name.json"
 class ImageClassificationSettings:
     preprocess: ImagePreprocessing
     labels: Path
-    postprocess: PostprocessSpec
+    postprocess: Postprocess
 
 
 def parse(top: Section, spec_dir: Path, refs: dict[str, str]) -> ImageClassificationSettings:
@@ -58,15 +60,15 @@ def parse_preprocess(section: Section) -> ImagePreprocessing:
                         "every image must come out the same size to be batched")
     if isinstance(resize, int) and crop is not None and max(_pair(crop)) > resize:
         raise SpecError(f"{section.key('center_crop')}: {crop} is larger than preprocess.resize {resize}; crop at most the resized size")
-    draft = section.optional("draft", bool)  # default on for new archives: decode only what resize needs
+    draft = section.optional("draft", bool)
     return ImagePreprocessing(
         color_mode=mode,
         mean=mean,
         std=std,
         resize=resize,
         center_crop=_pair(crop) if crop is not None else None,
-        interpolation=section.choice("interpolation", tuple(INTERPOLATIONS), default="bilinear"),
-        draft=True if draft is None else draft,
+        interpolation=section.choice("interpolation", tuple(INTERPOLATIONS), default=default_of(ImagePreprocessing, "interpolation")),
+        draft=default_of(ImagePreprocessing, "draft") if draft is None else draft,
     )
 
 
@@ -80,8 +82,8 @@ def stage(spec: Spec, root: Path, _section: dict[str, Any]) -> dict[str, Any]:
     if settings.postprocess.top_k > len(labels):
         raise SpecError(f"postprocess.top_k: {settings.postprocess.top_k} is more than the {len(labels)} labels in {settings.labels.name}")
     (root / LABELS_FILE).write_text(json.dumps({str(i): name for i, name in enumerate(labels)}, indent=1), encoding="utf-8")
-    return {"preprocess": plain(asdict(settings.preprocess)), "labels": {"file": LABELS_FILE, "count": len(labels)},
-            "postprocess": asdict(settings.postprocess)}
+    return {"preprocess": settings.preprocess, "labels": Labels(file=LABELS_FILE, count=len(labels)),
+            "postprocess": settings.postprocess}
 
 
 TASK = Task(
@@ -89,7 +91,6 @@ TASK = Task(
     handler=ImageClassifier,
     required_keys=frozenset({"preprocess", "labels", "postprocess"}),
     optional_keys=frozenset(),
-    manifest_keys=("preprocess", "labels", "postprocess"),
     budgets=IMAGE_BUDGETS,
     parse=parse,
     stage=stage,

@@ -14,7 +14,7 @@ from ...core.payload import Payload, binary_input, parse_int_option
 from ...core.unpacked import UnpackedArchive
 from ...protocols.typed_outputs import TypedOutput, top_k_outputs
 from ..common.classification import Classification, top_k
-from ..common.images import ImagePreprocessing
+from .manifest import ImageClassificationSpec
 
 __all__ = ["Asked", "ImageClassifier"]
 
@@ -34,8 +34,9 @@ class ImageClassifier(TaskHandler):
 
     def __init__(self, archive: UnpackedArchive, model: LoadedModel) -> None:
         super().__init__(archive, model)
-        self.preprocessing = ImagePreprocessing.from_manifest(archive.spec["preprocess"])
-        self.rule = Classification.from_manifest(archive.spec["postprocess"], archive.labels())
+        spec: ImageClassificationSpec = archive.spec
+        self.preprocessing = spec.preprocess
+        self.rule = Classification.of(archive.labels(), spec.postprocess)
 
     def decode(self, payload: Payload, metrics: Metrics) -> Decoded[Asked]:
         found = binary_input(payload, data_keys=("image",), option_keys=("top_k",))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
 from markit.tasks.regression.handler import Regressor
 
@@ -17,13 +17,14 @@ from ...builder.errors import SpecError
 from ...builder.sections import REQUEST_BYTES
 from ...builder.spec_reader import PYTHON_NAME, Section
 from ...builder.task import Task
+from .manifest import Feature, Guard, Output
 
 if TYPE_CHECKING:
     from ...builder.spec import Spec
 
 __all__ = ["TASK", "TabularSpec"]
 
-GUARD_POLICIES = ("reject", "flag")
+GUARD_POLICIES: tuple[str, ...] = get_args(Guard.model_fields["policy"].annotation)
 KSERVE_KEYS = ("instances", "inputs")  # top-level keys of KServe v1/v2 request bodies (markit/protocols/codec.py)
 
 
@@ -31,9 +32,9 @@ KSERVE_KEYS = ("instances", "inputs")  # top-level keys of KServe v1/v2 request 
 class TabularSpec:
     """Named input features, named outputs, and guards on the feature values."""
 
-    features: tuple[dict[str, Any], ...]
-    outputs: tuple[dict[str, Any], ...]
-    guards: tuple[dict[str, Any], ...] = ()
+    features: tuple[Feature, ...]
+    outputs: tuple[Output, ...]
+    guards: tuple[Guard, ...] = ()
 
 
 def parse(top: Section, _spec_dir: Path, _refs: dict[str, str]) -> TabularSpec:
@@ -57,8 +58,9 @@ def parse(top: Section, _spec_dir: Path, _refs: dict[str, str]) -> TabularSpec:
             raise SpecError(f"guards[{index}]: give min, max or both")
         if len(bounds) == 2 and bounds["min"] > bounds["max"]:
             raise SpecError(f"guards[{index}]: min {bounds['min']} is greater than max {bounds['max']}")
-        guards.append({"feature": guard.data["feature"], "policy": guard.choice("policy", GUARD_POLICIES), **bounds})
-    return TabularSpec(features=features, outputs=outputs, guards=tuple(guards))
+        guards.append(Guard(feature=guard.data["feature"], policy=guard.choice("policy", GUARD_POLICIES), **bounds))
+    return TabularSpec(features=tuple(Feature(**feature) for feature in features), outputs=tuple(Output(**output) for output in outputs),
+                       guards=tuple(guards))
 
 
 def _named_list(top: Section, key: str, required: set[str], optional: set[str]) -> list[dict[str, Any]]:
@@ -78,8 +80,7 @@ def _named_list(top: Section, key: str, required: set[str], optional: set[str]) 
 
 def stage(spec: Spec, _root: Path, _section: dict[str, Any]) -> dict[str, Any]:
     tabular: TabularSpec = spec.settings
-    return {"features": [dict(feature) for feature in tabular.features], "outputs": [dict(output) for output in tabular.outputs],
-            "guards": [dict(guard) for guard in tabular.guards]}
+    return {"features": tabular.features, "outputs": tabular.outputs, "guards": tabular.guards}
 
 
 TASK = Task(
@@ -87,7 +88,6 @@ TASK = Task(
     handler=Regressor,
     required_keys=frozenset({"features", "outputs"}),
     optional_keys=frozenset({"guards"}),
-    manifest_keys=("features", "outputs", "guards"),
     budgets={"request_bytes": REQUEST_BYTES, "rows": 1024},  # rows also count KServe instances
     parse=parse,
     stage=stage,

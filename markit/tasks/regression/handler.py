@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 import torch
 
 from ...core.budgets import Budgets
-from ...core.errors import ArchiveError, BadInput, UnprocessableInput
+from ...core.errors import BadInput, UnprocessableInput
 from ...core.exchange import Metrics
 from ...core.handler import Decoded, TaskHandler
 from ...core.loading import LoadedModel
@@ -29,32 +27,11 @@ from ...core.payload import Payload, sole_input
 from ...core.unpacked import UnpackedArchive
 from ...protocols.routing import InstanceRules
 from ...protocols.typed_outputs import TypedOutput
+from .manifest import Feature, RegressionSpec
 
-__all__ = ["Feature", "Guard", "Regressor"]
+__all__ = ["Regressor"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Feature:
-    name: str
-    shape: tuple[int, ...]
-    unit: str
-
-    @property
-    def size(self) -> int:
-        return math.prod(self.shape) if self.shape else 1
-
-
-@dataclass(frozen=True)
-class Guard:
-    feature: str
-    min: float | None
-    max: float | None
-    policy: str
-
-    def describe(self) -> str:
-        return f"[{self.min}, {self.max}]"
 
 
 class Regressor(TaskHandler):
@@ -62,13 +39,10 @@ class Regressor(TaskHandler):
 
     def __init__(self, archive: UnpackedArchive, model: LoadedModel) -> None:
         super().__init__(archive, model)
-        spec = archive.spec
-        try:
-            self.features = [Feature(f["name"], tuple(f["shape"]), f["unit"]) for f in spec["features"]]
-            self.outputs = [(o["name"], o["unit"]) for o in spec["outputs"]]
-            self.guards = [Guard(g["feature"], g.get("min"), g.get("max"), g["policy"]) for g in spec.get("guards", [])]
-        except (KeyError, TypeError) as err:
-            raise ArchiveError(f"manifest spec.features/outputs/guards is invalid: {err!r}") from err
+        spec: RegressionSpec = archive.spec
+        self.features = list(spec.features)
+        self.outputs = [(output.name, output.unit) for output in spec.outputs]
+        self.guards = list(spec.guards)
 
     def instance_rules(self) -> InstanceRules:
         # KServe v2: one input tensor per feature, named after it; an instance is a row

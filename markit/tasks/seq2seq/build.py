@@ -27,6 +27,8 @@ from ...builder.errors import SpecError
 from ...builder.sections import REQUEST_BYTES, require_methods
 from ...builder.spec_reader import Section, read_file
 from ...builder.task import ProgramExample, Task
+from ...core.section import default_of
+from .manifest import InputSymbolsSection, OutputSymbolsSection, SearchMaxima, SearchSection, Symbols
 
 if TYPE_CHECKING:
     from markit.core.handler import Decoded
@@ -104,7 +106,8 @@ def _input(section: Section, spec_dir: Path, refs: dict[str, str]) -> InputSymbo
         if not isinstance(source, str) or not source or not isinstance(target, str) or target not in table:
             raise SpecError(f"{section.key('map')}.{source}: map a symbol to one of the table's symbols, got {target!r}")
     lowercase = section.optional("lowercase", bool)
-    return InputSymbolsSpec(path, table, section.choice("split", SPLITS, default="characters"), bool(lowercase),
+    split = section.choice("split", SPLITS, default=default_of(InputSymbolsSection, "split"))
+    return InputSymbolsSpec(path, table, split, bool(lowercase),
                             _member(section, "pad", table), _member(section, "end", table) if section.data.get("end") is not None else None,
                             dict(mapping))
 
@@ -120,7 +123,7 @@ def _output(section: Section, spec_dir: Path, refs: dict[str, str]) -> OutputSym
     start, end = _member(section, "start", table), _member(section, "end", table)
     if end in never:
         raise SpecError(f"{section.key('never')}: lists the end symbol {end!r}; a search could never finish")
-    return OutputSymbolsSpec(path, table, start, end, tuple(never), " " if join is None else join)
+    return OutputSymbolsSpec(path, table, start, end, tuple(never), default_of(OutputSymbolsSection, "join") if join is None else join)
 
 
 def _search(section: Section) -> tuple[Search, Search]:
@@ -128,9 +131,10 @@ def _search(section: Section) -> tuple[Search, Search]:
     limits = section.section("maxima")
     limits.allow(set(OPTIONS) - {"length_penalty"}, {"length_penalty"})
     maxima = Search(*(limits.integer(name, default=1, low=1, high=MAXIMA[name]) for name in ("beam_width", "num_candidates", "max_length")),
-                    _penalty(limits, 2.0))
+                    _penalty(limits, default_of(SearchMaxima, "length_penalty")))
     search = Search(*(section.integer(name, default=1, low=1, high=int(getattr(maxima, name)))
-                      for name in ("beam_width", "num_candidates", "max_length")), _penalty(section, 0.0))
+                      for name in ("beam_width", "num_candidates", "max_length")),
+                    _penalty(section, default_of(SearchSection, "length_penalty")))
     if search.length_penalty > maxima.length_penalty:
         raise SpecError(f"{section.key('length_penalty')}: {search.length_penalty:g} is more than maxima.length_penalty "
                         f"{maxima.length_penalty:g}")
@@ -156,13 +160,13 @@ def stage(spec: Spec, root: Path, _section: dict[str, Any]) -> dict[str, Any]:
         (root / file).write_text(json.dumps(list(symbols.table), ensure_ascii=False, indent=0), encoding="utf-8")
     source, target = settings.input, settings.output
     return {
-        "symbols": {
-            "input": {"file": INPUT_FILE, "size": len(source.table), "split": source.split, "lowercase": source.lowercase,
-                      "pad": source.pad, "end": source.end, "map": dict(source.map)},
-            "output": {"file": OUTPUT_FILE, "size": len(target.table), "start": target.start, "end": target.end,
-                       "never": list(target.never), "join": target.join},
-        },
-        "search": {**asdict(settings.search), "maxima": asdict(settings.maxima)},
+        "symbols": Symbols(
+            input=InputSymbolsSection(file=INPUT_FILE, size=len(source.table), split=source.split, lowercase=source.lowercase,
+                                      pad=source.pad, end=source.end, map=dict(source.map)),
+            output=OutputSymbolsSection(file=OUTPUT_FILE, size=len(target.table), start=target.start, end=target.end,
+                                        never=target.never, join=target.join),
+        ),
+        "search": SearchSection(**asdict(settings.search), maxima=SearchMaxima(**asdict(settings.maxima))),
     }
 
 
@@ -227,7 +231,6 @@ TASK = Task(
     handler=SequenceGenerator,
     required_keys=frozenset({"symbols", "search"}),
     optional_keys=frozenset(),
-    manifest_keys=("symbols", "search"),
     budgets=BUDGETS,
     parse=parse,
     stage=stage,

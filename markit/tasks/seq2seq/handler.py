@@ -35,6 +35,7 @@ from ...core.unpacked import UnpackedArchive
 from ...protocols.routing import InstanceRules
 from ...protocols.typed_outputs import TypedOutput
 from .beam_search import Hypothesis, Search, beam_search
+from .manifest import Seq2SeqSpec
 from .symbols import InputSymbols, OutputSymbols
 
 __all__ = ["OPTIONS", "SearchLimits", "SequenceGenerator"]
@@ -52,15 +53,6 @@ class SearchLimits:
     default: Search
     maxima: Search
 
-    @classmethod
-    def from_manifest(cls, section: Mapping[str, Any]) -> SearchLimits:
-        try:
-            limits = cls(_search(section), _search(section["maxima"]))
-        except (KeyError, TypeError, ValueError) as err:
-            raise ArchiveError(f"manifest spec.search is invalid: {err!r}") from err
-        limits.checked(limits.default, "manifest spec.search", ArchiveError)
-        return limits
-
     def resolve(self, options: Mapping[str, Any]) -> Search:
         """The search a request asks for: its options over the defaults, each within the maxima."""
         values = asdict(self.default)
@@ -73,11 +65,6 @@ class SearchLimits:
             raise error(f"{where}: num_candidates {search.num_candidates} is more than beam_width {search.beam_width}; "
                         "a beam search returns at most beam_width candidates (ask for a wider beam too)")
         return search
-
-
-def _search(section: Mapping[str, Any]) -> Search:
-    return Search(int(section["beam_width"]), int(section["num_candidates"]), int(section["max_length"]),
-                  float(section["length_penalty"]))
 
 
 def _option(name: str, value: Any, most: float) -> int | float:
@@ -115,14 +102,10 @@ class SequenceGenerator(TaskHandler):
 
     def __init__(self, archive: UnpackedArchive, model: LoadedModel) -> None:
         super().__init__(archive, model)
-        spec = archive.spec
-        try:
-            symbols = spec["symbols"]
-            self.inputs = InputSymbols.from_manifest(archive.directory, symbols["input"])
-            self.outputs = OutputSymbols.from_manifest(archive.directory, symbols["output"])
-        except (KeyError, TypeError) as err:
-            raise ArchiveError(f"manifest spec.symbols is invalid: {err!r}") from err
-        self.limits = SearchLimits.from_manifest(spec.get("search") or {})
+        spec: Seq2SeqSpec = archive.spec
+        self.inputs = InputSymbols.load(archive.directory, spec.symbols.input)
+        self.outputs = OutputSymbols.load(archive.directory, spec.symbols.output)
+        self.limits = SearchLimits(spec.search.settings(), spec.search.maxima.settings())
         self.encode, self.decode_step = model.programs["encode"], model.programs["decode_step"]
 
     def decode(self, payload: Payload, metrics: Metrics) -> Decoded[_Texts]:

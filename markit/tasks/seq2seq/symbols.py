@@ -19,15 +19,16 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import get_args
 
 import torch
 
 from ...core.errors import ArchiveError, BadInput
+from .manifest import InputSymbolsSection, OutputSymbolsSection, Split
 
 __all__ = ["SPLITS", "InputSymbols", "OutputSymbols", "read_table"]
 
-SPLITS = ("characters", "spaces")
+SPLITS: tuple[str, ...] = get_args(Split)
 SHOWN = 5  # unknown symbols named in one message
 
 
@@ -64,20 +65,14 @@ class InputSymbols:
     pad: int
 
     @classmethod
-    def from_manifest(cls, directory: Path, section: Mapping[str, Any]) -> InputSymbols:
-        try:
-            table = read_table(directory / section["file"])
-            ids = {symbol: index for index, symbol in enumerate(table)}
-            mapping = dict(section.get("map") or {})
-            for source, target in mapping.items():
-                _id(ids, target, f"input.map.{source}")
-            if section["split"] not in SPLITS:
-                raise ArchiveError(f"manifest spec.symbols.input.split {section['split']!r} is not one of {list(SPLITS)}")
-            end = _id(ids, section["end"], "input.end") if section.get("end") else None
-            return cls(tuple(table), ids, section["split"], bool(section["lowercase"]), mapping, end,
-                       _id(ids, section["pad"], "input.pad"))
-        except (KeyError, TypeError) as err:
-            raise ArchiveError(f"manifest spec.symbols.input is invalid: {err!r}") from err
+    def load(cls, directory: Path, section: InputSymbolsSection) -> InputSymbols:
+        """The table the archive's ``spec.symbols.input`` names, under ``directory``, read as it says."""
+        table = read_table(directory / section.file)
+        ids = {symbol: index for index, symbol in enumerate(table)}
+        for source, target in section.map.items():
+            _id(ids, target, f"input.map.{source}")
+        end = _id(ids, section.end, "input.end") if section.end else None
+        return cls(tuple(table), ids, section.split, section.lowercase, dict(section.map), end, _id(ids, section.pad, "input.pad"))
 
     def symbols_of(self, text: str) -> list[str]:
         text = text.lower() if self.lowercase else text
@@ -116,15 +111,12 @@ class OutputSymbols:
     join: str
 
     @classmethod
-    def from_manifest(cls, directory: Path, section: Mapping[str, Any]) -> OutputSymbols:
-        try:
-            table = read_table(directory / section["file"])
-            ids = {symbol: index for index, symbol in enumerate(table)}
-            never = tuple(_id(ids, symbol, "output.never") for symbol in section.get("never") or ())
-            return cls(tuple(table), _id(ids, section["start"], "output.start"), _id(ids, section["end"], "output.end"),
-                       never, str(section["join"]))
-        except (KeyError, TypeError) as err:
-            raise ArchiveError(f"manifest spec.symbols.output is invalid: {err!r}") from err
+    def load(cls, directory: Path, section: OutputSymbolsSection) -> OutputSymbols:
+        """The table the archive's ``spec.symbols.output`` names, under ``directory``, read as it says."""
+        table = read_table(directory / section.file)
+        ids = {symbol: index for index, symbol in enumerate(table)}
+        never = tuple(_id(ids, symbol, "output.never") for symbol in section.never)
+        return cls(tuple(table), _id(ids, section.start, "output.start"), _id(ids, section.end, "output.end"), never, section.join)
 
     def symbols(self, ids: Sequence[int]) -> list[str]:
         return [self.table[i] for i in ids]

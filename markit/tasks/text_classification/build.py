@@ -8,17 +8,20 @@ Spec keys: ``tokenizer``, ``text`` (as text_embedding), ``zero_shot`` (label: de
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from markit.tasks.text_classification.handler import TextClassifier
 
 from ...builder.errors import SpecError
-from ...builder.sections import TEXT_BUDGETS, PostprocessSpec, TextSpec, parse_postprocess, parse_text
+from ...builder.sections import TEXT_BUDGETS, TextSpec, parse_postprocess, parse_text
 from ...builder.task import Task
 from ...builder.text_model import stage_label_embeddings
+from ...core.section import default_of
+from ..common.classification import Labels, Postprocess
 from ..text_embedding.build import stage_text_model
+from .manifest import ZeroShot
 
 if TYPE_CHECKING:
     from ...builder.spec import Spec
@@ -32,14 +35,14 @@ class ZeroShotSpec:
     """Labels described in words; the descriptions are embedded at build and shipped."""
 
     labels: dict[str, str]
-    temperature: float = 0.05
+    temperature: float = default_of(ZeroShot, "temperature")
 
 
 @dataclass(frozen=True)
 class TextClassificationSettings:
     text: TextSpec
     zero_shot: ZeroShotSpec
-    postprocess: PostprocessSpec
+    postprocess: Postprocess
 
 
 def parse(top: Section, spec_dir: Path, refs: dict[str, str]) -> TextClassificationSettings:
@@ -55,16 +58,19 @@ def _zero_shot(section: Section) -> ZeroShotSpec:
     for label, description in labels.items():
         if not isinstance(label, str) or not label.strip() or not isinstance(description, str) or not description.strip():
             raise SpecError(f"{section.key('labels')}.{label}: expected a non-empty label and a description sentence")
-    temperature = section.number("temperature", default=0.05)
+    temperature = section.number("temperature", default=default_of(ZeroShot, "temperature"))
     if temperature <= 0:
         raise SpecError(f"{section.key('temperature')}: must be > 0, got {temperature}")
     return ZeroShotSpec(labels=dict(labels), temperature=temperature)
 
 
 def stage(spec: Spec, root: Path, _section: dict[str, Any]) -> dict[str, Any]:
+    settings: TextClassificationSettings = spec.settings
     entries = stage_text_model(spec, root)
-    stage_label_embeddings(spec, root, entries)
-    return {**entries, "postprocess": asdict(spec.settings.postprocess)}
+    labels, embeddings = stage_label_embeddings(spec, root, entries)
+    zero_shot = ZeroShot(embeddings=embeddings, temperature=settings.zero_shot.temperature, descriptions=dict(settings.zero_shot.labels))
+    return {**entries, "labels": Labels(file=labels, count=len(settings.zero_shot.labels)), "postprocess": settings.postprocess,
+            "zero_shot": zero_shot}
 
 
 TASK = Task(
@@ -72,7 +78,6 @@ TASK = Task(
     handler=TextClassifier,
     required_keys=frozenset({"tokenizer", "zero_shot"}),
     optional_keys=frozenset({"text", "postprocess"}),
-    manifest_keys=("tokenizer", "text", "labels", "postprocess", "zero_shot"),
     budgets=TEXT_BUDGETS,
     parse=parse,
     stage=stage,

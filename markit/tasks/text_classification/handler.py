@@ -21,6 +21,7 @@ from ...core.unpacked import UnpackedArchive
 from ...protocols.typed_outputs import TypedOutput, top_k_outputs
 from ..common.classification import Classification, top_k
 from ..text_embedding.handler import TextEmbedder
+from .manifest import TextClassificationSpec
 
 __all__ = ["TextClassifier"]
 
@@ -30,13 +31,13 @@ class TextClassifier(TextEmbedder):
 
     def __init__(self, archive: UnpackedArchive, model: LoadedModel) -> None:
         super().__init__(archive, model)
-        zero_shot = archive.spec["zero_shot"]
-        self.rule = Classification.from_manifest(archive.spec["postprocess"], archive.labels())
+        spec: TextClassificationSpec = archive.spec
+        self.rule = Classification.of(archive.labels(), spec.postprocess)
         try:
-            self.label_embeddings = load_file(str(archive.directory / zero_shot["embeddings"]))["embeddings"]
-            self.temperature = float(zero_shot["temperature"])
+            self.label_embeddings = load_file(str(archive.directory / spec.zero_shot.embeddings))["embeddings"]
         except (KeyError, OSError, ValueError) as err:
-            raise ArchiveError(f"manifest spec.zero_shot is unusable: {err!r}") from err
+            raise ArchiveError(f"manifest spec.zero_shot.embeddings is unusable: {err!r}") from err
+        self.temperature = spec.zero_shot.temperature
         if self.label_embeddings.shape[0] != len(self.rule.labels):
             raise ArchiveError(f"{self.label_embeddings.shape[0]} label embeddings for {len(self.rule.labels)} labels")
 

@@ -48,7 +48,6 @@ TASK = Task(
     handler=TextEmbedder,
     required_keys=frozenset({"tokenizer"}),
     optional_keys=frozenset({"text"}),
-    manifest_keys=("tokenizer", "text"),
     budgets=TEXT_BUDGETS,
     parse=parse,
     stage=stage,

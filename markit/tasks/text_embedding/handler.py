@@ -13,7 +13,6 @@ from typing import Any
 
 import torch
 
-from ...core.errors import ArchiveError
 from ...core.exchange import Metrics
 from ...core.handler import Decoded, TaskHandler
 from ...core.loading import LoadedModel
@@ -21,6 +20,7 @@ from ...core.payload import Payload, text_input
 from ...core.unpacked import UnpackedArchive
 from ...protocols.typed_outputs import TypedOutput
 from ..common.text import TextEncoder, Tokenized, pad_batch, pool
+from .manifest import TextEmbeddingSpec
 
 __all__ = ["TextEmbedder"]
 
@@ -32,12 +32,9 @@ class TextEmbedder(TaskHandler):
 
     def __init__(self, archive: UnpackedArchive, model: LoadedModel) -> None:
         super().__init__(archive, model)
-        self.encoder = TextEncoder.from_manifest(archive.directory, archive.spec["tokenizer"])
-        text = archive.spec["text"]
-        try:
-            self.pooling, self.normalize = text["pooling"], bool(text["normalize"])
-        except (KeyError, TypeError, ValueError) as err:
-            raise ArchiveError(f"manifest spec.text is invalid: {err!r}") from err
+        spec: TextEmbeddingSpec = archive.spec
+        self.encoder = TextEncoder.of(archive.directory, spec.tokenizer)
+        self.pooling, self.normalize = spec.text.pooling, spec.text.normalize
 
     def decode(self, payload: Payload, metrics: Metrics) -> Decoded[tuple[Tokenized, ...]]:
         texts, single = text_input(payload, self.budgets)
