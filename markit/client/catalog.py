@@ -25,9 +25,9 @@ import requests
 from ..errors import MarkitError, UsageError, report
 from .client import TorchServeClient, connection_problem
 
-__all__ = ["SUPPORTED_MAJOR", "Catalog", "NoModelError", "ServedModel"]
+__all__ = ["SUPPORTED_MAJORS", "Catalog", "NoModelError", "ServedModel"]
 
-SUPPORTED_MAJOR = 1
+SUPPORTED_MAJORS = ("1", "2")  # spec.metadata (capabilities, quality) is the same in both
 
 
 class NoModelError(MarkitError):
@@ -62,8 +62,9 @@ class Catalog:
         for name in self.client.models():
             manifest = self.client.describe(name)
             version = str(manifest.get("schema_version", ""))
-            if version.split(".")[0] != str(SUPPORTED_MAJOR):
-                self.skipped[name] = f"manifest schema_version {version!r}; this client reads {SUPPORTED_MAJOR}.x"
+            if version.split(".")[0] not in SUPPORTED_MAJORS:
+                reads = " and ".join(f"{major}.x" for major in SUPPORTED_MAJORS)
+                self.skipped[name] = f"manifest schema_version {version!r}; this client reads {reads}"
                 continue
             self.models.append(ServedModel(name, manifest))
 

@@ -35,6 +35,11 @@ def test_best_by_mae_among_those_that_cover():
 
 
 def test_unknown_schema_major_is_skipped_and_reported():
-    catalog = Catalog(Manifests({"new": manifest(["Seattle"], 0.1, version="2.0"), "old": manifest(["Seattle"], 0.9)}))
+    catalog = Catalog(Manifests({"new": manifest(["Seattle"], 0.1, version="3.0"), "old": manifest(["Seattle"], 0.9)}))
     assert catalog.find_best_model(area="Seattle") == "old"
-    assert "schema_version '2.0'" in catalog.skipped["new"]
+    assert "schema_version '3.0'" in catalog.skipped["new"]
+
+
+def test_1x_and_2x_manifests_are_read_alike():
+    catalog = Catalog(Manifests({"two": manifest(["Seattle"], 0.2, version="2.0"), "one": manifest(["Seattle"], 0.9)}))
+    assert catalog.find_best_model(area="Seattle") == "two" and not catalog.skipped
