@@ -2,9 +2,10 @@
 
 ``exchange`` (what an engine hands in, ``Request``, and gets back, ``Response``), ``handler`` (the task
 handler base and the batch core: per-request isolation), ``errors`` (the exception root that maps to HTTP
-statuses), ``budgets`` and ``limits`` (what one request may cost), ``manifest`` and ``unpacked`` (the
-archive's own manifest, checked at start), ``loading`` (its model in any of its forms), ``service``
-(unpacked archive -> handler) and ``golden`` (replaying its golden examples).
+statuses), ``budgets`` and ``limits`` (what one request may cost), ``manifest``, ``manifest_types``,
+``section`` and ``unpacked`` (the archive's own manifest: checked at start and parsed once into typed
+sections), ``loading`` (its model in any of its forms), ``service`` (unpacked archive -> handler) and
+``golden`` (replaying its golden examples).
 
 It travels inside every archive (with ``protocols``, ``tasks`` and ``engines.torchserve``) and its
 modules import each other relatively, so an archive loads its own copy under a private name. It imports
