@@ -12,7 +12,6 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import skimage
@@ -27,7 +26,6 @@ from markit.offline import LocalArchive, predict
 from markit.offline.local_archive import content_type_for
 from markit.offline.predict import expand_inputs
 from markit.tasks.common.classification import Classification, top_k
-from markit.tasks.common.images import ImagePreprocessing
 
 PHOTOS = Path(skimage.__file__).parent / "data"
 REPO = Path(__file__).resolve().parents[1]
@@ -302,14 +300,15 @@ def wrong_constants(mar: Path, served: dict[str, Reply]) -> None:
     print(f"  {'photo':<14} {'served (archive constants)':<30} {'offline, archive constants':<30} offline, ImageNet constants")
     with LocalArchive(mar) as local:
         archive = UnpackedArchive.open(local.directory)
-        model = load_model(archive.directory, archive.spec["model"]).forward
-        rule = Classification.from_manifest(archive.spec["postprocess"], archive.labels())
-        right = ImagePreprocessing.from_manifest(archive.spec["preprocess"])
+        model = load_model(archive.directory, archive.spec.model).forward
+        rule = Classification.of(archive.labels(), archive.spec.postprocess)
+        right = archive.spec.preprocess
         for name in ("chelsea.png", "coffee.png"):
             data = (PHOTOS / name).read_bytes()
             with torch.inference_mode():
-                pixels = archive.spec["budgets"]["pixels"]
-                offline = [top_k(model(pre.apply(data, pixels)[None])[0], rule, 1)[0] for pre in (right, replace(right, **IMAGENET))]
+                pixels = archive.spec.budgets.pixels
+                offline = [top_k(model(pre.apply(data, pixels)[None])[0], rule, 1)[0]
+                           for pre in (right, right.model_copy(update=IMAGENET))]
             cells = [served[name].body["predictions"][0], *offline]
             text = [f"{p['label']} {p['probability']:.1%}" for p in cells]
             print(f"  {name:<14} {text[0]:<30} {text[1]:<30} {text[2]}")
