@@ -11,6 +11,7 @@ its maxima) are checked by the types' validators and not stated here.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -42,9 +43,10 @@ class _Generator(GenerateJsonSchema):
         return False
 
 
-def manifest_schema() -> dict[str, Any]:
-    """The JSON Schema of a manifest of any built-in task (the spec a union tagged by ``task``)."""
-    specs = tuple(spec_type(name) for name in BUILT_IN)
+def manifest_schema(tasks: Sequence[str] = BUILT_IN) -> dict[str, Any]:
+    """The JSON Schema of a manifest of any of ``tasks`` (the spec a union tagged by ``task``): the built-in ones for
+    the checked-in file; a task added elsewhere (``markit.tasks.spec_type`` finds it) gets its manifests' schema too."""
+    specs = tuple(spec_type(name) for name in tasks)
     union = Annotated[specs[0] if len(specs) == 1 else _union(specs), Field(discriminator="task")]
     schema = Manifest[union].model_json_schema(by_alias=True, schema_generator=_Generator)  # type: ignore[valid-type]
     schema.pop("title", None)
