@@ -1,0 +1,29 @@
+"""The ``echo`` task at build time: its spec key ``echo: {reply}`` and the manifest entry it stages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from markit.builder.spec_reader import Section
+from markit.builder.task import Task
+
+from .handler import EchoHandler
+
+
+@dataclass(frozen=True)
+class EchoSettings:
+    reply: str
+
+
+def parse(top: Section, _spec_dir: Path, _refs: dict[str, str]) -> EchoSettings:
+    return EchoSettings(top.section("echo").string("reply"))
+
+
+def stage(spec: Any, _root: Path, _section: dict[str, Any]) -> dict[str, Any]:
+    return {"echo": {"reply": spec.settings.reply}}
+
+
+TASK = Task(name="echo", handler=EchoHandler, required_keys=frozenset({"echo"}), optional_keys=frozenset(),
+            manifest_keys=("echo",), budgets={"request_bytes": 1 << 20}, parse=parse, stage=stage)
