@@ -20,6 +20,7 @@ Modules, in the order data flows:
 - ``sweep``: the grid, its runs, the table and the recommended ``serving:`` section
 - ``report``: the ratio/goal lines and the machine description
 - ``compare``: the one command; ``cli``: argument parsing
+- ``results``: each report kept in ``docs/results/NAME.md`` with the command, date, commit and machine
 
 Nothing runs at import; ``python -m benchmarks`` is the entry point.
 """

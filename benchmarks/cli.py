@@ -1,4 +1,4 @@
-"""``python -m benchmarks [compare|sweep|load|fault|reliability] ...`` (``./scripts/benchmark.sh`` runs it).
+"""``python -m benchmarks [compare|sweep|load|fault|engines|g2p|reliability] ...`` (``./scripts/benchmark.sh`` runs it).
 
     compare  (default) every ratio of the speed goals, side by side in rounds: ours / the stock
              handler tuned the same, ours / the stock handler on TorchServe's defaults, served /
@@ -18,13 +18,16 @@
 
 The archive is ``--archive NAME.mar`` or built from ``--spec`` (default: the EfficientNet-Lite0
 example) with any ``--set KEY=VALUE`` overrides; the body is the coffee photo as a 600x400 JPEG
-unless ``--body FILE`` is given. Progress goes to stderr, the report to stdout.
+unless ``--body FILE`` is given. Progress goes to stderr, the report to stdout and to
+``docs/results/COMMAND.md`` (``fault-kserve.md`` for ``fault --engine kserve``) with the command, the date, the
+commit and the machine; ``--results FILE`` writes elsewhere, ``--no-results`` only prints.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
@@ -32,6 +35,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from benchmarks import results
 from benchmarks.servers import REPO
 from markit.errors import MarkitError, report
 
@@ -137,7 +141,13 @@ def _parser() -> argparse.ArgumentParser:
     reliability.add_argument("--soak-seconds", type=float, default=300.0, help="the soak's length (default 300)")
     reliability.add_argument("--fault-seconds", type=float, default=60.0, help="each worker-kill run's length (default 60)")
     reliability.add_argument("--kills", type=int, default=6, help="workers SIGKILLed per run (default 6)")
+    for name, command in commands.choices.items():
+        results.add_options(command, name, "; fault-kserve.md with --engine kserve" if name == "fault" else "")
     return parser
+
+
+def _results_name(args: argparse.Namespace) -> str:
+    return "fault-kserve" if args.command == "fault" and args.engine == "kserve" else args.command
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -145,10 +155,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args_list or args_list[0] not in (*COMMANDS, "-h", "--help"):
         args_list.insert(0, "compare")
     args = _parser().parse_args(args_list)
+    run = {"compare": _compare, "sweep": _sweep, "load": _load, "fault": _fault, "engines": _engines, "g2p": _g2p,
+           "reliability": _reliability}[args.command]
+    name = _results_name(args)
     try:
         with tempfile.TemporaryDirectory(prefix="bench-build-") as built:
-            return {"compare": _compare, "sweep": _sweep, "load": _load, "fault": _fault, "engines": _engines, "g2p": _g2p,
-                    "reliability": _reliability}[args.command](args, Path(built))
+            return results.recorded(results.destination(args, name), name, f"python -m benchmarks {shlex.join(args_list)}",
+                                    lambda: run(args, Path(built)))
     except MarkitError as err:
         return report("benchmark", err)
     except (OSError, ValueError, RuntimeError) as err:  # a measurement that went wrong: say what, without a traceback

@@ -19,6 +19,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from benchmarks import results
+
 __all__ = ["main"]
 
 VARIABLE = "THP_MEM_ALLOC_ENABLE"
@@ -53,7 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    return results.run_module("hugepages", parser, _run, argv, keep=lambda args: not args.child)
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.child:
         print(f"{_measure(args.archive, args.batch, args.seconds):.2f}")
         return 0

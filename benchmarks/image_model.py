@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from benchmarks import results
 from benchmarks.stock import eager_network
 from markit.builder.convert import PROGRAM_FILES, compare_outputs, convert, load_program
 
@@ -39,7 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--batches", default="1,8", help="comma-separated batch sizes (default 1,8)")
-    args = parser.parse_args(argv)
+    return results.run_module("image_model", parser, _run, argv)
+
+
+def _run(args: argparse.Namespace) -> int:
     batches = [int(b) for b in args.batches.split(",")]
     torch.set_num_threads(args.threads)
     eager = eager_network()

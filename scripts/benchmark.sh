@@ -13,6 +13,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 ./scripts/setup.sh
+case " $* " in *" -h "*|*" --help "*) exec .venv/bin/python -m benchmarks "$@" ;; esac  # no wrk, no labels needed
 .venv/bin/python examples/efficientnet_lite0/prepare_labels.py >/dev/null
 
 ./scripts/install_wrk.sh

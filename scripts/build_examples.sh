@@ -5,6 +5,7 @@
 # and San Francisco (trained here), English G2P (g2p-en's weights ported, TorchScript), MiniLM embeddings and
 # topics (AOTInductor; transformers at build only).
 set -euo pipefail
+if [[ "${1:-}" == -h || "${1:-}" == --help ]]; then sed -n '2,/^set /s/^# \{0,1\}//p' "$0"; exit 0; fi
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 out=${1:-model_store}

@@ -11,6 +11,7 @@ cd "$root"
 keep=false
 case "${1:-}" in
   --keep-running) keep=true ;;
+  -h|--help) sed -n '2,/^set /s/^# \{0,1\}//p' "$0"; exit 0 ;;
   "") ;;
   *) echo "usage: $0 [--keep-running]" >&2; exit 2 ;;
 esac

@@ -10,6 +10,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 ./scripts/setup.sh
+case " $* " in *" -h "*|*" --help "*) exec .venv/bin/python -m benchmarks reliability --help ;; esac  # nothing built
 args=("$@")
 if [[ " $* " != *" --store "* ]]; then
   MODEL_PINS="" ./scripts/build_examples.sh .run/reliability-store >&2   # its servers pin nothing: leave config/pins.json alone

@@ -32,7 +32,8 @@ export TMPDIR="$home/.run/tmp"
 mkdir -p "$TMPDIR"
 pidfile="$TMPDIR/.model_server.pid"
 
-usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+help() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { help >&2; exit 2; }
 running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
 probe() { "$root/.venv/bin/python" -m markit.client.health --config "$config" --key-file "$home/key_file.json" "$@"; }
 check_inputs() {
@@ -135,5 +136,6 @@ command=${1:-}
 [ $# -gt 0 ] && shift
 case "$command" in
   start|stop|status|foreground) "$root/scripts/setup.sh" >&2; "$command" "$@" ;;
+  -h|--help) help ;;
   *) usage ;;
 esac

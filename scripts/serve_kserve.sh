@@ -13,6 +13,9 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 ./scripts/setup.sh >&2
+if [[ " $* " == *" -h "* || " $* " == *" --help "* ]]; then  # before anything is pinned or served
+  sed -n '2,/^set /s/^# \{0,1\}//p' "$0"; exec .venv/bin/python -m markit.engines.kserve --help
+fi
 store=$(realpath -m "${MODEL_STORE:-model_store}")
 home=$(realpath -m "${KSERVE_HOME:-.run/kserve}")
 trust=$(realpath -m "${TRUST_POLICY:-config/trust.yaml}")

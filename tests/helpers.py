@@ -288,3 +288,30 @@ def read_properties_text(text: str) -> dict[str, str]:
     """``key=value`` lines as KServe's wrapper reads them: split at the first '=', no escapes."""
     pairs = (line.split("=", 1) for line in text.splitlines() if "=" in line and not line.startswith("#"))
     return {key.strip(): value.strip() for key, value in pairs}
+
+
+def install_echo_task(root: Path) -> Path:
+    """The throwaway ``echo`` task (tests/data/echo_task) as an installed package registering it by entry point:
+    the folder and one registration, under ``root``; returns the directory to put on ``sys.path``."""
+    site = root / "site"
+    shutil.copytree(Path(__file__).parent / "data" / "echo_task", site / "echo_task")
+    info = site / "echo_task-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: echo-task\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[markit.tasks]\necho = echo_task\n")
+    return site
+
+
+def write_echo_spec(directory: Path) -> Path:
+    """A spec of task ``echo`` around tests/data/tiny/echo_model.py, with a golden input."""
+    directory.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(TINY / "echo_model.py", directory / "echo_model.py")
+    torch.manual_seed(0)
+    torch.save({f"linear.{k}": v for k, v in torch.nn.Linear(4, 1).state_dict().items()}, directory / "weights.pth")
+    (directory / "a.json").write_text("[1, 2, 3, 4]")
+    spec = {"name": "echo", "version": "1", "task": "echo", "echo": {"reply": "hi"},
+            "model": {"source": "echo_model.py", "class": "Linear4", "weights": "weights.pth"},
+            "golden": [{"input": "a.json", "expected": {"reply": "hi"}}]}
+    path = directory / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    return path

@@ -1,4 +1,6 @@
-"""Build-time package: YAML spec -> verified, self-describing .mar. Never shipped inside archives."""
+"""Build time: YAML spec -> staged files -> converted, verified model -> manifest -> ``.mar``, then the
+archive opened as an engine opens it and its golden examples replayed (``pipeline``). Each task's own
+build step is its folder's ``build.py`` (``markit.tasks``); nothing here is shipped inside archives."""
 
 from .. import __version__
 from .errors import BuildError, SpecError, VerificationError

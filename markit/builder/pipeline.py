@@ -26,7 +26,6 @@ from model_archiver.model_archiver_error import ModelArchiverError
 from model_archiver.model_packaging import generate_model_archive
 
 from markit.archive.signing import SigningError, sign_mar
-from markit.core.golden import differences
 from markit.core.loading import PROGRAM_RUNTIMES
 from markit.core.manifest import MANIFEST_NAME
 from markit.offline import ArchiveLoadError, LocalArchive, LocalRequest
@@ -107,7 +106,7 @@ def _pack_and_verify(spec: Spec, staging: Path, staged: Staged, out: Path, step:
     with step("packing with torch-model-archiver"):
         mar = _pack(spec, staging, staged.entry, out)
     with step(f"verifying {len(spec.golden)} golden example(s) through the handler, in process"):
-        verify_golden(mar, spec)
+        verify_golden(mar)
     return mar, manifest
 
 
@@ -173,18 +172,11 @@ def golden_requests(spec: Spec) -> list[LocalRequest]:
     return [LocalRequest.from_file(example.input) for example in spec.golden]
 
 
-def verify_golden(mar: Path, spec: Spec) -> None:
-    """Run every golden example through the packaged handler; VerificationError with a diff on mismatch."""
+def verify_golden(mar: Path) -> None:
+    """Replay every golden example in the packed archive, as the KServe runtime does before it serves one
+    (``markit.archive.open``); VerificationError with a diff on mismatch."""
     with _loaded(mar) as archive:
-        golden = archive.describe()["spec"]["golden"]
-        responses = archive.predict(golden_requests(spec))
-    report = []
-    for example, response, packaged in zip(spec.golden, responses, golden, strict=True):
-        if response.status != 200:
-            report.append(f"{packaged['input']}: status {response.status}: {response.body}")
-            continue
-        lines = differences(example.expected, response.body, example.tolerance)
-        report += [f"{packaged['input']}: {line}" for line in lines]
+        report = archive.opened.replay_golden()
     if report:
         raise VerificationError(
             "golden examples do not reproduce; no archive was written:\n  " + "\n  ".join(report)

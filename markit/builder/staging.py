@@ -33,6 +33,7 @@ import yaml
 
 from ..core.manifest_types import Golden
 from ..engines.torchserve.entry import RUNTIME_PACKAGE
+from ..tasks import BUILT_IN, folder
 from .convert import PROGRAM_FILES
 from .errors import SpecError
 from .spec import ArtifactSpec, Spec
@@ -57,8 +58,9 @@ def runtime_package_dir() -> Path:
     return path
 
 
-def copy_runtime(target: Path) -> None:
-    """Copy markit's ``RUNTIME_PARTS`` to ``target``: the archive's own run-time package."""
+def copy_runtime(target: Path, task: str) -> None:
+    """Copy markit's ``RUNTIME_PARTS`` to ``target``, the archive's own run-time package, with the
+    folder of ``task`` among its tasks when it is registered from outside this project."""
     source = runtime_package_dir()
     for part in RUNTIME_PARTS:
         (target / part).parent.mkdir(parents=True, exist_ok=True)
@@ -66,6 +68,8 @@ def copy_runtime(target: Path) -> None:
             shutil.copytree(source / part, target / part, ignore=_SKIP)
         else:
             shutil.copyfile(source / part, target / part)
+    if task not in BUILT_IN:
+        shutil.copytree(folder(task), target / "tasks" / task, ignore=_SKIP)
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,7 @@ class Staged:
 
 def stage(spec: Spec, root: Path) -> Staged:
     """Write every archive file under ``root`` (an eager model stays eager here; see markit.builder.convert)."""
-    copy_runtime(root / RUNTIME_PACKAGE)
+    copy_runtime(root / RUNTIME_PACKAGE, spec.task)
     entry = f"{ENTRY_PREFIX}{_tree_hash(root / RUNTIME_PACKAGE)[:12]}.py"
     shutil.copyfile(runtime_package_dir() / ENTRY_FILE, root / entry)
     (root / MODEL_CONFIG_FILE).write_text(yaml.safe_dump(_model_config(spec), sort_keys=True), encoding="utf-8")

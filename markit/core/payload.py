@@ -62,7 +62,8 @@ def binary_input(payload: Payload, data_keys: tuple[str, ...], option_keys: tupl
         found = "none" if not data_fields else ", ".join(data_fields)
         raise BadInput(f"expected exactly one data field ({' or '.join(allowed)}), found {found}")
     name = data_fields[0]
-    value = decode_json_bytes(name, payload.fields[name], payload.content_types.get(name, ""))
+    value = _as_text(decode_json_bytes(name, payload.fields[name], payload.content_types.get(name, "")),
+                     payload.content_types.get(name, ""))
     if isinstance(value, dict):
         return _from_json_object(value, data_keys, option_keys, options)
     if isinstance(value, list):
@@ -111,6 +112,16 @@ def _depth_exceeds(value: dict | list, limit: int) -> bool:
             nested += [child for child in (node.values() if isinstance(node, dict) else node) if isinstance(child, (dict, list))]
         level, depth = nested, depth + 1
     return False
+
+
+def _as_text(value: Any, content_type: str) -> Any:
+    """Bytes sent as ``text/*`` read as the text they are (as TorchServe's frontend hands them over), else unchanged."""
+    if isinstance(value, (bytes, bytearray)) and content_type.split(";", 1)[0].strip().lower().startswith("text/"):
+        try:
+            return bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            return value
+    return value
 
 
 def _checked_binary(name: str, value: Any, content_type: str) -> bytes:

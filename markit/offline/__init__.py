@@ -1,6 +1,7 @@
-"""Running an archive without a server: the same handler code path a TorchServe worker uses.
+"""Running an archive without a server: opened as every engine opens it (``markit.archive.open``) and
+answered by its own core, as the KServe runtime answers it. Imports nothing from TorchServe.
 
-Used by the builder (golden checks, conversion examples) and by ``scripts/predict.sh``.
+Used by the builder (conversion examples, golden checks) and by ``scripts/predict.sh``.
 """
 
 from .local_archive import ArchiveLoadError, LocalArchive, LocalRequest, LocalResponse

@@ -1,5 +1,6 @@
-"""KServe v1/v2: the handlers of built archives answering it in process, natively and behind TorchServe's
-own ``kserve``/``kservev2`` envelopes (TorchServe's envelope classes, TorchServe's Context)."""
+"""KServe v1/v2: the handlers of built archives answering it in TorchServe's own worker code path (its
+``Service``, ``Context`` and envelope classes; tests/torchserve_worker.py), natively and behind
+TorchServe's ``kserve``/``kservev2`` envelopes."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ from ts.torch_handler.request_envelope.kservev2 import KServev2Envelope
 
 from markit.builder import build_archive
 from markit.core.golden import same_json
-from markit.offline import LocalArchive, LocalRequest
+from markit.offline import LocalRequest
 
 from helpers import png_bytes, write_convention_spec
+from torchserve_worker import TorchServeWorker
 
 JSON = "application/json"
 PNG = png_bytes((220, 20, 30))
@@ -34,8 +36,8 @@ def json_request(value) -> LocalRequest:
 
 @pytest.fixture(scope="module")
 def tiny(tiny_mar):
-    with LocalArchive(tiny_mar) as archive:
-        yield archive
+    with TorchServeWorker(tiny_mar) as worker:
+        yield worker
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +45,8 @@ def scorer(tmp_path_factory):
     """The convention Scorer: a JSON list of 4 numbers (or its UTF-8 text as bytes) -> {score, label}."""
     root = tmp_path_factory.mktemp("scorer")
     mar = build_archive(write_convention_spec(root / "spec"), root / "store", progress=lambda _: None).path
-    with LocalArchive(mar) as archive:
-        yield archive
+    with TorchServeWorker(mar) as worker:
+        yield worker
 
 
 def close(first, second) -> bool:
@@ -129,12 +131,12 @@ def test_too_many_instances_for_the_archives_budget(tiny):
                                       "(budgets.instances); split the instances over several requests")
 
 
-def enveloped(archive: LocalArchive, envelope: type, body) -> tuple[int, object]:
+def enveloped(worker: TorchServeWorker, envelope: type, body) -> tuple[int, object]:
     """One request through TorchServe's own envelope class wrapped around the archive's handler, as
     a worker started with service_envelope=kserve / kservev2 runs it."""
-    inputs = archive._receive([json_request(body)])
-    [out] = envelope(archive._handler.handle).handle(inputs, archive._context)
-    return archive._context.get_response_status(0)[0], out
+    inputs = worker.receive([json_request(body)])
+    [out] = envelope(worker.entry.handle).handle(inputs, worker.context)
+    return worker.context.get_response_status(0)[0], out
 
 
 def test_under_torchserve_kserve_envelope(tiny):
@@ -160,7 +162,7 @@ def test_under_torchserve_kservev2_envelope(tiny, scorer):
     status, body = enveloped(tiny, KServev2Envelope, {"inputs": [tensor("image", [2], "BYTES", [RED, BLUE])]})
     assert status == 400
     assert "passes only the first element of a BYTES tensor" in json.loads(body["outputs"][0]["data"][0])["error"]
-    assert not hasattr(tiny._context, "input_names")
+    assert not hasattr(tiny.context, "input_names")
     assert tiny.predict([json_request({"image": RED})])[0].status == 200
     # numeric tensors keep every row through the envelope
     rows = [[1, 2, 3, 4], [0, 0.5, 0, 1]]

@@ -1,25 +1,26 @@
 """A task is one registered unit: the builder's registry, the run-time handlers, the task's spec type and the
-manifest's JSON Schema agree, no common build step names a task, and a new task needs only its module and its
-registration."""
+manifest's JSON Schema agree, no common build step names a task, and a task from outside markit needs only its
+folder and one entry point."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from markit.builder.manifest import SCHEMA_PATH
 from markit.builder.spec import parse_spec
-from markit.builder.spec_reader import Section
-from markit.builder.tasks import TASKS, Task
+from markit.builder.staging import copy_runtime
+from markit.builder.tasks import TASKS
 from markit.core.budgets import BUDGET_KINDS, Budgets
-from markit.core.handler import TaskHandler
 from markit.core.manifest_types import SpecBase
+from markit.schemas.generate import manifest_schema
 from markit.tasks import BUILT_IN, handler_class, known, spec_type
 
-from helpers import REPO
+from helpers import REPO, install_echo_task, write_echo_spec
 
 SCHEMA = json.loads(SCHEMA_PATH.read_text())
 SPEC_SCHEMA = SCHEMA["properties"]["spec"]
@@ -56,28 +57,16 @@ def test_no_common_build_step_names_a_task():
     assert naming == []
 
 
-@dataclass(frozen=True)
-class EchoSettings:
-    reply: str
-
-
-class EchoHandler(TaskHandler):
-    task = "echo"
-
-
-def test_a_new_task_is_its_module_and_its_registration(monkeypatch, tmp_path: Path):
-    def parse(top: Section, _spec_dir: Path, _refs: dict[str, str]) -> EchoSettings:
-        return EchoSettings(top.section("echo").string("reply"))
-
-    echo = Task(name="echo", handler=EchoHandler, required_keys=frozenset({"echo"}), optional_keys=frozenset(),
-                budgets={"request_bytes": 99},
-                parse=parse, stage=lambda spec, _root, _section: {"echo": spec.settings.reply})
-    monkeypatch.setitem(TASKS, "echo", echo)
-    for name in ("model.py", "weights.pth", "in.json"):
-        (tmp_path / name).write_text("")
-    data = {"name": "e", "version": "1", "task": "echo", "echo": {"reply": "hi"},
-            "model": {"source": "model.py", "class": "M", "weights": "weights.pth"},
-            "golden": [{"input": "in.json", "expected": "hi"}]}
-    assert parse_spec(data, tmp_path).settings == EchoSettings("hi")
+def test_a_task_outside_markit_is_its_folder_and_one_entry_point(monkeypatch, tmp_path: Path):
+    monkeypatch.syspath_prepend(str(install_echo_task(tmp_path)))
+    monkeypatch.delitem(sys.modules, "markit.tasks.echo", raising=False)
+    assert "echo" in TASKS and TASKS["echo"].handler.task == "echo"
+    spec = parse_spec(yaml.safe_load(write_echo_spec(tmp_path / "spec").read_text()), tmp_path / "spec")
+    assert spec.task == "echo" and spec.settings.reply == "hi"
+    assert set(spec_type("echo").model_fields) - set(SpecBase.model_fields) == {"echo"}  # its manifest.py, in its folder
+    assert manifest_schema(["echo"])["properties"]["spec"]["discriminator"]["mapping"] == {"echo": "#/$defs/EchoSpec"}
     with pytest.raises(Exception, match=r"echo: not used by task convention \(only by echo\)"):
-        parse_spec({**data, "task": "convention"}, tmp_path)
+        parse_spec({**yaml.safe_load((tmp_path / "spec" / "spec.yaml").read_text()), "task": "convention"}, tmp_path / "spec")
+    staged = tmp_path / "runtime"
+    copy_runtime(staged, "echo")
+    assert (staged / "tasks" / "echo" / "handler.py").is_file() and not (staged / "tasks" / "echo" / "build.py").exists()
