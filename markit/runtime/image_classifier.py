@@ -9,6 +9,7 @@ import torch
 
 from .base import Decoded, TaskHandler
 from .classification import Classification, top_k
+from .declared import Input
 from .exchange import Metrics
 from .images import ImagePreprocessing
 from .model_loading import LoadedModel
@@ -31,6 +32,8 @@ class ImageClassifier(TaskHandler):
     optional ``top_k`` (query string, form field or JSON key) up to the archive's ``postprocess.top_k``."""
 
     task = "image_classification"
+    takes = (Input("image", "BYTES", (), "an image file's bytes: PNG, JPEG, WebP, ..."),
+             Input("top_k", "INT32", (), "how many labels, 1 to the archive's postprocess.top_k", required=False))
 
     def __init__(self, archive: UnpackedArchive, model: LoadedModel) -> None:
         super().__init__(archive, model)

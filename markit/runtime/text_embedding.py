@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from .base import Decoded, TaskHandler
+from .declared import Input
 from .errors import ArchiveError
 from .exchange import Metrics
 from .model_loading import LoadedModel
@@ -29,6 +30,7 @@ DECIMALS = 6
 
 class TextEmbedder(TaskHandler):
     task = "text_embedding"
+    takes = (Input("text", "BYTES", (), "one text, UTF-8"),)
 
     def __init__(self, archive: UnpackedArchive, model: LoadedModel) -> None:
         super().__init__(archive, model)
