@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..runtime.errors import refusal_body
-from .model import Refused
+from .model import Refused, not_served
 from .rest import json_response
 
 __all__ = ["NOT_SERVED", "add_error_handlers"]
@@ -48,6 +48,8 @@ def add_error_handlers(app: FastAPI) -> None:
 
 def _known(status: int) -> Any:
     async def handler(request: Request, error: Exception) -> Response:
+        if isinstance(error, kserve_errors.ModelNotFound) and "model_name" in request.path_params:
+            return await _refused(request, not_served(request.path_params["model_name"]))  # as the inference routes say it
         message = MESSAGES.get(type(error)) or str(error) or type(error).__name__
         log.info("%s %s: %d %s", request.method, request.url.path, status, message)
         return json_response(status, refusal_body(status, type(error).__name__, message))

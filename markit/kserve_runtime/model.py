@@ -34,7 +34,7 @@ from .archives import LoadedArchive
 from .batching import Batcher
 from .metrics import ServerMetrics
 
-__all__ = ["ArchiveModel", "BoundedServicer", "Refused", "grpc_code"]
+__all__ = ["ArchiveModel", "BoundedServicer", "Refused", "grpc_code", "not_served"]
 
 GRPC_CODES = {400: StatusCode.INVALID_ARGUMENT, 401: StatusCode.UNAUTHENTICATED, 404: StatusCode.NOT_FOUND,
               413: StatusCode.RESOURCE_EXHAUSTED, 415: StatusCode.INVALID_ARGUMENT, 422: StatusCode.INVALID_ARGUMENT,
@@ -58,6 +58,11 @@ class Refused(GrpcException, MarkitError):
     def refusal(self) -> dict[str, Any]:
         """The REST body: the OIP error shape (``refusal_body``)."""
         return refusal_body(self.status, str(self.body.get("type") or "Refused"), self.details)
+
+
+def not_served(name: str) -> Refused:
+    """The one 404 for a model this runtime does not serve, on every REST route and gRPC call."""
+    return Refused(404, {"type": "ModelNotFound", "message": f"model {name!r} is not served here; GET /v2/models lists the models"})
 
 
 class ArchiveModel(Model):
@@ -149,9 +154,15 @@ class BoundedServicer(InferenceServicer):
         self._served(request.name, request.version)
         return pb.ModelReadyResponse(ready=await self._data_plane.model_ready(model_name=request.name))
 
+    async def ModelInfer(self, request: pb.ModelInferRequest, context: Any) -> pb.ModelInferResponse:
+        self._served(request.model_name, "")  # the version is the model's to check (predict)
+        return await super().ModelInfer(request, context)
+
     def _served(self, name: str, version: str) -> None:
-        """kserve's NOT_FOUND for an unknown model; ``Refused`` (404, NOT_FOUND) for a version not served."""
-        model = self._data_plane.get_model_from_registry(name)
+        """``Refused`` (404, NOT_FOUND) for a model or a version not served, in the REST routes' words."""
+        model = self._data_plane.model_registry.get_model(name)
+        if model is None:
+            raise not_served(name)
         if isinstance(model, ArchiveModel):
             model.check_version(version)
 

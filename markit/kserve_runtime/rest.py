@@ -29,7 +29,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..runtime.errors import refusal_body
-from .model import ArchiveModel, Refused
+from .model import ArchiveModel, Refused, not_served
 
 __all__ = ["MAX_FORM_FIELDS", "PING_PATH", "add_inference_routes", "add_ping_route", "add_version_routes", "error_response",
            "json_response"]
@@ -48,7 +48,7 @@ def add_inference_routes(app: FastAPI, find: Callable[[str], ArchiveModel | None
         name = request.path_params["model_name"]
         model = find(name)
         if model is None:
-            return error_response(404, "ModelNotFound", f"model {name!r} is not served here; GET /v2/models lists the models")
+            return json_response(404, not_served(name).refusal())
         return await _answer(model, request, _protocol(request.url.path))
 
     # plain Starlette routes, ahead of every other: FastAPI's dependency machinery has nothing to do here
@@ -75,7 +75,7 @@ def add_version_routes(app: FastAPI, find: Callable[[str], ArchiveModel | None],
         name = request.path_params["model_name"]
         model = find(name)
         if model is None:
-            return error_response(404, "ModelNotFound", f"model {name!r} is not served here; GET /v2/models lists the models")
+            return json_response(404, not_served(name).refusal())
         model.check_version(request.path_params["model_version"])
         if request.url.path.endswith("/ready"):
             answer = await endpoints.model_ready(name)

@@ -101,7 +101,7 @@ def test_an_unknown_model_is_a_404_with_a_json_body_and_no_traceback(tmp_path, c
     client, _ = app_of(tmp_path, loaded=True)
     with caplog.at_level(logging.INFO):
         reply = client.get("/v2/models/nope", headers=AUTH)
-    assert reply.status_code == 404 and reply.json()["message"] == "Model with name nope does not exist."
+    assert reply.status_code == 404 and reply.json()["message"] == "model 'nope' is not served here; GET /v2/models lists the models"
     assert not any(record.exc_info for record in caplog.records)
 
 
