@@ -367,3 +367,23 @@ def test_tritonclient_over_grpc_builds_requests_from_the_metadata_and_shows_ever
     shown = {item["label"]: (item["code"], item.get("message") or "") for item in report["refusals"]}
     for label, (code, fragment) in expected.items():
         assert shown[label][0] == code and fragment in shown[label][1], (label, shown[label])
+
+
+TORCHSERVE_REFUSALS = [  # what TorchServe's Java frontend answers itself, before any handler (docs/kserve.md lists them)
+    ("no token", "POST", "/v2/models/digits/infer", None, 400, "InvalidKeyException"),
+    ("unknown model", "POST", "/v2/models/nope/infer", "token", 404, "ModelNotFoundException"),
+    ("model metadata", "GET", "/v2/models/digits", "token", 404, None),
+    ("Triton's model configuration", "GET", "/v2/models/digits/config", "token", 404, None),
+]
+
+
+@pytest.mark.parametrize(("label", "method", "path", "token", "status", "kind"), TORCHSERVE_REFUSALS,
+                         ids=[label for label, *_ in TORCHSERVE_REFUSALS])
+def test_torchserves_own_refusals_have_no_oip_error_key_as_documented(server, label, method, path, token, status, kind):
+    """These cannot be changed (TorchServe's Java answers them); tritonclient then shows "decoding the response: 'error'"."""
+    key = server.client.token("inference") if token else None
+    reply = requests.request(method, server.url("inference") + path, data=b"{}", timeout=60,
+                             headers={"Content-Type": "application/json", **({"Authorization": f"Bearer {key}"} if key else {})})
+    body = reply.json()
+    assert reply.status_code == status and "error" not in body and "message" in body, (label, reply.status_code, body)
+    assert kind is None or body["type"] == kind, body
