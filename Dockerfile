@@ -33,7 +33,7 @@ WORKDIR /tmp/build
 COPY deploy/container/constraints.txt pyproject.toml README.md ./
 COPY markit/ markit/
 RUN pip install --no-cache-dir --constraint constraints.txt . \
-    && python -c "import markit.runtime, markit.client.health, markit.ops.launch, ts" \
+    && python -c "import markit.core, markit.client.health, markit.ops.launch, ts" \
     && rm -rf /tmp/build
 
 COPY deploy/container/entrypoint.sh /usr/local/bin/torchserve-entrypoint

@@ -32,12 +32,11 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from benchmarks.servers import REPO
 from markit.errors import MarkitError, report
 
-from .servers import REPO
-
 if TYPE_CHECKING:
-    from .reliability import Target
+    from benchmarks.reliability import Target
 
 __all__ = ["main"]
 
@@ -182,16 +181,15 @@ def _archive(args: argparse.Namespace, out: Path, extra: Sequence[str] = ()) -> 
 
 
 def _body(args: argparse.Namespace):  # -> Body
-    from .bodies import coffee_jpeg, file_body
+    from benchmarks.bodies import coffee_jpeg, file_body
 
     return coffee_jpeg() if args.body is None else file_body(args.body, args.content_type)
 
 
 def _compare(args: argparse.Namespace, built: Path) -> int:
+    from benchmarks.bodies import large_jpeg
+    from benchmarks.compare import FULL_DECODE, CompareOptions, compare, render
     from markit.builder import BuildError
-
-    from .bodies import large_jpeg
-    from .compare import FULL_DECODE, CompareOptions, compare, render
 
     archive, origin = _archive(args, built / "ours")
     full: Path | str
@@ -214,7 +212,7 @@ def _compare(args: argparse.Namespace, built: Path) -> int:
 
 
 def _engines(args: argparse.Namespace, built: Path) -> int:
-    from .engines import EngineOptions, measure_engines, render_engines
+    from benchmarks.engines import EngineOptions, measure_engines, render_engines
 
     archive, origin = _archive(args, built / "ours")
     options = EngineOptions(body=_body(args), connections=args.connections, seconds=args.seconds, warmup=args.warmup,
@@ -226,7 +224,7 @@ def _engines(args: argparse.Namespace, built: Path) -> int:
 def _g2p(args: argparse.Namespace, built: Path) -> int:
     import subprocess
 
-    from .g2p import G2POptions, measure_g2p, render_g2p
+    from benchmarks.g2p import G2POptions, measure_g2p, render_g2p
 
     archive = args.archive
     if archive is None:
@@ -241,11 +239,10 @@ def _g2p(args: argparse.Namespace, built: Path) -> int:
 
 
 def _sweep(args: argparse.Namespace, built: Path) -> int:
-    from markit.ops.mar_file import read_mar
-
-    from . import sweep
-    from .compare import archive_summary
-    from .report import machine
+    from benchmarks import sweep
+    from benchmarks.compare import archive_summary
+    from benchmarks.report import machine
+    from markit.archive.mar_file import read_mar
 
     archive, origin = _archive(args, built)
     info = read_mar(archive)
@@ -287,14 +284,13 @@ def _sweep(args: argparse.Namespace, built: Path) -> int:
 
 
 def _load(args: argparse.Namespace, built: Path) -> int:
-    from markit.ops.mar_file import read_mar
-
-    from .compare import archive_summary
-    from .openloop import WARMUP, open_loop
-    from .report import machine
-    from .sequential import sequential
-    from .servers import bench_server
-    from .wrk import run_wrk
+    from benchmarks.compare import archive_summary
+    from benchmarks.openloop import WARMUP, open_loop
+    from benchmarks.report import machine
+    from benchmarks.sequential import sequential
+    from benchmarks.servers import bench_server
+    from benchmarks.wrk import run_wrk
+    from markit.archive.mar_file import read_mar
 
     archive, origin = _archive(args, built)
     info = read_mar(archive)
@@ -330,11 +326,10 @@ def _load(args: argparse.Namespace, built: Path) -> int:
 
 
 def _fault(args: argparse.Namespace, built: Path) -> int:
-    from markit.ops.mar_file import read_mar
-
-    from .compare import archive_summary
-    from .fault import run_fault, run_fault_kserve
-    from .report import machine
+    from benchmarks.compare import archive_summary
+    from benchmarks.fault import run_fault, run_fault_kserve
+    from benchmarks.report import machine
+    from markit.archive.mar_file import read_mar
 
     archive, origin = _archive(args, built)
     body = _body(args)
@@ -354,9 +349,9 @@ def _fault(args: argparse.Namespace, built: Path) -> int:
 
 def _reliability(args: argparse.Namespace, _built: Path) -> int:
     """Every part on both engines; exit 1 when anything missed (the last line counts the misses)."""
-    from .bodies import coffee_jpeg
-    from .fault import run_fault, run_fault_kserve
-    from .reliability import run_tamper
+    from benchmarks.bodies import coffee_jpeg
+    from benchmarks.fault import run_fault, run_fault_kserve
+    from benchmarks.reliability import run_tamper
 
     targets = _one_per_task(args.store)
     lines = [f"machine:  {_machine()}", "archives: " + ", ".join(f"{t.model} ({t.task})" for t in targets)]
@@ -387,17 +382,16 @@ def _reliability(args: argparse.Namespace, _built: Path) -> int:
 
 
 def _machine() -> str:
-    from .report import machine
+    from benchmarks.report import machine
 
     return machine()
 
 
 def _reliability_torchserve(targets: list[Target], args: argparse.Namespace) -> tuple[list[str], int]:
     """The matrix, the input cost, the huge requests and the soak against a private TorchServe."""
+    from benchmarks.servers import bench_server
+    from markit.archive.mar_file import read_mar
     from markit.client import TorchServeClient
-    from markit.ops.mar_file import read_mar
-
-    from .servers import bench_server
 
     archives = [target.archive for target in targets]
     infos = [read_mar(path) for path in archives]
@@ -411,11 +405,10 @@ def _reliability_torchserve(targets: list[Target], args: argparse.Namespace) -> 
 
 def _reliability_kserve(targets: list[Target], args: argparse.Namespace) -> tuple[list[str], int]:
     """The same parts against the KServe runtime serving the same archives."""
+    from benchmarks.reliability import rss_mb
+    from benchmarks.servers import place
+    from harness import KServeRuntimeProcess
     from markit.client import TorchServeClient
-    from markit.ops import KServeRuntimeProcess
-
-    from .reliability import rss_mb
-    from .servers import place
 
     with tempfile.TemporaryDirectory(prefix="bench-reliability-kserve-") as tmp:
         store = Path(tmp) / "model_store"
@@ -435,7 +428,7 @@ def _engine_parts(engine: str, once: Any, retrying: Any, log_text: Callable[[], 
     """On one engine: the bad-input matrix (``once``: each request sent once, what the server itself answers),
     the text model's input cost, the huge requests, and the soak (``retrying``: through the client's retries;
     ``memory``: the serving process's resident MB, where there are no workers to follow)."""
-    from .reliability import measure_cost, measure_huge, run_matrix, run_soak
+    from benchmarks.reliability import measure_cost, measure_huge, run_matrix, run_soak
 
     _progress(f"{engine}: bad inputs ...")
     matrix = run_matrix(once, targets, log_text, progress=_progress)
@@ -458,7 +451,7 @@ def _engine_parts(engine: str, once: Any, retrying: Any, log_text: Callable[[], 
 
 def _one_per_task(store: Path) -> list[Target]:
     """The first archive of each task in ``store`` (by name; ``*_eager`` copies skipped), as report targets."""
-    from .reliability import targets_in
+    from benchmarks.reliability import targets_in
 
     chosen: dict[str, Target] = {}
     for target in targets_in([path for path in sorted(Path(store).glob("*.mar")) if not path.stem.endswith("_eager")]):

@@ -16,17 +16,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from markit.ops import KServeRuntimeProcess
-from markit.ops.mar_file import read_mar
-
-from .bodies import Body
-from .compare import archive_summary
-from .cpu import CpuWatch
-from .report import Ratio, machine, ratio_table
-from .sequential import sequential
-from .servers import bench_server, place
-from .stats import LoadResult
-from .wrk import run_wrk
+from benchmarks.bodies import Body
+from benchmarks.compare import archive_summary
+from benchmarks.cpu import CpuWatch
+from benchmarks.report import Ratio, machine, ratio_table
+from benchmarks.sequential import sequential
+from benchmarks.servers import bench_server, place
+from benchmarks.stats import LoadResult
+from benchmarks.wrk import run_wrk
+from harness import KServeRuntimeProcess
+from markit.archive.mar_file import read_mar
 
 __all__ = ["EngineOptions", "EngineRuns", "measure_engines", "render_engines"]
 

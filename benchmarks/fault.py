@@ -24,13 +24,12 @@ from pathlib import Path
 
 import requests
 
+from benchmarks.bodies import Body
+from benchmarks.servers import BenchServer, bench_server, place, worker_pids
+from harness import KServeRuntimeProcess
+from markit.archive.mar_file import read_mar
 from markit.client import TorchServeClient
 from markit.client.retry import DEFAULT_RETRY, NO_RETRY, RetryPolicy
-from markit.ops import KServeRuntimeProcess
-from markit.ops.mar_file import read_mar
-
-from .bodies import Body
-from .servers import BenchServer, bench_server, place, worker_pids
 
 __all__ = ["FaultResult", "run_fault", "run_fault_kserve"]
 

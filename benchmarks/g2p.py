@@ -17,14 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from markit.ops import KServeRuntimeProcess
-from markit.ops.mar_file import read_mar
-
-from .report import machine
-from .sequential import sequential
-from .servers import bench_server, place
-from .stats import LoadResult
-from .wrk import run_wrk
+from benchmarks.report import machine
+from benchmarks.sequential import sequential
+from benchmarks.servers import bench_server, place
+from benchmarks.stats import LoadResult
+from benchmarks.wrk import run_wrk
+from harness import KServeRuntimeProcess
+from markit.archive.mar_file import read_mar
 
 __all__ = ["G2POptions", "measure_g2p", "render_g2p"]
 

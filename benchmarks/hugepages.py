@@ -26,8 +26,8 @@ VARIABLE = "THP_MEM_ALLOC_ENABLE"
 
 def _measure(archive: Path, batch: int, seconds: float) -> float:
     """images/s of the in-process ceiling at 1 process x 1 thread (its process inherits this one's environment)."""
-    from .bodies import coffee_jpeg
-    from .inprocess import ceiling
+    from benchmarks.bodies import coffee_jpeg
+    from benchmarks.inprocess import ceiling
 
     body = coffee_jpeg()
     return ceiling(archive, body.data, body.content_type, processes=1, threads=1, batch_size=batch, seconds=seconds,

@@ -16,9 +16,8 @@ from pathlib import Path
 
 import torch
 
+from benchmarks.stock import eager_network
 from markit.builder.convert import PROGRAM_FILES, compare_outputs, convert, load_program
-
-from .stock import eager_network
 
 __all__ = ["main"]
 

@@ -33,12 +33,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmarks.bad_inputs import Probe, probes
+from benchmarks.servers import worker_pids
 from markit.client import TorchServeClient
 from markit.client.cli import content_type_for
-from markit.runtime.golden import same_json
-
-from .bad_inputs import Probe, probes
-from .servers import worker_pids
+from markit.core.golden import same_json
 
 __all__ = ["MatrixResult", "SoakResult", "Target", "measure_cost", "measure_huge", "run_matrix", "run_soak", "run_tamper",
            "targets_in"]
@@ -215,7 +214,7 @@ def measure_huge(client: TorchServeClient, target: Target, counts: Sequence[int]
     """What a KServe v2 request of each of ``counts`` input tensors costs the model of ``target`` (its answer and
     latency), then its good request: a refusal must be a 4xx in well under a second, the good request answered
     as before. The lines, and the misses (a slow or unclear refusal, a good request not answered)."""
-    from .bad_inputs import many_tensors
+    from benchmarks.bad_inputs import many_tensors
 
     lines, misses = [f"huge requests: KServe v2 bodies of many input tensors to {target.model}, one at a time"], 0
     for count in counts:
@@ -306,13 +305,12 @@ def run_tamper(archive: Path, root: Path) -> tuple[list[str], int]:
     both engines, naming the entry, before anything serves, with no injected code run (its marker file). A
     signed copy left as it is must start and answer. The lines, and the misses (a copy served or its refusal not
     named on an engine, injected code run, the signed copy not served)."""
-    from markit.ops import TorchServeProcess
-    from markit.ops.pins import Pins
-    from markit.ops.signing import generate_keys, sign_mar
-    from markit.ops.verify import verify_mar
-
-    from .servers import BASE_CONFIG
-    from .tampering import HIDDEN, TAMPERED, marker_for, members, relabel
+    from benchmarks.servers import BASE_CONFIG
+    from benchmarks.tampering import HIDDEN, TAMPERED, marker_for, members, relabel
+    from harness import TorchServeProcess
+    from markit.archive.pins import Pins
+    from markit.archive.signing import generate_keys, sign_mar
+    from markit.archive.verify import verify_mar
 
     private, public = generate_keys(root / "keys" / "publisher")
     (root / "trust.yaml").write_text(f"signed_by: [{public}]\n", encoding="utf-8")
@@ -366,7 +364,7 @@ def _serve(home: Path, config: Path, store: Path, trust: Path | None, pins: Path
     import os
     import subprocess
 
-    from .servers import REPO
+    from benchmarks.servers import REPO
 
     env = {**os.environ, "TS_HOME": str(home), "TS_CONFIG": str(config), "MODEL_STORE": str(store),
            "TRUST_POLICY": str(trust) if trust else "", "SERVING_SETTINGS": "", "MODEL_PINS": str(pins)}
@@ -378,9 +376,8 @@ def _serve_kserve(home: Path, _config: Path, store: Path, trust: Path | None, pi
     import os
     import subprocess
 
-    from markit.ops.ports import free_ports
-
-    from .servers import REPO
+    from benchmarks.servers import REPO
+    from harness.ports import free_ports
 
     http, grpc = free_ports(2)
     env = {**os.environ, "KSERVE_HOME": str(home), "MODEL_STORE": str(store), "KSERVE_HTTP_PORT": str(http),

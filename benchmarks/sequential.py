@@ -6,9 +6,9 @@ import asyncio
 import time
 from collections import Counter
 
-from .cpu import cores_used
-from .openloop import Poster
-from .stats import LoadResult, is_ok
+from benchmarks.cpu import cores_used
+from benchmarks.openloop import Poster
+from benchmarks.stats import LoadResult, is_ok
 
 __all__ = ["sequential"]
 

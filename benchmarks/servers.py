@@ -21,12 +21,11 @@ from pathlib import Path
 
 import requests
 
+from benchmarks.cpu import CpuWatch
+from benchmarks.stats import LoadResult
+from harness.torchserve import ServerError, TorchServeProcess
 from markit.client import TorchServeClient
 from markit.client.tokens import TokenError
-from markit.ops.server import ServerError, TorchServeProcess
-
-from .cpu import CpuWatch
-from .stats import LoadResult
 
 __all__ = ["BASE_CONFIG", "REPO", "BenchServer", "FrontendCounters", "bench_server", "parse_counters", "place", "worker_pids"]
 
@@ -154,7 +153,7 @@ def bench_server(archives: Sequence[Path], root: Path, *, load: Sequence[str] = 
                  ready: Mapping[str, int] | None = None, unpack: bool = True) -> Iterator[BenchServer]:
     """A server whose store holds ``archives``; ``load`` lists the .mar file names loaded at start and
     ``ready`` the models (and worker counts) to wait for. Thread variables are not inherited. As every
-    server here, it is handed the archives checked and unpacked (``markit.ops.unpack``: a directory of each
+    server here, it is handed the archives checked and unpacked (``markit.archive.unpack``: a directory of each
     archive's name); ``unpack=False`` hands it the zips (the stock handler's archives, which carry none of the
     manifest those checks read)."""
     store = root / "model_store"

@@ -23,9 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks.servers import REPO
 from markit.errors import MarkitError
-
-from .servers import REPO
 
 __all__ = ["PACKAGES", "STOCK_VENV", "StockModel", "build_stock_archive", "ensure_stock_venv", "trace_network", "verify_in_stock"]
 

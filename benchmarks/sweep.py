@@ -26,14 +26,13 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from markit.ops.mar_file import read_mar
-
-from .bodies import Body
-from .openloop import WARMUP, open_loop
-from .sequential import sequential
-from .servers import BenchServer, bench_server
-from .stats import LoadResult
-from .wrk import run_wrk
+from benchmarks.bodies import Body
+from benchmarks.openloop import WARMUP, open_loop
+from benchmarks.sequential import sequential
+from benchmarks.servers import BenchServer, bench_server
+from benchmarks.stats import LoadResult
+from benchmarks.wrk import run_wrk
+from markit.archive.mar_file import read_mar
 
 __all__ = ["THREADS_VARIABLE", "Measured", "Setting", "Tail", "candidates", "check_tails", "grid", "honours_thread_override",
            "recommend", "run_sweep", "serving_section", "table", "tail_table"]

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from markit.runtime.manifest import identity_of
+from markit.core.manifest import identity_of
 
 __all__ = ["CHANGED", "HIDDEN", "LABELS", "TAMPERED", "Tamper", "marker_for", "relabel", "rewrite"]
 
@@ -65,7 +65,7 @@ def added_handler(members, _infos) -> None:
 
 def handler_to_a_listed_file(members, _infos) -> None:
     mar = json.loads(members["MAR-INF/MANIFEST.json"])
-    mar["model"]["handler"] = "runtime/base.py"
+    mar["model"]["handler"] = "runtime/core/handler.py"
     members["MAR-INF/MANIFEST.json"] = json.dumps(mar).encode()
 
 
@@ -223,7 +223,8 @@ TAMPERED = {variant: Tamper(members(change), message) for variant, (change, mess
     "a label changed, its hash updated": (lambda m, i: relabel(m, i, rehash=True), "the manifest was edited after build"),
     "a file added": (lambda m, _i: m.update({"extra.txt": b"x"}), "'extra.txt' is not listed in manifest.json: an added file"),
     "a handler added and named": (added_handler, "'evil.py' is not listed in manifest.json"),
-    "the handler pointed at another file": (handler_to_a_listed_file, "names handler 'runtime/base.py', not the archive's own entry"),
+    "the handler pointed at another file": (
+        handler_to_a_listed_file, "names handler 'runtime/core/handler.py', not the archive's own entry"),
     "a requirements file": (requirements, "has 'model.requirementsFile', which build_mar.sh never writes"),
     "an absolute path": (lambda m, _i: m.update({"/tmp/owned.py": b"x"}), "member name '/tmp/owned.py' is not a plain relative path"),
     "a parent path": (lambda m, _i: m.update({"../owned.py": b"x"}), "member name '../owned.py' is not a plain relative path"),
@@ -235,8 +236,8 @@ TAMPERED = {variant: Tamper(members(change), message) for variant, (change, mess
 HIDDEN = {
     "the entry module hidden after the last member": Tamper(
         hidden_after_last("archive_entry_", handler=True), "between the last member and the central directory"),
-    "runtime/convention.py hidden after the last member": Tamper(
-        hidden_after_last("runtime/convention.py", handler=False), "between the last member and the central directory"),
+    "runtime/tasks/convention/handler.py hidden after the last member": Tamper(
+        hidden_after_last("runtime/tasks/convention/handler.py", handler=False), "between the last member and the central directory"),
     "the entry module hidden before the first member": Tamper(hidden_before_first(shifted=True), "before the first member"),
     "the entry module prepended, offsets unchanged": Tamper(hidden_before_first(shifted=False), "does not end where the end record"),
     "the entry module twice": Tamper(duplicated_handler, "appears twice"),

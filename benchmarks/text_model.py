@@ -5,7 +5,7 @@
 Prints figures and asserts nothing (the project measures speed with benchmarks, never timed tests):
 
 1. The tokenizer's cost for one 10 MB text: tokenizing it whole then truncating (what the handler
-   did) against ``markit.runtime.text.TextEncoder`` (a prefix), with a 256-token text for reference.
+   did) against ``markit.tasks.common.text.TextEncoder`` (a prefix), with a 256-token text for reference.
 2. Texts/s of the encoder ``(input_ids, attention_mask) -> token embeddings`` at ``--threads`` torch
    threads (serving runs one per worker), batch 1 and 8, short (~12-token) and 256-token inputs, in
    the forms: the eager ``transformers`` model; the ``torch.export`` program as text archives ship it
@@ -36,7 +36,7 @@ import torch
 
 from markit.builder.convert import batch_dim, convert, load_program, portable_target
 from markit.builder.text_model import TokenEmbeddings
-from markit.runtime.text import TextEncoder, pad_batch
+from markit.tasks.common.text import TextEncoder, pad_batch
 
 __all__ = ["main"]
 
@@ -194,7 +194,7 @@ def _onnx(eager: torch.nn.Module, inputs: dict[str, tuple[torch.Tensor, torch.Te
 def _exported(eager: torch.nn.Module, inputs: dict[str, tuple[torch.Tensor, torch.Tensor]], tmp: str) -> Forward:
     path = Path(tmp) / "model.pt2"
     torch.export.save(_exported_program(eager, inputs), str(path))
-    return torch.export.load(str(path)).module()  # as markit.runtime.model_loading loads format: export
+    return torch.export.load(str(path)).module()  # as markit.core.loading loads format: export
 
 
 def _aoti(eager: torch.nn.Module, inputs: dict[str, tuple[torch.Tensor, torch.Tensor]], tmp: str, target: str) -> Forward:

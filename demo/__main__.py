@@ -2,6 +2,6 @@
 
 import sys
 
-from .walkthrough import main
+from demo.walkthrough import main
 
 sys.exit(main())

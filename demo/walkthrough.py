@@ -20,14 +20,14 @@ import torch
 
 from markit.client.catalog import Catalog, NoModelError
 from markit.client.client import Reply, TorchServeClient, has_ready_worker
+from markit.core.golden import same_json
+from markit.core.loading import load_model
+from markit.core.unpacked import UnpackedArchive
 from markit.offline import LocalArchive, predict
 from markit.offline.local_archive import content_type_for
 from markit.offline.predict import expand_inputs
-from markit.runtime.classification import Classification, top_k
-from markit.runtime.golden import same_json
-from markit.runtime.images import ImagePreprocessing
-from markit.runtime.model_loading import load_model
-from markit.runtime.unpacked_archive import UnpackedArchive
+from markit.tasks.common.classification import Classification, top_k
+from markit.tasks.common.images import ImagePreprocessing
 
 PHOTOS = Path(skimage.__file__).parent / "data"
 REPO = Path(__file__).resolve().parents[1]
@@ -231,9 +231,9 @@ def second_engine(archive: Path, served: dict[str, Reply]) -> None:
     """The same archive on the KServe runtime (no Java): /predictions, tritonclient's typed outputs, the kserve SDK over gRPC."""
     import tempfile
 
-    from markit.ops import KServeRuntimeProcess
+    from harness import KServeRuntimeProcess
 
-    heading(f"the same {archive.name} on the KServe runtime (python -m markit.kserve_runtime: kserve, in process, no Java)")
+    heading(f"the same {archive.name} on the KServe runtime (python -m markit.engines.kserve: kserve, in process, no Java)")
     with tempfile.TemporaryDirectory(prefix="demo-kserve-") as scratch:
         store = Path(scratch) / "store"
         store.mkdir()

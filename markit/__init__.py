@@ -1,13 +1,19 @@
 """markit: a YAML spec in, a self-describing, self-verifying ``.mar`` model archive out, served by
-TorchServe (or run in process) with generic handlers. Sub-packages, in the order data flows:
+TorchServe or by this project's KServe runtime with generic handlers. Packages, in the order data flows:
 
-- ``markit.builder``  build time: spec -> staged files -> converted, verified model -> manifest -> ``.mar``
-- ``markit.schemas``  the manifest's JSON Schema (package data)
-- ``markit.runtime``  run time, copied into every archive: the handlers a TorchServe worker runs
-- ``markit.offline``  running an archive in process, without a server (golden checks, predict.sh)
-- ``markit.client``   what an application imports: the token-aware client, catalog, health probe, CLI
-- ``markit.ops``      running TorchServe: container launch, capacity check, KServe layout, private servers
+- ``markit.builder``    build time: spec -> staged files -> converted, verified model -> manifest -> ``.mar``
+- ``markit.schemas``    the manifest's JSON Schema (package data)
+- ``markit.archive``    a ``.mar`` before any engine sees it: strict zip reading, hashes, signature, pins, unpacking
+- ``markit.engines``    the engines, thin adapters: ``torchserve`` (in every archive) and ``kserve`` (the KServe runtime)
+- ``markit.protocols``  the wire protocols: KServe v1, Open Inference Protocol v2, Triton's binary tensors
+- ``markit.core``       the typed boundary and the batch core every task rests on
+- ``markit.tasks``      one folder per task: its handler (run time) and its build step
+- ``markit.offline``    running an archive in process, without a server (golden checks, predict.sh)
+- ``markit.client``     what an application imports: the token-aware client, catalog, health probe, CLI
+- ``markit.ops``        deploying: container launch, capacity check, serving settings, KServe's TorchServe layout
 
+An archive carries its own copy of ``core``, ``protocols``, ``tasks`` (without their build steps) and
+``engines.torchserve``, and of this file (the one ``__version__``): see ``markit.builder.staging``.
 Nothing is imported here: ``import markit.client`` does not load torch or the builder.
 """
 

@@ -2,7 +2,7 @@
 
 Every command (``python -m markit.builder``, ``markit.offline.predict``, ``markit.client``,
 ``markit.client.health``, ``markit.client.catalog``, ``markit.ops.capacity``,
-``markit.ops.kserve_layout``, and the checkout's ``benchmarks``) ends on a ``MarkitError`` with one
+``markit.ops.torchserve_on_kserve``, and the checkout's ``benchmarks``) ends on a ``MarkitError`` with one
 line on stderr and the error's ``exit_code``, never a traceback:
 
     0  success
@@ -15,14 +15,14 @@ line on stderr and the error's ``exit_code``, never a traceback:
     ├── UsageError                   exit 2  arguments, files, configuration
     ├── markit.builder.BuildError    exit 1  (SpecError: exit 2; VerificationError: exit 1)
     ├── markit.offline.ArchiveLoadError  exit 2
-    ├── markit.ops.mar_file.MarFileError exit 2  (LayoutError)
+    ├── markit.archive.mar_file.MarFileError exit 2  (LayoutError)
     ├── markit.ops.ServerError       exit 1
     ├── markit.client.TokenError     exit 2
     ├── markit.client.health.Unhealthy        exit 1
     ├── markit.client.catalog.NoModelError    exit 1
     └── markit.client.cli.NoManifest exit 1
 
-The run-time package (``markit.runtime``) has its own root, ``HandlerError``, which maps to HTTP
+The run-time code an archive carries (``markit.core`` and the tasks) has its own root, ``HandlerError``, which maps to HTTP
 statuses: it travels inside archives and imports nothing from the rest of this package.
 """
 

@@ -32,5 +32,5 @@ done
 pins=${MODEL_PINS-$root/config/pins.json}
 if [ -n "$pins" ]; then
   echo "== pinning the built archives' identities in $pins"
-  python -m markit.ops.pins "$out" --pins "$pins"
+  python -m markit.archive.pins "$out" --pins "$pins"
 fi

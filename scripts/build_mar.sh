@@ -6,6 +6,6 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 "$root/scripts/setup.sh"
 # the new archive's identity is pinned in MODEL_PINS (default config/pins.json; empty: not pinned), which
-# serve.sh and serve_kserve.sh honour (markit.ops.pins)
+# serve.sh and serve_kserve.sh honour (markit.archive.pins)
 pins=${MODEL_PINS-$root/config/pins.json}
 exec "$root/.venv/bin/python" -m markit.builder "$@" ${pins:+--pins "$pins"}

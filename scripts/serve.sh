@@ -9,7 +9,7 @@
 # land there. TS_CONFIG and MODEL_STORE override the config file and the model store (relative paths
 # are taken from the repository root). Config snapshots are off (--ncs).
 # Before TorchServe starts, every archive is checked from its bytes, unpacked by us into
-# TS_HOME/.run/served-store and checked again there (markit.ops.unpack), against the trust policy
+# TS_HOME/.run/served-store and checked again there (markit.archive.unpack), against the trust policy
 # TRUST_POLICY (default config/trust.yaml, when present: signing keys, pinned identities); TorchServe
 # serves those directories and never parses a zip, so what was checked is what runs. MODEL_PINS (default
 # config/pins.json; empty: none) pins each model's identity: written at the first start (and by build_mar.sh),
@@ -44,14 +44,14 @@ check_inputs() {
   if [ -n "${TRUST_POLICY:-}" ] || [ -f "$trust" ]; then policy=(--trust "$trust"); fi
   if [ -n "$pins" ] && [ -f "$pins" ]; then pinning=(--pins "$pins"); fi
   mkdir -p "$home/.run"
-  if ! refused=$("$root/.venv/bin/python" -m markit.ops.unpack "$store" --into "$served" "${policy[@]}" "${pinning[@]}" 2>&1 >/dev/null); then
+  if ! refused=$("$root/.venv/bin/python" -m markit.archive.unpack "$store" --into "$served" "${policy[@]}" "${pinning[@]}" 2>&1 >/dev/null); then
     echo "serve.sh: not starting, an archive failed its checks (rebuild it with scripts/build_mar.sh):" >&2
     echo "  ${refused#unpack: }" >&2
     exit 2
   fi
   # the first start pins what it serves: from now on a changed archive needs ./scripts/pin.sh or a trusted signature
   if [ -n "$pins" ] && [ ! -f "$pins" ]; then
-    "$root/.venv/bin/python" -m markit.ops.pins "$store" --pins "$pins" --first-start >/dev/null || exit 2
+    "$root/.venv/bin/python" -m markit.archive.pins "$store" --pins "$pins" --first-start >/dev/null || exit 2
   fi
   # this machine's serving settings: TorchServe starts from a copy of the config carrying them
   if [ -n "${SERVING_SETTINGS:-}" ] || [ -f "$settings" ]; then

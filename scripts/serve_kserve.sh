@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Serve the archives in model_store/ on the KServe runtime (the kserve package, in process, no Java), in the
 # foreground until Ctrl-C or SIGTERM:
-#   ./scripts/serve_kserve.sh [extra options of python -m markit.kserve_runtime]
+#   ./scripts/serve_kserve.sh [extra options of python -m markit.engines.kserve]
 # REST (v2, v1, /predictions) on 127.0.0.1:8090 and gRPC on 127.0.0.1:8091 by default, beside serve.sh's
 # TorchServe on 8080-8082 (KSERVE_HOST, KSERVE_HTTP_PORT, KSERVE_GRPC_PORT change them). Token authorization
 # is on: the token is in KSERVE_HOME/key_file.json (default: .run/kserve/), TorchServe's format, written at the
@@ -27,8 +27,8 @@ if [ -n "${TRUST_POLICY:-}" ] || [ -f "$trust" ]; then options+=(--trust "$trust
 if [ -n "${SERVING_SETTINGS:-}" ] || [ -f "$settings" ]; then options+=(--settings "$settings"); fi
 if [ -n "$pins" ]; then
   # the first start pins what it serves (as serve.sh): from then on a changed archive is refused
-  "$root/.venv/bin/python" -m markit.ops.pins "$store" --pins "$pins" --first-start >/dev/null || exit 2
+  "$root/.venv/bin/python" -m markit.archive.pins "$store" --pins "$pins" --first-start >/dev/null || exit 2
   options+=(--pins "$pins")
 fi
 cd "$home"
-exec "$root/.venv/bin/python" -m markit.kserve_runtime "${options[@]}" "$@"
+exec "$root/.venv/bin/python" -m markit.engines.kserve "${options[@]}" "$@"

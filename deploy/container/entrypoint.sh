@@ -57,7 +57,7 @@ done
 writable_dir "$logs" "log directory"
 writable_dir "$metrics" "metrics log directory"
 writable_dir "$tmp" "temporary directory"
-# Every archive checked from its bytes and unpacked by us (markit.ops.unpack); TorchServe serves those
+# Every archive checked from its bytes and unpacked by us (markit.archive.unpack); TorchServe serves those
 # directories and never parses a zip, so what was checked is what runs.
 served=$tmp/served-store
 policy=() pinned=none
@@ -67,7 +67,7 @@ if [[ -n ${MODEL_PINS:-} || -f $pins ]]; then
   policy+=(--pins "$pins")
   pinned=$pins
 fi
-refused=$(python -m markit.ops.unpack "$store" --into "$served" "${policy[@]}" 2>&1 >/dev/null) \
+refused=$(python -m markit.archive.unpack "$store" --into "$served" "${policy[@]}" 2>&1 >/dev/null) \
   || fail "archive refused before serving (rebuild it with scripts/build_mar.sh): ${refused#unpack: }"
 # this machine's serving settings: TorchServe starts from a copy of the config carrying them
 if [[ -n ${SERVING_SETTINGS:-} || -f $settings ]]; then

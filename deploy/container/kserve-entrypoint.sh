@@ -18,7 +18,7 @@
 #                      (default: /home/model-server/config/pins.json when present)
 #   SERVING_SETTINGS   workers, batching per model for this machine
 #                      (default: /home/model-server/config/models.yaml when present)
-# Arguments are passed on to python -m markit.kserve_runtime.
+# Arguments are passed on to python -m markit.engines.kserve.
 #
 # A wrong input stops here with one line naming the path and exit status 78 (EX_CONFIG). Then this process
 # becomes the runtime: SIGTERM stops it gracefully (exit 0); an archive that fails its checks or golden
@@ -77,4 +77,4 @@ if [[ -n ${SERVING_SETTINGS:-} || -f $settings ]]; then
   options+=(--settings "$settings")
 fi
 echo "entrypoint: KServe runtime with ${#archives[@]} archive(s) in $store, auth ${AUTH:-token}, pins $pinned" >&2
-exec python -m markit.kserve_runtime "${options[@]}" "$@"
+exec python -m markit.engines.kserve "${options[@]}" "$@"

@@ -1,10 +1,9 @@
 """Build-time package: YAML spec -> verified, self-describing .mar. Never shipped inside archives."""
 
+from .. import __version__
 from .errors import BuildError, SpecError, VerificationError
 from .pipeline import BuildResult, build_archive, verify_golden
 from .spec import Spec, load_spec, parse_spec
-
-__version__ = "0.1.0"
 
 __all__ = [
     "BuildError",

@@ -7,8 +7,8 @@ import logging
 import sys
 from pathlib import Path
 
+from ..archive.pins import Pins
 from ..errors import UsageError, report
-from ..ops.pins import Pins
 from .errors import BuildError
 from .pipeline import build_archive
 
@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sign", type=Path, metavar="KEY.pem",
                         help="sign every member with this ECDSA private key (PEM); servers check it with a trust policy")
     parser.add_argument("--pins", type=Path, metavar="FILE",
-                        help="pin the new archive's identity in this pin file (build_mar.sh: config/pins.json; markit.ops.pins)")
+                        help="pin the new archive's identity in this pin file (build_mar.sh: config/pins.json; markit.archive.pins)")
     parser.add_argument("--traceback", action="store_true", help="on failure, print the traceback too (for reporting a bug)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

@@ -25,9 +25,9 @@ from typing import Any
 
 import torch
 
-from markit.runtime.compiled import load_package
-from markit.runtime.compiled import target as machine_target
-from markit.runtime.onnx_program import RUNTIME, OnnxProgram, runtime_version
+from markit.core.compiled import load_package
+from markit.core.compiled import target as machine_target
+from markit.core.onnx_program import RUNTIME, OnnxProgram, runtime_version
 
 from .errors import BuildError, VerificationError
 

@@ -1,7 +1,7 @@
 """Composing the archive's manifest: spec, per-file sha256, identity and provenance.
 
-The identity is defined in ``markit.runtime.manifest.identity_of``, beside the worker's checks, so the
-builder, the worker and ``markit.ops.verify`` compute it the same way.
+The identity is defined in ``markit.core.manifest.identity_of``, beside the worker's checks, so the
+builder, the worker and ``markit.archive.verify`` compute it the same way.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 import jsonschema
 
-from markit.runtime.manifest import MANIFEST_NAME, canonical_json, file_sha256, identity_of
+from markit.core.manifest import MANIFEST_NAME, canonical_json, file_sha256, identity_of
 
 from .errors import BuildError
 

@@ -25,11 +25,11 @@ from model_archiver.model_archiver_config import ModelArchiverConfig
 from model_archiver.model_archiver_error import ModelArchiverError
 from model_archiver.model_packaging import generate_model_archive
 
+from markit.archive.signing import SigningError, sign_mar
+from markit.core.golden import differences
+from markit.core.loading import PROGRAM_RUNTIMES
+from markit.core.manifest import MANIFEST_NAME
 from markit.offline import ArchiveLoadError, LocalArchive, LocalRequest
-from markit.ops.signing import SigningError, sign_mar
-from markit.runtime.golden import differences
-from markit.runtime.manifest import MANIFEST_NAME
-from markit.runtime.model_loading import PROGRAM_RUNTIMES
 
 from .convert import PROGRAM_FILES, convert
 from .errors import BuildError, VerificationError
@@ -53,7 +53,7 @@ class BuildResult:
 def build_archive(spec_path: Path, output_dir: Path, progress: Progress = print, overrides: Sequence[str] = (),
                   sign_key: Path | None = None) -> BuildResult:
     """Build ``output_dir/NAME.mar`` from the spec (with ``key=value`` overrides), signed with ``sign_key``
-    (an ECDSA private key in PEM, markit.ops.signing) when given.
+    (an ECDSA private key in PEM, markit.archive.signing) when given.
 
     Raises BuildError, and only BuildError (anything else that goes wrong is chained as its cause), and
     leaves the output directory untouched when anything fails."""

@@ -256,7 +256,7 @@ def _serving(section: Section) -> ServingSpec:
 
 
 def _budgets(section: Section, task: Task) -> dict[str, int]:
-    """The task's budgets (markit.runtime.budgets), each its default unless the spec sets it."""
+    """The task's budgets (markit.core.budgets), each its default unless the spec sets it."""
     section.allow(set(), set(task.budgets))
     return {kind: section.integer(kind, default=default, low=1, high=MOST_BYTES) for kind, default in task.budgets.items()}
 

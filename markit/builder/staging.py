@@ -3,10 +3,11 @@
 Everything in the archive is named by a path relative to its root, never by a path on the build
 machine, so the same inputs give the same manifest (and identity) anywhere.
 
-    archive_entry_<hash>.py   TorchServe's handler (markit/runtime/serve_entry.py, renamed): loads runtime/ by
+    archive_entry_<hash>.py   TorchServe's handler (markit/engines/torchserve/entry.py, renamed): loads runtime/ by
                               path; the name carries a hash of the run-time code because TorchServe
                               imports it by module name, and PYTHONPATH comes before the archive
-    runtime/                  this project's run-time package markit.runtime (the archive's own copy)
+    runtime/                  the archive's own copy of markit's run-time packages (``RUNTIME_PARTS``:
+                              core, protocols, tasks without their build.py, engines/torchserve)
     model/                    model source + weights.safetensors, and/or model.pt (TorchScript),
                               model.pt2 (torch.export), model.aoti.pt2 (AOTInductor) or model.onnx
                               (ONNX Runtime), the last two with a fallback
@@ -28,27 +29,40 @@ from typing import Any
 
 import yaml
 
-from ..runtime.serve_entry import RUNTIME_PACKAGE
+from ..engines.torchserve.entry import RUNTIME_PACKAGE
 from .convert import PROGRAM_FILES
 from .errors import SpecError
 from .spec import ArtifactSpec, Spec
 from .tasks import TASKS
 from .weights import write_safetensors
 
-__all__ = ["ENTRY_FILE", "MODEL_CONFIG_FILE", "PROGRAM_FILES", "Staged", "runtime_package_dir", "stage"]
+__all__ = ["ENTRY_FILE", "MODEL_CONFIG_FILE", "PROGRAM_FILES", "RUNTIME_PARTS", "Staged", "copy_runtime", "runtime_package_dir", "stage"]
 
-ENTRY_FILE = "serve_entry.py"
+ENTRY_FILE = "engines/torchserve/entry.py"
 ENTRY_PREFIX = "archive_entry_"
 MODEL_CONFIG_FILE = "model-config.yaml"
-_SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo")
+# what of markit travels inside every archive (under runtime/): its run-time packages, not the builder's
+RUNTIME_PARTS = ("__init__.py", "core", "protocols", "tasks", "engines/__init__.py", "engines/torchserve")
+_SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", "build.py", "README.md")
 
 
 def runtime_package_dir() -> Path:
-    """The run-time package shipped beside this build-time package (same checkout or install)."""
-    path = Path(__file__).resolve().parents[1] / "runtime"
+    """The markit package whose run-time parts an archive carries (same checkout or install)."""
+    path = Path(__file__).resolve().parents[1]
     if not (path / ENTRY_FILE).is_file():
         raise FileNotFoundError(f"run-time package not found at {path}")
     return path
+
+
+def copy_runtime(target: Path) -> None:
+    """Copy markit's ``RUNTIME_PARTS`` to ``target``: the archive's own run-time package."""
+    source = runtime_package_dir()
+    for part in RUNTIME_PARTS:
+        (target / part).parent.mkdir(parents=True, exist_ok=True)
+        if (source / part).is_dir():
+            shutil.copytree(source / part, target / part, ignore=_SKIP)
+        else:
+            shutil.copyfile(source / part, target / part)
 
 
 @dataclass(frozen=True)
@@ -61,10 +75,9 @@ class Staged:
 
 def stage(spec: Spec, root: Path) -> Staged:
     """Write every archive file under ``root`` (an eager model stays eager here; see markit.builder.convert)."""
-    runtime = runtime_package_dir()
-    shutil.copytree(runtime, root / RUNTIME_PACKAGE, ignore=_SKIP)
+    copy_runtime(root / RUNTIME_PACKAGE)
     entry = f"{ENTRY_PREFIX}{_tree_hash(root / RUNTIME_PACKAGE)[:12]}.py"
-    shutil.copyfile(runtime / ENTRY_FILE, root / entry)
+    shutil.copyfile(runtime_package_dir() / ENTRY_FILE, root / entry)
     (root / MODEL_CONFIG_FILE).write_text(yaml.safe_dump(_model_config(spec), sort_keys=True), encoding="utf-8")
     section: dict[str, Any] = {"name": spec.name, "version": spec.version, "task": spec.task}
     task = TASKS[spec.task]

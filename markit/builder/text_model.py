@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from markit.runtime.manifest import file_sha256
-from markit.runtime.model_loading import PROGRAM_RUNTIMES
-from markit.runtime.text import TextEncoder, pad_batch
+from markit.core.loading import PROGRAM_RUNTIMES
+from markit.core.manifest import file_sha256
+from markit.tasks.common.text import TextEncoder, pad_batch
 
 from .convert import PROGRAM_FILES, batch_dim, convert
 from .errors import BuildError, SpecError
@@ -86,8 +86,8 @@ def stage_label_embeddings(spec: Spec, root: Path, section: dict[str, Any]) -> N
     code path), ship them as labels/label_embeddings.safetensors, and add labels + zero_shot to the section."""
     from safetensors.torch import save_file
 
-    from markit.runtime.model_loading import load_model
-    from markit.runtime.text import pool
+    from markit.core.loading import load_model
+    from markit.tasks.common.text import pool
 
     encoder = TextEncoder.from_manifest(root, section["tokenizer"])
     program = load_model(root, section["model"]).forward

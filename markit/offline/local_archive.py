@@ -1,6 +1,6 @@
 """Running a .mar in this process the way a TorchServe worker does, without a server.
 
-The archive is checked and unpacked as for serving (``markit.ops.unpack``), its handler module is
+The archive is checked and unpacked as for serving (``markit.archive.unpack``), its handler module is
 imported by path and its one class is found with TorchServe's own ``list_classes_from_module``; requests go through TorchServe's own
 ``Service.retrieve_data_for_inference`` and ``Context``, so statuses and headers are set exactly as
 in a worker. The builder uses this to check golden examples before an archive is published, and
@@ -23,12 +23,12 @@ from ts.context import Context
 from ts.service import Service
 from ts.utils.util import list_classes_from_module
 
-from markit.runtime.importing import import_path
-from markit.runtime.manifest import MANIFEST_NAME
+from markit.core.importing import import_path
+from markit.core.manifest import MANIFEST_NAME
 
+from ..archive.mar_file import MarFileError
+from ..archive.unpack import unpack_verified
 from ..errors import UsageError
-from ..ops.mar_file import MarFileError
-from ..ops.unpack import unpack_verified
 
 __all__ = ["ArchiveLoadError", "LocalArchive", "LocalRequest", "LocalResponse", "content_type_for"]
 
@@ -143,7 +143,7 @@ class LocalArchive:
         return self.task_handler.preprocess(self.decoded(requests))
 
     def decoded(self, requests: Sequence[LocalRequest]) -> list[Any]:
-        """What the archive's handler decodes of these requests (``markit.runtime.base.Decoded``, one per request)."""
+        """What the archive's handler decodes of these requests (``markit.core.handler.Decoded``, one per request)."""
         inputs = self._receive(requests)
         return [self._adapter.decode_request(item, self._context, i) for i, item in enumerate(inputs)]
 

@@ -19,9 +19,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..archive.mar_file import read_mar
 from ..errors import MarkitError
 from ..errors import report as fail
-from .mar_file import read_mar
 
 __all__ = ["ArchiveLoad", "main", "report", "store_load"]
 

@@ -34,9 +34,9 @@ from pathlib import Path
 
 import yaml
 
+from ..archive.mar_file import MarInfo, read_mar
 from ..errors import MarkitError, UsageError, report
-from .kserve_layout import model_snapshot
-from .mar_file import MarInfo, read_mar
+from .torchserve_on_kserve import model_snapshot
 
 __all__ = ["SETTINGS", "ServingSettings", "main", "run_config"]
 

@@ -11,9 +11,9 @@ import torch
 
 from markit.builder import BuildError, VerificationError, build_archive
 from markit.builder.manifest import validate_manifest
+from markit.core.errors import ArchiveError
+from markit.core.manifest import load_manifest, verify_files
 from markit.offline import LocalArchive, LocalRequest
-from markit.runtime.errors import ArchiveError
-from markit.runtime.manifest import load_manifest, verify_files
 
 from helpers import png_bytes, reference_answer, write_tiny_spec
 
@@ -35,7 +35,9 @@ def test_archive_layout_and_manifest(tiny_mar):
         mar_manifest = json.loads(archive.read("MAR-INF/MANIFEST.json"))
     assert set(manifest["files"]) == names - {"manifest.json", "MAR-INF/MANIFEST.json"}
     assert {"model/weights.safetensors", "model/tiny_model.py", "index_to_name.json", "model-config.yaml",
-            "runtime/base.py", "golden/0_red.png"} <= names
+            "runtime/__init__.py", "runtime/core/handler.py", "runtime/tasks/image_classification/handler.py",
+            "runtime/engines/torchserve/adapter.py", "golden/0_red.png"} <= names
+    assert not any(name.startswith(("runtime/builder/", "runtime/engines/kserve/")) or name.endswith("/build.py") for name in names)
     assert mar_manifest["model"]["handler"].startswith("archive_entry_")
     assert not any(name.endswith((".pth", ".pyc")) for name in names)
     spec = manifest["spec"]

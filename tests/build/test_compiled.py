@@ -9,10 +9,10 @@ import shutil
 import pytest
 
 from markit.builder import build_archive
+from markit.core.compiled import target, unmet_requirement
+from markit.core.errors import ArchiveError
+from markit.core.loading import load_model
 from markit.offline import LocalArchive, LocalRequest
-from markit.runtime.compiled import target, unmet_requirement
-from markit.runtime.errors import ArchiveError
-from markit.runtime.model_loading import load_model
 
 from helpers import build_formats, mar_manifest, png_bytes, quiet, unpacked, write_tiny_spec
 

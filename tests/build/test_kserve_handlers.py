@@ -12,8 +12,8 @@ from ts.torch_handler.request_envelope.kserve import KServeEnvelope
 from ts.torch_handler.request_envelope.kservev2 import KServev2Envelope
 
 from markit.builder import build_archive
+from markit.core.golden import same_json
 from markit.offline import LocalArchive, LocalRequest
-from markit.runtime.golden import same_json
 
 from helpers import png_bytes, write_convention_spec
 

@@ -10,10 +10,10 @@ import pytest
 import yaml
 
 from benchmarks.tampering import HIDDEN, TAMPERED, marker_for
+from markit.archive.signing import TrustPolicy
 from markit.builder import build_archive
+from markit.engines.kserve.archives import discover, load_archive
 from markit.errors import MarkitError
-from markit.kserve_runtime.archives import discover, load_archive
-from markit.ops.signing import TrustPolicy
 
 from helpers import quiet, write_key, write_tiny_spec
 

@@ -14,11 +14,11 @@ import pytest
 import yaml
 
 from benchmarks.tampering import HIDDEN, marker_for
+from markit.archive.mar_file import SERVING_SETTINGS, MarFileError
+from markit.archive.zip_layout import ZipLayoutError
 from markit.builder import build_archive
 from markit.client.properties import read_properties
-from markit.ops.kserve_layout import LayoutError, lay_out
-from markit.ops.mar_file import SERVING_SETTINGS, MarFileError
-from markit.ops.zip_layout import ZipLayoutError
+from markit.ops.torchserve_on_kserve import LayoutError, lay_out
 
 from helpers import quiet, read_properties_text, write_tiny_spec
 

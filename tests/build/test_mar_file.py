@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
+from markit.archive.mar_file import MarInfo, read_mar
 from markit.builder import build_archive
 from markit.ops.capacity import ArchiveLoad, store_load
-from markit.ops.mar_file import MarInfo, read_mar
 
 from helpers import quiet, write_tiny_spec
 

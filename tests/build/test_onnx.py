@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from markit.builder import build_archive
+from markit.core.loading import load_model
+from markit.core.onnx_program import OnnxProgram, runtime_version, unmet_requirement
 from markit.offline import LocalArchive, LocalRequest
-from markit.runtime.model_loading import load_model
-from markit.runtime.onnx_program import OnnxProgram, runtime_version, unmet_requirement
 
 from helpers import build_formats, mar_manifest, png_bytes, quiet, unpacked, write_tiny_spec
 

@@ -1,5 +1,5 @@
 """Pins on real archives: build_mar.sh pins what it builds, pin.sh re-pins a checked archive, and the checks every
-engine is given archives through (markit.ops.unpack) refuse a consistent edit unless it is re-pinned or signed."""
+engine is given archives through (markit.archive.unpack) refuse a consistent edit unless it is re-pinned or signed."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ import pytest
 import yaml
 
 from benchmarks.tampering import relabel, rewrite
+from markit.archive.pins import PinError, Pins
+from markit.archive.pins import main as pin_main
+from markit.archive.signing import TrustPolicy
+from markit.archive.unpack import main as unpack_main
+from markit.archive.unpack import unpack_store
+from markit.archive.verify import verify_mar
 from markit.builder import build_archive
 from markit.builder.__main__ import main as build_main
-from markit.ops.pins import PinError, Pins
-from markit.ops.pins import main as pin_main
-from markit.ops.signing import TrustPolicy
-from markit.ops.unpack import main as unpack_main
-from markit.ops.unpack import unpack_store
-from markit.ops.verify import verify_mar
 
 from helpers import quiet, write_key, write_tiny_spec
 

@@ -1,4 +1,4 @@
-"""Signed archives and the deploy-time trust policy (markit.ops.signing, markit.ops.verify --trust): a signed
+"""Signed archives and the deploy-time trust policy (markit.archive.signing, markit.archive.verify --trust): a signed
 archive passes, and one edited after signing -- even consistently, hashes and identity recomputed -- is refused,
 as are unsigned archives, other keys' signatures and identities other than the pinned one."""
 
@@ -15,14 +15,14 @@ import yaml
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from benchmarks.tampering import TAMPERED, relabel, rewrite
+from markit.archive.mar_file import MarFileError
+from markit.archive.signing import SIGNATURE_NAME, SigningError, TrustPolicy, check_trust, sign_mar
+from markit.archive.unpack import unpack_verified
+from markit.archive.verify import main as verify_main
+from markit.archive.verify import verify_mar
 from markit.builder import build_archive
 from markit.builder.__main__ import main as build_main
-from markit.ops.mar_file import MarFileError
-from markit.ops.signing import SIGNATURE_NAME, SigningError, TrustPolicy, check_trust, sign_mar
-from markit.ops.unpack import unpack_verified
-from markit.ops.verify import main as verify_main
-from markit.ops.verify import verify_mar
-from markit.runtime.unpacked_archive import UnpackedArchive
+from markit.core.unpacked import UnpackedArchive
 
 from helpers import unpacked, write_key, write_tiny_spec
 
@@ -147,7 +147,7 @@ def test_build_mar_sign_with_a_missing_key_exits_2_naming_it(tmp_path, capsys):
 
 
 def test_keygen_writes_a_pair_that_signs_and_never_overwrites(tiny_mar, tmp_path, capsys):
-    from markit.ops.signing import main as signing_main
+    from markit.archive.signing import main as signing_main
 
     assert signing_main(["keygen", str(tmp_path / "keys" / "publisher")]) == 0
     private, public = tmp_path / "keys" / "publisher.pem", tmp_path / "keys" / "publisher.pub.pem"

@@ -1,4 +1,4 @@
-"""Archives checked before TorchServe unpacks them (markit.ops.verify), and by the worker once unpacked
+"""Archives checked before TorchServe unpacks them (markit.archive.verify), and by the worker once unpacked
 (UnpackedArchive.open): each tamper variant is refused, naming the entry."""
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import zipfile
 import pytest
 
 from benchmarks.tampering import CHANGED, HIDDEN, LABELS, TAMPERED, marker_for, relabel, rewrite
-from markit.ops.mar_file import MarFileError
-from markit.ops.unpack import unpack_verified
-from markit.ops.verify import main, verify_mar
-from markit.runtime.errors import ArchiveError
-from markit.runtime.unpacked_archive import UnpackedArchive
+from markit.archive.mar_file import MarFileError
+from markit.archive.unpack import unpack_verified
+from markit.archive.verify import main, verify_mar
+from markit.core.errors import ArchiveError
+from markit.core.unpacked import UnpackedArchive
 
 from helpers import unpacked
 

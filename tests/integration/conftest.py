@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from harness import KServeRuntimeProcess, TorchServeProcess
 from markit.builder import build_archive
-from markit.ops import KServeRuntimeProcess, TorchServeProcess
-from markit.runtime.manifest import identity_of
+from markit.core.manifest import identity_of
 
 from helpers import REPO, write_tiny_spec
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from markit.ops import TorchServeProcess
+from harness import TorchServeProcess
 
 from helpers import REPO, png_bytes
 

@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from harness import TorchServeProcess
 from markit.client.properties import read_properties
-from markit.ops import TorchServeProcess
 
 from helpers import REPO, png_bytes, reference_answer, tamper, write_key
 

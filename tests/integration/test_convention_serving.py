@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from markit.core.golden import same_json
 from markit.offline.predict import main as predict_main
-from markit.runtime.golden import same_json
 
 from helpers import REPO, concurrently, import_file
 

@@ -14,10 +14,10 @@ import pytest
 import yaml
 
 from benchmarks.tampering import HIDDEN, TAMPERED, marker_for, relabel, rewrite
+from harness import TorchServeProcess
 from markit.builder import build_archive
 from markit.client import TorchServeClient
 from markit.client.properties import server_urls
-from markit.ops import TorchServeProcess
 
 from helpers import REPO, png_bytes, reference_answer, write_key, write_tiny_spec
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from harness import TorchServeProcess
 from markit.client.tokens import KeyFile
-from markit.ops import TorchServeProcess
 
 from helpers import REPO
 

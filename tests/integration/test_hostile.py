@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from markit.core.golden import same_json
 from markit.offline import LocalArchive, LocalRequest
 from markit.offline.local_archive import content_type_for
-from markit.runtime.golden import same_json
 
 pytestmark = pytest.mark.integration
 

@@ -18,11 +18,11 @@ import requests
 import torch
 from safetensors.torch import save_file
 
+from harness import TorchServeProcess
 from markit.builder import build_archive
 from markit.client import Reply
+from markit.core.golden import same_json
 from markit.offline import LocalArchive, LocalRequest
-from markit.ops import TorchServeProcess
-from markit.runtime.golden import same_json
 
 from helpers import REPO, concurrently, import_file, png_bytes, write_tiny_spec
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from harness import TorchServeProcess, free_port
 from markit.client.health import Probe, Unhealthy
 from markit.client.properties import read_properties
-from markit.ops import TorchServeProcess, free_port
 
 from helpers import REPO, png_bytes, reference_answer
 

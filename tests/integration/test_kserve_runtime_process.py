@@ -16,9 +16,9 @@ import pytest
 import requests
 
 from benchmarks.tampering import HIDDEN, marker_for, relabel, rewrite
-from markit.ops import KServeRuntimeProcess
-from markit.ops.ports import free_ports
-from markit.ops.verify import verify_mar
+from harness import KServeRuntimeProcess
+from harness.ports import free_ports
+from markit.archive.verify import verify_mar
 
 from conftest import rewrite_manifest
 from helpers import REPO, png_bytes
@@ -128,7 +128,8 @@ def test_a_tampered_archive_is_refused_naming_the_member(tiny_store, tmp_path):
     assert code == 2 and "'index_to_name.json' was modified after build" in log
 
 
-@pytest.mark.parametrize("variant", ["the entry module hidden after the last member", "runtime/convention.py hidden after the last member"])
+@pytest.mark.parametrize("variant", ["the entry module hidden after the last member",
+                                     "runtime/tasks/convention/handler.py hidden after the last member"])
 def test_a_hidden_entry_is_refused_before_any_archive_code_runs(tiny_store, tmp_path, variant):
     store = tmp_path / "store"
     store.mkdir()
@@ -139,7 +140,7 @@ def test_a_hidden_entry_is_refused_before_any_archive_code_runs(tiny_store, tmp_
 
 
 def test_an_unsigned_archive_is_refused_under_a_trust_policy(tiny_store, tmp_path):
-    from markit.ops.signing import generate_keys
+    from markit.archive.signing import generate_keys
 
     _, public = generate_keys(tmp_path / "team")
     policy = tmp_path / "trust.yaml"

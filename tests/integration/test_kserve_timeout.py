@@ -18,8 +18,8 @@ import requests
 from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc as pb_grpc
 
+from harness import KServeRuntimeProcess
 from markit.builder import build_archive
-from markit.ops import KServeRuntimeProcess
 
 from helpers import quiet, write_convention_spec
 

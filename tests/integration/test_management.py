@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 import requests
 
+from harness import TorchServeProcess
 from markit.builder import build_archive
 from markit.client import TorchServeClient
 from markit.client.tokens import KeyFile
-from markit.ops import TorchServeProcess
 
 from conftest import quiet
 from helpers import REPO, png_bytes, reference_answer, write_tiny_spec

@@ -13,8 +13,8 @@ import pytest
 import requests
 import tritonclient.http as triton
 
+from markit.core.golden import same_json
 from markit.offline.predict import main as predict_main
-from markit.runtime.golden import same_json
 
 from helpers import REPO, concurrently
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from benchmarks.tampering import CHANGED, relabel, rewrite
+from harness import TorchServeProcess
+from markit.archive.verify import verify_mar
 from markit.client import TorchServeClient
 from markit.client.properties import server_urls
-from markit.ops import TorchServeProcess
-from markit.ops.verify import verify_mar
 
 from helpers import REPO, png_bytes, reference_answer, tamper
 

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from markit.ops import TorchServeProcess
+from harness import TorchServeProcess
 
 from helpers import REPO
 

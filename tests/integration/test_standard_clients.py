@@ -20,7 +20,7 @@ import tritonclient.http as triton
 from metadata_requests import tensors
 from tritonclient.utils import InferenceServerException
 
-from markit.runtime.golden import same_json
+from markit.core.golden import same_json
 
 pytestmark = pytest.mark.integration
 NOISE = 1e-5  # a batch of two sums in another order than one request alone

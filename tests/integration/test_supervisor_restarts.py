@@ -15,9 +15,9 @@ from collections.abc import Callable
 import pytest
 import requests
 
+from harness import KServeRuntimeProcess
 from markit.client import TorchServeClient
 from markit.client.retry import DEFAULT_RETRY
-from markit.ops import KServeRuntimeProcess
 
 from helpers import png_bytes
 

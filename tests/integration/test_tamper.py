@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from benchmarks.tampering import HIDDEN, marker_for
-from markit.ops import TorchServeProcess
-from markit.ops.mar_file import MarFileError
-from markit.ops.unpack import unpack_store
+from harness import TorchServeProcess
+from markit.archive.mar_file import MarFileError
+from markit.archive.unpack import unpack_store
 
 from helpers import REPO
 
@@ -34,7 +34,7 @@ def wait_for_text(process: TorchServeProcess, text: str, timeout: float = 90) ->
 
 
 def test_torchserve_given_the_zip_runs_the_hidden_entry_module(tiny_store: Path, tmp_path: Path):
-    """Without markit.ops.unpack in front: TorchServe's Java unpacker runs what no check of the zip ever saw."""
+    """Without markit.archive.unpack in front: TorchServe's Java unpacker runs what no check of the zip ever saw."""
     store = tmp_path / "store"
     store.mkdir()
     tampered = HIDDEN["the entry module hidden after the last member"].make(tiny_store / "tiny.mar", store / "tiny.mar")
@@ -46,7 +46,8 @@ def test_torchserve_given_the_zip_runs_the_hidden_entry_module(tiny_store: Path,
     assert marker_for(tampered).read_text() == "ran"
 
 
-@pytest.mark.parametrize("variant", ["the entry module hidden after the last member", "runtime/convention.py hidden after the last member",
+@pytest.mark.parametrize("variant", ["the entry module hidden after the last member",
+                                     "runtime/tasks/convention/handler.py hidden after the last member",
                                      "the entry module twice"])
 def test_torchserve_process_refuses_a_hidden_entry_before_java_starts(tiny_store: Path, tmp_path: Path, variant: str):
     store = tmp_path / "store"
@@ -62,11 +63,11 @@ def test_a_worker_imports_nothing_from_an_archive_changed_after_unpacking(tiny_s
     served = tmp_path / "served"
     [unpacked] = unpack_store(tiny_store, served)
     marker = tmp_path / "convention.ran"
-    module = unpacked.directory / "runtime" / "convention.py"
+    module = unpacked.directory / "runtime" / "tasks" / "convention" / "handler.py"
     module.write_text(f"import pathlib\npathlib.Path({str(marker)!r}).write_text('ran')\n" + module.read_text())
     with TorchServeProcess(CONFIG, served, tmp_path / "ts", unpack=False) as process:
         process.wait_listening()
-        assert wait_for_text(process, "archive file 'runtime/convention.py' was modified after build")
+        assert wait_for_text(process, "archive file 'runtime/tasks/convention/handler.py' was modified after build")
         status = process.client.status("tiny")
         assert all(worker["status"] != "READY" for entry in status.body for worker in entry["workers"])
     assert not marker.exists()

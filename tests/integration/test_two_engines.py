@@ -27,8 +27,8 @@ import skimage
 import tritonclient.http as triton
 
 from benchmarks.reliability import Target, targets_in
+from markit.core.golden import same_json
 from markit.offline.local_archive import content_type_for
-from markit.runtime.golden import same_json
 
 pytestmark = pytest.mark.integration
 

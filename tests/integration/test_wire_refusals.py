@@ -20,8 +20,8 @@ from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc as pb_grpc
 from PIL import Image
 
+from harness import KServeRuntimeProcess, TorchServeProcess
 from markit.builder import build_archive
-from markit.ops import KServeRuntimeProcess, TorchServeProcess
 
 from helpers import REPO, png_bytes, write_tiny_spec
 

@@ -21,7 +21,7 @@ def _no_builds_and_no_java(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("markit.builder.pipeline.stage", _refuse("builds no archive", "tests/build"))
     for slow in ("_compile", "_export_onnx"):  # AOTInductor, ONNX: the conversions that take seconds to minutes
         monkeypatch.setattr(f"markit.builder.convert.{slow}", _refuse("compiles and exports no model", "tests/build"))
-    from markit.ops.server import TorchServeProcess
+    from harness.torchserve import TorchServeProcess
 
     start, refuse = TorchServeProcess.start, _refuse("starts no TorchServe", "tests/integration")
 

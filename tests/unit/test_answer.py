@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from markit.runtime.exchange import Request, Served
-from markit.runtime.model_loading import LoadedModel
-from markit.runtime.payload import Payload
-from markit.runtime.regression import Regressor
-from markit.runtime.unpacked_archive import UnpackedArchive
+from markit.core.exchange import Request, Served
+from markit.core.loading import LoadedModel
+from markit.core.payload import Payload
+from markit.core.unpacked import UnpackedArchive
+from markit.tasks.regression.handler import Regressor
 
 from helpers import Counted, RowSum
 

@@ -10,7 +10,7 @@ import math
 import pytest
 import torch
 
-from markit.runtime.beam_search import Search, beam_search
+from markit.tasks.seq2seq.beam_search import Search, beam_search
 
 START, END = 0, 1
 SYMBOLS = (2, 3, 4)

@@ -8,9 +8,9 @@ from types import SimpleNamespace
 import pytest
 
 from benchmarks.servers import BASE_CONFIG, BenchServer, FrontendCounters, parse_counters
+from harness import TorchServeProcess
+from harness.torchserve import ServerError
 from markit.client.client import Reply
-from markit.ops import TorchServeProcess
-from markit.ops.server import ServerError
 
 
 def test_another_torchserve_runs_with_unset_and_added_variables(tmp_path, monkeypatch):

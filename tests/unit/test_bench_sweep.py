@@ -111,8 +111,8 @@ def test_the_table_has_a_row_per_setting_marks_the_choice_and_stars_disturbed_ru
 def test_whether_an_archive_reads_the_thread_override(tmp_path):
     reads, ignores = tmp_path / "reads.mar", tmp_path / "ignores.mar"
     with zipfile.ZipFile(reads, "w") as mar:
-        mar.writestr("runtime/service.py", 'THREADS_ENV = "ARCHIVE_TORCH_THREADS"\n')
+        mar.writestr("runtime/core/service.py", 'THREADS_ENV = "ARCHIVE_TORCH_THREADS"\n')
     with zipfile.ZipFile(ignores, "w") as mar:
-        mar.writestr("runtime/service.py", "torch.set_num_threads(1)\n")
+        mar.writestr("runtime/core/service.py", "torch.set_num_threads(1)\n")
         mar.writestr("README.txt", "ARCHIVE_TORCH_THREADS is not code here")
     assert honours_thread_override(reads) and not honours_thread_override(ignores)

@@ -1,4 +1,4 @@
-"""Triton's binary tensor extension read into plain v2 JSON (markit/runtime/binary_tensors.py), on bodies that
+"""Triton's binary tensor extension read into plain v2 JSON (markit/protocols/triton_binary.py), on bodies that
 tritonclient itself builds with its default settings, and every malformed variant refused naming the problem."""
 
 from __future__ import annotations
@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import tritonclient.http as triton
 
-from markit.runtime import kserve
-from markit.runtime.binary_tensors import unpack
-from markit.runtime.budgets import Budgets
-from markit.runtime.errors import BadInput
-from markit.runtime.exchange import Request
-from markit.runtime.payload import Payload
-from markit.runtime.protocol import InstanceRules, spoken_when_unreadable, unpacked
+from markit.core.budgets import Budgets
+from markit.core.errors import BadInput
+from markit.core.exchange import Request
+from markit.core.payload import Payload
+from markit.protocols import codec as kserve
+from markit.protocols.routing import InstanceRules, spoken_when_unreadable, unpacked
+from markit.protocols.triton_binary import unpack
 
 
 def triton_body(*inputs: triton.InferInput) -> tuple[bytes, str]:

@@ -16,16 +16,16 @@ import pytest
 from ts.context import Context
 from ts.service import Service
 
-from markit.runtime import kserve
-from markit.runtime.binary_tensors import HEADER_LENGTH
-from markit.runtime.budgets import Budgets
-from markit.runtime.errors import BadInput, PayloadTooLarge
-from markit.runtime.exchange import Request, Response
-from markit.runtime.model_loading import LoadedModel
-from markit.runtime.payload import Payload, binary_input, text_input
-from markit.runtime.regression import Regressor
-from markit.runtime.torchserve import TorchServeAdapter
-from markit.runtime.unpacked_archive import UnpackedArchive
+from markit.core.budgets import Budgets
+from markit.core.errors import BadInput, PayloadTooLarge
+from markit.core.exchange import Request, Response
+from markit.core.loading import LoadedModel
+from markit.core.payload import Payload, binary_input, text_input
+from markit.core.unpacked import UnpackedArchive
+from markit.engines.torchserve.adapter import TorchServeAdapter
+from markit.protocols import codec as kserve
+from markit.protocols.triton_binary import HEADER_LENGTH
+from markit.tasks.regression.handler import Regressor
 
 from helpers import RowSum
 

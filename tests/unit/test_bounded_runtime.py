@@ -19,18 +19,18 @@ from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from kserve.protocol.infer_type import InferRequest
 from kserve.protocol.model_repository_extension import ModelRepositoryExtension
 
-import markit.runtime
-from markit.kserve_runtime.archives import LoadedArchive
-from markit.kserve_runtime.batching import Batcher, Limits
-from markit.kserve_runtime.metrics import ServerMetrics
-from markit.kserve_runtime.model import ArchiveModel, BoundedServicer, Refused
-from markit.kserve_runtime.rest import MAX_FORM_FIELDS
-from markit.kserve_runtime.server import Options, StoreDataPlane, _rest_app
-from markit.ops.mar_file import MarInfo
-from markit.runtime.kserve import MAX_INPUTS
-from markit.runtime.model_loading import LoadedModel
-from markit.runtime.regression import Regressor
-from markit.runtime.unpacked_archive import UnpackedArchive
+import markit.core
+from markit.archive.mar_file import MarInfo
+from markit.core.loading import LoadedModel
+from markit.core.unpacked import UnpackedArchive
+from markit.engines.kserve.archives import LoadedArchive
+from markit.engines.kserve.batching import Batcher, Limits
+from markit.engines.kserve.metrics import ServerMetrics
+from markit.engines.kserve.model import ArchiveModel, BoundedServicer, Refused
+from markit.engines.kserve.rest import MAX_FORM_FIELDS
+from markit.engines.kserve.server import Options, StoreDataPlane, _rest_app
+from markit.protocols.codec import MAX_INPUTS
+from markit.tasks.regression.handler import Regressor
 
 from helpers import RowSum
 
@@ -62,7 +62,7 @@ async def serving(directory: Path) -> AsyncIterator[tuple[ArchiveModel, httpx.As
                     {"forecast": model}, metrics, TOKEN,
                     Options(directory, key_file=directory / "key_file.json", max_request_bytes=64 << 20))
     batcher = Batcher(lambda requests: handler.answer(requests), Limits(4, 0.005, 1), failed=repr)
-    model.serve(LoadedArchive(info, "sha256:test", markit.runtime, handler), batcher)
+    model.serve(LoadedArchive(info, "sha256:test", markit.core, handler), batcher)
     consumer = asyncio.create_task(batcher.run())
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://rt",

@@ -1,12 +1,12 @@
-"""The archive's budgets (markit.runtime.budgets): read strictly from the manifest, each a 413 naming it."""
+"""The archive's budgets (markit.core.budgets): read strictly from the manifest, each a 413 naming it."""
 
 from __future__ import annotations
 
 import pytest
 
-from markit.runtime.budgets import Budgets
-from markit.runtime.errors import ArchiveError, PayloadTooLarge
-from markit.runtime.payload import Payload
+from markit.core.budgets import Budgets
+from markit.core.errors import ArchiveError, PayloadTooLarge
+from markit.core.payload import Payload
 
 
 @pytest.mark.parametrize(("section", "fragment"), [

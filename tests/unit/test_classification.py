@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from markit.runtime.classification import Classification, top_k
-from markit.runtime.errors import ArchiveError
+from markit.core.errors import ArchiveError
+from markit.tasks.common.classification import Classification, top_k
 
 RULE = Classification(labels=("a", "b", "c", "d"), top_k=3, threshold=0.0)
 

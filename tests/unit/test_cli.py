@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
+from harness import free_port
 from markit.client import cli
 from markit.client.cli import build_parser, connect, main
 from markit.client.client import Reply
-from markit.ops import free_port
 
 
 class Recorder:

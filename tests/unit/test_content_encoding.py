@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from test_torchserve_adapter import batch
 
-from markit.runtime.exchange import Request
-from markit.runtime.model_loading import LoadedModel
-from markit.runtime.payload import Payload
-from markit.runtime.regression import Regressor
-from markit.runtime.torchserve import TorchServeAdapter
-from markit.runtime.unpacked_archive import UnpackedArchive
+from markit.core.exchange import Request
+from markit.core.loading import LoadedModel
+from markit.core.payload import Payload
+from markit.core.unpacked import UnpackedArchive
+from markit.engines.torchserve.adapter import TorchServeAdapter
+from markit.tasks.regression.handler import Regressor
 
 SPEC = {"name": "forecast", "version": "1.0", "task": "regression",
         "features": [{"name": "x", "shape": [], "unit": "m"}], "outputs": [{"name": "same", "unit": "m"}], "guards": [],

@@ -13,12 +13,12 @@ import torch
 from PIL import Image
 
 from benchmarks.bad_inputs import png_claiming
-from markit.runtime.convention import ConventionHandler
-from markit.runtime.errors import ArchiveError, PayloadTooLarge, UnprocessableInput
-from markit.runtime.exchange import NO_METRICS
-from markit.runtime.model_loading import LoadedModel
-from markit.runtime.payload import Payload
-from markit.runtime.unpacked_archive import UnpackedArchive
+from markit.core.errors import ArchiveError, PayloadTooLarge, UnprocessableInput
+from markit.core.exchange import NO_METRICS
+from markit.core.loading import LoadedModel
+from markit.core.payload import Payload
+from markit.core.unpacked import UnpackedArchive
+from markit.tasks.convention.handler import ConventionHandler
 
 PIXELS = 10_000
 

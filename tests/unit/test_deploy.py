@@ -21,10 +21,10 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from markit.archive.mar_file import read_mar
 from markit.client.properties import read_properties
-from markit.ops.kserve_layout import config_text
-from markit.ops.kserve_layout import main as kserve_layout_main
-from markit.ops.mar_file import read_mar
+from markit.ops.torchserve_on_kserve import config_text
+from markit.ops.torchserve_on_kserve import main as kserve_layout_main
 
 from helpers import REPO, dev_tool, docker_instructions, read_properties_text, stand_in_mar
 

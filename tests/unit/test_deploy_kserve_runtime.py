@@ -14,7 +14,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from markit.kserve_runtime.auth import OPEN_PATHS
+from markit.engines.kserve.auth import OPEN_PATHS
 
 from helpers import REPO, dev_tool, docker_instructions
 

@@ -16,8 +16,8 @@ import skimage.data
 import torch
 from PIL import Image, ImageOps
 
-from markit.runtime.errors import ArchiveError, BadInput, PayloadTooLarge, UnsupportedMediaType
-from markit.runtime.images import DRAFT_MIN_RATIO, ImagePreprocessing, center_crop, decode_scaled, resize, resize_cropped, resized_size
+from markit.core.errors import ArchiveError, BadInput, PayloadTooLarge, UnsupportedMediaType
+from markit.tasks.common.images import DRAFT_MIN_RATIO, ImagePreprocessing, center_crop, decode_scaled, resize, resize_cropped, resized_size
 
 # How far draft decoding may move the top-1 probability: the golden tolerance of
 # examples/efficientnet_lite0/spec.yaml, i.e. no more than the archive already accepts as "the same answer".

@@ -13,15 +13,25 @@ from pathlib import Path
 import pytest
 
 import markit
+from markit.core.errors import HandlerError
 from markit.errors import EXIT_FAILED, EXIT_USAGE, MarkitError
-from markit.runtime.errors import HandlerError
 
 from helpers import REPO
 
 
 def tooling_modules() -> list[str]:
     names = [info.name for info in pkgutil.walk_packages(markit.__path__, "markit.") if not info.name.endswith("__main__")]
-    return [*names, *("benchmarks." + info.name for info in pkgutil.iter_modules([str(REPO / "benchmarks")]) if info.name != "__main__")]
+    harness = ["harness." + info.name for info in pkgutil.iter_modules([str(REPO / "harness")])]
+    benchmarks = ["benchmarks." + info.name for info in pkgutil.iter_modules([str(REPO / "benchmarks")]) if info.name != "__main__"]
+    return [*names, *harness, *benchmarks]
+
+
+def travels(name: str) -> bool:
+    """A module an archive carries (markit.builder.staging.RUNTIME_PARTS), whose errors map to HTTP statuses."""
+    return name.startswith(RUN_TIME) and not name.endswith(".build")
+
+
+RUN_TIME = ("markit.core.", "markit.protocols.", "markit.tasks.", "markit.engines.torchserve.")
 
 
 def test_every_error_class_has_one_of_the_two_roots():
@@ -30,10 +40,10 @@ def test_every_error_class_has_one_of_the_two_roots():
         module = importlib.import_module(name)
         for cls in vars(module).values():
             if inspect.isclass(cls) and issubclass(cls, BaseException) and cls.__module__ == name:
-                root = HandlerError if name.startswith("markit.runtime.") else MarkitError
+                root = HandlerError if travels(name) else MarkitError
                 if not issubclass(cls, root):
                     wild.append(f"{name}.{cls.__name__}")
-    assert not wild, f"errors outside markit.errors.MarkitError / markit.runtime.errors.HandlerError: {wild}"
+    assert not wild, f"errors outside markit.errors.MarkitError / markit.core.errors.HandlerError: {wild}"
 
 
 def run(tmp_path: Path, *argv: str) -> subprocess.CompletedProcess:
@@ -59,7 +69,7 @@ MISTAKES = [
      "catalog: "),
     ("health: no config", lambda t: ["markit.client.health", "--config", str(t / "nope.properties")], EXIT_FAILED, "unhealthy: "),
     ("capacity: broken archive", lambda t: ["markit.ops.capacity", not_an_archive(t)], EXIT_USAGE, "capacity: broken.mar"),
-    ("kserve_layout: no store", lambda t: ["markit.ops.kserve_layout", str(t / "nope"), str(t / "out")], EXIT_USAGE,
+    ("kserve_layout: no store", lambda t: ["markit.ops.torchserve_on_kserve", str(t / "nope"), str(t / "out")], EXIT_USAGE,
      "kserve_layout: model store"),
 ]
 

@@ -1,4 +1,4 @@
-from markit.runtime.golden import differences, same_json
+from markit.core.golden import differences, same_json
 
 ANSWER = {"predictions": [{"label": "espresso", "probability": 0.95}, {"label": "cup", "probability": 0.01}], "model": {"name": "m"}}
 

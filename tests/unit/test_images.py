@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from markit.runtime.errors import BadInput, PayloadTooLarge, UnsupportedMediaType
-from markit.runtime.images import ImagePreprocessing, center_crop, decode_image, resize, to_color_mode, to_tensor
+from markit.core.errors import BadInput, PayloadTooLarge, UnsupportedMediaType
+from markit.tasks.common.images import ImagePreprocessing, center_crop, decode_image, resize, to_color_mode, to_tensor
 
 
 def encode(image: Image.Image, fmt: str = "PNG", **kwargs) -> bytes:

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from markit.runtime.importing import import_path
+from markit.core.importing import import_path
 
 
 def test_a_file_and_a_package_import_under_the_given_name(tmp_path):

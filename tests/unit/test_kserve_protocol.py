@@ -1,4 +1,4 @@
-"""KServe v1/v2: the pure protocol module (markit.runtime.kserve). The handlers answering it in built
+"""KServe v1/v2: the pure protocol module (markit.protocols.codec). The handlers answering it in built
 archives are in tests/build/test_kserve_handlers.py."""
 
 from __future__ import annotations
@@ -8,12 +8,12 @@ import json
 
 import pytest
 
-from markit.runtime import kserve
-from markit.runtime.budgets import Budgets
-from markit.runtime.declared import Input
-from markit.runtime.errors import BadInput, PayloadTooLarge
-from markit.runtime.payload import Payload, binary_input, text_input
-from markit.runtime.protocol import InstanceRules
+from markit.core.budgets import Budgets
+from markit.core.declared import Input
+from markit.core.errors import BadInput, PayloadTooLarge
+from markit.core.payload import Payload, binary_input, text_input
+from markit.protocols import codec as kserve
+from markit.protocols.routing import InstanceRules
 
 from helpers import png_bytes
 

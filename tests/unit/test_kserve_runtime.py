@@ -12,13 +12,13 @@ import pytest
 from kserve.model_repository import ModelRepository
 from kserve.protocol.infer_type import InferInput, InferRequest, RequestedOutput
 
+from markit.engines.kserve.auth import BearerToken, load_or_create_token
+from markit.engines.kserve.batching import Batcher, Limits
+from markit.engines.kserve.limits import BodyLimit
+from markit.engines.kserve.metrics import ServerMetrics
+from markit.engines.kserve.model import ArchiveModel, Refused, _infer_response, _v2_body, grpc_code
+from markit.engines.kserve.server import StoreDataPlane
 from markit.errors import UsageError
-from markit.kserve_runtime.auth import BearerToken, load_or_create_token
-from markit.kserve_runtime.batching import Batcher, Limits
-from markit.kserve_runtime.limits import BodyLimit
-from markit.kserve_runtime.metrics import ServerMetrics
-from markit.kserve_runtime.model import ArchiveModel, Refused, _infer_response, _v2_body, grpc_code
-from markit.kserve_runtime.server import StoreDataPlane
 
 
 # -- batching -------------------------------------------------------------------------------------

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from markit.engines.kserve.processes import EXIT_CRASH_LOOP, Backoff, Supervisor
 from markit.errors import UsageError
-from markit.kserve_runtime.processes import EXIT_CRASH_LOOP, Backoff, Supervisor
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
 FAST = Backoff(first=0.05, cap=0.4, settled=1.0, crash_loop=3)
@@ -119,7 +119,7 @@ def test_run_forwards_sigterm_to_every_child_and_replaces_none():
 
 @pytest.mark.parametrize("attempt", range(6))  # the parent killed at once: at times while a child is still before exec
 def test_children_end_when_the_parent_is_sigkilled(attempt):
-    parent = subprocess.Popen([sys.executable, "-c", "import sys\nfrom markit.kserve_runtime.processes import Supervisor\n"
+    parent = subprocess.Popen([sys.executable, "-c", "import sys\nfrom markit.engines.kserve.processes import Supervisor\n"
                                f"sys.exit(Supervisor({SLEEPER!r}, 2).run())"])
     children = Path(f"/proc/{parent.pid}/task/{parent.pid}/children")
     try:

@@ -18,9 +18,9 @@ from kserve.protocol.infer_type import InferInput, InferRequest
 from kserve.protocol.model_repository_extension import ModelRepositoryExtension
 from starlette.testclient import TestClient
 
-from markit.kserve_runtime.metrics import ServerMetrics
-from markit.kserve_runtime.model import ArchiveModel, BoundedServicer, Refused
-from markit.kserve_runtime.server import Options, StoreDataPlane, _rest_app
+from markit.engines.kserve.metrics import ServerMetrics
+from markit.engines.kserve.model import ArchiveModel, BoundedServicer, Refused
+from markit.engines.kserve.server import Options, StoreDataPlane, _rest_app
 
 TOKEN = "secret-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -9,8 +9,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from markit.runtime.errors import ArchiveError
-from markit.runtime.model_loading import load_model
+from markit.core.errors import ArchiveError
+from markit.core.loading import load_model
 
 from helpers import REPO
 

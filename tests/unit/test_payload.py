@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from markit.runtime.errors import BadInput, PayloadTooLarge, UnsupportedMediaType
-from markit.runtime.payload import MAX_JSON_BYTES, MAX_JSON_DEPTH, Payload, binary_input, decode_json_bytes, parse_int_option
+from markit.core.errors import BadInput, PayloadTooLarge, UnsupportedMediaType
+from markit.core.payload import MAX_JSON_BYTES, MAX_JSON_DEPTH, Payload, binary_input, decode_json_bytes, parse_int_option
 
 PNG = b"\x89PNG\r\n\x1a\nrest"
 B64 = base64.b64encode(PNG).decode()

@@ -1,4 +1,4 @@
-"""The pin file (markit.ops.pins): read strictly, written whole and sorted, and what it says of an archive."""
+"""The pin file (markit.archive.pins): read strictly, written whole and sorted, and what it says of an archive."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from markit.archive.pins import PinError, Pins
 from markit.errors import UsageError
-from markit.ops.pins import PinError, Pins
 
 A, B = "sha256:" + "a" * 64, "sha256:" + "b" * 64
 

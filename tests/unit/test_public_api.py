@@ -7,28 +7,25 @@ import json
 import jsonschema
 import pytest
 
+import harness
 import markit.builder
 import markit.client
+import markit.core
 import markit.offline
-import markit.ops
-import markit.runtime
 from markit.builder.manifest import SCHEMA_PATH
 
 
 @pytest.mark.parametrize(
     ("package", "names"),
     [
-        (markit.runtime, {"HANDLERS", "NO_METRICS", "Metrics", "Request", "Response", "Served", "TorchServeAdapter",
-                          "UnpackedArchive", "ArchiveError", "BadInput", "ConventionHandler", "Decoded", "HandlerError",
-                    "ImageClassifier", "LoadedModel",
-                    "PayloadTooLarge", "TaskHandler", "TextClassifier", "TextEmbedder", "UnprocessableInput",
-                    "UnsupportedMediaType", "__version__",
-                    "configure_threads", "create_handler"}),
+        (markit.core, {"NO_METRICS", "Metrics", "Request", "Response", "Served", "UnpackedArchive", "ArchiveError", "BadInput",
+                       "Decoded", "HandlerError", "LoadedModel", "PayloadTooLarge", "TaskHandler", "UnprocessableInput",
+                       "UnsupportedMediaType", "configure_threads", "create_handler"}),
         (markit.builder, {"BuildError", "BuildResult", "Spec", "SpecError", "VerificationError", "__version__", "build_archive",
                    "load_spec", "parse_spec", "verify_golden"}),
         (markit.offline, {"ArchiveLoadError", "LocalArchive", "LocalRequest", "LocalResponse", "PredictionLine", "predict"}),
         (markit.client, {"KeyFile", "Reply", "TokenError", "TorchServeClient"}),
-        (markit.ops, {"KServeRuntimeProcess", "ServerError", "TorchServeProcess", "free_port"}),
+        (harness, {"KServeRuntimeProcess", "ServerError", "TorchServeProcess", "free_port"}),
     ],
 )
 def test_exports(package, names):
@@ -37,7 +34,7 @@ def test_exports(package, names):
 
 
 def test_errors_map_to_http_statuses():
-    run = markit.runtime
+    run = markit.core
     classes = (run.HandlerError, run.BadInput, run.PayloadTooLarge, run.UnsupportedMediaType, run.UnprocessableInput, run.ArchiveError)
     assert [cls.status for cls in classes] == [500, 400, 413, 415, 422, 500]
     assert issubclass(run.PayloadTooLarge, run.BadInput)

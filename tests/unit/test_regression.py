@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from markit.runtime.errors import ArchiveError, BadInput, PayloadTooLarge, UnprocessableInput
-from markit.runtime.exchange import NO_METRICS
-from markit.runtime.model_loading import LoadedModel
-from markit.runtime.payload import Payload
-from markit.runtime.regression import Regressor
-from markit.runtime.unpacked_archive import UnpackedArchive
+from markit.core.errors import ArchiveError, BadInput, PayloadTooLarge, UnprocessableInput
+from markit.core.exchange import NO_METRICS
+from markit.core.loading import LoadedModel
+from markit.core.payload import Payload
+from markit.core.unpacked import UnpackedArchive
+from markit.tasks.regression.handler import Regressor
 
 from helpers import Counted, RowSum
 

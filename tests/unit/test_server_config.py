@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from harness.torchserve import TorchServeProcess
 from markit.client.properties import read_properties
-from markit.ops.server import TorchServeProcess
 
 from helpers import REPO
 

@@ -10,7 +10,7 @@ PREFIX = "2026-11-29T19:00:58,157 [INFO ] W-45900-{worker}-stdout MODEL_LOG - "
 def death(worker: str, exception: str) -> list[str]:
     return [PREFIX.format(worker=worker) + text for text in (
         "Backend worker process died.", "Traceback (most recent call last):",
-        '  File "/srv/models/abc/runtime/manifest.py", line 65, in verify_files', "    raise ArchiveError(", exception)]
+        '  File "/srv/models/abc/runtime/core/manifest.py", line 65, in verify_files', "    raise ArchiveError(", exception)]
 
 
 TAMPERED = ("_archive_runtime_4cc3c37dbaa5d659.errors.ArchiveError: archive file 'index_to_name.json' was modified after "

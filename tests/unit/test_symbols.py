@@ -1,4 +1,4 @@
-"""A sequence model's symbol tables (markit.runtime.symbols): texts become the model's own ids or a 400 naming the
+"""A sequence model's symbol tables (markit.tasks.seq2seq.symbols): texts become the model's own ids or a 400 naming the
 symbols outside them; a broken table is the archive's fault (500), named."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import json
 import pytest
 import torch
 
-from markit.runtime.errors import ArchiveError, BadInput
-from markit.runtime.symbols import InputSymbols, OutputSymbols
+from markit.core.errors import ArchiveError, BadInput
+from markit.tasks.seq2seq.symbols import InputSymbols, OutputSymbols
 
 
 def table(tmp_path, name, symbols):

@@ -13,9 +13,9 @@ from markit.builder.manifest import SCHEMA_PATH
 from markit.builder.spec import parse_spec
 from markit.builder.spec_reader import Section
 from markit.builder.tasks import TASKS, Task
-from markit.runtime.base import TaskHandler
-from markit.runtime.budgets import BUDGET_KINDS, Budgets
-from markit.runtime.service import HANDLERS
+from markit.core.budgets import BUDGET_KINDS, Budgets
+from markit.core.handler import TaskHandler
+from markit.tasks import BUILT_IN, handler_class, known
 
 from helpers import REPO
 
@@ -24,10 +24,10 @@ PER_TASK = {rule["if"]["properties"]["task"]["const"]: rule["then"] for rule in 
 
 
 def test_the_builder_the_runtime_and_the_schema_know_the_same_tasks():
-    assert list(TASKS) == SPEC_SCHEMA["properties"]["task"]["enum"]
-    assert set(TASKS) == set(HANDLERS) == set(PER_TASK)
+    assert list(TASKS) == list(BUILT_IN) == SPEC_SCHEMA["properties"]["task"]["enum"]
+    assert set(TASKS) == set(known()) == set(PER_TASK)
     for name, task in TASKS.items():
-        assert task.handler is HANDLERS[name] and task.handler.task == name
+        assert task.handler is handler_class(name) and task.handler.task == name
 
 
 @pytest.mark.parametrize("name", list(TASKS))

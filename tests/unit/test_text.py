@@ -11,12 +11,12 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from markit.runtime.base import Decoded
-from markit.runtime.budgets import Budgets
-from markit.runtime.errors import BadInput, PayloadTooLarge, UnsupportedMediaType
-from markit.runtime.payload import Payload, text_input
-from markit.runtime.text import TextEncoder, Tokenized, pad_batch, pool
-from markit.runtime.text_embedding import TextEmbedder
+from markit.core.budgets import Budgets
+from markit.core.errors import BadInput, PayloadTooLarge, UnsupportedMediaType
+from markit.core.handler import Decoded
+from markit.core.payload import Payload, text_input
+from markit.tasks.common.text import TextEncoder, Tokenized, pad_batch, pool
+from markit.tasks.text_embedding.handler import TextEmbedder
 
 
 def texts(value, content_type="application/json"):

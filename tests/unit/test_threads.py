@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from markit.runtime.errors import ArchiveError
-from markit.runtime.service import configure_threads
-from markit.runtime.unpacked_archive import UnpackedArchive
+from markit.core.errors import ArchiveError
+from markit.core.service import configure_threads
+from markit.core.unpacked import UnpackedArchive
 
 
 @pytest.fixture

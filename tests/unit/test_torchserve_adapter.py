@@ -11,12 +11,12 @@ import pytest
 from ts.context import Context
 from ts.service import Service
 
-from markit.runtime import torchserve
-from markit.runtime.exchange import Request, Response
-from markit.runtime.model_loading import LoadedModel
-from markit.runtime.regression import Regressor
-from markit.runtime.torchserve import TorchServeAdapter
-from markit.runtime.unpacked_archive import UnpackedArchive
+from markit.core.exchange import Request, Response
+from markit.core.loading import LoadedModel
+from markit.core.unpacked import UnpackedArchive
+from markit.engines.torchserve import adapter as torchserve
+from markit.engines.torchserve.adapter import TorchServeAdapter
+from markit.tasks.regression.handler import Regressor
 
 SPEC = {"name": "forecast", "version": "3.1", "task": "regression",
         "features": [{"name": "x", "shape": [], "unit": "m"}], "outputs": [{"name": "same", "unit": "m"}], "guards": [],

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from markit.runtime import kserve
-from markit.runtime.errors import BadInput
-from markit.runtime.payload import Payload
-from markit.runtime.typed_outputs import TypedOutput, top_k_outputs
+from markit.core.errors import BadInput
+from markit.core.payload import Payload
+from markit.protocols import codec as kserve
+from markit.protocols.typed_outputs import TypedOutput, top_k_outputs
 
 CLASSIFIED = [{"predictions": [{"label": "espresso", "probability": 0.95}, {"label": "cup", "probability": 0.01}]},
               {"predictions": [{"label": "tabby", "probability": 0.6}]}]  # the threshold left one label here

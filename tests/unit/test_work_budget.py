@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 
 from markit.builder.errors import SpecError
-from markit.builder.tasks import seq2seq
-from markit.runtime.beam_search import Search
-from markit.runtime.exchange import Request, Response
-from markit.runtime.model_loading import LoadedModel
-from markit.runtime.payload import Payload
-from markit.runtime.sequence_generator import SequenceGenerator
-from markit.runtime.unpacked_archive import UnpackedArchive
+from markit.core.exchange import Request, Response
+from markit.core.loading import LoadedModel
+from markit.core.payload import Payload
+from markit.core.unpacked import UnpackedArchive
+from markit.tasks.seq2seq import build as seq2seq
+from markit.tasks.seq2seq.beam_search import Search
+from markit.tasks.seq2seq.handler import SequenceGenerator
 
 from helpers import SEQ_INPUTS, SEQ_OUTPUTS, SEQ_SEARCH, tiny_seq2seq
 

@@ -1,4 +1,4 @@
-"""The zip's two readings (markit.ops.zip_layout) on small zips made here: what zipfile writes passes, every
+"""The zip's two readings (markit.archive.zip_layout) on small zips made here: what zipfile writes passes, every
 other layout is refused naming what differs."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import zipfile
 
 import pytest
 
-from markit.ops.zip_layout import ZipLayoutError, check_layout
+from markit.archive.zip_layout import ZipLayoutError, check_layout
 
 MEMBERS = {"a.txt": b"alpha" * 40, "dir/b.bin": bytes(range(256)), "c.json": b"{}"}
 

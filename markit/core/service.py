@@ -1,0 +1,63 @@
+"""From an unpacked archive directory to the task handler that serves it."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+
+from .. import tasks
+from .errors import ArchiveError
+from .handler import TaskHandler
+from .loading import load_model
+from .unpacked import UnpackedArchive
+
+__all__ = ["THREADS_ENV", "configure_threads", "create_handler", "handler_for"]
+
+log = logging.getLogger(__name__)
+
+THREADS_ENV = "ARCHIVE_TORCH_THREADS"
+
+
+def create_handler(archive_dir: Path) -> TaskHandler:
+    """Verify the archive, set the worker's threads (``configure_threads``), load its model and return
+    the handler for its task. The threads come first: an ONNX Runtime session takes its count at load."""
+    archive = UnpackedArchive.open(archive_dir)
+    handler = handler_for(archive.spec.get("task"))
+    configure_threads(archive)
+    model = load_model(archive_dir, archive.spec["model"], with_instance=handler.needs_instance, methods=handler.program_methods)
+    log.info(
+        "serving %s %s (%s, %s model, identity %s): all %d file hashes verified",
+        archive.spec["name"], archive.spec["version"], handler.task, model.format, archive.manifest["identity"],
+        len(archive.manifest["files"]),
+    )
+    return handler(archive, model)
+
+
+def handler_for(task: object) -> type[TaskHandler]:
+    """The handler class of ``task`` (a manifest's ``spec.task``) in this copy of the run-time code."""
+    try:
+        if isinstance(task, str):
+            return tasks.handler_class(task)
+    except KeyError:
+        pass
+    raise ArchiveError(f"manifest spec.task {task!r} has no handler here; known tasks: {list(tasks.known())}")
+
+
+def configure_threads(archive: UnpackedArchive, environ: Mapping[str, str] = os.environ) -> int:
+    """Use the archive's ``serving.torch_threads`` (default 1) so workers do not oversubscribe cores.
+
+    A deployer whose machine differs from the one the archive was tuned on sets ``ARCHIVE_TORCH_THREADS``
+    in TorchServe's environment (workers inherit it) instead of rebuilding. Returns the count used."""
+    threads = int(archive.spec.get("serving", {}).get("torch_threads", 1))
+    override = environ.get(THREADS_ENV, "").strip()
+    if override:
+        if not override.isdigit() or int(override) < 1:
+            raise ArchiveError(f"{THREADS_ENV}={override!r} is not a positive whole number of threads; unset it or set e.g. 1")
+        log.info("%s=%s overrides the archive's serving.torch_threads %d", THREADS_ENV, override, threads)
+        threads = int(override)
+    torch.set_num_threads(threads)
+    return threads

@@ -1,0 +1,68 @@
+"""Text -> sentence embedding, with the archive's own tokenizer, pooling and normalization.
+
+A request is ``text/plain``, a JSON string, or a JSON list of strings. A single text answers
+``{"embedding": [...], "tokens": n, "truncated": bool}``; a list of N texts answers, in order,
+``{"embeddings": [[...] x N], "tokens": [...], "truncated": [...]}``. ``truncated`` says that the
+text was longer than the archive's ``tokenizer.max_length`` tokens and only its start was embedded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from ...core.declared import Input
+from ...core.errors import ArchiveError
+from ...core.exchange import Metrics
+from ...core.handler import Decoded, TaskHandler
+from ...core.loading import LoadedModel
+from ...core.payload import Payload, text_input
+from ...core.unpacked import UnpackedArchive
+from ...protocols.typed_outputs import TypedOutput
+from ..common.text import TextEncoder, Tokenized, pad_batch, pool
+
+__all__ = ["TextEmbedder"]
+
+DECIMALS = 6
+
+
+class TextEmbedder(TaskHandler):
+    task = "text_embedding"
+    takes = (Input("text", "BYTES", (), "one text, UTF-8"),)
+
+    def __init__(self, archive: UnpackedArchive, model: LoadedModel) -> None:
+        super().__init__(archive, model)
+        self.encoder = TextEncoder.from_manifest(archive.directory, archive.spec["tokenizer"])
+        text = archive.spec["text"]
+        try:
+            self.pooling, self.normalize = text["pooling"], bool(text["normalize"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise ArchiveError(f"manifest spec.text is invalid: {err!r}") from err
+
+    def decode(self, payload: Payload, metrics: Metrics) -> Decoded[tuple[Tokenized, ...]]:
+        texts, single = text_input(payload, self.budgets)
+        return Decoded(detail=tuple(self.encoder.encode(texts)), rows=None if single else len(texts))
+
+    def preprocess(self, items: Sequence[Decoded[tuple[Tokenized, ...]]]) -> tuple[torch.Tensor, torch.Tensor]:
+        return pad_batch([t.ids for item in items for t in item.detail], self.encoder.pad_id)
+
+    def embed(self, output: torch.Tensor, item: Decoded[tuple[Tokenized, ...]]) -> list[torch.Tensor]:
+        rows = [output] if item.rows is None else list(output)
+        return [pool(row, len(t.ids), self.pooling, self.normalize) for row, t in zip(rows, item.detail, strict=True)]
+
+    def typed_outputs(self) -> tuple[TypedOutput, ...]:
+        return (TypedOutput("embedding", "FP32", (-1,), lambda answer: answer["embedding"]),)
+
+    def postprocess(self, output: torch.Tensor, item: Decoded[tuple[Tokenized, ...]]) -> dict[str, Any]:
+        vectors = [[round(v, DECIMALS) for v in vector.tolist()] for vector in self.embed(output, item)]
+        tokens = item.detail
+        if item.rows is None:
+            return {"embedding": vectors[0], "tokens": len(tokens[0].ids), "truncated": tokens[0].truncated,
+                    "model": self.archive.summary}
+        return {"embeddings": vectors, "tokens": [len(t.ids) for t in tokens], "truncated": [t.truncated for t in tokens],
+                "model": self.archive.summary}
+
+
+HANDLER = TextEmbedder  # the task's one handler class, found by markit.tasks.handler_class
