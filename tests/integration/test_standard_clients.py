@@ -232,6 +232,20 @@ def test_a_wrong_datatype_is_a_400_naming_both_on_both_engines(server, kserve_ru
         assert f"{name!r} is INT64 {shape}, but this model expects {declared} [-1" in caught.value.message(), (engine, caught.value)
 
 
+def test_tritonclient_on_its_defaults_sends_an_image_with_its_top_k_option_on_both_engines(server, kserve_runtime):
+    """The option as an INT32 tensor beside the binary image (one per instance), or as a request parameter."""
+    engines = {"TorchServe": triton_client_of(server.url("inference"), server.client.token("inference")),
+               "KServe runtime": runtime_client(kserve_runtime)}
+    for engine, (client, headers) in engines.items():
+        image, top_k = triton.InferInput("image", [1], "BYTES"), triton.InferInput("top_k", [1], "INT32")
+        image.set_data_from_numpy(np.array([coffee()], dtype=np.object_))
+        top_k.set_data_from_numpy(np.array([2], dtype=np.int32))
+        by_tensor = client.infer("efficientnet_lite0", [image, top_k], headers=fresh(headers))
+        by_parameter = client.infer("efficientnet_lite0", [image], headers=fresh(headers), parameters={"top_k": 1})
+        assert [len(json.loads(by_tensor.as_numpy("answer")[0])["predictions"]),
+                len(json.loads(by_parameter.as_numpy("answer")[0])["predictions"])] == [2, 1], engine
+
+
 def triton_client_of(url: str, token: str) -> tuple[triton.InferenceServerClient, dict[str, str]]:
     return triton.InferenceServerClient(url.removeprefix("http://")), {"Authorization": f"Bearer {token}"}
 
