@@ -304,17 +304,19 @@ def _body(tensors: list[_Tensor], index: int, named: bool) -> Payload:
         row = tensors[0].row(index)
         if isinstance(row, bytes):
             return _raw(row)
-        return Payload({"body": _json_value(row, tensors[0].name)}, {"body": JSON_TYPE})
-    return Payload({"body": {tensor.name: _json_value(tensor.row(index), tensor.name) for tensor in tensors}},
-                   {"body": JSON_TYPE})
+        return Payload({"body": _json_row(tensors[0], index)}, {"body": JSON_TYPE})
+    return Payload({"body": {tensor.name: _json_row(tensor, index) for tensor in tensors}}, {"body": JSON_TYPE})
 
 
-def _json_value(row: Any, name: str) -> Any:
-    """A row as the JSON value a task reads: BYTES elements as their UTF-8 text."""
+def _json_row(tensor: _Tensor, index: int) -> Any:
+    """Row ``index`` as the JSON value a task reads: numbers as they are, BYTES elements as their UTF-8 text."""
+    row = tensor.row(index)
+    return _text(row, tensor.name) if tensor.datatype == "BYTES" else row
+
+
+def _text(row: Any, name: str) -> Any:
     if isinstance(row, list):
-        return [_json_value(item, name) for item in row]
-    if not isinstance(row, bytes):
-        return row
+        return [_text(item, name) for item in row]
     try:
         return row.decode("utf-8")
     except UnicodeDecodeError as err:
