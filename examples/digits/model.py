@@ -25,6 +25,9 @@ MAX_PIXELS = 25_000_000
 
 
 class DigitNet(nn.Module):
+    # what a KServe v2 request carries per instance (the convention task reads it; an image goes to /predictions)
+    v2_inputs = ({"name": "x", "datatype": "FP32", "shape": [SIDE, SIDE], "description": "an 8x8 array of ink values 0..16"},)
+
     def __init__(self, artifacts: Mapping[str, Any], channels: int = 16) -> None:
         super().__init__()
         self.features = nn.Sequential(

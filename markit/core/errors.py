@@ -7,7 +7,9 @@
     │   └── UnprocessableInput (422)   -- well-formed, but the model cannot take it
     └── ArchiveError (500)             -- the archive is broken or tampered with; not the client's fault
 
-Messages name the offending key or value and, where there is one, the fix.
+Messages name the offending key or value and, where there is one, the fix. Every refusal's body, on both
+engines, is ``refusal_body``: the Open Inference Protocol's ``error`` (what tritonclient and the kserve SDK
+show) beside TorchServe's ``code``/``type``/``message``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ __all__ = [
     "UnprocessableInput",
     "UnsupportedMediaType",
     "error_body",
+    "refusal_body",
 ]
 
 
@@ -55,6 +58,11 @@ class ArchiveError(HandlerError):
     phrase = "Internal Server Error"
 
 
+def refusal_body(status: int, kind: str, message: str) -> dict:
+    """The JSON body of every refusal: OIP's ``{"error": message}`` and TorchServe's ``{code, type, message}``."""
+    return {"error": message, "code": status, "type": kind, "message": message}
+
+
 def error_body(error: HandlerError) -> dict:
-    """The JSON body of an error response, shaped like TorchServe's own error bodies."""
-    return {"code": error.status, "type": type(error).__name__, "message": str(error)}
+    """The JSON body of an error response (``refusal_body``)."""
+    return refusal_body(error.status, type(error).__name__, str(error))

@@ -23,6 +23,7 @@ from ..protocols import routing as protocol
 from ..protocols.routing import Inbound, InstanceRules
 from ..protocols.typed_outputs import TypedOutput
 from .budgets import Budgets
+from .declared import Input
 from .errors import ArchiveError, HandlerError, error_body
 from .exchange import NO_METRICS, Metrics, Request, Response, Served
 from .loading import LoadedModel
@@ -67,9 +68,11 @@ class _Failed:
 
 class TaskHandler:
     """Subclasses implement ``decode`` and ``postprocess``; ``preprocess`` stacks by default and ``forward`` runs the
-    model once over the batch (a task that runs it otherwise, e.g. a search over decoder steps, replaces it)."""
+    model once over the batch (a task that runs it otherwise, e.g. a search over decoder steps, replaces it).
+    ``takes`` declares what a v2 request carries (``declared.py``): the tensors and the per-request options."""
 
     task: str = ""
+    takes: tuple[Input, ...] = (Input("input", "BYTES", (), "the input's bytes, as a request body"),)
     work_budget: str | None = None  # the budget kind that the ``work`` of one request's payloads adds up against
     needs_instance: bool = False  # True: the model class's own methods are used, not only its forward
     program_methods: tuple[str, ...] = ()  # the model's methods the task calls, each its own program (seq2seq)
@@ -109,9 +112,14 @@ class TaskHandler:
         """The typed v2 outputs this task's answers carry beside the JSON ``answer`` (``typed_outputs.py``)."""
         return ()
 
+    def declared_inputs(self) -> tuple[Input, ...]:
+        """The inputs and options a v2 request may carry: the class's ``takes`` (a task whose inputs depend on the
+        archive, e.g. regression's features, says them here)."""
+        return self.takes
+
     def v2_inputs(self) -> list[dict[str, Any]]:
-        """The v2 model metadata's inputs: one tensor, an element per instance (the task's own body, or bytes)."""
-        return [{"name": "input", "datatype": "BYTES", "shape": [-1]}]
+        """The v2 model metadata's inputs: the declared required ones (options are request parameters)."""
+        return [item.metadata() for item in self.declared_inputs() if item.required]
 
     def v2_outputs(self) -> list[dict[str, Any]]:
         """The v2 model metadata's outputs: the JSON ``answer`` and the task's typed outputs."""
@@ -119,7 +127,7 @@ class TaskHandler:
 
     def instance_rules(self) -> InstanceRules:
         """How this task's KServe instances look (named tensors, which budget counts them) and its typed outputs."""
-        return InstanceRules(self.budgets, outputs=self.typed_outputs())
+        return InstanceRules(self.budgets, outputs=self.typed_outputs(), inputs=self.declared_inputs())
 
     def describe(self) -> dict[str, Any]:
         """The archive's public description (TorchServe shows it at ``GET /models/NAME?customized=true``):
@@ -138,6 +146,7 @@ class TaskHandler:
     def answer(self, requests: Sequence[Request], served: Served | None = None, metrics: Metrics = NO_METRICS) -> list[Response]:
         """One batch -> one response per request, in order, each with its own status."""
         served = served or self.served()
+        rules = self.instance_rules()
         protocols, inbound = [], []
         for index, request in enumerate(requests):
             read = self._guard([index], self._read, request)
@@ -147,11 +156,10 @@ class TaskHandler:
                 continue
             spoken, unpacked, body = read
             protocols.append(spoken)
-            inbound.append(self._guard([index], protocol.inbound, unpacked, spoken, self.instance_rules(), body))
+            inbound.append(self._guard([index], protocol.inbound, unpacked, spoken, rules, body))
         results = self._answer(inbound, metrics)
         refused = sum(isinstance(result, _Failed) for result in results)
         log.info("batch of %d requests: %d answered, %d refused", len(results), len(results) - refused, refused)
-        rules = self.instance_rules()
         return [self._response(spoken, request, parsed, result, served, rules)
                 for spoken, request, parsed, result in zip(protocols, requests, inbound, results, strict=True)]
 

@@ -22,13 +22,18 @@ requests so): a KServe request is never taken for a raw body, e.g. a text to emb
 v1 instances: each element of ``instances`` is a JSON value decoded like the task's JSON body;
 ``{"b64": "<base64>"}`` (KServe's binary convention) stands for raw bytes, like a raw body.
 
-v2 instances: the first dimension of every input tensor counts the instances (all tensors agree).
-With one input tensor (and a task that does not name its inputs) instance k is row k of that
-tensor: a string for ``BYTES``, a number or nested list for numeric types; a ``BYTES`` tensor with
-``parameters: {"content_type": "base64"}`` carries raw bytes, one element per instance. With several
-tensors, or a task whose inputs are named (regression features), instance k is the object
-``{tensor name: row k}``. ``data`` may be flat (row-major) or nested; its element count must match
-``shape``.
+v2 instances: the first dimension of every input tensor counts the instances (all tensors agree). A task
+declares its inputs (``declared.py``); the tensors are checked against them (name, datatype, shape), and a
+tensor of a declared option (e.g. ``top_k``) gives that option per instance, as a request parameter gives it
+for all. With one other tensor (and a task that does not name its inputs) instance k is row k of that
+tensor; with several, or a task whose inputs are named (regression features), instance k is the object
+``{tensor name: row k}``. ``data`` may be flat (row-major) or nested; its element count must match ``shape``.
+
+A ``BYTES`` element is bytes, on every route, as Triton's and KServe's own servers read it: in JSON a string
+stands for its UTF-8 bytes (no base64), in Triton's binary extension and in gRPC it is the raw bytes. An
+instance that is one ``BYTES`` element is a raw body to the task (an image's bytes, a text's UTF-8). Only a
+tensor with ``parameters: {"content_type": "base64"}`` (MLServer's convention, opt-in) carries base64 text in
+its JSON strings, so that a JSON client can send bytes that are not UTF-8.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..core.declared import DATATYPES, Input
+from ..core.declared import check as check_declared
 from ..core.errors import BadInput, PayloadTooLarge
 from ..core.payload import RAW_FIELDS, Payload, decode_base64, decode_json_bytes
 from .typed_outputs import TypedOutput
@@ -89,7 +96,6 @@ def _int_range(bits: int, signed: bool) -> tuple[int, int]:
 
 
 INT_RANGES = {f"{'' if signed else 'U'}INT{bits}": _int_range(bits, signed) for bits in (8, 16, 32, 64) for signed in (True, False)}
-DATATYPES = ("BOOL", *INT_RANGES, "FP16", "FP32", "FP64", "BYTES")
 
 
 @dataclass(frozen=True)
@@ -128,20 +134,21 @@ def read(payload: Payload) -> tuple[str, Any]:
 
 
 def expand(payload: Payload, protocol: str, admit: Admit, named: bool = False, outputs: Sequence[str] = (OUTPUT_NAME,),
-           options: Sequence[str] = (), body: Mapping[str, Any] | None = None) -> Inbound:
+           inputs: Sequence[Input] = (), body: Mapping[str, Any] | None = None) -> Inbound:
     """A request of the given protocol -> its instances (a plain request is its own one payload); ``body``: its
     JSON body as ``read`` returned it (None: parsed here).
 
     ``admit`` checks the count of instances against the model's budget (raising its 413) before any is
     unpacked; ``named``: v2 instances are objects keyed by tensor name even with one tensor (regression);
-    ``outputs``: the v2 output names the model declares (a request may ask for any of them); ``options``: the
-    task's per-request options a v2 request may give as request parameters (each instance's payload gets them as
-    fields, as a form would carry them)."""
+    ``outputs``: the v2 output names the model declares (a request may ask for any of them); ``inputs``: the
+    task's declared inputs (``declared.py``), which a v2 request's tensors are checked against (none: not
+    checked); its options may also come as request parameters (each instance's payload gets them as fields,
+    as a form would carry them)."""
     if protocol == PLAIN:
         return Inbound(PLAIN, (payload,))
     body = _json_body(payload) if body is None else body
     if protocol == V2:
-        return _v2_request(body, named, admit, tuple(outputs), tuple(options))
+        return _v2_request(body, named, admit, tuple(outputs), tuple(inputs))
     unknown = sorted(set(body) - V1_KEYS)
     if unknown:
         raise BadInput(f"KServe v1 request: unknown key {unknown[0]!r}; a v1 request is {V1_FORM} "
@@ -149,7 +156,7 @@ def expand(payload: Payload, protocol: str, admit: Admit, named: bool = False, o
     return Inbound(V1, v1_payloads(body["instances"], admit))
 
 
-def from_envelope(protocol: str, rows: Any, admit: Admit, named: bool = False) -> Inbound:
+def from_envelope(protocol: str, rows: Any, admit: Admit, named: bool = False, inputs: Sequence[Input] = ()) -> Inbound:
     """What TorchServe's ``kserve`` / ``kservev2`` service envelope passed as the batch's rows ->
     the instances of the one request it unwrapped (v1: the ``instances``; v2: the input tensors,
     with ``BYTES`` data already reduced by the envelope to its first element)."""
@@ -157,7 +164,7 @@ def from_envelope(protocol: str, rows: Any, admit: Admit, named: bool = False) -
         if rows is None:
             raise BadInput(f"TorchServe's kserve envelope found no 'instances' in the request; send {V1_FORM}")
         return Inbound(V1, v1_payloads(rows, admit), envelope=True)
-    return Inbound(V2, v2_payloads(rows, admit, named, reduced=True), envelope=True)
+    return Inbound(V2, v2_payloads(rows, admit, named, reduced=True, declared=inputs), envelope=True)
 
 
 def v1_payloads(instances: Any, admit: Admit) -> tuple[Payload, ...]:
@@ -182,27 +189,41 @@ def _raw(data: bytes) -> Payload:
     return Payload(fields={"body": data}, content_types={"body": ""})
 
 
-def _v2_request(body: Mapping[str, Any], named: bool, admit: Admit, outputs: tuple[str, ...], options: tuple[str, ...]) -> Inbound:
+def _v2_request(body: Mapping[str, Any], named: bool, admit: Admit, outputs: tuple[str, ...], inputs: tuple[Input, ...]) -> Inbound:
     unknown = sorted(set(body) - V2_KEYS)
     if unknown:
         raise BadInput(f"KServe v2 request: unknown key {unknown[0]!r}; expected {sorted(V2_KEYS)}")
     request_id = body.get("id")
     if request_id is not None and not isinstance(request_id, str):
         raise BadInput(f"KServe v2 request: 'id' must be a string, got {_kind(request_id)}")
-    parameters = body.get("parameters")
-    if parameters is not None and not isinstance(parameters, Mapping):
-        raise BadInput(f"KServe v2 request: 'parameters' must be an object, got {_kind(parameters)}")
-    unknown_parameters = sorted(set(parameters or {}) - CLIENT_PARAMETERS - set(options))
-    if unknown_parameters:
-        takes = f"its options {list(options)}, and " if options else ""
-        raise BadInput(f"KServe v2 request: parameter {unknown_parameters[0]!r} is not one this model takes "
-                       f"(it takes only {takes}{sorted(CLIENT_PARAMETERS)}, which change nothing); remove it")
+    given = _options(body.get("parameters"), {item.name: item for item in inputs if not item.required})
     requested = _requested_outputs(body.get("outputs"), outputs)
-    payloads = v2_payloads(body["inputs"], admit, named)
-    given = {name: value for name, value in (parameters or {}).items() if name in options}
+    payloads = v2_payloads(body["inputs"], admit, named, declared=inputs)
     if given:
+        both = sorted(set(given) & set(payloads[0].fields))
+        if both:
+            raise BadInput(f"KServe v2 request: the option {both[0]!r} is given both as a request parameter and as an input "
+                           "tensor; send one")
         payloads = tuple(Payload({**payload.fields, **given}, payload.content_types) for payload in payloads)
     return Inbound(V2, payloads, request_id=request_id, outputs=requested)
+
+
+def _options(parameters: Any, options: Mapping[str, Input]) -> dict[str, Any]:
+    """The task's options among a v2 request's parameters, each a JSON value of its declared datatype; 400 for
+    any other parameter but the ones standard clients send by default."""
+    if parameters is not None and not isinstance(parameters, Mapping):
+        raise BadInput(f"KServe v2 request: 'parameters' must be an object, got {_kind(parameters)}")
+    unknown = sorted(set(parameters or {}) - CLIENT_PARAMETERS - set(options))
+    if unknown:
+        takes = f"its options {list(options)}, and " if options else ""
+        raise BadInput(f"KServe v2 request: parameter {unknown[0]!r} is not one this model takes "
+                       f"(it takes only {takes}{sorted(CLIENT_PARAMETERS)}, which change nothing); remove it")
+    given = {name: value for name, value in (parameters or {}).items() if name in options}
+    for name, value in given.items():
+        if not _fits(value, options[name].datatype):
+            raise BadInput(f"KServe v2 request: parameter {name!r} is {_kind(value)}, but this model expects a value of "
+                           f"datatype {options[name].datatype} ({options[name].description})")
+    return given
 
 
 def _requested_outputs(outputs: Any, declared: tuple[str, ...]) -> tuple[str, ...] | None:
@@ -223,10 +244,12 @@ def _requested_outputs(outputs: Any, declared: tuple[str, ...]) -> tuple[str, ..
 
 @dataclass(frozen=True)
 class _Tensor:
+    """One input tensor of a request, its elements flat (a BYTES element is ``bytes``)."""
+
     name: str
+    datatype: str
     shape: tuple[int, ...]
     elements: list[Any]
-    binary: bool
 
     @property
     def rows(self) -> int:
@@ -240,8 +263,10 @@ class _Tensor:
         return _nest(chunk, inner) if inner else chunk[0]
 
 
-def v2_payloads(inputs: Any, admit: Admit, named: bool = False, reduced: bool = False) -> tuple[Payload, ...]:
-    """v2 input tensors -> one payload per instance (see the module docstring).
+def v2_payloads(inputs: Any, admit: Admit, named: bool = False, reduced: bool = False,
+                declared: Sequence[Input] = ()) -> tuple[Payload, ...]:
+    """v2 input tensors -> one payload per instance (see the module docstring), checked against the task's
+    ``declared`` inputs (none: not checked).
 
     ``reduced``: the tensors come from TorchServe's kservev2 envelope, which replaced each BYTES
     tensor's ``data`` by its first element."""
@@ -249,8 +274,12 @@ def v2_payloads(inputs: Any, admit: Admit, named: bool = False, reduced: bool = 
         raise BadInput(f"KServe v2 request: 'inputs' must be a non-empty list of tensors {TENSOR_FORM}; "
                        f"got {_kind(inputs)} (a KServe v1 request is {V1_FORM})")
     check_input_count(len(inputs))
-    tensors = [_tensor(value, f"inputs[{index}]", reduced) for index, value in enumerate(inputs)]
-    _check_unique([tensor.name for tensor in tensors])
+    headers = [_header(value, f"inputs[{index}]") for index, value in enumerate(inputs)]
+    _check_unique([name for name, _, _ in headers])
+    if declared:  # before any data is read: a tensor of another datatype is named as such, not by its first element
+        check_declared(headers, declared)
+    tensors = [_tensor(value, header, f"inputs[{index}]", reduced)
+               for index, (value, header) in enumerate(zip(inputs, headers, strict=True))]
     first = tensors[0]
     for index, tensor in enumerate(tensors[1:], 1):
         if tensor.rows != first.rows:
@@ -259,16 +288,40 @@ def v2_payloads(inputs: Any, admit: Admit, named: bool = False, reduced: bool = 
     if first.rows == 0:
         raise BadInput("the KServe request holds no instances; send at least one")
     admit(first.rows)
+    optional = {item.name for item in declared if not item.required}
+    data = [tensor for tensor in tensors if tensor.name not in optional]
+    options = [tensor for tensor in tensors if tensor.name in optional]
+    payloads = []
+    for index in range(first.rows):
+        body = _body(data, index, named)
+        payloads.append(Payload({**body.fields, **{tensor.name: tensor.row(index) for tensor in options}}, body.content_types))
+    return tuple(payloads)
+
+
+def _body(tensors: list[_Tensor], index: int, named: bool) -> Payload:
+    """Instance ``index``'s body: one tensor's row (a BYTES element as a raw body), or ``{name: row}`` as JSON."""
     if not named and len(tensors) == 1:
-        if first.binary:
-            return tuple(_raw(first.row(index)) for index in range(first.rows))
-        return tuple(Payload({"body": first.row(index)}, {"body": JSON_TYPE}) for index in range(first.rows))
-    binary = [tensor.name for tensor in tensors if tensor.binary]
-    if binary:
-        raise BadInput(f"KServe v2 request: input {binary[0]!r} is base64 (raw bytes), which only works as the one input "
-                       "of a model that takes unnamed inputs; send the values themselves")
-    return tuple(Payload({"body": {tensor.name: tensor.row(index) for tensor in tensors}}, {"body": JSON_TYPE})
-                 for index in range(first.rows))
+        row = tensors[0].row(index)
+        if isinstance(row, bytes):
+            return _raw(row)
+        return Payload({"body": _json_row(tensors[0], index)}, {"body": JSON_TYPE})
+    return Payload({"body": {tensor.name: _json_row(tensor, index) for tensor in tensors}}, {"body": JSON_TYPE})
+
+
+def _json_row(tensor: _Tensor, index: int) -> Any:
+    """Row ``index`` as the JSON value a task reads: numbers as they are, BYTES elements as their UTF-8 text."""
+    row = tensor.row(index)
+    return _text(row, tensor.name) if tensor.datatype == "BYTES" else row
+
+
+def _text(row: Any, name: str) -> Any:
+    if isinstance(row, list):
+        return [_text(item, name) for item in row]
+    try:
+        return row.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise BadInput(f"KServe v2 request: input {name!r} holds bytes that are not UTF-8 text (byte {err.start}); "
+                       "this model reads that input as JSON text") from err
 
 
 def check_input_count(count: int) -> None:
@@ -288,7 +341,8 @@ def _check_unique(names: list[str]) -> None:
         seen.add(name)
 
 
-def _tensor(value: Any, where: str, reduced: bool) -> _Tensor:
+def _header(value: Any, where: str) -> tuple[str, str, list[int]]:
+    """A tensor's name, datatype and shape, each checked."""
     if not isinstance(value, Mapping):
         raise BadInput(f"KServe v2 request: {where} must be a tensor object {TENSOR_FORM}, got {_kind(value)} "
                        f"(a KServe v1 request is {V1_FORM})")
@@ -307,7 +361,14 @@ def _tensor(value: Any, where: str, reduced: bool) -> _Tensor:
                        f"(the first counts the instances), got {json.dumps(shape)[:60]}")
     if datatype not in DATATYPES:
         raise BadInput(f"KServe v2 request: {where}.datatype {datatype!r} is not one of {list(DATATYPES)}")
-    binary = _binary(value.get("parameters"), datatype, shape, where)
+    return name, datatype, shape
+
+
+def _tensor(value: Mapping[str, Any], header: tuple[str, str, list[int]], where: str, reduced: bool) -> _Tensor:
+    """A tensor whose header is read: its data, checked against its shape and datatype."""
+    name, datatype, shape = header
+    where = f"{where} ({name!r})"
+    base64_text = _base64(value.get("parameters"), datatype, where)
     data = value["data"]
     expected = math.prod(shape)
     if reduced and datatype == "BYTES" and not isinstance(data, list):
@@ -324,13 +385,27 @@ def _tensor(value: Any, where: str, reduced: bool) -> _Tensor:
     for index, element in enumerate(elements):
         if not _fits(element, datatype):
             raise BadInput(f"KServe v2 request: {where}.data element {index} is {_kind(element)}, not a value of datatype {datatype}")
-    if binary:
-        elements = [decode_base64(f"{where}.data[{index}]", text) for index, text in enumerate(elements)]
-    return _Tensor(name=name, shape=tuple(shape), elements=elements, binary=binary)
+    if datatype == "BYTES":
+        elements = [_bytes(element, base64_text, f"{where}.data[{index}]") for index, element in enumerate(elements)]
+    return _Tensor(name=name, datatype=datatype, shape=tuple(shape), elements=elements)
 
 
-def _binary(parameters: Any, datatype: str, shape: list[int], where: str) -> bool:
-    """Whether a tensor's elements are base64 bytes (``parameters.content_type``)."""
+def _bytes(element: str | bytes, base64_text: bool, where: str) -> bytes:
+    """A BYTES element as the bytes it stands for: a JSON string's UTF-8 (or, opted in, its base64 decoded)."""
+    if base64_text:
+        text = element.decode("ascii", "replace") if isinstance(element, bytes) else element
+        return decode_base64(where, text)
+    if isinstance(element, bytes):
+        return element
+    try:
+        return element.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise BadInput(f"KServe v2 request: {where} holds a lone surrogate at character {err.start}, not Unicode text; "
+                       "send valid UTF-8 (or bytes in binary, or base64 with parameters.content_type 'base64')") from err
+
+
+def _base64(parameters: Any, datatype: str, where: str) -> bool:
+    """Whether a BYTES tensor's JSON strings are base64 (``parameters.content_type``: 'str', the default, or 'base64')."""
     if parameters is None:
         return False
     if not isinstance(parameters, Mapping):
@@ -345,15 +420,12 @@ def _binary(parameters: Any, datatype: str, shape: list[int], where: str) -> boo
     if datatype != "BYTES" or content_type not in BYTES_CONTENT_TYPES:
         raise BadInput(f"KServe v2 request: {where}.parameters.content_type {content_type!r} is not supported for "
                        f"{datatype}; use 'str' or 'base64' on a BYTES tensor")
-    if content_type == "base64" and len(shape) != 1:
-        raise BadInput(f"KServe v2 request: {where} is base64 with shape {shape}; base64 needs one element per instance "
-                       "(shape [N])")
     return content_type == "base64"
 
 
 def _fits(element: Any, datatype: str) -> bool:
     if datatype == "BYTES":
-        return isinstance(element, str)
+        return isinstance(element, (str, bytes))
     if datatype == "BOOL":
         return isinstance(element, bool)
     if isinstance(element, bool) or not isinstance(element, (int, float)):

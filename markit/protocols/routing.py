@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..core.budgets import Budgets
+from ..core.declared import Input
 from ..core.errors import UnsupportedMediaType
 from ..core.exchange import Request, Served
 from . import codec as kserve
@@ -28,13 +29,13 @@ __all__ = ["OUTPUT_NAME", "PLAIN", "V1", "V2", "Inbound", "InstanceRules", "answ
 class InstanceRules:
     """How a task's KServe instances and answers look: ``named``: a v2 instance is ``{tensor name: row}`` even
     with one tensor (regression's features); ``budgets`` and ``budget``: the archive's budget that counts them;
-    ``outputs``: the typed v2 outputs its answers carry."""
+    ``outputs``: the typed v2 outputs its answers carry; ``inputs``: its declared inputs and options."""
 
     budgets: Budgets
     budget: str = "instances"
     named: bool = False
     outputs: tuple[TypedOutput, ...] = ()  # the task's typed v2 outputs, beside the JSON answer
-    options: tuple[str, ...] = ()  # the task's per-request options, which a v2 request may give as parameters
+    inputs: tuple[Input, ...] = ()  # what a v2 request's tensors are checked against (declared.py)
 
     @property
     def output_names(self) -> tuple[str, ...]:
@@ -78,12 +79,12 @@ def check_encoding(headers: Mapping[str, str]) -> None:
 def inbound(request: Request, protocol: str, rules: InstanceRules, body: Any = None) -> Inbound:
     """The request's payloads: itself for a plain request, one per instance for a KServe request (``body``: its
     JSON body as ``read`` returned it)."""
-    return kserve.expand(request.payload, protocol, rules.admit, rules.named, rules.output_names, rules.options, body)
+    return kserve.expand(request.payload, protocol, rules.admit, rules.named, rules.output_names, rules.inputs, body)
 
 
 def enveloped(protocol: str, rows: Any, rules: InstanceRules) -> Inbound:
     """The instances TorchServe's service envelope passed as the batch."""
-    return kserve.from_envelope(protocol, rows, rules.admit, rules.named)
+    return kserve.from_envelope(protocol, rows, rules.admit, rules.named, rules.inputs)
 
 
 def answer_body(request: Inbound, answers: Sequence[Any], served: Served, request_id: str | None, rules: InstanceRules) -> Any:
@@ -96,8 +97,8 @@ def answer_body(request: Inbound, answers: Sequence[Any], served: Served, reques
 
 
 def failure_body(protocol: str, error: Mapping[str, Any]) -> Any:
-    """The body of a refused request: the error as is, or with KServe's ``error`` key."""
-    return dict(error) if protocol == PLAIN else kserve.error_response(error)
+    """The body of a refused request, in every protocol: the error with KServe's ``error`` key."""
+    return kserve.error_response(error)
 
 
 def envelope_body(protocol: str, answers: Sequence[Any] | None, error: Mapping[str, Any] | None) -> list[Any]:

@@ -4,14 +4,13 @@ tritonclient sends tensors in binary by default: the body is the JSON request (i
 ``Inference-Header-Content-Length``) followed by each binary input's bytes, in the order of ``inputs``;
 such an input has ``parameters.binary_data_size`` instead of ``data``. Numeric tensors are little-endian
 arrays of their datatype; a ``BYTES`` tensor is its elements, each a 4-byte little-endian length and
-that many bytes. Here each binary input becomes ``data``: numbers, or for ``BYTES`` the elements in
-base64 with ``parameters.content_type: base64``, so ``kserve.py`` reads them as it reads any v2 request
-(a ``BYTES`` element is raw bytes to the task, like a raw body). Every inconsistency is a 400 naming it.
+that many bytes. Here each binary input becomes ``data``: numbers, or for ``BYTES`` the elements as ``bytes``,
+so ``kserve.py`` reads them as it reads any v2 request (a ``BYTES`` element is bytes on every route: a raw
+body to the task). Every inconsistency is a 400 naming it.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import struct
 from collections.abc import Mapping
@@ -71,11 +70,12 @@ def _binary_size(tensor: Any, index: int) -> int | None:
 
 
 def _as_json(tensor: Mapping[str, Any], data: bytes, index: int) -> dict[str, Any]:
-    """One binary input as a JSON tensor (numbers, or base64 BYTES elements)."""
+    """One binary input as a v2 tensor (numbers, or BYTES elements as ``bytes``)."""
     datatype = tensor.get("datatype")
     parameters = {k: v for k, v in tensor["parameters"].items() if k != "binary_data_size"}
     if datatype == "BYTES":
-        return {**tensor, "data": _bytes_elements(data, index), "parameters": {**parameters, "content_type": "base64"}}
+        elements = {**tensor, "data": _bytes_elements(data, index), "parameters": parameters}
+        return elements if parameters else {key: value for key, value in elements.items() if key != "parameters"}
     if datatype not in NUMPY_TYPES:
         raise BadInput(f"inputs[{index}].datatype {datatype!r} is not one of {[*NUMPY_TYPES, 'BYTES']}")
     width = np.dtype(NUMPY_TYPES[datatype]).itemsize
@@ -86,7 +86,7 @@ def _as_json(tensor: Mapping[str, Any], data: bytes, index: int) -> dict[str, An
     return numeric if parameters else {key: value for key, value in numeric.items() if key != "parameters"}
 
 
-def _bytes_elements(data: bytes, index: int) -> list[str]:
+def _bytes_elements(data: bytes, index: int) -> list[bytes]:
     elements, offset = [], 0
     while offset < len(data):
         if offset + _LENGTH.size > len(data):
@@ -95,7 +95,7 @@ def _bytes_elements(data: bytes, index: int) -> list[str]:
         offset += _LENGTH.size
         if offset + size > len(data):
             raise BadInput(f"inputs[{index}]: a BYTES element of {size} bytes runs past the input's end")
-        elements.append(base64.b64encode(data[offset:offset + size]).decode("ascii"))
+        elements.append(data[offset:offset + size])
         offset += size
     return elements
 

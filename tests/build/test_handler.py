@@ -48,8 +48,8 @@ def test_mixed_batch_isolates_each_bad_request(served, caplog):
     assert responses[1].body["type"] == "UnsupportedMediaType"
     assert "top_k must be an integer from 1 to 3" in responses[5].body["message"]
     for bad in (1, 3, 4, 5, 6):
-        assert set(responses[bad].body) == {"code", "type", "message"}
-        assert responses[bad].body["code"] == responses[bad].status
+        assert set(responses[bad].body) == {"error", "code", "type", "message"}  # OIP's error, TorchServe's code/type/message
+        assert responses[bad].body["code"] == responses[bad].status and responses[bad].body["error"] == responses[bad].body["message"]
     assert "batch of 7 requests: 2 answered, 5 refused" in caplog.text
 
 

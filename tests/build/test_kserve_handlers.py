@@ -29,6 +29,11 @@ def tensor(name, shape, datatype, data, **extra):
     return {"name": name, "shape": shape, "datatype": datatype, "data": data, **extra}
 
 
+def base64_images(shape, data):
+    """Images in JSON: a BYTES element is its string's UTF-8, so base64 text is opted into (MLServer's content_type)."""
+    return tensor("image", shape, "BYTES", data, parameters={"content_type": "base64"})
+
+
 # -- the handlers, in process -------------------------------------------------------------
 def json_request(value) -> LocalRequest:
     return LocalRequest(fields={"body": value}, content_types={"body": JSON})
@@ -56,8 +61,8 @@ def close(first, second) -> bool:
 def test_native_requests_share_one_batch_and_equal_plain_answers(tiny, caplog):
     plain = [json_request({"image": RED}), json_request({"image": BLUE}), json_request({"image": RED, "top_k": 1})]
     v1 = json_request({"instances": [RED, {"b64": BLUE}, {"image": RED, "top_k": 1}]})
-    v2 = json_request({"id": "mine", "inputs": [tensor("image", [2], "BYTES", [RED, BLUE])]})
-    v2_top = json_request({"inputs": [tensor("image", [2], "BYTES", [BLUE, RED]), tensor("top_k", [2], "INT32", [1, 2])]})
+    v2 = json_request({"id": "mine", "inputs": [base64_images([2], [RED, BLUE])]})
+    v2_top = json_request({"inputs": [base64_images([2], [BLUE, RED]), tensor("top_k", [2], "INT32", [1, 2])]})
     with caplog.at_level(logging.INFO):
         responses = tiny.predict([*plain, v1, v2, v2_top])
     assert [r.status for r in responses] == [200] * 6
@@ -78,22 +83,25 @@ def test_a_bad_instance_fails_its_own_request_only(tiny, caplog):
         json_request({"instances": [RED, "@@"]}),
         json_request({"instances": [RED]}),
         json_request({"instances": [RED, {"b64": not_an_image}]}),
-        json_request({"inputs": [tensor("image", [2], "BYTES", [RED, BLUE]), tensor("top_k", [2], "INT32", [1, 9])]}),
+        json_request({"inputs": [base64_images([2], [RED, BLUE]), tensor("top_k", [2], "INT32", [1, 9])]}),
         json_request({"inputs": [tensor("image", [1], "FP32", [RED])]}),
         json_request({"image": RED}),
+        json_request({"inputs": [tensor("image", [1], "BYTES", [RED])]}),  # base64 text not opted into: its bytes
     ]
     with caplog.at_level(logging.INFO):
         responses = tiny.predict(requests)
-    assert [r.status for r in responses] == [400, 200, 415, 400, 400, 200]
+    assert [r.status for r in responses] == [400, 200, 415, 400, 400, 200, 415]
     messages = [r.body.get("message") for r in responses]
     assert messages[0].startswith("instances[1]: the JSON string is not valid base64")
     assert messages[2].startswith("instances[1]: the body") and "is not an image format" in messages[2]
     assert messages[3] == "instance 1: top_k must be an integer from 1 to 3 (this model's postprocess.top_k is 3), got 9"
-    assert messages[4] == f"KServe v2 request: inputs[0] ('image').data element 0 is a string \"{RED[:35]}..., not a value of datatype FP32"
-    for bad in (0, 2, 3, 4):
+    assert messages[4] == ("KServe v2 request: input 'image' is FP32 [1], but this model expects BYTES [-1] (an image file's "
+                           "bytes: PNG, JPEG, WebP, ...); send that datatype and shape (GET /v2/models/NAME lists the inputs)")
+    assert messages[6].startswith("instance 0: the body") and "is not an image format Pillow can read" in messages[6]
+    for bad in (0, 2, 3, 4, 6):
         assert responses[bad].body["error"] == messages[bad] and responses[bad].body["code"] == responses[bad].status
     assert close(responses[1].body["predictions"][0], responses[5].body)
-    assert "batch of 6 requests: 2 answered, 4 refused" in caplog.text
+    assert "batch of 7 requests: 2 answered, 5 refused" in caplog.text
 
 
 def test_convention_instances_numeric_tensors_and_bytes(scorer):
@@ -106,10 +114,11 @@ def test_convention_instances_numeric_tensors_and_bytes(scorer):
         json_request({"inputs": [tensor("x", [1], "BYTES", [text], parameters={"content_type": "base64"})]}),
         json_request({"instances": [rows[0], [1, 2]]}),
     ])
-    assert [r.status for r in (*plain, v1, v2, v2_bytes)] == [200] * 5
+    assert [r.status for r in (*plain, v1, v2, v2_bytes)] == [200] * 4 + [400]
     assert v1.body == {"predictions": [r.body for r in plain]}
     assert [json.loads(t) for t in v2.body["outputs"][0]["data"]] == [r.body for r in plain]
-    assert [json.loads(t) for t in v2_bytes.body["outputs"][0]["data"]] == [plain[1].body]
+    # the model declares its v2 input (Scorer.v2_inputs): x FP32, 4 numbers an instance
+    assert v2_bytes.body["error"].startswith("KServe v2 request: input 'x' is BYTES [1], but this model expects FP32 [-1, 4]")
     assert refused.status == 422
     assert refused.body["message"] == "instances[1]: Scorer.preprocess refused the input: expected a list of 4 numbers, got [1, 2]"
 
@@ -153,13 +162,13 @@ def test_under_torchserve_kserve_envelope(tiny):
 
 
 def test_under_torchserve_kservev2_envelope(tiny, scorer):
-    native = tiny.predict([json_request({"inputs": [tensor("image", [1], "BYTES", [RED])]})])[0].body
-    status, body = enveloped(tiny, KServev2Envelope, {"id": "r-9", "inputs": [tensor("image", [1], "BYTES", [RED])]})
+    native = tiny.predict([json_request({"inputs": [base64_images([1], [RED])]})])[0].body
+    status, body = enveloped(tiny, KServev2Envelope, {"id": "r-9", "inputs": [base64_images([1], [RED])]})
     assert status == 200 and body["id"] == "r-9" and body["model_name"] == "tiny"
     [output] = body["outputs"]
     assert output["name"] == "image" and output["datatype"] == "BYTES"  # the envelope names outputs after inputs
     assert close([json.loads(t) for t in output["data"]], [json.loads(t) for t in native["outputs"][0]["data"]])
-    status, body = enveloped(tiny, KServev2Envelope, {"inputs": [tensor("image", [2], "BYTES", [RED, BLUE])]})
+    status, body = enveloped(tiny, KServev2Envelope, {"inputs": [base64_images([2], [RED, BLUE])]})
     assert status == 400
     assert "passes only the first element of a BYTES tensor" in json.loads(body["outputs"][0]["data"][0])["error"]
     assert not hasattr(tiny.context, "input_names")

@@ -136,6 +136,11 @@ def tensor(name: str, shape: list[int], datatype: str, data: list) -> dict:
     return {"name": name, "shape": shape, "datatype": datatype, "data": data}
 
 
+def images(shape: list[int], data: list[str]) -> dict:
+    """Images in JSON: a BYTES element is its string's UTF-8, so base64 text is opted into (parameters.content_type)."""
+    return {**tensor("image", shape, "BYTES", data), "parameters": {"content_type": "base64"}}
+
+
 def v2_answers(body: dict) -> list[Any]:
     """The JSON answers of a v2 response: its ``answer`` output (typed outputs beside it are checked apart), or the
     one output TorchServe's kservev2 envelope names after the input."""
@@ -179,7 +184,7 @@ def test_v1_and_v2_in_one_dynamic_batch_equal_predictions(server):
         lambda: post(server, "/predictions/tiny", data=RED_PNG, content_type="image/png"),
         lambda: post(server, "/predictions/tiny", {"image": BLUE}),
         lambda: post(server, v1("tiny"), {"instances": [RED, {"b64": BLUE}, {"image": RED, "top_k": 1}]}),
-        lambda: post(server, v2("tiny"), {"id": "req-7", "inputs": [tensor("image", [2], "BYTES", [BLUE, RED])]}),
+        lambda: post(server, v2("tiny"), {"id": "req-7", "inputs": [images([2], [BLUE, RED])]}),
     ])
     assert [r.status for r in (plain_red, plain_blue, first, second)] == [200] * 4, second.body
     assert wait_for_count(server, line, before) == before + 1  # the four requests were one TorchServe batch
@@ -196,8 +201,7 @@ def test_a_bad_instance_fails_only_its_request_in_the_batch(server):
     before = server.log_text().count(line)
     bad_v1, bad_v2, good_v1, plain = concurrently([
         lambda: post(server, v1("tiny"), {"instances": [RED, "@@"]}),
-        lambda: post(server, v2("tiny"), {"inputs": [tensor("image", [2], "BYTES", [RED, BLUE]),
-                                                      tensor("top_k", [2], "INT32", [1, 99])]}),
+        lambda: post(server, v2("tiny"), {"inputs": [images([2], [RED, BLUE]), tensor("top_k", [2], "INT32", [1, 99])]}),
         lambda: post(server, "/predictions/tiny", {"instances": [BLUE]}),  # the body decides, not the route
         lambda: post(server, "/predictions/tiny", data=BLUE_PNG, content_type="image/png"),
     ])
@@ -225,13 +229,17 @@ def test_regression_features_as_named_v2_tensors(server):
     for name, output in typed.items():
         assert output["datatype"] == "FP32" and output["shape"] == [2] and output["parameters"] == {"unit": "degF"}
         assert close(output["data"], [answer["prediction"][name] for answer in expected], 2e-4)
-    hot = post(server, v2("kweather"), {"inputs": [tensor(FEATURE, [2, 24], "FP64", rows[0] + [150.0] * 24)]})
+    hot = post(server, v2("kweather"), {"inputs": [tensor(FEATURE, [2, 24], "FP32", rows[0] + [150.0] * 24)]})
     assert hot.status == 422
     assert hot.body["message"] == ("instance 1: temperature_history: value 150 is outside the range [-30.0, 120.0] "
                                    "this model was trained on (guards, policy reject)")
     typo = post(server, v2("kweather"), {"inputs": [tensor("temperature", [1, 24], "FP32", rows[0])]})
     assert typo.status == 400
-    assert typo.body["message"] == "instance 0: temperature: unknown feature; this model takes ['temperature_history']"
+    assert typo.body["message"] == ("KServe v2 request: input 'temperature' is not one this model takes; "
+                                   "it takes 'temperature_history' FP32 [-1, 24]")
+    wrong = post(server, v2("kweather"), {"inputs": [tensor(FEATURE, [1, 24], "FP64", rows[0])]})  # the declared datatype only
+    assert wrong.status == 400 and wrong.body["message"].startswith(f"KServe v2 request: input '{FEATURE}' is FP64 [1, 24], but this "
+                                                                    "model expects FP32 [-1, 24] (feature in degF)")
 
 
 # -- TorchServe's kserve (v1) envelope -----------------------------------------------------------
@@ -275,7 +283,7 @@ def test_kserve_envelope_fails_every_request_of_a_batch(server):
 @V2_ENVELOPE
 def test_kservev2_envelope_answers_single_requests(server, kserve_store):
     [red] = offline(kserve_store, "tiny_one", [{"image": RED}])
-    reply = post(server, v2("tiny_one"), {"id": "env-1", "inputs": [tensor("image", [1], "BYTES", [RED])]})
+    reply = post(server, v2("tiny_one"), {"id": "env-1", "inputs": [images([1], [RED])]})
     assert reply.status == 200
     assert (reply.body["id"], reply.body["model_name"], reply.body["model_version"]) == ("env-1", "tiny_one", "1.0")
     assert reply.body["outputs"][0]["name"] == "image"  # the envelope names the output after the input
@@ -284,7 +292,7 @@ def test_kservev2_envelope_answers_single_requests(server, kserve_store):
     forecast = post(server, v2("kweather"), {"inputs": [tensor(FEATURE, [2, 24], "FP32", [v for row in rows for v in row])]})
     assert forecast.status == 200  # numeric tensors keep all their rows through the envelope
     assert close(v2_answers(forecast.body), offline(kserve_store, "kweather", [{FEATURE: row} for row in rows]), 2e-4)
-    two = post(server, v2("tiny_one"), {"inputs": [tensor("image", [2], "BYTES", [RED, BLUE])]})
+    two = post(server, v2("tiny_one"), {"inputs": [images([2], [RED, BLUE])]})
     assert two.status == 400  # the envelope kept only the first image; the handler says so instead of answering one
     error = json.loads(two.body["outputs"][0]["data"][0])
     assert "TorchServe's kservev2 envelope passes only the first element of a BYTES tensor" in error["message"]
@@ -293,7 +301,7 @@ def test_kservev2_envelope_answers_single_requests(server, kserve_store):
 @V2_ENVELOPE
 def test_kservev2_envelope_fails_every_request_of_a_batch(server):
     before = server.log_text().count(MISMATCH)
-    body = {"inputs": [tensor("image", [1], "BYTES", [RED])]}
+    body = {"inputs": [images([1], [RED])]}
     replies = concurrently([lambda: post(server, v2("tiny"), body)] * 4)
     assert [(r.status, r.body["message"]) for r in replies] == [(503, MISMATCH)] * 4
     assert wait_for_count(server, MISMATCH, before) > before

@@ -69,7 +69,7 @@ def predict(runtime: KServeRuntimeProcess, body: bytes) -> requests.Response:
 
 
 def grpc_infer(runtime: KServeRuntimeProcess, values: list[float]) -> grpc.RpcError | pb.ModelInferResponse:
-    tensor = pb.ModelInferRequest.InferInputTensor(name="input", datatype="FP32", shape=[1, 4],
+    tensor = pb.ModelInferRequest.InferInputTensor(name="x", datatype="FP32", shape=[1, 4],
                                                    contents=pb.InferTensorContents(fp32_contents=values))
     with grpc.insecure_channel(runtime.grpc_address) as channel:
         try:

@@ -76,7 +76,7 @@ def test_a_version_not_served_is_a_404_naming_it_on_both_engines(runtime, torchs
 
 
 def test_v2_with_a_version_is_a_404_on_the_runtime_and_torchserves_501_for_any_version(runtime, torchserve):
-    request = json.dumps({"inputs": [{"name": "input", "shape": [1], "datatype": "BYTES", "data": ["x"]}]}).encode()
+    request = json.dumps({"inputs": [{"name": "image", "shape": [1], "datatype": "BYTES", "data": ["x"]}]}).encode()
     status, body = send(runtime.url(), runtime.token(), "POST", "/v2/models/tiny/versions/9.9/infer", request,
                         {"Content-Type": "application/json"})
     assert status == 404 and body["error"].startswith("Model version: 9.9 does not exist for model: tiny")
@@ -87,7 +87,7 @@ def test_v2_with_a_version_is_a_404_on_the_runtime_and_torchserves_501_for_any_v
 
 
 def test_grpc_with_a_version_not_served_is_not_found_on_the_runtime(runtime):
-    tensor = pb.ModelInferRequest.InferInputTensor(name="input", datatype="BYTES", shape=[1],
+    tensor = pb.ModelInferRequest.InferInputTensor(name="image", datatype="BYTES", shape=[1],
                                                    contents=pb.InferTensorContents(bytes_contents=[RED]))
     metadata = [("authorization", f"Bearer {runtime.token()}")]
     with grpc.insecure_channel(runtime.grpc_address) as channel:

@@ -3,7 +3,6 @@ tritonclient itself builds with its default settings, and every malformed varian
 
 from __future__ import annotations
 
-import base64
 import json
 
 import numpy as np
@@ -42,8 +41,7 @@ def test_numeric_and_bytes_tensors_become_the_json_request_they_stand_for():
     request = unpack(raw(body), length).fields["body"]
     x, t = request["inputs"]
     assert x == {"name": "x", "shape": [2, 3], "datatype": "FP32", "data": numbers.ravel().tolist()}
-    assert t["parameters"] == {"content_type": "base64"}
-    assert [base64.b64decode(e) for e in t["data"]] == [b"caf\xc3\xa9", b"\x89PNG"]
+    assert t == {"name": "t", "shape": [2], "datatype": "BYTES", "data": [b"caf\xc3\xa9", b"\x89PNG"]}  # bytes, as in gRPC
 
 
 def test_a_binary_request_is_expanded_like_a_json_one():
@@ -52,6 +50,19 @@ def test_a_binary_request_is_expanded_like_a_json_one():
     rules = InstanceRules(Budgets(request_bytes=1 << 20, instances=8))
     inbound = kserve.expand(request.payload, kserve.protocol_of(request.payload), rules.admit)
     assert [p.fields["body"] for p in inbound.payloads] == [b"one", b"two"]  # raw bytes, as a raw body
+
+
+@pytest.mark.parametrize("text", ["café", "a sentence"])
+def test_a_bytes_element_means_the_same_in_json_and_in_binary(text):
+    """Triton's and KServe's reading: a JSON string stands for its UTF-8 bytes, as the binary element is the bytes."""
+    rules = InstanceRules(Budgets(request_bytes=1 << 20, instances=8))
+    value = triton.InferInput("text", [1], "BYTES")
+    value.set_data_from_numpy(np.array([text.encode()], dtype=np.object_), binary_data=False)
+    as_json = Payload({"body": json.dumps({"inputs": [value._get_tensor()]}).encode()}, {"body": ""})
+    body, length = triton_body(tensor("text", np.array([text.encode()], dtype=np.object_), "BYTES"))
+    as_binary = unpacked(Request(raw(body), headers={"inference-header-content-length": length})).payload
+    expanded = [kserve.expand(p, kserve.V2, rules.admit).payloads for p in (as_json, as_binary)]
+    assert expanded[0] == expanded[1] == (Payload({"body": text.encode()}, {"body": ""}),)
 
 
 def test_a_request_without_the_header_is_left_alone():

@@ -131,7 +131,8 @@ def test_reading_binary_tensors_is_linear_in_their_count(handler, monkeypatch):
     monkeypatch.setattr(kserve, "MAX_INPUTS", 10 * MANY)
     body, headers = binary_request(MANY)
     response = answer(handler, body, headers, PAST_LIMIT_SECONDS)
-    assert response.status == 400 and "x0: unknown feature" in response.body["message"]  # read to the end, then the task
+    # read to the end, then checked against the model's declared inputs
+    assert response.status == 400 and "input 'x0' is not one this model takes; it takes 'x' FP32 [-1]" in response.body["message"]
 
 
 def test_a_json_list_of_ten_to_the_five_texts_is_a_prompt_413():

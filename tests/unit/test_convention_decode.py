@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from benchmarks.bad_inputs import png_claiming
-from markit.core.errors import PayloadTooLarge, UnprocessableInput
+from markit.core.errors import ArchiveError, PayloadTooLarge, UnprocessableInput
 from markit.core.exchange import NO_METRICS
 from markit.core.loading import LoadedModel
 from markit.core.payload import Payload
@@ -73,3 +73,32 @@ def test_the_models_value_error_is_a_422(handler):
     Image.new("RGB", (4, 4)).save(rgb, format="PNG")
     with pytest.raises(UnprocessableInput, match=r"Opener\.preprocess refused the input: expected a greyscale image, got RGB"):
         handler.decode(raw(rgb.getvalue()), NO_METRICS)
+
+
+class Declaring(Opener):
+    v2_inputs = ({"name": "x", "datatype": "FP32", "shape": [8, 8], "description": "ink 0..16"},)
+
+
+def handler_of(tmp_path: Path, model: torch.nn.Module) -> ConventionHandler:
+    spec = complete_spec({"name": "c", "version": "1", "task": "convention", "budgets": {"request_bytes": 1 << 20}})
+    archive = UnpackedArchive(tmp_path, {"spec": spec, "identity": "x", "files": {}})
+    return ConventionHandler(archive, LoadedModel(forward=lambda x: x, instance=model))
+
+
+def test_the_models_own_v2_inputs_are_its_metadata_and_without_them_one_bytes_input(tmp_path, handler):
+    assert handler_of(tmp_path, Declaring()).v2_inputs() == [{"name": "x", "datatype": "FP32", "shape": [-1, 8, 8]}]
+    assert handler.v2_inputs() == [{"name": "input", "datatype": "BYTES", "shape": [-1]}]
+
+
+@pytest.mark.parametrize(("declared", "fragment"), [
+    ([], "Broken.v2_inputs must be a non-empty list"),
+    ([{"name": "x", "datatype": "FLOAT"}], "Broken.v2_inputs[0].datatype 'FLOAT' is not one of"),
+    ([{"name": "x", "datatype": "FP32", "shape": [0]}], "Broken.v2_inputs[0].shape must list one instance's dimensions"),
+    ([{"name": "x", "datatype": "FP32", "dims": [8]}], "Broken.v2_inputs[0] must be an object with name, datatype"),
+    ([{"name": "x", "datatype": "FP32"}, {"name": "x", "datatype": "INT32"}], "input names must be unique"),
+])
+def test_a_models_broken_v2_inputs_refuse_the_archive_naming_the_problem(tmp_path, declared, fragment):
+    broken = type("Broken", (Opener,), {"v2_inputs": declared})
+    with pytest.raises(ArchiveError) as caught:
+        handler_of(tmp_path, broken())
+    assert fragment in str(caught.value)

@@ -9,6 +9,7 @@ import json
 import pytest
 
 from markit.core.budgets import Budgets
+from markit.core.declared import Input
 from markit.core.errors import BadInput, PayloadTooLarge
 from markit.core.payload import Payload, binary_input, text_input
 from markit.protocols import codec as kserve
@@ -20,6 +21,11 @@ JSON = "application/json"
 PNG = png_bytes((220, 20, 30))
 RED = base64.b64encode(PNG).decode()
 BLUE = base64.b64encode(png_bytes((20, 20, 230))).decode()
+
+
+SEQ2SEQ = (Input("text", "BYTES"), Input("beam_width", "INT32", required=False), Input("num_candidates", "INT32", required=False))
+IMAGE = (Input("image", "BYTES", (), "an image"), Input("top_k", "INT32", (), "labels", required=False))
+DIGITS = (Input("x", "FP32", (8, 8), "ink"),)
 
 
 def payload(value, content_type=JSON, name="body") -> Payload:
@@ -74,7 +80,7 @@ def test_v1_instances_become_the_task_json_bodies():
 @pytest.mark.parametrize(
     ("inputs", "named", "expected"),
     [
-        ([tensor("t", [2], "BYTES", ["a", "b"])], False, [("a", JSON), ("b", JSON)]),
+        ([tensor("t", [2], "BYTES", ["a", "b"])], False, [(b"a", ""), (b"b", "")]),  # a BYTES element is bytes: a raw body
         ([tensor("x", [2, 2], "FP32", [1, 2.5, 3, 4])], False, [([1, 2.5], JSON), ([3, 4], JSON)]),
         ([tensor("x", [2, 2], "FP32", [[1, 2.5], [3, 4]])], False, [([1, 2.5], JSON), ([3, 4], JSON)]),  # nested data
         ([tensor("x", [2, 1, 2], "INT64", [1, 2, 3, 4])], False, [([[1, 2]], JSON), ([[3, 4]], JSON)]),
@@ -84,7 +90,7 @@ def test_v1_instances_become_the_task_json_bodies():
          [({"image": "a", "top_k": 1}, JSON), ({"image": "b", "top_k": 2}, JSON)]),
         ([tensor("t", [1], "BYTES", [base64.b64encode(b"raw").decode()], parameters={"content_type": "base64"})], False,
          [(b"raw", "")]),
-        ([tensor("t", [1], "BYTES", ["text"], parameters={"content_type": "str"})], False, [("text", JSON)]),
+        ([tensor("t", [1], "BYTES", ["téxt"], parameters={"content_type": "str"})], False, [("téxt".encode(), "")]),
     ],
     ids=["bytes", "fp32-flat", "fp32-nested", "int64-3d", "bool", "named", "two-tensors", "base64", "str"],
 )
@@ -140,12 +146,11 @@ TOO_MANY = 4
          "'binary_data_size' is not supported here"),
         ({"inputs": [tensor("x", [1], "FP32", [1], parameters={"content_type": "base64"})]}, False, BadInput,
          "content_type 'base64' is not supported for FP32"),
-        ({"inputs": [tensor("x", [1, 2], "BYTES", ["a", "b"], parameters={"content_type": "base64"})]}, False, BadInput,
-         "base64 needs one element per instance"),
         ({"inputs": [tensor("x", [1], "BYTES", ["%%"], parameters={"content_type": "base64"})]}, False, BadInput,
          "inputs[0] ('x').data[0] is not valid base64"),
-        ({"inputs": [tensor("x", [1], "BYTES", ["eA=="], parameters={"content_type": "base64"})]}, True, BadInput,
-         "input 'x' is base64 (raw bytes), which only works as the one input"),
+        ({"inputs": [tensor("x", [1], "BYTES", ["/w=="], parameters={"content_type": "base64"})]}, True, BadInput,
+         "input 'x' holds bytes that are not UTF-8 text (byte 0); this model reads that input as JSON text"),
+        ({"inputs": [tensor("x", [1], "BYTES", ["\ud800"])]}, False, BadInput, "data[0] holds a lone surrogate at character 0"),
         ({"inputs": [tensor("x", [TOO_MANY + 1], "INT32", [1] * (TOO_MANY + 1))]}, False, PayloadTooLarge, "(budgets.instances)"),
     ],
 )
@@ -172,7 +177,7 @@ def test_envelope_rows():
     assert v1.envelope and bodies(v1) == [("a", JSON), (b"x", "")]
     # TorchServe's kservev2 envelope replaced BYTES data by its first element and reshaped numeric data
     v2 = kserve.from_envelope(kserve.V2, [tensor("t", [1], "BYTES", "a")], rules().admit)
-    assert bodies(v2) == [("a", JSON)]
+    assert bodies(v2) == [(b"a", "")]
     numeric = kserve.from_envelope(kserve.V2, [tensor("x", [2, 2], "FP32", [[1, 2], [3, 4]])], rules().admit)
     assert bodies(numeric) == [([1, 2], JSON), ([3, 4], JSON)]
     with pytest.raises(BadInput, match="found no 'instances' in the request"):
@@ -204,7 +209,7 @@ def test_a_kserve_request_without_a_content_type_is_still_one():
     undeclared = payload(b"  " + v2, content_type="")
     assert kserve.protocol_of(undeclared) == kserve.V2
     inbound = kserve.expand(undeclared, kserve.V2, rules().admit)
-    assert bodies(inbound) == [("a sentence", JSON)]
+    assert bodies(inbound) == [(b"a sentence", "")]
     for raw in (b"{not json", b"just text", json.dumps({"text": "x"}).encode()):  # not a KServe request: the task reads it
         assert kserve.protocol_of(payload(raw, content_type="")) == kserve.PLAIN
 
@@ -221,10 +226,48 @@ def test_what_standard_clients_send_by_default_is_accepted():
 def test_a_v2_requests_parameters_carry_the_tasks_options_to_every_instance():
     body = {"inputs": [tensor("text", [2], "BYTES", ["read", "live"])], "parameters": {"beam_width": 3, "binary_data_output": True}}
     request = payload(body)
-    inbound = kserve.expand(request, kserve.V2, rules().admit, options=("beam_width", "num_candidates"))
-    assert [dict(p.fields) for p in inbound.payloads] == [{"body": "read", "beam_width": 3}, {"body": "live", "beam_width": 3}]
+    inbound = kserve.expand(request, kserve.V2, rules().admit, inputs=SEQ2SEQ)
+    assert [dict(p.fields) for p in inbound.payloads] == [{"body": b"read", "beam_width": 3}, {"body": b"live", "beam_width": 3}]
     with pytest.raises(BadInput, match=r"parameter 'beam' is not one this model takes \(it takes only its options "
                                        r"\['beam_width', 'num_candidates'\], and \['binary_data_output', 'timeout'\]"):
-        kserve.expand(payload({**body, "parameters": {"beam": 3}}), kserve.V2, rules().admit, options=("beam_width", "num_candidates"))
+        kserve.expand(payload({**body, "parameters": {"beam": 3}}), kserve.V2, rules().admit, inputs=SEQ2SEQ)
     with pytest.raises(BadInput, match="parameter 'beam_width' is not one this model takes"):
         kserve.expand(request, kserve.V2, rules().admit)  # a task without options takes none
+
+
+# -- the declared inputs ----------------------------------------------------------------------
+def declared(body, inputs, named=False) -> kserve.Inbound:
+    return kserve.expand(payload(body), kserve.V2, rules().admit, named, inputs=inputs)
+
+
+def test_an_option_tensor_gives_each_instance_its_option_beside_the_image_bytes():
+    inbound = declared({"inputs": [tensor("image", [2], "BYTES", ["a", "b"]), tensor("top_k", [2], "INT32", [1, 2])]}, IMAGE)
+    assert [dict(p.fields) for p in inbound.payloads] == [{"body": b"a", "top_k": 1}, {"body": b"b", "top_k": 2}]
+    by_parameter = declared({"inputs": [tensor("image", [1], "BYTES", ["a"])], "parameters": {"top_k": 2}}, IMAGE)
+    assert [dict(p.fields) for p in by_parameter.payloads] == [{"body": b"a", "top_k": 2}]
+    numbers = declared({"inputs": [tensor("x", [1, 8, 8], "FP32", [0.5] * 64)]}, DIGITS)
+    assert bodies(numbers) == [([[0.5] * 8] * 8, JSON)]
+
+
+@pytest.mark.parametrize(
+    ("body", "inputs", "fragment"),
+    [
+        ({"inputs": [tensor("x", [1, 8, 8], "INT64", [1] * 64)]}, DIGITS,
+         "input 'x' is INT64 [1, 8, 8], but this model expects FP32 [-1, 8, 8] (ink); send that datatype and shape"),
+        ({"inputs": [tensor("x", [1, 64], "FP32", [1] * 64)]}, DIGITS, "input 'x' is FP32 [1, 64], but this model expects FP32 [-1, 8, 8]"),
+        ({"inputs": [tensor("input", [1], "BYTES", ["a"])]}, IMAGE,
+         "input 'input' is not one this model takes; it takes 'image' BYTES [-1], and the options 'top_k' INT32 [-1]"),
+        ({"inputs": [tensor("top_k", [1], "INT32", [1])]}, IMAGE, "the input 'image' is missing; it takes 'image' BYTES [-1]"),
+        ({"inputs": [tensor("image", [1], "BYTES", ["a"]), tensor("top_k", [1], "INT64", [1])]}, IMAGE,
+         "option 'top_k' is INT64 [1], but this model expects INT32 [-1] (labels)"),
+        ({"inputs": [tensor("image", [1], "BYTES", ["a"])], "parameters": {"top_k": "2"}}, IMAGE,
+         "parameter 'top_k' is a string \"2\", but this model expects a value of datatype INT32 (labels)"),
+        ({"inputs": [tensor("image", [1], "BYTES", ["a"]), tensor("top_k", [1], "INT32", [1])], "parameters": {"top_k": 2}}, IMAGE,
+         "the option 'top_k' is given both as a request parameter and as an input tensor; send one"),
+    ],
+    ids=["datatype", "shape", "unknown-name", "missing", "option-datatype", "parameter-datatype", "option-twice"],
+)
+def test_a_tensor_other_than_declared_is_a_400_naming_what_was_expected_and_given(body, inputs, fragment):
+    with pytest.raises(BadInput) as caught:
+        declared(body, inputs)
+    assert fragment in str(caught.value) and type(caught.value) is BadInput

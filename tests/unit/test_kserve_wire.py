@@ -1,6 +1,7 @@
 """The KServe runtime's REST app without a server (Starlette's TestClient): a version other than the served one is
-a 404, ``/metrics`` asks for the token unless opened, and a model still loading is a 503 with a JSON body and
-one log line, not a traceback."""
+a 404, ``/metrics`` asks for the token unless opened, a model still loading is a 503 with a JSON body and one log
+line, not a traceback; every refusal has the OIP error shape; TorchServe's PUT and /ping are answered; REST and
+gRPC (the servicer, called directly) agree on versions and readiness."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ from types import SimpleNamespace
 import pytest
 from grpc import StatusCode
 from kserve.model_repository import ModelRepository
+from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from kserve.protocol.infer_type import InferInput, InferRequest
 from kserve.protocol.model_repository_extension import ModelRepositoryExtension
 from starlette.testclient import TestClient
 
 from markit.engines.kserve.metrics import ServerMetrics
-from markit.engines.kserve.model import ArchiveModel, Refused
+from markit.engines.kserve.model import ArchiveModel, BoundedServicer, Refused
 from markit.engines.kserve.server import Options, StoreDataPlane, _rest_app
 
 TOKEN = "secret-token-0123456789"
@@ -27,7 +29,7 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 def app_of(tmp_path: Path, *, loaded: bool, open_metrics: bool = False) -> tuple[TestClient, ArchiveModel]:
     """The runtime's REST app over one model 'tiny', loaded (version 1.0; no handler: nothing gets that far) or loading."""
     metrics = ServerMetrics()
-    model = ArchiveModel("tiny", metrics)
+    model = ArchiveModel("tiny", metrics, "1.0")
     if loaded:
         model.archive = SimpleNamespace(info=SimpleNamespace(version="1.0"))
     registry = ModelRepository()
@@ -36,6 +38,12 @@ def app_of(tmp_path: Path, *, loaded: bool, open_metrics: bool = False) -> tuple
     app = _rest_app(StoreDataPlane(model_registry=registry), ModelRepositoryExtension(model_registry=registry),
                     {"tiny": model}, metrics, TOKEN, options)
     return TestClient(app, raise_server_exceptions=False), model
+
+
+def servicer_of(model: ArchiveModel) -> BoundedServicer:
+    registry = ModelRepository()
+    registry.update(model)
+    return BoundedServicer(StoreDataPlane(model_registry=registry), ModelRepositoryExtension(model_registry=registry))
 
 
 @pytest.mark.parametrize("path", ["/predictions/tiny/9.9", "/predictions/tiny/%2e%2e", "/v2/models/tiny/versions/9.9/infer",
@@ -47,7 +55,7 @@ def test_a_version_other_than_the_served_one_is_a_404_naming_both(tmp_path, path
     body = reply.json()
     assert body["type"] == "ModelVersionNotFound"
     assert "does not exist for model: tiny (this server serves version 1.0" in body["message"]
-    assert ("error" in body) == path.startswith("/v2/")  # KServe's error key on its own routes
+    assert body["error"] == body["message"]  # the OIP error shape, on TorchServe's routes too
 
 
 def test_a_grpc_request_naming_another_version_is_refused_not_found(tmp_path):
@@ -93,18 +101,22 @@ def test_an_unknown_model_is_a_404_with_a_json_body_and_no_traceback(tmp_path, c
     client, _ = app_of(tmp_path, loaded=True)
     with caplog.at_level(logging.INFO):
         reply = client.get("/v2/models/nope", headers=AUTH)
-    assert reply.status_code == 404 and reply.json()["message"] == "Model with name nope does not exist."
+    assert reply.status_code == 404 and reply.json()["message"] == "model 'nope' is not served here; GET /v2/models lists the models"
     assert not any(record.exc_info for record in caplog.records)
 
 
-def served_app(tmp_path: Path) -> TestClient:
+def served(tmp_path: Path) -> tuple[TestClient, ArchiveModel]:
     """``app_of`` with a handler that declares its v2 tensors, so metadata can be answered."""
     client, model = app_of(tmp_path, loaded=True)
-    tensors = SimpleNamespace(v2_inputs=lambda: [{"name": "input", "datatype": "BYTES", "shape": [-1]}],
+    tensors = SimpleNamespace(v2_inputs=lambda: [{"name": "image", "datatype": "BYTES", "shape": [-1]}],
                               v2_outputs=lambda: [{"name": "answer", "datatype": "BYTES", "shape": [-1]}])
     model.archive = SimpleNamespace(info=SimpleNamespace(version="1.0"), handler=tensors)
     model.ready = True
-    return client
+    return client, model
+
+
+def served_app(tmp_path: Path) -> TestClient:
+    return served(tmp_path)[0]
 
 
 @pytest.mark.parametrize("suffix", ["", "/ready"])
@@ -116,3 +128,57 @@ def test_versioned_metadata_answers_for_the_served_version_and_404_for_another(t
     assert unversioned.status_code == served.status_code == 200 and served.json() == unversioned.json()
     assert other.status_code == 404 and other.json()["message"].startswith("Model version: 9.9 does not exist for model: tiny")
     assert client.get(f"/v2/models/nope/versions/1.0{suffix}", headers=AUTH).status_code == 404
+
+
+def test_rest_and_grpc_name_the_served_version_and_refuse_another_alike(tmp_path):
+    client, model = served(tmp_path)
+    rest = client.get("/v2/models/tiny", headers=AUTH).json()
+    assert rest["versions"] == ["1.0"]
+    servicer = servicer_of(model)
+    metadata = asyncio.run(servicer.ModelMetadata(pb.ModelMetadataRequest(name="tiny", version="1.0"), None))
+    assert list(metadata.versions) == ["1.0"] and [t.name for t in metadata.inputs] == [t["name"] for t in rest["inputs"]]
+    assert asyncio.run(servicer.ModelReady(pb.ModelReadyRequest(name="tiny"), None)).ready
+    for call in (servicer.ModelMetadata(pb.ModelMetadataRequest(name="tiny", version="9.9"), None),
+                 servicer.ModelReady(pb.ModelReadyRequest(name="tiny", version="9.9"), None)):
+        with pytest.raises(Refused) as refused:
+            asyncio.run(call)
+        assert refused.value.status_code == StatusCode.NOT_FOUND and "Model version: 9.9 does not exist" in refused.value.details
+
+
+def test_the_server_metadata_advertises_only_the_binary_tensor_extension(tmp_path):
+    client, _ = app_of(tmp_path, loaded=True)
+    assert client.get("/v2", headers=AUTH).json()["extensions"] == ["binary_tensor_data"]
+
+
+@pytest.mark.parametrize(("method", "path", "status", "fragment"), [
+    ("GET", "/v2/models/tiny/config", 404, "GET /v2/models/tiny/config is not served here: this server serves"),
+    ("GET", "/v2/systemsharedmemory/status", 404, "not Triton's extensions for model configuration, statistics"),
+    ("GET", "/v2/models/tiny/infer", 405, "GET /v2/models/tiny/infer: this route takes POST, not GET"),
+    ("POST", "/v2/repository/index", 404, "no repository API here"),
+    ("POST", "/v2/models/nope/infer", 404, "model 'nope' is not served here"),
+])
+def test_every_refusal_has_the_oip_error_shape(tmp_path, method, path, status, fragment):
+    client, _ = app_of(tmp_path, loaded=True)
+    reply = client.request(method, path, headers=AUTH)
+    body = reply.json()
+    assert reply.status_code == status and fragment in body["error"] and body["error"] == body["message"], body
+
+
+def test_a_refusal_of_the_token_has_the_oip_error_shape(tmp_path):
+    client, _ = app_of(tmp_path, loaded=True)
+    body = client.post("/v2/models/tiny/infer", content=b"{}").json()
+    assert body["code"] == 401 and body["error"].startswith("Token Authorization failed")
+
+
+@pytest.mark.parametrize(("loaded", "status", "health"), [(True, 200, "Healthy"), (False, 500, "Unhealthy")])
+def test_ping_answers_as_torchserve_does_without_a_token(tmp_path, loaded, status, health):
+    client, model = app_of(tmp_path, loaded=loaded)
+    model.ready = loaded
+    reply = client.get("/ping")
+    assert (reply.status_code, reply.json()) == (status, {"status": health})
+
+
+def test_put_reaches_the_predictions_route_as_curl_T_sends_it(tmp_path):
+    client, _ = app_of(tmp_path, loaded=False)
+    reply = client.put("/predictions/tiny", content=b"\x89PNG", headers=AUTH)
+    assert reply.status_code == 503 and reply.json()["message"] == "model 'tiny' is still loading"  # the route, not a 405

@@ -6,9 +6,10 @@ unless started with ``--no-auth``, so a client written for our TorchServe (``Aut
 ``{"inference": {"key": ...}}``. An existing file is read (e.g. a Kubernetes Secret mounted there); a
 missing one is written with a new random token, readable by its owner only. The token does not expire.
 
-Open without a token, for probes: ``/``, ``/v2/health/live``, ``/v2/health/ready``, and the gRPC
-``ServerLive``/``ServerReady`` calls. ``/metrics`` (model names, per-model traffic) asks for the token too,
-unless the runtime is started with ``--open-metrics`` (a scraper without the token, on a network you trust).
+Open without a token, for probes: ``/``, ``/v2/health/live``, ``/v2/health/ready``, ``/ping`` (TorchServe asks
+for its token there; a probe here needs none), and the gRPC ``ServerLive``/``ServerReady`` calls. ``/metrics``
+(model names, per-model traffic) asks for the token too, unless the runtime is started with ``--open-metrics``
+(a scraper without the token, on a network you trust). A refusal is a 401 in the OIP error shape.
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ import grpc
 from grpc.aio import ServerInterceptor
 
 from ...errors import UsageError
+from .http_limits import send_refusal
 
 __all__ = ["METRICS_PATH", "OPEN_PATHS", "BearerToken", "TokenInterceptor", "load_or_create_token"]
 
-OPEN_PATHS = frozenset({"/", "/v2/health/live", "/v2/health/ready"})
+OPEN_PATHS = frozenset({"/", "/v2/health/live", "/v2/health/ready", "/ping"})
 METRICS_PATH = "/metrics"  # open too with --open-metrics
 OPEN_RPCS = ("/inference.GRPCInferenceService/ServerLive", "/inference.GRPCInferenceService/ServerReady")
 REFUSAL = "Token Authorization failed: send the header 'Authorization: Bearer <key>' with the inference key from {path}"
@@ -59,15 +61,13 @@ class BearerToken:
         self.app = app
         self.open_paths = open_paths
         self._expected = f"Bearer {token}".encode()
-        self._refusal = json.dumps({"code": 401, "type": "Unauthorized", "message": REFUSAL.format(path=key_file)}).encode()
+        self._refusal = REFUSAL.format(path=key_file)
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] == "http" and scope["path"] not in self.open_paths:
             given = dict(scope.get("headers") or []).get(b"authorization", b"")
             if not hmac.compare_digest(given, self._expected):
-                await send({"type": "http.response.start", "status": 401,
-                            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(self._refusal)).encode())]})
-                await send({"type": "http.response.body", "body": self._refusal})
+                await send_refusal(send, 401, "Unauthorized", self._refusal)
                 return
         await self.app(scope, receive, send)
 

@@ -24,9 +24,10 @@ from typing import Any
 
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
+from ...core.errors import refusal_body
 from ...errors import UsageError
 
-__all__ = ["HeaderCount", "HttpLimits", "bounded_protocol"]
+__all__ = ["HeaderCount", "HttpLimits", "bounded_protocol", "send_refusal"]
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ class HttpLimits:
 
 def refusal(status: int, message: str) -> bytes:
     """A whole HTTP/1.1 response that closes the connection, with a JSON body."""
-    body = json.dumps({"code": status, "type": REASONS[status].replace(" ", ""), "message": message}).encode()
+    body = json.dumps(refusal_body(status, REASONS[status].replace(" ", ""), message)).encode()
     head = (f"HTTP/1.1 {status} {REASONS[status]}\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n"
             "connection: close\r\n\r\n")
     return head.encode("ascii") + body
@@ -157,9 +158,13 @@ class HeaderCount:
         if scope["type"] != "http" or len(scope.get("headers") or ()) <= self.max_headers:
             await self.app(scope, receive, send)
             return
-        body = json.dumps({"code": 431, "type": "RequestHeaderFieldsTooLarge",
-                           "message": f"the request has {len(scope['headers'])} headers, more than this server's "
-                                      f"limit of {self.max_headers}; send fewer"}).encode()
-        await send({"type": "http.response.start", "status": 431,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+        await send_refusal(send, 431, "RequestHeaderFieldsTooLarge", f"the request has {len(scope['headers'])} headers, "
+                                                                      f"more than this server's limit of {self.max_headers}; send fewer")
+
+
+async def send_refusal(send: Callable, status: int, kind: str, message: str) -> None:
+    """An ASGI answer with the OIP error shape (``refusal_body``), from a middleware before any route."""
+    body = json.dumps(refusal_body(status, kind, message)).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})

@@ -7,11 +7,11 @@ within the limit is passed on as it came. gRPC messages are bounded by the gRPC 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 from ...core.limits import REQUEST_BYTES
+from .http_limits import send_refusal
 
 __all__ = ["MAX_REQUEST_BYTES", "BodyLimit"]
 
@@ -59,9 +59,5 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
     async def _refuse(self, send: Callable, what: str) -> None:
-        body = json.dumps({"code": 413, "type": "PayloadTooLarge",
-                           "message": f"{what}, more than this server's limit of {self.max_bytes} bytes "
-                                      "(--max-request-bytes); send a smaller request"}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+        await send_refusal(send, 413, "PayloadTooLarge", f"{what}, more than this server's limit of {self.max_bytes} bytes "
+                                                         "(--max-request-bytes); send a smaller request")

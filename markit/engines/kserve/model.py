@@ -1,17 +1,17 @@
 """One archive as a kserve ``Model``: readiness, metadata, and the gRPC path onto the archive's handler.
 
 REST requests reach the handler with their raw bodies (``rest.py``), exactly as TorchServe passes them. A
-gRPC ``ModelInfer`` arrives as kserve's ``InferRequest``; ``predict`` turns it into the v2 JSON request it
-stands for (``BYTES`` elements as base64, like Triton's binary extension over REST), so the same protocol
+gRPC ``ModelInfer`` arrives as kserve's ``InferRequest``; ``predict`` turns it into the v2 request it stands
+for (``BYTES`` elements as ``bytes``, as Triton's binary extension over REST gives them), so the same protocol
 code reads it, and turns the handler's v2 answer back into an ``InferResponse`` (outputs in binary, as
 tritonclient expects over gRPC). A refusal is raised as ``Refused``, which carries the HTTP status the
 REST routes send and the gRPC status code kserve's interceptor aborts with. ``BoundedServicer`` is kserve's
-gRPC servicer, counting a request's input tensors before kserve converts them (10^6 took kserve 9 s).
+gRPC servicer, counting a request's input tensors before kserve converts them (10^6 took kserve 9 s), and
+answering ``ModelMetadata`` and ``ModelReady`` for the served version only, as the REST routes do.
 """
 
 from __future__ import annotations
 
-import base64
 import importlib
 import time
 import uuid
@@ -27,14 +27,14 @@ from kserve.protocol.grpc.servicer import InferenceServicer
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse, to_http_parameters
 from kserve.utils.numpy_codec import to_np_dtype
 
-from ...core.errors import HandlerError, error_body
+from ...core.errors import HandlerError, error_body, refusal_body
 from ...errors import MarkitError
 from ...protocols.codec import check_input_count
 from .archives import LoadedArchive
 from .batching import Batcher
 from .metrics import ServerMetrics
 
-__all__ = ["ArchiveModel", "BoundedServicer", "Refused", "grpc_code"]
+__all__ = ["ArchiveModel", "BoundedServicer", "Refused", "grpc_code", "not_served"]
 
 GRPC_CODES = {400: StatusCode.INVALID_ARGUMENT, 401: StatusCode.UNAUTHENTICATED, 404: StatusCode.NOT_FOUND,
               413: StatusCode.RESOURCE_EXHAUSTED, 415: StatusCode.INVALID_ARGUMENT, 422: StatusCode.INVALID_ARGUMENT,
@@ -55,13 +55,23 @@ class Refused(GrpcException, MarkitError):
         self.status = status
         self.body = dict(body)
 
+    def refusal(self) -> dict[str, Any]:
+        """The REST body: the OIP error shape (``refusal_body``)."""
+        return refusal_body(self.status, str(self.body.get("type") or "Refused"), self.details)
+
+
+def not_served(name: str) -> Refused:
+    """The one 404 for a model this runtime does not serve, on every REST route and gRPC call."""
+    return Refused(404, {"type": "ModelNotFound", "message": f"model {name!r} is not served here; GET /v2/models lists the models"})
+
 
 class ArchiveModel(Model):
     """A model of the store: not ready until ``serve`` hands it its loaded archive and batcher."""
 
-    def __init__(self, name: str, metrics: ServerMetrics) -> None:
+    def __init__(self, name: str, metrics: ServerMetrics, version: str | None = None) -> None:
         super().__init__(name)
         self.metrics = metrics
+        self.version = version  # the archive's, known from its MAR manifest before it loads
         self.archive: LoadedArchive | None = None
         self.batcher: Batcher | None = None
 
@@ -111,7 +121,7 @@ class ArchiveModel(Model):
 
     def check_version(self, version: str | None) -> None:
         """``Refused`` (404) when a request names a version other than the one served (none named: the served one)."""
-        served = self._archive().info.version
+        served = self.version or self._archive().info.version
         if version and version != served:
             raise Refused(404, {"code": 404, "type": "ModelVersionNotFound",
                                 "message": f"Model version: {version} does not exist for model: {self.name} (this server "
@@ -131,6 +141,31 @@ class BoundedServicer(InferenceServicer):
     def validate_grpc_request(cls, request: pb.ModelInferRequest) -> None:
         _check_input_count(len(request.inputs))
         super().validate_grpc_request(request)
+
+    async def ModelMetadata(self, request: pb.ModelMetadataRequest, context: Any) -> pb.ModelMetadataResponse:
+        """The metadata ``GET /v2/models/NAME[/versions/V]`` answers: its versions, NOT_FOUND for another version."""
+        self._served(request.name, request.version)
+        metadata = await self._data_plane.model_metadata(request.name)
+        return pb.ModelMetadataResponse(name=metadata["name"], versions=metadata.get("versions") or [],
+                                        platform=metadata["platform"], inputs=metadata["inputs"], outputs=metadata["outputs"])
+
+    async def ModelReady(self, request: pb.ModelReadyRequest, context: Any) -> pb.ModelReadyResponse:
+        """Readiness as ``GET /v2/models/NAME[/versions/V]/ready`` tells it; NOT_FOUND for another version."""
+        self._served(request.name, request.version)
+        return pb.ModelReadyResponse(ready=await self._data_plane.model_ready(model_name=request.name))
+
+    async def ModelInfer(self, request: pb.ModelInferRequest, context: Any) -> pb.ModelInferResponse:
+        _check_input_count(len(request.inputs))  # before anything else reads the request
+        self._served(request.model_name, "")  # the version is the model's to check (predict)
+        return await super().ModelInfer(request, context)
+
+    def _served(self, name: str, version: str) -> None:
+        """``Refused`` (404, NOT_FOUND) for a model or a version not served, in the REST routes' words."""
+        model = self._data_plane.model_registry.get_model(name)
+        if model is None:
+            raise not_served(name)
+        if isinstance(model, ArchiveModel):
+            model.check_version(version)
 
 
 def _check_input_count(count: int) -> None:
@@ -162,10 +197,8 @@ def _tensor(tensor: Any) -> dict[str, Any]:
                             "message": f"KServe v2 request: input {tensor.name!r} cannot be read as {tensor.datatype} "
                                        f"{list(tensor.shape)}: {err}"}) from err
     parameters = {key: value for key, value in _plain(tensor.parameters).items() if key != "binary_data_size"}
-    if tensor.datatype == "BYTES":
-        data = [base64.b64encode(bytes(element) if not isinstance(element, str) else element.encode()).decode("ascii")
-                for element in array.reshape(-1)]
-        parameters["content_type"] = "base64"
+    if tensor.datatype == "BYTES":  # bytes, as gRPC's bytes_contents and raw contents hold them
+        data = [element.encode("utf-8") if isinstance(element, str) else bytes(element) for element in array.reshape(-1)]
     else:
         data = array.reshape(-1).tolist()
     return {"name": tensor.name, "shape": list(tensor.shape), "datatype": tensor.datatype, "data": data,

@@ -7,19 +7,20 @@ same request gets the same status and body on both engines. They are:
 
     POST /v2/models/{name}/infer                 (and .../versions/{version}/infer)   Open Inference Protocol
     POST /v1/models/{name}:predict                                                     KServe v1
-    POST /predictions/{name}                     (and .../{version})                  TorchServe's own route
+    POST|PUT /predictions/{name}                 (and .../{version})                  TorchServe's own route (curl -T PUTs)
 
 A version in the path other than the archive's is a 404 (as TorchServe answers), never another version's
 answer. ``multipart/form-data`` bodies become one field per form part, as TorchServe splits them, and each value is
 decoded as TorchServe's worker decodes it (``as_torchserve_passes``); a form of more than ``MAX_FORM_FIELDS``
-parts is a 400 naming the limit before the rest is read (a task takes its input and a few options). Health,
-metadata and the rest are kserve's routes.
+parts is a 400 naming the limit before the rest is read (a task takes its input and a few options). Every
+refusal has the OIP error shape (``refusal_body``). ``GET /ping`` answers as TorchServe's does (``Healthy`` once
+every model is loaded). Health, metadata and the rest are kserve's routes.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI
@@ -27,12 +28,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .model import ArchiveModel, Refused
+from ...core.errors import refusal_body
+from .model import ArchiveModel, Refused, not_served
 
-__all__ = ["MAX_FORM_FIELDS", "add_inference_routes", "add_version_routes", "error_response", "json_response"]
+__all__ = ["MAX_FORM_FIELDS", "PING_PATH", "add_inference_routes", "add_ping_route", "add_version_routes", "error_response",
+           "json_response"]
 
-INFER_PATHS = ("/v2/models/{model_name}/infer", "/v2/models/{model_name}/versions/{model_version}/infer",
-               "/v1/models/{model_name}:predict", "/predictions/{model_name}", "/predictions/{model_name}/{model_version}")
+OIP_PATHS = ("/v2/models/{model_name}/infer", "/v2/models/{model_name}/versions/{model_version}/infer",
+             "/v1/models/{model_name}:predict")
+TORCHSERVE_PATHS = ("/predictions/{model_name}", "/predictions/{model_name}/{model_version}")  # POST, and PUT (curl -T)
+PING_PATH = "/ping"
 MAX_FORM_FIELDS = 1000  # parts of one multipart form, files or not (Starlette's default, declared here)
 
 
@@ -43,11 +48,22 @@ def add_inference_routes(app: FastAPI, find: Callable[[str], ArchiveModel | None
         name = request.path_params["model_name"]
         model = find(name)
         if model is None:
-            return error_response(404, "ModelNotFound", f"model {name!r} is not served here; GET /v2/models lists the models")
+            return json_response(404, not_served(name).refusal())
         return await _answer(model, request, _protocol(request.url.path))
 
     # plain Starlette routes, ahead of every other: FastAPI's dependency machinery has nothing to do here
-    app.router.routes[0:0] = [Route(path, infer, methods=["POST"]) for path in INFER_PATHS]
+    app.router.routes[0:0] = [Route(path, infer, methods=["POST"]) for path in OIP_PATHS] + \
+        [Route(path, infer, methods=["POST", "PUT"]) for path in TORCHSERVE_PATHS]
+
+
+def add_ping_route(app: FastAPI, ready: Callable[[], Awaitable[bool]]) -> None:
+    """TorchServe's health route: 200 ``{"status": "Healthy"}`` once every model is loaded, else 500 ``Unhealthy``."""
+
+    async def ping(request: Request) -> Response:
+        healthy = await ready()
+        return json_response(200 if healthy else 500, {"status": "Healthy" if healthy else "Unhealthy"})
+
+    app.router.routes.insert(0, Route(PING_PATH, ping, methods=["GET"]))
 
 
 def add_version_routes(app: FastAPI, find: Callable[[str], ArchiveModel | None], endpoints: Any) -> None:
@@ -59,7 +75,7 @@ def add_version_routes(app: FastAPI, find: Callable[[str], ArchiveModel | None],
         name = request.path_params["model_name"]
         model = find(name)
         if model is None:
-            return error_response(404, "ModelNotFound", f"model {name!r} is not served here; GET /v2/models lists the models")
+            return json_response(404, not_served(name).refusal())
         model.check_version(request.path_params["model_version"])
         if request.url.path.endswith("/ready"):
             answer = await endpoints.model_ready(name)
@@ -81,8 +97,7 @@ async def _answer(model: ArchiveModel, request: Request, protocol: str) -> Respo
         fields, content_types = await _fields(request)
         answer = await model.answer(model.request(fields, content_types, request.headers), protocol)
     except Refused as refused:
-        body = refused.body if protocol == "predictions" else {"error": refused.body.get("message"), **refused.body}
-        return json_response(refused.status, body)
+        return json_response(refused.status, refused.refusal())
     return Response(json.dumps(answer.body, ensure_ascii=False, separators=(",", ":")), answer.status,
                     media_type=answer.content_type)
 
@@ -125,8 +140,9 @@ def error_response(status: int, kind: str, message: str) -> Response:
 
 
 def _body(status: int, kind: str, message: str) -> dict[str, Any]:
-    return {"code": status, "type": kind, "message": message}
+    return refusal_body(status, kind, message)
 
 
-def json_response(status: int, body: Mapping[str, Any]) -> Response:
-    return Response(json.dumps(body, ensure_ascii=False), status, media_type="application/json")
+def json_response(status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> Response:
+    return Response(json.dumps(body, ensure_ascii=False), status, headers=dict(headers) if headers else None,
+                    media_type="application/json")

@@ -46,6 +46,7 @@ from starlette.routing import Route
 
 from ...archive.pins import Pins
 from ...archive.signing import TrustPolicy
+from ...core.errors import refusal_body
 from ...errors import MarkitError
 from ...ops.settings import ServingSettings
 from .archives import LoadedArchive, discover, load_archive
@@ -56,12 +57,13 @@ from .http_limits import HeaderCount, HttpLimits, bounded_protocol
 from .limits import MAX_REQUEST_BYTES, BodyLimit
 from .metrics import ServerMetrics
 from .model import ArchiveModel, BoundedServicer
-from .rest import add_inference_routes, add_version_routes, error_response
+from .rest import add_inference_routes, add_ping_route, add_version_routes, error_response
 
 __all__ = ["Options", "StoreDataPlane", "serve"]
 
 log = logging.getLogger(__name__)
 
+EXTENSIONS = ("binary_tensor_data",)  # Triton's names of the v2 extensions served (GET /v2, gRPC ServerMetadata)
 MAX_GRPC_MESSAGE = 16 * 1024 * 1024  # gRPC's own bound on a message (binary tensors take less room than JSON)
 HTTP_LIMITS = HttpLimits()  # header size and count, header and body read timeouts on REST (http_limits.py)
 
@@ -85,7 +87,17 @@ class Options:
 
 class StoreDataPlane(DataPlane):
     """kserve's data plane, ready only when every model of the store is (kserve's own is ready once it starts,
-    as its ModelServer starts after loading; these listeners start first)."""
+    as its ModelServer starts after loading; these listeners start first). Its server metadata advertises only
+    the extension served (Triton's binary tensors; kserve's own names a repository extension this runtime
+    refuses), and its model metadata names the served version, as REST and gRPC both answer it."""
+
+    def metadata(self) -> dict[str, Any]:
+        return {**DataPlane.metadata(self), "extensions": list(EXTENSIONS)}
+
+    async def model_metadata(self, model_name: str) -> dict[str, Any]:
+        metadata = await DataPlane.model_metadata(self, model_name)
+        model = self.get_model_from_registry(model_name)
+        return {**metadata, "versions": [model.version] if getattr(model, "version", None) else None}
 
     async def ready(self) -> bool:
         models = self.model_registry.get_models().values()
@@ -141,7 +153,7 @@ async def serve(options: Options) -> int:
     pins = Pins.load(options.pins, must_exist=True) if options.pins else None
     store = discover(options.model_store, settings, options.settings)
     metrics = ServerMetrics()
-    models = {info.name: ArchiveModel(info.name, metrics) for _, info in store}
+    models = {info.name: ArchiveModel(info.name, metrics, info.version) for _, info in store}
     registry = ModelRepository()
     for model in models.values():
         registry.update(model)
@@ -187,6 +199,7 @@ def _rest_app(dataplane: DataPlane, extension: ModelRepositoryExtension, models:
     app = FastAPI(title="markit KServe runtime", docs_url=None, redoc_url=None, default_response_class=ORJSONResponse)
     add_inference_routes(app, models.get)  # before kserve's routes: these take the inference paths
     add_version_routes(app, models.get, V2Endpoints(dataplane, extension))  # and the versioned metadata paths
+    add_ping_route(app, dataplane.ready)  # TorchServe's health route
     app.add_api_route("/", dataplane.live, methods=["GET"])
     app.add_api_route("/metrics", metrics.endpoint, methods=["GET"])
     register_v1_endpoints(app, dataplane, extension)
@@ -266,14 +279,14 @@ def _answer_batch(handler: Any, events: Any, requests: list[Any]) -> list[Any]:
 
 def _failed(loaded: LoadedArchive, error: BaseException) -> Any:
     message = f"internal error in the runtime ({type(error).__name__}); see the server log"
-    return loaded.core.Response({"code": 500, "type": "HandlerError", "message": message}, 500, "Internal Server Error")
+    return loaded.core.Response(refusal_body(500, "HandlerError", message), 500, "Internal Server Error")
 
 
 def _timed_out(loaded: LoadedArchive, seconds: float) -> Any:
     message = (f"model {loaded.name!r} did not answer within its response timeout of {seconds:g} s (serving.response_timeout "
                "in its spec, response_timeout in config/models.yaml); the computation was abandoned and logged: try again, "
                "or send a smaller request")
-    return loaded.core.Response({"code": 504, "type": "ResponseTimeout", "message": message}, 504, "Gateway Timeout")
+    return loaded.core.Response(refusal_body(504, "ResponseTimeout", message), 504, "Gateway Timeout")
 
 
 def _report_abandoned(models: Any) -> None:

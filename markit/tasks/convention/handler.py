@@ -8,6 +8,11 @@ model's ``preprocess`` becomes a 422 for that request carrying the model's messa
 are an image over the archive's budget ``pixels`` are refused with a 413 before the model sees them
 (and an image the model itself opens from JSON, over Pillow's own limit, is a 413 too); anything else
 fails that request only, with a 500 and the traceback in the model log.
+
+What a v2 request carries is the model's to say: a class attribute ``v2_inputs``, a tuple of ``{name, datatype,
+shape, description}`` (``shape``: one instance's, without the batch dimension), e.g. digits' ``x`` FP32 [8, 8].
+The row of the one input (or ``{name: row}`` for several) is what ``preprocess`` gets, as for a JSON body.
+Without it the input is ``input`` BYTES, one element per instance, which ``preprocess`` gets as raw bytes.
 """
 
 from __future__ import annotations
@@ -18,12 +23,14 @@ from typing import Any
 import torch
 from PIL import Image
 
+from ...core.declared import Input, inputs_from
 from ...core.errors import ArchiveError, BadInput, PayloadTooLarge, UnprocessableInput
 from ...core.exchange import Metrics
 from ...core.handler import Decoded, TaskHandler
 from ...core.loading import LoadedModel
 from ...core.payload import Payload, sole_input
 from ...core.unpacked import UnpackedArchive
+from ...protocols.routing import InstanceRules
 from ..common.images import check_image_pixels
 
 __all__ = ["ConventionHandler", "raw_input"]
@@ -37,6 +44,17 @@ class ConventionHandler(TaskHandler):
         super().__init__(archive, model)
         if self.instance is None:
             raise ArchiveError("the convention task needs the model's source in the archive (spec.model.source)")
+        declarations = getattr(type(self.instance), "v2_inputs", None)
+        self._inputs = self.takes if declarations is None else \
+            inputs_from(declarations, f"{type(self.instance).__name__}.v2_inputs")
+
+    def declared_inputs(self) -> tuple[Input, ...]:
+        """The model class's ``v2_inputs``, or one BYTES input of raw bytes."""
+        return self._inputs
+
+    def instance_rules(self) -> InstanceRules:
+        # several declared inputs: an instance is the object {name: row}, which the model's preprocess gets
+        return InstanceRules(self.budgets, named=len(self._inputs) > 1, outputs=self.typed_outputs(), inputs=self._inputs)
 
     def decode(self, payload: Payload, metrics: Metrics) -> Decoded:
         raw = raw_input(payload)

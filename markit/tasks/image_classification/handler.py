@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from ...core.declared import Input
 from ...core.exchange import Metrics
 from ...core.handler import Decoded, TaskHandler
 from ...core.loading import LoadedModel
@@ -31,6 +32,8 @@ class ImageClassifier(TaskHandler):
     optional ``top_k`` (query string, form field or JSON key) up to the archive's ``postprocess.top_k``."""
 
     task = "image_classification"
+    takes = (Input("image", "BYTES", (), "an image file's bytes: PNG, JPEG, WebP, ..."),
+             Input("top_k", "INT32", (), "how many labels, 1 to the archive's postprocess.top_k", required=False))
 
     def __init__(self, archive: UnpackedArchive, model: LoadedModel) -> None:
         super().__init__(archive, model)

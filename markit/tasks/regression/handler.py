@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from ...core.budgets import Budgets
+from ...core.declared import Input
 from ...core.errors import BadInput, UnprocessableInput
 from ...core.exchange import Metrics
 from ...core.handler import Decoded, TaskHandler
@@ -46,11 +47,11 @@ class Regressor(TaskHandler):
 
     def instance_rules(self) -> InstanceRules:
         # KServe v2: one input tensor per feature, named after it; an instance is a row
-        return InstanceRules(self.budgets, budget="rows", named=True, outputs=self.typed_outputs())
+        return InstanceRules(self.budgets, budget="rows", named=True, outputs=self.typed_outputs(), inputs=self.declared_inputs())
 
-    def v2_inputs(self) -> list[dict[str, Any]]:
+    def declared_inputs(self) -> tuple[Input, ...]:
         """One FP32 tensor per feature, a row per instance."""
-        return [{"name": feature.name, "datatype": "FP32", "shape": [-1, *feature.shape]} for feature in self.features]
+        return tuple(Input(feature.name, "FP32", feature.shape, f"feature in {feature.unit}") for feature in self.features)
 
     def typed_outputs(self) -> tuple[TypedOutput, ...]:
         """One FP32 tensor per declared output, with its unit."""

@@ -26,13 +26,13 @@ from typing import Any
 
 import torch
 
+from ...core.declared import Input
 from ...core.errors import ArchiveError, BadInput
 from ...core.exchange import Metrics
 from ...core.handler import Decoded, TaskHandler
 from ...core.loading import LoadedModel
 from ...core.payload import RAW_FIELDS, Payload, decode_json_bytes, text_input
 from ...core.unpacked import UnpackedArchive
-from ...protocols.routing import InstanceRules
 from ...protocols.typed_outputs import TypedOutput
 from .beam_search import Hypothesis, Search, beam_search
 from .manifest import Seq2SeqSpec
@@ -40,8 +40,14 @@ from .symbols import InputSymbols, OutputSymbols
 
 __all__ = ["OPTIONS", "SearchLimits", "SequenceGenerator"]
 
-OPTIONS = ("beam_width", "num_candidates", "max_length", "length_penalty")
 TEXT_KEY = "text"
+SEARCH_OPTIONS = (  # per request, within the archive's search.maxima; a v2 request gives them as parameters or tensors
+    Input("beam_width", "INT32", (), "beams searched, 1 to search.maxima.beam_width", required=False),
+    Input("num_candidates", "INT32", (), "candidates answered, 1 to beam_width", required=False),
+    Input("max_length", "INT32", (), "most output symbols, 1 to search.maxima.max_length", required=False),
+    Input("length_penalty", "FP32", (), "the length penalty, 0 to search.maxima.length_penalty", required=False),
+)
+OPTIONS = tuple(option.name for option in SEARCH_OPTIONS)
 DECIMALS = 6
 MAX_ROWS = 1024  # rows of one decoder call (the converted programs' batch limit, markit.builder.convert.MAX_BATCH)
 
@@ -97,6 +103,7 @@ class _Texts:
 
 class SequenceGenerator(TaskHandler):
     task = "seq2seq"
+    takes = (Input(TEXT_KEY, "BYTES", (), "one text, UTF-8"), *SEARCH_OPTIONS)
     work_budget = "beam_steps"
     program_methods = ("encode", "decode_step")
 
@@ -151,10 +158,6 @@ class SequenceGenerator(TaskHandler):
         symbols = self.outputs.symbols(hypothesis.tokens)
         return {"output": self.outputs.join.join(symbols), "symbols": symbols, "log_prob": round(hypothesis.log_prob, DECIMALS),
                 "score": round(hypothesis.score, DECIMALS), "finished": hypothesis.finished}
-
-    def instance_rules(self) -> InstanceRules:
-        """KServe: an instance is a text (v1: or an object with options); a v2 request may give the options as parameters."""
-        return InstanceRules(self.budgets, outputs=self.typed_outputs(), options=OPTIONS)
 
     def typed_outputs(self) -> tuple[TypedOutput, ...]:
         """``output`` BYTES [-1, n] (each text's candidates, best first) and ``score`` FP32 [-1, n]."""

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from ...core.declared import Input
 from ...core.exchange import Metrics
 from ...core.handler import Decoded, TaskHandler
 from ...core.loading import LoadedModel
@@ -29,6 +30,7 @@ DECIMALS = 6
 
 class TextEmbedder(TaskHandler):
     task = "text_embedding"
+    takes = (Input("text", "BYTES", (), "one text, UTF-8"),)
 
     def __init__(self, archive: UnpackedArchive, model: LoadedModel) -> None:
         super().__init__(archive, model)

@@ -10,6 +10,8 @@ from torch import nn
 class Scorer(nn.Module):
     """Input: a JSON list of 4 numbers (or their UTF-8 text). Output: {"score", "scale"}."""
 
+    v2_inputs = ({"name": "x", "datatype": "FP32", "shape": [4], "description": "4 numbers"},)
+
     def __init__(self, artifacts, offset: float = 0.0) -> None:
         super().__init__()
         self.linear = nn.Linear(4, 1)
