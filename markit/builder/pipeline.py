@@ -162,10 +162,23 @@ def _pack(spec: Spec, staging: Path, entry: str, out: Path) -> Path:
         force=True,
     )
     try:
-        generate_model_archive(config)
+        with _private_tempdir(out.parent / "archiver-tmp"):
+            generate_model_archive(config)
     except (ModelArchiverError, OSError) as err:
         raise BuildError(f"torch-model-archiver failed: {err}") from err
     return out / f"{spec.name}.mar"
+
+
+@contextmanager
+def _private_tempdir(path: Path) -> Iterator[None]:
+    """torch-model-archiver copies the files to ``$TMPDIR/MODEL_NAME``, so two builds of one model name at once
+    (two checkouts, a CI matrix) mix their files; it gets a directory of this build's own while it runs."""
+    path.mkdir(parents=True, exist_ok=True)
+    before, tempfile.tempdir = tempfile.tempdir, str(path)
+    try:
+        yield
+    finally:
+        tempfile.tempdir = before
 
 
 def golden_requests(spec: Spec) -> list[LocalRequest]:

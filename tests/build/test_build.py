@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -177,3 +178,18 @@ def test_task_handler_model_converted_at_build_answers_like_eager(tmp_path, tiny
         assert [p["label"] for p in left.body["predictions"]] == [p["label"] for p in right.body["predictions"]]
         assert [p["probability"] for p in right.body["predictions"]] == pytest.approx(
             [p["probability"] for p in left.body["predictions"]], abs=1e-5)
+
+
+
+def test_torch_model_archiver_stages_in_a_directory_of_the_builds_own(tmp_path, monkeypatch):
+    """torch-model-archiver stages in $TMPDIR/MODEL_NAME, so two builds of one model name at once (two checkouts,
+    a CI matrix) would mix their files; each build gives it a directory of its own, and puts the default back."""
+    import markit.builder.pipeline as pipeline
+
+    seen = []
+    real = pipeline.generate_model_archive
+    monkeypatch.setattr(pipeline, "generate_model_archive", lambda config: seen.append(tempfile.gettempdir()) or real(config))
+    system = tempfile.gettempdir()
+    build_archive(write_tiny_spec(tmp_path / "spec"), tmp_path / "out", progress=lambda _: None)
+    assert seen and all(Path(where).is_relative_to(tmp_path / "out") for where in seen)
+    assert tempfile.gettempdir() == system
