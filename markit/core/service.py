@@ -13,7 +13,7 @@ from .. import tasks
 from .errors import ArchiveError
 from .handler import TaskHandler
 from .loading import load_model
-from .unpacked import UnpackedArchive
+from .unpacked import UnpackedArchive, task_part
 
 __all__ = ["THREADS_ENV", "configure_threads", "create_handler", "handler_for"]
 
@@ -39,12 +39,7 @@ def create_handler(archive_dir: Path) -> TaskHandler:
 
 def handler_for(task: object) -> type[TaskHandler]:
     """The handler class of ``task`` (a manifest's ``spec.task``) in this copy of the run-time code."""
-    try:
-        if isinstance(task, str):
-            return tasks.handler_class(task)
-    except KeyError:
-        pass
-    raise ArchiveError(f"manifest spec.task {task!r} has no handler here; known tasks: {list(tasks.known())}")
+    return task_part(task, tasks.handler_class)
 
 
 def configure_threads(archive: UnpackedArchive, environ: Mapping[str, str] = os.environ) -> int:

@@ -4,9 +4,10 @@ task's typed spec (``tasks/NAME/manifest.py``), which handlers read."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -16,7 +17,9 @@ from .manifest import MANIFEST_NAME, SCHEMA_VERSION, load_manifest, verify_ident
 from .manifest_types import SpecBase, parse_manifest
 from .section import problems
 
-__all__ = ["UnpackedArchive", "spec_type_of"]
+__all__ = ["UnpackedArchive", "spec_type_of", "task_part"]
+
+Part = TypeVar("Part")
 
 
 @dataclass(frozen=True)
@@ -65,10 +68,14 @@ class UnpackedArchive:
 def spec_type_of(manifest: dict[str, Any]) -> type[SpecBase]:
     """The typed spec of the manifest's ``spec.task``, from this copy's task registry."""
     spec = manifest.get("spec")
-    task = spec.get("task") if isinstance(spec, dict) else None
+    return task_part(spec.get("task") if isinstance(spec, dict) else None, tasks.spec_type)
+
+
+def task_part(task: object, lookup: Callable[[str], Part]) -> Part:
+    """``lookup(task)`` for a manifest's ``spec.task`` in this copy's task registry; ArchiveError naming the tasks known."""
     try:
         if isinstance(task, str):
-            return tasks.spec_type(task)
+            return lookup(task)
     except KeyError:
         pass
     raise ArchiveError(f"{MANIFEST_NAME}: spec.task {task!r} has no handler here; known tasks: {list(tasks.known())}")
