@@ -190,7 +190,7 @@ def sole_input(payload: Payload, hint: str, default_type: str = "") -> tuple[str
         raise BadInput(hint)
     name = present[0]
     content_type = payload.content_types.get(name, "") or default_type
-    return name, decode_json_bytes(name, payload.fields[name], content_type), content_type
+    return name, _as_text(decode_json_bytes(name, payload.fields[name], content_type), content_type), content_type
 
 
 def text_input(payload: Payload, budgets: Budgets) -> tuple[list[str], bool]:

@@ -10,8 +10,8 @@ same request gets the same status and body on both engines. They are:
     POST|PUT /predictions/{name}                 (and .../{version})                  TorchServe's own route (curl -T PUTs)
 
 A version in the path other than the archive's is a 404 (as TorchServe answers), never another version's
-answer. ``multipart/form-data`` bodies become one field per form part, as TorchServe splits them, and each value is
-decoded as TorchServe's worker decodes it (``as_torchserve_passes``); a form of more than ``MAX_FORM_FIELDS``
+answer. ``multipart/form-data`` bodies become one field per form part, as TorchServe splits them, each value its raw
+bytes with its content type (the core reads JSON and text itself, whatever an engine hands it); a form of more than ``MAX_FORM_FIELDS``
 parts is a 400 naming the limit before the rest is read (a task takes its input and a few options). Every
 refusal has the OIP error shape (``refusal_body``). ``GET /ping`` answers as TorchServe's does (``Healthy`` once
 every model is loaded). Health, metadata and the rest are kserve's routes.
@@ -103,10 +103,10 @@ async def _answer(model: ArchiveModel, request: Request, protocol: str) -> Respo
 
 
 async def _fields(request: Request) -> tuple[dict[str, Any], dict[str, str]]:
-    """The request as TorchServe gives it to a handler: ``body`` (raw), or one field per multipart form part."""
+    """The request's fields: ``body`` (raw), or one field per multipart form part, as TorchServe splits them."""
     content_type = request.headers.get("content-type", "")
     if not content_type.lower().startswith("multipart/form-data"):
-        return {"body": as_torchserve_passes(await request.body(), content_type)}, {"body": content_type}
+        return {"body": await request.body()}, {"body": content_type}
     fields: dict[str, Any] = {}
     types: dict[str, str] = {}
     try:
@@ -116,23 +116,11 @@ async def _fields(request: Request) -> tuple[dict[str, Any], dict[str, str]]:
     for name, value in form.multi_items():
         if hasattr(value, "read"):
             types[name] = value.content_type or ""
-            fields[name] = as_torchserve_passes(await value.read(), types[name])
+            fields[name] = await value.read()
         else:
             fields[name], types[name] = value, "text/plain"
     return fields, types
 
-
-def as_torchserve_passes(value: bytes, content_type: str) -> Any:
-    """A field's value as TorchServe's worker hands it to a handler (``ts.protocol.otf_message_handler``):
-    parsed for exactly ``application/json``, text for ``text/*``, the bytes when either fails, else the bytes."""
-    try:
-        if content_type == "application/json":
-            return json.loads(value.decode("utf-8"))
-        if content_type.startswith("text"):
-            return value.decode("utf-8")
-    except Exception:  # noqa: BLE001 -- TorchServe forwards the bytes on any failure; the handler names the problem
-        return value
-    return value
 
 
 def error_response(status: int, kind: str, message: str) -> Response:
