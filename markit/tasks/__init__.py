@@ -76,10 +76,12 @@ def folder(name: str) -> Path:
 
 def build_task(name: str) -> Any:
     """Task ``name`` as the builder knows it (its folder's ``build.TASK``); KeyError if no task has that name."""
-    if not isinstance(name, str) or name not in names():
+    if not isinstance(name, str):
         raise KeyError(name)
-    if name not in BUILT_IN and f"{__name__}.{name}" not in sys.modules:
-        _mount(name, folder(name))
+    if name not in BUILT_IN:  # only a task from outside reads the entry points
+        path = folder(name)  # KeyError when no entry point registers it
+        if f"{__name__}.{name}" not in sys.modules:
+            _mount(name, path)
     return importlib.import_module(f".{name}.build", __name__).TASK
 
 
@@ -90,14 +92,9 @@ def _plugins() -> dict[str, str]:
 
 def _mount(name: str, path: Path) -> None:
     """Import the package at ``path`` as ``markit.tasks.NAME``, so its relative imports reach the core."""
-    init = path / "__init__.py"
-    spec = importlib.util.spec_from_file_location(f"{__name__}.{name}", init, submodule_search_locations=[str(path)])
-    if spec is None or spec.loader is None or not init.is_file():
-        raise KeyError(f"{name}: {path} is not a package (no __init__.py)")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
+    from ..core.importing import import_path  # the project's one path importer, all or nothing
+
     try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[spec.name]
-        raise
+        import_path(path, f"{__name__}.{name}")
+    except FileNotFoundError as err:
+        raise KeyError(f"{name}: {path} is not a package (no __init__.py)") from err
