@@ -47,12 +47,13 @@ class DigitNet(nn.Module):
 
     # -- the convention --------------------------------------------------------------------
     def preprocess(self, raw: Any) -> torch.Tensor:
-        """Image bytes or an 8x8 JSON array (ink 0..16) -> normalized tensor of shape (1, 8, 8)."""
+        """Image bytes, an 8x8 JSON array or a v2 tensor's 8x8 row (a numpy array) of ink 0..16 -> normalized tensor
+        of shape (1, 8, 8)."""
         if isinstance(raw, (bytes, bytearray)):
             cells = image_to_cells(bytes(raw))
         elif isinstance(raw, dict) and set(raw) == {"pixels"}:
             cells = array_to_cells(raw["pixels"])
-        elif isinstance(raw, list):
+        elif isinstance(raw, (list, np.ndarray)):
             cells = array_to_cells(raw)
         else:
             raise ValueError("send a PNG/JPEG of one digit, or an 8x8 JSON array of ink values 0..16 (optionally as {\"pixels\": ...})")

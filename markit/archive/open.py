@@ -6,7 +6,8 @@ In order, refused at the first failure with the reason (``ArchiveRefused``):
 2. its own copy of the run-time code is imported under a private name
    (``engines.torchserve.entry.load_runtime``, which checks every unpacked file once more), so no
    installed copy of this project can stand in for the code that was verified;
-3. its handler is made by its own ``core.service`` (the worker's thread setting, the model in its form);
+3. its batch core over its task is made by its own ``core.service`` (the worker's thread setting, the model
+   in its form);
 4. its golden examples are replayed by its own ``core.golden`` (unless the caller replays them itself).
 
 The KServe runtime, the offline runner (``markit.offline``) and the builder's golden check open archives
@@ -19,6 +20,7 @@ import importlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -39,22 +41,27 @@ class ArchiveRefused(UsageError):
 @dataclass(frozen=True)
 class OpenedArchive:
     """One archive ready to answer: where it is unpacked, its identity, its own ``core`` package (whose
-    ``Request``/``Response`` it speaks) and its handler (its own ``TaskHandler``)."""
+    ``Request``/``Response`` it speaks) and its ``batch_core`` (its own ``BatchCore``, whose ``task`` is its
+    ``TaskHandler``)."""
 
     directory: Path
     identity: str
     core: ModuleType
-    handler: Any
+    batch_core: Any
+
+    @cached_property
+    def _payload(self) -> type:
+        return importlib.import_module(f"{self.core.__name__}.payload").Payload
 
     def request(self, fields: Mapping[str, Any], content_types: Mapping[str, str] | None = None,
                 headers: Mapping[str, str] | None = None, request_id: str | None = None) -> Any:
         """The archive's ``core.exchange.Request`` for named fields (raw bytes or JSON values) and their content types."""
-        payload = importlib.import_module(f"{self.core.__name__}.payload").Payload(dict(fields), dict(content_types or {}))
+        payload = self._payload(dict(fields), dict(content_types or {}))
         return self.core.Request(payload, request_id, {str(key).lower(): value for key, value in (headers or {}).items()})
 
     def replay_golden(self) -> list[str]:
-        """Every golden example through the handler: the differences, each naming its input (none: all reproduce)."""
-        return importlib.import_module(f"{self.core.__name__}.golden").replay(self.handler)
+        """Every golden example through the batch core: the differences, each naming its input (none: all reproduce)."""
+        return importlib.import_module(f"{self.core.__name__}.golden").replay(self.batch_core)
 
 
 def open_archive(mar: Path, into: Path, policy: TrustPolicy | None = None, pins: Pins | None = None,
@@ -70,10 +77,10 @@ def open_unpacked(directory: Path, identity: str, label: str, replay: bool = Tru
         raise ArchiveRefused(f"{label}: {_older_layout(directory)}")
     try:
         core = importlib.import_module(f"{load_runtime(directory).__name__}.core")
-        handler = importlib.import_module(f"{core.__name__}.service").create_handler(directory)
+        batch_core = importlib.import_module(f"{core.__name__}.service").create_handler(directory)
     except Exception as err:  # whatever the archive's own code raises, as a worker would log it
         raise ArchiveRefused(f"{label}: the model did not load: {type(err).__name__}: {err}") from err
-    opened = OpenedArchive(Path(directory), identity, core, handler)
+    opened = OpenedArchive(Path(directory), identity, core, batch_core)
     failures = opened.replay_golden() if replay else []
     if failures:
         raise ArchiveRefused(f"{label}: its golden examples do not reproduce here, so it is not served:\n  " + "\n  ".join(failures))

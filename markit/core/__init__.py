@@ -1,7 +1,8 @@
 """The core: the typed boundary between an engine and the tasks, and what every archive's code rests on.
 
 ``exchange`` (what an engine hands in, ``Request``, and gets back, ``Response``), ``handler`` (the task
-handler base and the batch core: per-request isolation), ``errors`` (the exception root that maps to HTTP
+base: decode, collate, forward, postprocess, declared inputs and outputs), ``batch`` (the batch core over a
+task: per-request isolation and protocol routing), ``errors`` (the exception root that maps to HTTP
 statuses), ``budgets`` and ``limits`` (what one request may cost), ``manifest``, ``manifest_types``,
 ``section`` and ``unpacked`` (the archive's own manifest: checked at start and parsed once into typed
 sections), ``loading`` (its model in any of its forms), ``service`` (unpacked archive -> handler) and
@@ -20,7 +21,7 @@ from typing import Any
 _WHERE = {
     "ArchiveError": "errors", "BadInput": "errors", "HandlerError": "errors", "PayloadTooLarge": "errors",
     "UnprocessableInput": "errors", "UnsupportedMediaType": "errors",
-    "Decoded": "handler", "TaskHandler": "handler",
+    "Decoded": "handler", "TaskHandler": "handler", "BatchCore": "batch", "Failed": "batch",
     "NO_METRICS": "exchange", "Metrics": "exchange", "Request": "exchange", "Response": "exchange", "Served": "exchange",
     "LoadedModel": "loading", "configure_threads": "service", "create_handler": "service", "UnpackedArchive": "unpacked",
 }

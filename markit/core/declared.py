@@ -19,9 +19,12 @@ from typing import Any
 
 from .errors import ArchiveError, BadInput
 
-__all__ = ["DATATYPES", "Input", "check", "inputs_from"]
+__all__ = ["DATATYPES", "NUMPY_TYPES", "Input", "check", "inputs_from"]
 
-DATATYPES = ("BOOL", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64", "FP16", "FP32", "FP64", "BYTES")
+# each numeric datatype's array type (little-endian, as Triton's binary extension and gRPC's raw contents hold it)
+NUMPY_TYPES = {"BOOL": "?", "INT8": "<i1", "INT16": "<i2", "INT32": "<i4", "INT64": "<i8", "UINT8": "<u1", "UINT16": "<u2",
+               "UINT32": "<u4", "UINT64": "<u8", "FP16": "<f2", "FP32": "<f4", "FP64": "<f8"}
+DATATYPES = (*NUMPY_TYPES, "BYTES")
 DECLARATION_KEYS = frozenset({"name", "datatype", "shape", "description"})
 
 

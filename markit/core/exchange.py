@@ -1,7 +1,7 @@
 """The typed boundary between an engine and the task handlers: what comes in, what goes out.
 
 An engine (TorchServe through ``torchserve.py``; a KServe runtime next) turns its batch into
-``Request`` values and hands them to ``TaskHandler.answer`` with the name it serves the archive under
+``Request`` values and hands them to ``BatchCore.answer`` (``batch.py``) with the name it serves the archive under
 and a ``Metrics`` sink; it gets one ``Response`` per request back, each with its own status. Nothing
 here, and nothing in the task handlers, knows which engine runs them.
 """

@@ -18,22 +18,22 @@ from .exchange import Request
 from .payload import Payload
 
 if TYPE_CHECKING:
-    from .handler import TaskHandler
+    from .batch import BatchCore
 
 __all__ = ["differences", "replay", "same_json"]
 
 
-def replay(handler: TaskHandler) -> list[str]:
-    """Every golden example of the handler's archive (``spec.golden``: an input file in the archive, the
+def replay(batch_core: BatchCore) -> list[str]:
+    """Every golden example of the task's archive (``spec.golden``: an input file in the archive, the
     expected answer, a tolerance) sent as a raw body of the type its name implies, as one batch; the
     differences, each naming its input (none: all reproduce here)."""
-    archive = handler.archive
+    archive = batch_core.task.archive
     examples = archive.spec.golden
     requests = [Request(Payload({"body": (archive.directory / example.input).read_bytes()},
                                 {"body": mimetypes.guess_type(example.input)[0] or "application/octet-stream"}))
                 for example in examples]
     lines: list[str] = []
-    for example, response in zip(examples, handler.answer(requests), strict=True):
+    for example, response in zip(examples, batch_core.answer(requests), strict=True):
         if not response.ok:
             lines.append(f"{example.input}: status {response.status}: {response.body}")
         else:

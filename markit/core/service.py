@@ -1,4 +1,4 @@
-"""From an unpacked archive directory to the task handler that serves it."""
+"""From an unpacked archive directory to the batch core that serves it over its task."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from .. import tasks
+from .batch import BatchCore
 from .errors import ArchiveError
 from .handler import TaskHandler
 from .loading import load_model
@@ -22,9 +23,10 @@ log = logging.getLogger(__name__)
 THREADS_ENV = "ARCHIVE_TORCH_THREADS"
 
 
-def create_handler(archive_dir: Path) -> TaskHandler:
-    """Verify the archive, set the worker's threads (``configure_threads``), load its model and return
-    the handler for its task. The threads come first: an ONNX Runtime session takes its count at load."""
+def create_handler(archive_dir: Path) -> BatchCore:
+    """Verify the archive, set the worker's threads (``configure_threads``), load its model and return the
+    batch core over its task (``BatchCore.task``). The threads come first: an ONNX Runtime session takes its
+    count at load."""
     archive = UnpackedArchive.open(archive_dir)
     handler = handler_for(archive.spec.task)
     configure_threads(archive)
@@ -34,7 +36,7 @@ def create_handler(archive_dir: Path) -> TaskHandler:
         archive.spec.name, archive.spec.version, handler.task, model.format, archive.manifest["identity"],
         len(archive.manifest["files"]),
     )
-    return handler(archive, model)
+    return BatchCore(handler(archive, model))
 
 
 def handler_for(task: object) -> type[TaskHandler]:

@@ -104,8 +104,8 @@ class LocalArchive:
 
     @property
     def task_handler(self) -> Any:
-        """The archive's own task handler (its decode/preprocess/model), as a worker holds it."""
-        return self.opened.handler
+        """The archive's own task (its decode/preprocess/model), as a worker holds it."""
+        return self.opened.batch_core.task
 
     @property
     def directory(self) -> Path:
@@ -119,11 +119,11 @@ class LocalArchive:
 
     def describe(self) -> dict[str, Any]:
         """The archive's public description, as TorchServe's management describe call shows it."""
-        return self.task_handler.describe()
+        return self.opened.batch_core.describe()
 
     def predict(self, requests: Sequence[LocalRequest]) -> list[LocalResponse]:
         """One batch through the handler; one response (status, JSON body) per request."""
-        responses = self.task_handler.answer(self._requests(requests))
+        responses = self.opened.batch_core.answer(self._requests(requests))
         return [LocalResponse(response.status, response.body) for response in responses]
 
     def example_batch(self, requests: Sequence[LocalRequest]) -> torch.Tensor:

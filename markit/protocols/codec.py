@@ -29,6 +29,11 @@ for all. With one other tensor (and a task that does not name its inputs) instan
 tensor; with several, or a task whose inputs are named (regression features), instance k is the object
 ``{tensor name: row k}``. ``data`` may be flat (row-major) or nested; its element count must match ``shape``.
 
+A numeric tensor is typed on every route: its row reaches the task as a numpy array of its datatype, with the
+instance's shape (0-d for a scalar row), whether it came as JSON numbers (checked one by one, then converted
+once), Triton's binary extension or gRPC (already arrays: never turned into Python numbers). An option's row
+is a plain JSON value.
+
 A ``BYTES`` element is bytes, on every route, as Triton's and KServe's own servers read it: in JSON a string
 stands for its UTF-8 bytes (no base64), in Triton's binary extension and in gRPC it is the raw bytes. An
 instance that is one ``BYTES`` element is a raw body to the task (an image's bytes, a text's UTF-8). Only a
@@ -44,7 +49,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..core.declared import DATATYPES, Input
+import numpy as np
+
+from ..core.declared import DATATYPES, NUMPY_TYPES, Input
 from ..core.declared import check as check_declared
 from ..core.errors import BadInput, PayloadTooLarge
 from ..core.payload import RAW_FIELDS, Payload, decode_base64, decode_json_bytes
@@ -58,12 +65,9 @@ __all__ = [
     "V1",
     "V2",
     "Inbound",
-    "envelope_failure",
-    "envelope_result",
     "check_input_count",
     "error_response",
     "expand",
-    "from_envelope",
     "protocol_of",
     "read",
     "v1_payloads",
@@ -102,13 +106,11 @@ INT_RANGES = {f"{'' if signed else 'U'}INT{bits}": _int_range(bits, signed) for 
 class Inbound:
     """One request's inputs and the protocol its answer goes back in.
 
-    ``payloads`` holds one payload for a plain request, one per instance for a KServe request;
-    ``envelope`` is True when TorchServe's own service envelope already unwrapped the request."""
+    ``payloads`` holds one payload for a plain request, one per instance for a KServe request."""
 
     protocol: str
     payloads: tuple[Payload, ...]
     request_id: str | None = None
-    envelope: bool = False
     outputs: tuple[str, ...] | None = None  # the v2 outputs the request asked for (None: all)
 
     def label(self, position: int) -> str:
@@ -154,17 +156,6 @@ def expand(payload: Payload, protocol: str, admit: Admit, named: bool = False, o
         raise BadInput(f"KServe v1 request: unknown key {unknown[0]!r}; a v1 request is {V1_FORM} "
                        "(the v2 protocol uses 'inputs')")
     return Inbound(V1, v1_payloads(body["instances"], admit))
-
-
-def from_envelope(protocol: str, rows: Any, admit: Admit, named: bool = False, inputs: Sequence[Input] = ()) -> Inbound:
-    """What TorchServe's ``kserve`` / ``kservev2`` service envelope passed as the batch's rows ->
-    the instances of the one request it unwrapped (v1: the ``instances``; v2: the input tensors,
-    with ``BYTES`` data already reduced by the envelope to its first element)."""
-    if protocol == V1:
-        if rows is None:
-            raise BadInput(f"TorchServe's kserve envelope found no 'instances' in the request; send {V1_FORM}")
-        return Inbound(V1, v1_payloads(rows, admit), envelope=True)
-    return Inbound(V2, v2_payloads(rows, admit, named, reduced=True, declared=inputs), envelope=True)
 
 
 def v1_payloads(instances: Any, admit: Admit) -> tuple[Payload, ...]:
@@ -244,32 +235,32 @@ def _requested_outputs(outputs: Any, declared: tuple[str, ...]) -> tuple[str, ..
 
 @dataclass(frozen=True)
 class _Tensor:
-    """One input tensor of a request, its elements flat (a BYTES element is ``bytes``)."""
+    """One input tensor of a request: a numeric one as an array of its datatype and shape, a BYTES one as its
+    elements flat (each ``bytes``)."""
 
     name: str
     datatype: str
     shape: tuple[int, ...]
-    elements: list[Any]
+    values: np.ndarray | list[bytes]
 
     @property
     def rows(self) -> int:
         return self.shape[0]
 
     def row(self, index: int) -> Any:
-        """Row ``index`` (the instance's part of this tensor): an element, or a nested list."""
+        """Row ``index`` (the instance's part of this tensor): an array of the instance's shape, or for BYTES an
+        element or a nested list of them."""
+        if isinstance(self.values, np.ndarray):
+            return self.values[index, ...]  # a scalar row too stays an array (0-d)
         inner = self.shape[1:]
         size = math.prod(inner)
-        chunk = self.elements[index * size:(index + 1) * size]
+        chunk = self.values[index * size:(index + 1) * size]
         return _nest(chunk, inner) if inner else chunk[0]
 
 
-def v2_payloads(inputs: Any, admit: Admit, named: bool = False, reduced: bool = False,
-                declared: Sequence[Input] = ()) -> tuple[Payload, ...]:
+def v2_payloads(inputs: Any, admit: Admit, named: bool = False, declared: Sequence[Input] = ()) -> tuple[Payload, ...]:
     """v2 input tensors -> one payload per instance (see the module docstring), checked against the task's
-    ``declared`` inputs (none: not checked).
-
-    ``reduced``: the tensors come from TorchServe's kservev2 envelope, which replaced each BYTES
-    tensor's ``data`` by its first element."""
+    ``declared`` inputs (none: not checked)."""
     if not isinstance(inputs, list) or not inputs:
         raise BadInput(f"KServe v2 request: 'inputs' must be a non-empty list of tensors {TENSOR_FORM}; "
                        f"got {_kind(inputs)} (a KServe v1 request is {V1_FORM})")
@@ -278,7 +269,7 @@ def v2_payloads(inputs: Any, admit: Admit, named: bool = False, reduced: bool = 
     _check_unique([name for name, _, _ in headers])
     if declared:  # before any data is read: a tensor of another datatype is named as such, not by its first element
         check_declared(headers, declared)
-    tensors = [_tensor(value, header, f"inputs[{index}]", reduced)
+    tensors = [_tensor(value, header, f"inputs[{index}]")
                for index, (value, header) in enumerate(zip(inputs, headers, strict=True))]
     first = tensors[0]
     for index, tensor in enumerate(tensors[1:], 1):
@@ -294,7 +285,8 @@ def v2_payloads(inputs: Any, admit: Admit, named: bool = False, reduced: bool = 
     payloads = []
     for index in range(first.rows):
         body = _body(data, index, named)
-        payloads.append(Payload({**body.fields, **{tensor.name: tensor.row(index) for tensor in options}}, body.content_types))
+        given = {tensor.name: _plain(tensor.row(index)) for tensor in options}
+        payloads.append(Payload({**body.fields, **given}, body.content_types))
     return tuple(payloads)
 
 
@@ -309,9 +301,14 @@ def _body(tensors: list[_Tensor], index: int, named: bool) -> Payload:
 
 
 def _json_row(tensor: _Tensor, index: int) -> Any:
-    """Row ``index`` as the JSON value a task reads: numbers as they are, BYTES elements as their UTF-8 text."""
+    """Row ``index`` as a task reads it: numbers as an array, BYTES elements as their UTF-8 text."""
     row = tensor.row(index)
     return _text(row, tensor.name) if tensor.datatype == "BYTES" else row
+
+
+def _plain(row: Any) -> Any:
+    """An option's row as a plain JSON value (an option is a number or a few)."""
+    return row.tolist() if isinstance(row, np.ndarray) else row
 
 
 def _text(row: Any, name: str) -> Any:
@@ -364,19 +361,15 @@ def _header(value: Any, where: str) -> tuple[str, str, list[int]]:
     return name, datatype, shape
 
 
-def _tensor(value: Mapping[str, Any], header: tuple[str, str, list[int]], where: str, reduced: bool) -> _Tensor:
+def _tensor(value: Mapping[str, Any], header: tuple[str, str, list[int]], where: str) -> _Tensor:
     """A tensor whose header is read: its data, checked against its shape and datatype."""
     name, datatype, shape = header
     where = f"{where} ({name!r})"
     base64_text = _base64(value.get("parameters"), datatype, where)
     data = value["data"]
     expected = math.prod(shape)
-    if reduced and datatype == "BYTES" and not isinstance(data, list):
-        if expected != 1:
-            raise BadInput(f"KServe v2 request: {where} has shape {shape}, but TorchServe's kservev2 envelope passes only the "
-                           "first element of a BYTES tensor; send one element per request, or serve without "
-                           "service_envelope (the handlers speak v2 themselves, see docs/kserve.md)")
-        data = [data]
+    if isinstance(data, np.ndarray):  # Triton's binary extension or gRPC: already an array
+        return _Tensor(name, datatype, tuple(shape), _array(data, datatype, shape, where))
     if not isinstance(data, list):
         raise BadInput(f"KServe v2 request: {where}.data must be a JSON list (flat or nested), got {_kind(data)}")
     elements = _flatten(data)
@@ -386,8 +379,18 @@ def _tensor(value: Mapping[str, Any], header: tuple[str, str, list[int]], where:
         if not _fits(element, datatype):
             raise BadInput(f"KServe v2 request: {where}.data element {index} is {_kind(element)}, not a value of datatype {datatype}")
     if datatype == "BYTES":
-        elements = [_bytes(element, base64_text, f"{where}.data[{index}]") for index, element in enumerate(elements)]
-    return _Tensor(name=name, datatype=datatype, shape=tuple(shape), elements=elements)
+        return _Tensor(name, datatype, tuple(shape), [_bytes(element, base64_text, f"{where}.data[{index}]")
+                                                       for index, element in enumerate(elements)])
+    return _Tensor(name, datatype, tuple(shape), np.asarray(elements, dtype=NUMPY_TYPES[datatype]).reshape(shape))
+
+
+def _array(data: np.ndarray, datatype: str, shape: list[int], where: str) -> np.ndarray:
+    """A numeric tensor that arrived as an array, as one of its datatype and shape (never element by element)."""
+    if datatype == "BYTES" or data.dtype != np.dtype(NUMPY_TYPES[datatype]):
+        raise BadInput(f"KServe v2 request: {where} holds {data.dtype} values, not {datatype}; send its data as {datatype}")
+    if data.size != math.prod(shape):
+        raise BadInput(f"KServe v2 request: {where}.data holds {data.size} elements but shape {shape} needs {math.prod(shape)}")
+    return data.reshape(shape)
 
 
 def _bytes(element: str | bytes, base64_text: bool, where: str) -> bytes:
@@ -510,15 +513,3 @@ def v2_response(answers: Sequence[Any], model_name: str, model_version: str, req
 def error_response(body: Mapping[str, Any]) -> dict[str, Any]:
     """Our error body ({code, type, message}) plus KServe's ``error`` key holding the message."""
     return {"error": body["message"], **body}
-
-
-def envelope_result(protocol: str, answers: Sequence[Any]) -> list[Any]:
-    """What the handler returns to TorchServe's envelope, which builds the response around it:
-    v1 wraps the list as ``predictions``; v2 turns each item into one output tensor."""
-    return list(answers) if protocol == V1 else [v2_answer_data(answers)]
-
-
-def envelope_failure(protocol: str, body: Mapping[str, Any]) -> list[Any]:
-    """The error of the request an envelope unwrapped, as the one item the envelope wraps."""
-    error = error_response(body)
-    return [error] if protocol == V1 else [json.dumps(error, ensure_ascii=False)]

@@ -1,9 +1,6 @@
 """The protocol layer: which protocol a request speaks (a task's own body, KServe v1, KServe v2), its
-instances, and its answer or error in that protocol. The KServe codec itself is ``kserve.py``; the task
-handlers see only payloads and answers.
-
-TorchServe's own ``kserve``/``kservev2`` service envelopes unwrap one request before the handler sees
-it; ``enveloped``/``envelope_body`` read and answer what they pass (the adapter detects them).
+instances, and its answer or error in that protocol. The KServe codec itself is ``codec.py``, Triton's
+binary tensors ``triton_binary.py``; the tasks see only payloads and answers.
 """
 
 from __future__ import annotations
@@ -21,8 +18,8 @@ from . import triton_binary as binary_tensors
 from .codec import OUTPUT_NAME, PLAIN, V1, V2, Inbound
 from .typed_outputs import TypedOutput
 
-__all__ = ["OUTPUT_NAME", "PLAIN", "V1", "V2", "Inbound", "InstanceRules", "answer_body", "check_encoding", "envelope_body", "enveloped",
-           "failure_body", "inbound", "read", "spoken_when_unreadable", "unpacked"]
+__all__ = ["OUTPUT_NAME", "PLAIN", "V1", "V2", "Inbound", "InstanceRules", "answer_body", "check_encoding", "failure_body",
+           "inbound", "read", "spoken_when_unreadable", "unpacked"]
 
 
 @dataclass(frozen=True)
@@ -82,11 +79,6 @@ def inbound(request: Request, protocol: str, rules: InstanceRules, body: Any = N
     return kserve.expand(request.payload, protocol, rules.admit, rules.named, rules.output_names, rules.inputs, body)
 
 
-def enveloped(protocol: str, rows: Any, rules: InstanceRules) -> Inbound:
-    """The instances TorchServe's service envelope passed as the batch."""
-    return kserve.from_envelope(protocol, rows, rules.admit, rules.named, rules.inputs)
-
-
 def answer_body(request: Inbound, answers: Sequence[Any], served: Served, request_id: str | None, rules: InstanceRules) -> Any:
     """The body of a request whose payloads were all answered (``answers``: one per payload, in order)."""
     if request.protocol == V1:
@@ -99,8 +91,3 @@ def answer_body(request: Inbound, answers: Sequence[Any], served: Served, reques
 def failure_body(protocol: str, error: Mapping[str, Any]) -> Any:
     """The body of a refused request, in every protocol: the error with KServe's ``error`` key."""
     return kserve.error_response(error)
-
-
-def envelope_body(protocol: str, answers: Sequence[Any] | None, error: Mapping[str, Any] | None) -> list[Any]:
-    """What goes back to a TorchServe service envelope: the answers, or the error, as the one item it wraps."""
-    return kserve.envelope_failure(protocol, error) if error is not None else kserve.envelope_result(protocol, answers)

@@ -1,12 +1,13 @@
-"""Triton's binary tensor extension of the v2 protocol, read into the plain JSON request ``kserve.py`` reads.
+"""Triton's binary tensor extension of the v2 protocol, read into the v2 request ``codec.py`` reads.
 
 tritonclient sends tensors in binary by default: the body is the JSON request (its length in the header
 ``Inference-Header-Content-Length``) followed by each binary input's bytes, in the order of ``inputs``;
 such an input has ``parameters.binary_data_size`` instead of ``data``. Numeric tensors are little-endian
 arrays of their datatype; a ``BYTES`` tensor is its elements, each a 4-byte little-endian length and
-that many bytes. Here each binary input becomes ``data``: numbers, or for ``BYTES`` the elements as ``bytes``,
-so ``kserve.py`` reads them as it reads any v2 request (a ``BYTES`` element is bytes on every route: a raw
-body to the task). Every inconsistency is a 400 naming it.
+that many bytes. Here each binary input becomes ``data``: a numeric one a numpy array of its datatype (over the
+body's own bytes: no element becomes a Python object), a ``BYTES`` one its elements as ``bytes``, so
+``codec.py`` reads them as it reads any v2 request (a numeric tensor stays an array up to the task; a ``BYTES``
+element is bytes on every route: a raw body to the task). Every inconsistency is a 400 naming it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.declared import NUMPY_TYPES
 from ..core.errors import BadInput
 from ..core.payload import Payload, decode_json_bytes
 from .codec import check_input_count
@@ -25,13 +27,11 @@ from .codec import check_input_count
 __all__ = ["HEADER_LENGTH", "unpack"]
 
 HEADER_LENGTH = "inference-header-content-length"  # the request header (lower-cased) that marks the extension
-NUMPY_TYPES = {"BOOL": "?", "INT8": "<i1", "INT16": "<i2", "INT32": "<i4", "INT64": "<i8", "UINT8": "<u1", "UINT16": "<u2",
-               "UINT32": "<u4", "UINT64": "<u8", "FP16": "<f2", "FP32": "<f4", "FP64": "<f8"}
 _LENGTH = struct.Struct("<I")
 
 
 def unpack(payload: Payload, header_length: str) -> Payload:
-    """A request in the binary extension -> the same request as a v2 JSON body."""
+    """A request in the binary extension -> the same v2 request, its binary inputs' data read."""
     body = payload.fields.get("body")
     if len(payload.fields) != 1 or not isinstance(body, (bytes, bytearray)):
         raise BadInput(f"the request declares {HEADER_LENGTH} but its body is not one binary body")
@@ -50,7 +50,7 @@ def unpack(payload: Payload, header_length: str) -> Payload:
             continue
         if offset + size > len(body):
             raise BadInput(f"inputs[{index}] declares binary_data_size {size}, but only {len(body) - offset} bytes follow")
-        inputs.append(_as_json(tensor, bytes(body[offset:offset + size]), index))
+        inputs.append(_read(tensor, bytes(body[offset:offset + size]), index))
         offset += size
     if offset != len(body):
         raise BadInput(f"{len(body) - offset} bytes follow the binary inputs; the body must end with the last one")
@@ -69,8 +69,8 @@ def _binary_size(tensor: Any, index: int) -> int | None:
     return size
 
 
-def _as_json(tensor: Mapping[str, Any], data: bytes, index: int) -> dict[str, Any]:
-    """One binary input as a v2 tensor (numbers, or BYTES elements as ``bytes``)."""
+def _read(tensor: Mapping[str, Any], data: bytes, index: int) -> dict[str, Any]:
+    """One binary input as a v2 tensor (an array of its datatype, or BYTES elements as ``bytes``)."""
     datatype = tensor.get("datatype")
     parameters = {k: v for k, v in tensor["parameters"].items() if k != "binary_data_size"}
     if datatype == "BYTES":
@@ -81,7 +81,7 @@ def _as_json(tensor: Mapping[str, Any], data: bytes, index: int) -> dict[str, An
     width = np.dtype(NUMPY_TYPES[datatype]).itemsize
     if len(data) % width:
         raise BadInput(f"inputs[{index}]: {len(data)} bytes is not a whole number of {datatype} values ({width} bytes each)")
-    values = np.frombuffer(data, dtype=NUMPY_TYPES[datatype]).tolist()
+    values = np.frombuffer(data, dtype=NUMPY_TYPES[datatype])
     numeric = {**tensor, "data": values, "parameters": parameters}
     return numeric if parameters else {key: value for key, value in numeric.items() if key != "parameters"}
 

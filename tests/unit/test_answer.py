@@ -1,4 +1,4 @@
-"""The engine-free core: ``TaskHandler.answer`` turns a batch of ``exchange.Request`` into one ``Response``
+"""The engine-free core: ``BatchCore.answer`` turns a batch of ``exchange.Request`` into one ``Response``
 each, with its own status, in the protocol it came in, without TorchServe (a regression handler over a tiny
 model: no build, no server). TorchServe's adapter is tested through TorchServe's own Service in tests/build."""
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from markit.core.batch import BatchCore
 from markit.core.exchange import Request, Served
 from markit.core.loading import LoadedModel
 from markit.core.payload import Payload
@@ -25,9 +26,9 @@ SPEC = complete_spec({"name": "forecast", "version": "1.0", "task": "regression"
 
 
 @pytest.fixture
-def handler(tmp_path: Path) -> Regressor:
+def handler(tmp_path: Path) -> BatchCore:
     manifest = {"spec": SPEC, "identity": "sha256:test", "files": {}}
-    return Regressor(UnpackedArchive(directory=tmp_path, manifest=manifest), LoadedModel(forward=RowSum()))
+    return BatchCore(Regressor(UnpackedArchive(directory=tmp_path, manifest=manifest), LoadedModel(forward=RowSum())))
 
 
 def json_request(value, request_id: str = "r") -> Request:
@@ -65,8 +66,8 @@ def test_the_handlers_events_reach_the_engines_metrics(handler):
 
 
 def test_a_model_crash_fails_its_batch_with_500_and_the_next_batch_is_answered(handler):
-    handler.model = lambda rows: (_ for _ in ()).throw(RuntimeError("boom"))
+    handler.task.model = lambda rows: (_ for _ in ()).throw(RuntimeError("boom"))
     assert [r.status for r in handler.answer([json_request({"x": 1, "y": 1})] * 2)] == [500, 500]
-    handler.model = RowSum()
+    handler.task.model = RowSum()
     [after] = handler.answer([json_request({"x": 1, "y": 1})])
     assert after.status == 200 and after.body["prediction"] == {"sum": 2.0}

@@ -1,5 +1,6 @@
-"""Triton's binary tensor extension read into plain v2 JSON (markit/protocols/triton_binary.py), on bodies that
-tritonclient itself builds with its default settings, and every malformed variant refused naming the problem."""
+"""Triton's binary tensor extension read into the v2 request codec.py reads, numeric tensors as arrays
+(markit/protocols/triton_binary.py), on bodies that tritonclient itself builds with its default settings, and
+every malformed variant refused naming the problem."""
 
 from __future__ import annotations
 
@@ -34,13 +35,14 @@ def raw(body: bytes) -> Payload:
     return Payload({"body": body}, {"body": ""})
 
 
-def test_numeric_and_bytes_tensors_become_the_json_request_they_stand_for():
+def test_numeric_tensors_stay_arrays_and_bytes_tensors_become_bytes_elements():
     numbers = np.arange(6, dtype=np.float32).reshape(2, 3) / 4
     words = np.array([b"caf\xc3\xa9", b"\x89PNG"], dtype=np.object_)
     body, length = triton_body(tensor("x", numbers, "FP32"), tensor("t", words, "BYTES"))
     request = unpack(raw(body), length).fields["body"]
     x, t = request["inputs"]
-    assert x == {"name": "x", "shape": [2, 3], "datatype": "FP32", "data": numbers.ravel().tolist()}
+    assert {key: value for key, value in x.items() if key != "data"} == {"name": "x", "shape": [2, 3], "datatype": "FP32"}
+    assert x["data"].dtype == np.float32 and x["data"].tolist() == numbers.ravel().tolist()
     assert t == {"name": "t", "shape": [2], "datatype": "BYTES", "data": [b"caf\xc3\xa9", b"\x89PNG"]}  # bytes, as in gRPC
 
 
@@ -50,6 +52,31 @@ def test_a_binary_request_is_expanded_like_a_json_one():
     rules = InstanceRules(Budgets(request_bytes=1 << 20, instances=8))
     inbound = kserve.expand(request.payload, kserve.protocol_of(request.payload), rules.admit)
     assert [p.fields["body"] for p in inbound.payloads] == [b"one", b"two"]  # raw bytes, as a raw body
+
+
+def test_a_numeric_row_reaches_the_task_as_an_array_of_its_datatype_on_every_route():
+    """The same FP32 [2, 2, 2] tensor in JSON and in binary: each instance is a float32 array of shape (2, 2)."""
+    numbers = np.arange(8, dtype=np.float32).reshape(2, 2, 2)
+    rules = InstanceRules(Budgets(request_bytes=1 << 20, instances=8))
+    body, length = triton_body(tensor("x", numbers, "FP32"))
+    binary = unpacked(Request(raw(body), headers={"inference-header-content-length": length})).payload
+    json_body = Payload({"body": {"inputs": [{"name": "x", "shape": [2, 2, 2], "datatype": "FP32", "data": numbers.tolist()}]}},
+                        {"body": "application/json"})
+    for request in (binary, json_body):
+        rows = [p.fields["body"] for p in kserve.expand(request, kserve.V2, rules.admit).payloads]
+        assert [(row.dtype, row.shape) for row in rows] == [(np.float32, (2, 2))] * 2
+        assert np.array_equal(np.stack(rows), numbers)
+
+
+def test_a_binary_tensor_that_does_not_fill_its_shape_is_refused_naming_both():
+    body, length = triton_body(tensor("x", np.zeros(3, dtype=np.float32), "FP32"))
+    header, rest = body[:int(length)], body[int(length):]
+    request = json.loads(header)
+    request["inputs"][0]["shape"] = [2, 2]
+    header = json.dumps(request).encode()
+    rules = InstanceRules(Budgets(request_bytes=1 << 20, instances=8))
+    with pytest.raises(BadInput, match=r"holds 3 elements but shape \[2, 2\] needs 4"):
+        kserve.expand(unpack(raw(header + rest), str(len(header))), kserve.V2, rules.admit)
 
 
 @pytest.mark.parametrize("text", ["café", "a sentence"])

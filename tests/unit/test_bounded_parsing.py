@@ -16,6 +16,7 @@ import pytest
 from ts.context import Context
 from ts.service import Service
 
+from markit.core.batch import BatchCore
 from markit.core.budgets import Budgets
 from markit.core.errors import BadInput, PayloadTooLarge
 from markit.core.exchange import Request, Response
@@ -41,9 +42,9 @@ SPEC = complete_spec({"name": "forecast", "version": "1.0", "task": "regression"
 
 
 @pytest.fixture
-def handler(tmp_path: Path) -> Regressor:
+def handler(tmp_path: Path) -> BatchCore:
     manifest = {"spec": SPEC, "identity": "sha256:test", "files": {}}
-    return Regressor(UnpackedArchive(directory=tmp_path, manifest=manifest), LoadedModel(forward=RowSum()))
+    return BatchCore(Regressor(UnpackedArchive(directory=tmp_path, manifest=manifest), LoadedModel(forward=RowSum())))
 
 
 def timed(call: Callable[[], Any], seconds: float = SECONDS) -> Any:

@@ -21,6 +21,8 @@ from kserve.protocol.model_repository_extension import ModelRepositoryExtension
 
 import markit.core
 from markit.archive.mar_file import MarInfo
+from markit.archive.open import OpenedArchive
+from markit.core.batch import BatchCore
 from markit.core.loading import LoadedModel
 from markit.core.unpacked import UnpackedArchive
 from markit.engines.kserve.archives import LoadedArchive
@@ -52,7 +54,7 @@ async def serving(directory: Path) -> AsyncIterator[tuple[ArchiveModel, httpx.As
     model and batcher over a regression handler, and a client of the app (its ``_transport.app``: the ASGI app, for
     a request httpx itself would take long to send)."""
     manifest = {"spec": SPEC, "identity": "sha256:test", "files": {}}
-    handler = Regressor(UnpackedArchive(directory=directory, manifest=manifest), LoadedModel(forward=RowSum()))
+    handler = BatchCore(Regressor(UnpackedArchive(directory=directory, manifest=manifest), LoadedModel(forward=RowSum())))
     info = MarInfo("forecast", "1.0", "forecast.mar", "python", SETTINGS, 1)
     metrics = ServerMetrics()
     model = ArchiveModel("forecast", metrics)
@@ -62,7 +64,7 @@ async def serving(directory: Path) -> AsyncIterator[tuple[ArchiveModel, httpx.As
                     {"forecast": model}, metrics, TOKEN,
                     Options(directory, key_file=directory / "key_file.json", max_request_bytes=64 << 20))
     batcher = Batcher(lambda requests: handler.answer(requests), Limits(4, 0.005, 1), failed=repr)
-    model.serve(LoadedArchive(info, "sha256:test", markit.core, handler), batcher)
+    model.serve(LoadedArchive(info, OpenedArchive(directory, "sha256:test", markit.core, handler)), batcher)
     consumer = asyncio.create_task(batcher.run())
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://rt",

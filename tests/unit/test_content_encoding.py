@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from test_torchserve_adapter import batch
 
+from markit.core.batch import BatchCore
 from markit.core.exchange import Request
 from markit.core.loading import LoadedModel
 from markit.core.payload import Payload
@@ -26,9 +27,9 @@ BODY = json.dumps({"x": 2}).encode()
 
 
 @pytest.fixture
-def handler(tmp_path: Path) -> Regressor:
+def handler(tmp_path: Path) -> BatchCore:
     archive = UnpackedArchive(directory=tmp_path, manifest={"schema_version": "1.3", "spec": SPEC, "identity": "sha256:t", "files": {}})
-    return Regressor(archive, LoadedModel(forward=lambda rows: rows))
+    return BatchCore(Regressor(archive, LoadedModel(forward=lambda rows: rows)))
 
 
 def request(body: bytes, headers: dict[str, str]) -> Request:

@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 
 from benchmarks.bad_inputs import png_claiming
+from markit.core.batch import BatchCore
 from markit.core.errors import ArchiveError, PayloadTooLarge, UnprocessableInput
 from markit.core.exchange import NO_METRICS
 from markit.core.loading import LoadedModel
@@ -86,8 +87,8 @@ def handler_of(tmp_path: Path, model: torch.nn.Module) -> ConventionHandler:
 
 
 def test_the_models_own_v2_inputs_are_its_metadata_and_without_them_one_bytes_input(tmp_path, handler):
-    assert handler_of(tmp_path, Declaring()).v2_inputs() == [{"name": "x", "datatype": "FP32", "shape": [-1, 8, 8]}]
-    assert handler.v2_inputs() == [{"name": "input", "datatype": "BYTES", "shape": [-1]}]
+    assert BatchCore(handler_of(tmp_path, Declaring())).v2_inputs() == [{"name": "x", "datatype": "FP32", "shape": [-1, 8, 8]}]
+    assert BatchCore(handler).v2_inputs() == [{"name": "input", "datatype": "BYTES", "shape": [-1]}]
 
 
 @pytest.mark.parametrize(("declared", "fragment"), [

@@ -110,7 +110,7 @@ def served(tmp_path: Path) -> tuple[TestClient, ArchiveModel]:
     client, model = app_of(tmp_path, loaded=True)
     tensors = SimpleNamespace(v2_inputs=lambda: [{"name": "image", "datatype": "BYTES", "shape": [-1]}],
                               v2_outputs=lambda: [{"name": "answer", "datatype": "BYTES", "shape": [-1]}])
-    model.archive = SimpleNamespace(info=SimpleNamespace(version="1.0"), handler=tensors)
+    model.archive = SimpleNamespace(info=SimpleNamespace(version="1.0"), opened=SimpleNamespace(batch_core=tensors))
     model.ready = True
     return client, model
 

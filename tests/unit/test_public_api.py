@@ -19,8 +19,8 @@ from markit.builder.manifest import SCHEMA_PATH
     ("package", "names"),
     [
         (markit.core, {"NO_METRICS", "Metrics", "Request", "Response", "Served", "UnpackedArchive", "ArchiveError", "BadInput",
-                       "Decoded", "HandlerError", "LoadedModel", "PayloadTooLarge", "TaskHandler", "UnprocessableInput",
-                       "UnsupportedMediaType", "configure_threads", "create_handler"}),
+                       "BatchCore", "Decoded", "Failed", "HandlerError", "LoadedModel", "PayloadTooLarge", "TaskHandler",
+                       "UnprocessableInput", "UnsupportedMediaType", "configure_threads", "create_handler"}),
         (markit.builder, {"BuildError", "BuildResult", "Spec", "SpecError", "VerificationError", "__version__", "build_archive",
                    "load_spec", "parse_spec", "verify_golden"}),
         (markit.offline, {"ArchiveLoadError", "LocalArchive", "LocalRequest", "LocalResponse", "PredictionLine", "predict"}),

@@ -11,11 +11,17 @@ import pytest
 from ts.context import Context
 from ts.service import Service
 
+from markit.core.batch import BatchCore
+from markit.core.budgets import Budgets
+from markit.core.errors import BadInput
 from markit.core.exchange import Request, Response
 from markit.core.loading import LoadedModel
 from markit.core.unpacked import UnpackedArchive
 from markit.engines.torchserve import adapter as torchserve
+from markit.engines.torchserve import envelope
 from markit.engines.torchserve.adapter import TorchServeAdapter
+from markit.protocols.codec import V1, V2, error_response
+from markit.protocols.routing import InstanceRules
 from markit.tasks.regression.handler import Regressor
 
 from helpers import complete_spec
@@ -25,8 +31,8 @@ SPEC = complete_spec({"name": "forecast", "version": "3.1", "task": "regression"
         "budgets": {"request_bytes": 1 << 20, "rows": 8}})
 
 
-class Recording(Regressor):
-    """The regression handler, remembering the requests the adapter handed it."""
+class Recording(BatchCore):
+    """The batch core, remembering the requests the adapter handed it."""
 
     seen: list[Request]
 
@@ -38,7 +44,7 @@ class Recording(Regressor):
 @pytest.fixture
 def adapter(tmp_path: Path) -> TorchServeAdapter:
     archive = UnpackedArchive(directory=tmp_path, manifest={"schema_version": "1.3", "spec": SPEC, "identity": "sha256:t", "files": {}})
-    return TorchServeAdapter(Recording(archive, LoadedModel(forward=lambda rows: rows)))
+    return TorchServeAdapter(Recording(Regressor(archive, LoadedModel(forward=lambda rows: rows))))
 
 
 def batch(*bodies: tuple[bytes | None, dict[str, str]]) -> tuple[list[dict], Context]:
@@ -63,7 +69,7 @@ def test_statuses_ids_headers_and_the_served_name_cross_the_boundary(adapter):
     assert [context.get_response_content_type(i) for i in range(3)] == ["application/json"] * 3  # refusals included
     assert bodies[0]["prediction"] == {"same": 2.0} and "y: unknown feature" in bodies[1]["message"]
     assert (bodies[2]["model_name"], bodies[2]["model_version"], bodies[2]["id"]) == ("served-as", "3.1", "id-2")
-    first = adapter.handler.seen[0]
+    first = adapter.core.seen[0]
     assert first.request_id == "id-0" and first.headers["x-trace"] == "abc"
     assert first.payload.content_types == {"body": "application/json"}
 
@@ -89,3 +95,27 @@ def test_the_heap_is_trimmed_once_before_the_batch_after_a_large_one(adapter, mo
         inputs, context = batch((body, headers))
         adapter.handle(inputs, context)
         assert trims == expected
+
+
+def test_the_service_envelopes_rows_are_read_as_the_instances_of_one_request():
+    rules = InstanceRules(Budgets(request_bytes=1 << 20, instances=64))
+    v1 = envelope.read(V1, ["a", {"b64": "eA=="}], rules)
+    assert [(p.fields["body"], p.content_types["body"]) for p in v1.payloads] == [("a", "application/json"), (b"x", "")]
+    # TorchServe's kservev2 envelope replaced BYTES data by its first element and reshaped numeric data
+    v2 = envelope.read(V2, [{"name": "t", "shape": [1], "datatype": "BYTES", "data": "a"}], rules)
+    assert [(p.fields["body"], p.content_types["body"]) for p in v2.payloads] == [(b"a", "")]
+    numeric = envelope.read(V2, [{"name": "x", "shape": [2, 2], "datatype": "FP32", "data": [[1, 2], [3, 4]]}], rules)
+    assert [p.fields["body"].tolist() for p in numeric.payloads] == [[1, 2], [3, 4]]
+    with pytest.raises(BadInput, match="found no 'instances' in the request"):
+        envelope.read(V1, None, rules)
+    with pytest.raises(BadInput, match=r"has shape \[2\], but TorchServe's kservev2 envelope passes only the first element"):
+        envelope.read(V2, [{"name": "t", "shape": [2], "datatype": "BYTES", "data": "a"}], rules)
+
+
+def test_the_service_envelopes_get_the_item_they_wrap():
+    answers = [{"label": "cat"}, {"label": "dög"}]
+    assert envelope.result(V1, answers) == answers
+    assert [[json.loads(text) for text in item] for item in envelope.result(V2, answers)] == [answers]
+    error = error_response({"code": 400, "type": "BadInput", "message": "instances[1]: bad"})
+    assert envelope.failure(V1, {"code": 400, "type": "BadInput", "message": "instances[1]: bad"}) == [error]
+    assert envelope.failure(V2, {"code": 400, "type": "BadInput", "message": "instances[1]: bad"}) == [json.dumps(error)]

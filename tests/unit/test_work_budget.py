@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from markit.builder.errors import SpecError
+from markit.core.batch import BatchCore
 from markit.core.exchange import Request, Response
 from markit.core.loading import LoadedModel
 from markit.core.payload import Payload
@@ -42,7 +43,7 @@ def searches() -> Searches:
 
 
 @pytest.fixture
-def handler(tmp_path: Path, searches: Searches) -> SequenceGenerator:
+def handler(tmp_path: Path, searches: Searches) -> BatchCore:
     (tmp_path / "in.json").write_text(json.dumps(SEQ_INPUTS))
     (tmp_path / "out.json").write_text(json.dumps(SEQ_OUTPUTS))
     spec = complete_spec({"name": "tiny_seq2seq", "version": "1.0", "task": "seq2seq",
@@ -53,7 +54,7 @@ def handler(tmp_path: Path, searches: Searches) -> SequenceGenerator:
             "search": SEQ_SEARCH,
             "budgets": {"request_bytes": 1 << 20, "instances": 8, "texts": 8, "text_chars": 12, "beam_steps": BUDGET}})
     model = LoadedModel(forward=None, programs={"encode": searches.model.encode, "decode_step": searches.decode_step})
-    return SequenceGenerator(UnpackedArchive(tmp_path, {"spec": spec, "identity": "sha256:t", "files": {}}), model)
+    return BatchCore(SequenceGenerator(UnpackedArchive(tmp_path, {"spec": spec, "identity": "sha256:t", "files": {}}), model))
 
 
 def answer(handler: SequenceGenerator, *bodies: Any) -> list[Response]:

@@ -6,8 +6,8 @@ policy), unpacks it, loads the archive's own copy of the run-time package and re
 a model is ready only when they reproduce. It is then served over the Open Inference Protocol (v2 REST and
 gRPC), KServe v1 and TorchServe's ``/predictions`` route, with health, metadata and Prometheus metrics.
 
-Data flows: ``archives`` (store -> loaded handlers) -> ``batching`` (requests -> batches, as TorchServe's
-frontend batches for a worker) -> the archive's ``TaskHandler.answer``; ``rest`` and ``model`` (gRPC) are the
+Data flows: ``archives`` (store -> opened archives) -> ``batching`` (requests -> batches, as TorchServe's
+frontend batches for a worker) -> the archive's ``BatchCore.answer``; ``rest`` and ``model`` (gRPC) are the
 thin adapters between kserve's wire types and ``exchange.Request``/``Response``; ``auth`` checks the bearer
 token, ``limits`` the body size and ``http_limits`` the headers and read times; ``http_errors`` answers
 kserve's own routes' errors; ``server`` wires them; ``processes`` runs and supervises several copies on one port.

@@ -11,11 +11,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
-from typing import Any
 
 from ...archive.mar_file import MarInfo, read_mar
-from ...archive.open import ArchiveRefused, open_archive
+from ...archive.open import ArchiveRefused, OpenedArchive, open_archive
 from ...archive.pins import Pins
 from ...archive.signing import TrustPolicy
 from ...errors import UsageError
@@ -28,13 +26,11 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class LoadedArchive:
-    """One archive ready to answer: its handler (the archive's own ``TaskHandler``), the archive's own
-    ``core`` package it came from (whose ``Request``/``Response`` types it speaks) and its serving settings."""
+    """One archive of the store, opened (``OpenedArchive``: its own ``core`` package and batch core), with what
+    its MAR manifest and the store's settings say of serving it."""
 
     info: MarInfo
-    identity: str
-    core: ModuleType
-    handler: Any
+    opened: OpenedArchive
 
     @property
     def name(self) -> str:
@@ -61,5 +57,5 @@ def load_archive(path: Path, info: MarInfo, workdir: Path, policy: TrustPolicy |
     """Check, unpack and load one archive, and replay its golden examples; ``ArchiveRefused`` on any failure."""
     opened = open_archive(path, Path(workdir) / info.name, policy, pins)
     log.info("%s: %s %s ready (identity %s, %d golden examples reproduced)", path.name, info.name, info.version,
-             opened.identity, len(opened.handler.archive.manifest["spec"].get("golden") or []))
-    return LoadedArchive(info=info, identity=opened.identity, core=opened.core, handler=opened.handler)
+             opened.identity, len(opened.batch_core.task.archive.spec.golden))
+    return LoadedArchive(info=info, opened=opened)

@@ -6,7 +6,7 @@ one process, with the archive's ``torch_threads``). When a slot is free, the que
 ``max_batch``) go as one batch to ``answer``. A partial batch waits up to ``max_delay`` for more only while
 another batch is running: an idle machine answers at once.
 
-``answer`` is the archive's ``TaskHandler.answer``: one response per request, each with its own status,
+``answer`` is the archive's ``BatchCore.answer``: one response per request, each with its own status,
 and it never raises for a request. Should it raise anyway, every request of that batch gets ``failed(err)``
 and the next batch runs as usual.
 

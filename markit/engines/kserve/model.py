@@ -1,18 +1,18 @@
-"""One archive as a kserve ``Model``: readiness, metadata, and the gRPC path onto the archive's handler.
+"""One archive as a kserve ``Model``: readiness, metadata, and the gRPC path onto the archive's batch core.
 
-REST requests reach the handler with their raw bodies (``rest.py``), exactly as TorchServe passes them. A
+REST requests reach the core with their raw bodies (``rest.py``), exactly as TorchServe passes them. A
 gRPC ``ModelInfer`` arrives as kserve's ``InferRequest``; ``predict`` turns it into the v2 request it stands
-for (``BYTES`` elements as ``bytes``, as Triton's binary extension over REST gives them), so the same protocol
-code reads it, and turns the handler's v2 answer back into an ``InferResponse`` (outputs in binary, as
-tritonclient expects over gRPC). A refusal is raised as ``Refused``, which carries the HTTP status the
-REST routes send and the gRPC status code kserve's interceptor aborts with. ``BoundedServicer`` is kserve's
+for (numeric tensors as arrays of their datatype, ``BYTES`` elements as ``bytes``, as Triton's binary
+extension over REST gives them), so the same protocol code reads it, and turns the v2 answer back into an
+``InferResponse`` (outputs in binary, as tritonclient expects over gRPC). A refusal is raised as
+``Refused``, which carries the HTTP status the REST routes send and the gRPC status code kserve's
+interceptor aborts with. ``BoundedServicer`` is kserve's
 gRPC servicer, counting a request's input tensors before kserve converts them (10^6 took kserve 9 s), and
 answering ``ModelMetadata`` and ``ModelReady`` for the served version only, as the REST routes do.
 """
 
 from __future__ import annotations
 
-import importlib
 import time
 import uuid
 from collections.abc import Mapping
@@ -77,7 +77,6 @@ class ArchiveModel(Model):
 
     def serve(self, archive: LoadedArchive, batcher: Batcher) -> None:
         self.archive, self.batcher = archive, batcher
-        self._payload = importlib.import_module(f"{archive.core.__name__}.payload").Payload  # once, not per request
         self.ready = True
 
     def load(self) -> bool:  # kserve's repository calls this; loading happens in archives.load_archive
@@ -86,9 +85,7 @@ class ArchiveModel(Model):
     # -- requests in the archive's own types --------------------------------------------------
     def request(self, fields: Mapping[str, Any], content_types: Mapping[str, str], headers: Mapping[str, str]) -> Any:
         """The archive's ``exchange.Request`` for one HTTP or gRPC request (with a fresh request id, as TorchServe)."""
-        core = self._archive().core
-        payload = self._payload(dict(fields), dict(content_types))
-        return core.Request(payload, str(uuid.uuid4()), {str(key).lower(): value for key, value in headers.items()})
+        return self._archive().opened.request(fields, content_types, headers, str(uuid.uuid4()))
 
     async def answer(self, request: Any, protocol: str) -> Any:
         """The archive's ``exchange.Response`` to one request, batched with whatever else is queued;
@@ -114,10 +111,10 @@ class ArchiveModel(Model):
         return _infer_response(response.body, payload)
 
     def get_input_types(self) -> list[dict[str, Any]]:
-        return self._archive().handler.v2_inputs()
+        return self._archive().opened.batch_core.v2_inputs()
 
     def get_output_types(self) -> list[dict[str, Any]]:
-        return self._archive().handler.v2_outputs()
+        return self._archive().opened.batch_core.v2_outputs()
 
     def check_version(self, version: str | None) -> None:
         """``Refused`` (404) when a request names a version other than the one served (none named: the served one)."""
@@ -198,9 +195,9 @@ def _tensor(tensor: Any) -> dict[str, Any]:
                                        f"{list(tensor.shape)}: {err}"}) from err
     parameters = {key: value for key, value in _plain(tensor.parameters).items() if key != "binary_data_size"}
     if tensor.datatype == "BYTES":  # bytes, as gRPC's bytes_contents and raw contents hold them
-        data = [element.encode("utf-8") if isinstance(element, str) else bytes(element) for element in array.reshape(-1)]
+        data: Any = [element.encode("utf-8") if isinstance(element, str) else bytes(element) for element in array.reshape(-1)]
     else:
-        data = array.reshape(-1).tolist()
+        data = array.reshape(-1)  # an array of its datatype, to the task (codec.py)
     return {"name": tensor.name, "shape": list(tensor.shape), "datatype": tensor.datatype, "data": data,
             **({"parameters": parameters} if parameters else {})}
 

@@ -268,25 +268,25 @@ def _batcher(loaded: LoadedArchive, metrics: ServerMetrics, options: Options) ->
     limits = Limits(max_batch=settings["batchSize"], max_delay=settings["maxBatchDelay"] / 1000, slots=_slots(loaded.info, options),
                     timeout=float(settings["responseTimeout"]))
     events = metrics.handler_events(loaded.name)
-    answer = partial(_answer_batch, loaded.handler, events)
+    answer = partial(_answer_batch, loaded.opened.batch_core, events)
     return Batcher(answer, limits, partial(_failed, loaded), partial(_timed_out, loaded),
                    on_batch=partial(metrics.batch, loaded.name), name=loaded.name)
 
 
-def _answer_batch(handler: Any, events: Any, requests: list[Any]) -> list[Any]:
-    return handler.answer(requests, None, events)
+def _answer_batch(batch_core: Any, events: Any, requests: list[Any]) -> list[Any]:
+    return batch_core.answer(requests, None, events)
 
 
 def _failed(loaded: LoadedArchive, error: BaseException) -> Any:
     message = f"internal error in the runtime ({type(error).__name__}); see the server log"
-    return loaded.core.Response(refusal_body(500, "HandlerError", message), 500, "Internal Server Error")
+    return loaded.opened.core.Response(refusal_body(500, "HandlerError", message), 500, "Internal Server Error")
 
 
 def _timed_out(loaded: LoadedArchive, seconds: float) -> Any:
     message = (f"model {loaded.name!r} did not answer within its response timeout of {seconds:g} s (serving.response_timeout "
                "in its spec, response_timeout in config/models.yaml); the computation was abandoned and logged: try again, "
                "or send a smaller request")
-    return loaded.core.Response(refusal_body(504, "ResponseTimeout", message), 504, "Gateway Timeout")
+    return loaded.opened.core.Response(refusal_body(504, "ResponseTimeout", message), 504, "Gateway Timeout")
 
 
 def _report_abandoned(models: Any) -> None:

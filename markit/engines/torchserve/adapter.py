@@ -2,9 +2,9 @@
 
 A TorchServe worker calls ``handle(data, context)`` per batch. The adapter reads what only TorchServe
 knows (each request's fields and their content types from ``context``, request ids, the registered model
-name, the management API's describe call, its own ``kserve``/``kservev2`` service envelopes, its
-metrics), hands ``exchange.Request`` values to ``TaskHandler.answer``, and writes each response's status
-back into ``context``. TorchServe's Python package is imported only for its metric types, and only when
+name, the management API's describe call, its own ``kserve``/``kservev2`` service envelopes
+(``envelope.py``), its metrics), hands ``exchange.Request`` values to the batch core (``BatchCore.answer``),
+and writes each response's status back into ``context``. TorchServe's Python package is imported only for its metric types, and only when
 a handler counts something.
 
 TorchServe's worker reads each message in pieces the size of what is left, so a batch bringing megabytes
@@ -17,13 +17,15 @@ from __future__ import annotations
 import contextlib
 import ctypes
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
+from ...core.batch import BatchCore, Failed
 from ...core.budgets import input_bytes
-from ...core.exchange import NO_METRICS, Request, Response, Served
-from ...core.handler import Decoded, TaskHandler
+from ...core.exchange import NO_METRICS, Metrics, Request, Response, Served
+from ...core.handler import Decoded
 from ...core.payload import Payload
-from ...protocols import codec as kserve
+from . import envelope as envelopes
 
 __all__ = ["TRIM_AFTER_BYTES", "TorchServeAdapter", "payload_of"]
 
@@ -31,10 +33,10 @@ TRIM_AFTER_BYTES = 4 * 1024 * 1024  # a batch that brought this many bytes of in
 
 
 class TorchServeAdapter:
-    """``handle(data, context)`` as TorchServe calls it, answered by ``handler``."""
+    """``handle(data, context)`` as TorchServe calls it, answered by ``core`` (the archive's batch core)."""
 
-    def __init__(self, handler: TaskHandler) -> None:
-        self.handler = handler
+    def __init__(self, core: BatchCore) -> None:
+        self.core = core
         self._trim_pending = False
 
     def handle(self, data: list[dict], context: Any) -> list[Any]:
@@ -46,29 +48,36 @@ class TorchServeAdapter:
             _trim_heap()
             self._trim_pending = False
         if _is_describe(data, context):
-            return [self.handler.describe()]
+            return [self.core.describe()]
         metrics = _Metrics(getattr(context, "metrics", None))
-        envelope = _envelope(data, context)
+        envelope = envelopes.detect(data, context)
         if envelope:
-            response = self.handler.answer_envelope(envelope, data, metrics)
+            response = self._enveloped(envelope, data, metrics)
             _set_status(context, 0, response)
             return response.body
         requests = [Request(payload_of(item, context, index), _request_id(context, index), _headers(context, index))
                     for index, item in enumerate(data)]
         self._trim_pending = sum(_input_bytes(item, request.headers) for item, request in zip(data, requests, strict=True)) \
             >= TRIM_AFTER_BYTES
-        responses = self.handler.answer(requests, self._served(context), metrics)
+        responses = self.core.answer(requests, self._served(context), metrics)
         for index, response in enumerate(responses):
             _set_status(context, index, response)
         return [response.body for response in responses]
 
     def decode_request(self, item: Mapping[str, Any], context: Any, index: int) -> Decoded:
         """Request ``index`` of a TorchServe batch (a plain one) -> model-ready input (raises on bad input)."""
-        return self.handler.decode(payload_of(item, context, index), NO_METRICS)
+        return self.core.task.decode(payload_of(item, context, index), NO_METRICS)
+
+    def _enveloped(self, envelope: str, rows: Any, metrics: Metrics) -> Response:
+        """The one request a service envelope unwrapped into ``rows``: the item the envelope wraps, and its status."""
+        result = self.core.answer_read(partial(envelopes.read, envelope, rows), metrics)
+        if isinstance(result, Failed):
+            return Response(envelopes.failure(envelope, result.body), result.status, result.phrase)
+        return Response(envelopes.result(envelope, result))
 
     def _served(self, context: Any) -> Served:
         name = getattr(context, "model_name", None)
-        own = self.handler.served()
+        own = self.core.served()
         return Served(name, own.version) if isinstance(name, str) and name else own
 
 
@@ -138,21 +147,3 @@ def _is_describe(data: list[dict], context: Any) -> bool:
     apart for sure (docs/serving.md), so describe shows only what is public. A request with a body is an
     inference request whatever its headers say, and is answered as one with the rest of its batch."""
     return isinstance(data, list) and len(data) == 1 and not data[0] and str(context.get_request_header(0, "describe")) == "True"
-
-
-def _envelope(data: Any, context: Any) -> str | None:
-    """Which TorchServe service envelope, if any, replaced this batch's requests by KServe items.
-
-    TorchServe's ``kservev2`` envelope sets ``context.input_names`` just before calling the handler.
-    Its ``kserve`` (v1) envelope passes the first request's ``instances`` instead of the batch's
-    requests; a real request row names only fields TorchServe recorded a header for, which a client
-    cannot undo, so a batch of real requests is never mistaken for instances."""
-    if hasattr(context, "input_names"):
-        return kserve.V2
-    count = len(getattr(context, "request_ids", None) or {})
-    if not isinstance(data, list) or len(data) != count:
-        return kserve.V1
-    for index, row in enumerate(data):
-        if not isinstance(row, dict) or any(context.get_request_header(index, name) is None for name in row):
-            return kserve.V1
-    return None

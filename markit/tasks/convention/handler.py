@@ -30,7 +30,6 @@ from ...core.handler import Decoded, TaskHandler
 from ...core.loading import LoadedModel
 from ...core.payload import Payload, sole_input
 from ...core.unpacked import UnpackedArchive
-from ...protocols.routing import InstanceRules
 from ..common.images import check_image_pixels
 
 __all__ = ["ConventionHandler", "raw_input"]
@@ -52,9 +51,8 @@ class ConventionHandler(TaskHandler):
         """The model class's ``v2_inputs``, or one BYTES input of raw bytes."""
         return self._inputs
 
-    def instance_rules(self) -> InstanceRules:
-        # several declared inputs: an instance is the object {name: row}, which the model's preprocess gets
-        return InstanceRules(self.budgets, named=len(self._inputs) > 1, outputs=self.typed_outputs(), inputs=self._inputs)
+    def named_instances(self) -> bool:
+        return len(self._inputs) > 1  # several declared inputs: an instance is {name: row}, which preprocess gets
 
     def decode(self, payload: Payload, metrics: Metrics) -> Decoded:
         raw = raw_input(payload)

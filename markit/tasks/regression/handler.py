@@ -26,7 +26,6 @@ from ...core.handler import Decoded, TaskHandler
 from ...core.loading import LoadedModel
 from ...core.payload import Payload, sole_input
 from ...core.unpacked import UnpackedArchive
-from ...protocols.routing import InstanceRules
 from ...protocols.typed_outputs import TypedOutput
 from .manifest import Feature, RegressionSpec
 
@@ -37,6 +36,7 @@ log = logging.getLogger(__name__)
 
 class Regressor(TaskHandler):
     task = "regression"
+    instance_budget = "rows"  # a KServe instance is one row of features
 
     def __init__(self, archive: UnpackedArchive, model: LoadedModel) -> None:
         super().__init__(archive, model)
@@ -45,9 +45,8 @@ class Regressor(TaskHandler):
         self.outputs = [(output.name, output.unit) for output in spec.outputs]
         self.guards = list(spec.guards)
 
-    def instance_rules(self) -> InstanceRules:
-        # KServe v2: one input tensor per feature, named after it; an instance is a row
-        return InstanceRules(self.budgets, budget="rows", named=True, outputs=self.typed_outputs(), inputs=self.declared_inputs())
+    def named_instances(self) -> bool:
+        return True  # KServe v2: one input tensor per feature, named after it; an instance is a row
 
     def declared_inputs(self) -> tuple[Input, ...]:
         """One FP32 tensor per feature, a row per instance."""

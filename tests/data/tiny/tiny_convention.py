@@ -3,12 +3,13 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
 
 class Scorer(nn.Module):
-    """Input: a JSON list of 4 numbers (or their UTF-8 text). Output: {"score", "scale"}."""
+    """Input: a JSON list of 4 numbers (or their UTF-8 text), or a v2 row of 4 (a numpy array). Output: {"score", "scale"}."""
 
     v2_inputs = ({"name": "x", "datatype": "FP32", "shape": [4], "description": "4 numbers"},)
 
@@ -25,9 +26,9 @@ class Scorer(nn.Module):
     def preprocess(self, raw):
         if isinstance(raw, bytes):
             raw = json.loads(raw.decode("utf-8"))  # a JSONDecodeError is a ValueError: the client's fault
-        if raw == "crash":
+        if isinstance(raw, str) and raw == "crash":
             raise RuntimeError("a bug in preprocess")  # not a ValueError: the handler's 500
-        if not isinstance(raw, list) or len(raw) != 4:
+        if not isinstance(raw, (list, np.ndarray)) or len(raw) != 4:
             raise ValueError(f"expected a list of 4 numbers, got {raw!r}")
         return torch.tensor(raw, dtype=torch.float32) * self.scale
 
