@@ -38,6 +38,7 @@ from benchmarks.servers import worker_pids
 from markit.client import TorchServeClient
 from markit.client.cli import content_type_for
 from markit.core.golden import same_json
+from markit.offline import LocalArchive
 
 __all__ = ["MatrixResult", "SoakResult", "Target", "measure_cost", "measure_huge", "run_matrix", "run_soak", "run_tamper",
            "targets_in"]
@@ -59,9 +60,10 @@ class Target:
     features: dict[str, list[int]] = field(default_factory=dict)
     archive: Path | None = None
     budgets: dict[str, int] = field(default_factory=dict)
+    v2: dict[str, Any] | None = None  # its first declared v2 input, when its model declares it (convention)
 
     def probes(self) -> list[Probe]:
-        return probes(self.task, self.features)
+        return probes(self.task, self.features, self.v2)
 
 
 def targets_in(archives: Sequence[Path]) -> list[Target]:
@@ -73,9 +75,16 @@ def targets_in(archives: Sequence[Path]) -> list[Target]:
             golden = spec["golden"][0]["input"]
             good = archive.read(golden)
         features = {f["name"]: list(f["shape"]) for f in spec.get("features", [])}
+        v2 = _declared_input(Path(path)) if spec["task"] == "convention" else None
         found.append(Target(spec["name"], spec["task"], good, content_type_for(golden), features, Path(path),
-                            dict(spec.get("budgets", {}))))
+                            dict(spec.get("budgets", {})), v2))
     return found
+
+
+def _declared_input(path: Path) -> dict[str, Any]:
+    """The first v2 input a convention archive's model declares (its class's ``v2_inputs``), as its metadata lists it."""
+    with LocalArchive(path) as local:
+        return local.opened.batch_core.v2_inputs()[0]
 
 
 def _clear_4xx(status: int, body: Any) -> bool:
