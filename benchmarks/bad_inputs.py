@@ -20,7 +20,8 @@ from dataclasses import dataclass
 __all__ = ["Probe", "many_tensors", "png_claiming", "probes"]
 
 JSON = "application/json"
-TASKS = ("image_classification", "convention", "text_embedding", "text_classification", "regression", "seq2seq")
+TASKS = ("image_classification", "convention", "text_embedding", "text_classification", "regression", "seq2seq", "object_detection",
+         "semantic_segmentation")
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,14 @@ def png_claiming(width: int, height: int) -> bytes:
     data[16:24] = struct.pack(">II", width, height)
     data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
     return bytes(data)
+
+
+def _png(width: int, height: int) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (240, 240, 240)).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def _jpeg() -> bytes:
@@ -113,7 +122,9 @@ def _image(task: str) -> list[tuple[str, bytes, str]]:
         ("a 9000x9000 PNG header", png_claiming(9000, 9000), "image/png"),
         ("an empty PNG file", b"\x89PNG\r\n\x1a\n", "image/png"),
     ]
-    if task == "image_classification":
+    if task in ("object_detection", "semantic_segmentation"):
+        probes += _placing(task, base64.b64encode(jpeg).decode())
+    elif task == "image_classification":
         probes += [
             ("base64 that is not base64", _json({"image": "%%%not base64%%%"}), JSON),
             ("top_k 0", _json({"image": base64.b64encode(jpeg).decode(), "top_k": 0}), JSON),
@@ -132,6 +143,33 @@ def _image(task: str) -> list[tuple[str, bytes, str]]:
             ("an ink array holding NaN", b"[" + b",".join([b"[" + b",".join([b"NaN"] * 8) + b"]"] * 8) + b"]", JSON),
         ]
     return probes
+
+
+def _placing(task: str, photo: str) -> list[tuple[str, bytes, str]]:
+    """What a detector or a segmenter refuses: photos below its minimum side, options beyond its bounds."""
+    small = [
+        ("a 1x300 sliver", _png(1, 300), "image/png"),
+        ("a 2x2 photo, below the model's minimum side", _png(2, 2), "image/png"),
+    ]
+    if task == "semantic_segmentation":
+        return [
+            *small,
+            ("probability_of naming no label", _json({"image": photo, "probability_of": "no_such_label"}), JSON),
+            ("probability_side 0", _json({"image": photo, "probability_side": 0}), JSON),
+            ("probability_side over the archive's bound", _json({"image": photo, "probability_side": 100_000}), JSON),
+            ("a misspelt segmentation option", _json({"image": photo, "probability": "x"}), JSON),
+        ]
+    return [
+        *small,
+        ("threshold below the archive's lowest", _json({"image": photo, "threshold": 0.0}), JSON),
+        ("threshold above 1", _json({"image": photo, "threshold": 1.5}), JSON),
+        ("threshold not a number", _json({"image": photo, "threshold": "high"}), JSON),
+        ("max_detections 0", _json({"image": photo, "max_detections": 0}), JSON),
+        ("max_detections over the archive's limit", _json({"image": photo, "max_detections": 100_000}), JSON),
+        ("classes naming no label", _json({"image": photo, "classes": "no_such_label"}), JSON),
+        ("classes as a number", _json({"image": photo, "classes": 7}), JSON),
+        ("a misspelt detection option", _json({"image": photo, "treshold": 0.3}), JSON),
+    ]
 
 
 def _text(task: str) -> list[tuple[str, bytes, str]]:
@@ -208,7 +246,7 @@ def _sequence() -> list[tuple[str, bytes, str]]:
 def probes(task: str, features: dict[str, list[int]] | None = None, v2: dict[str, object] | None = None) -> list[Probe]:
     """Every probe for one task (``features``: a regression archive's declared features and their shapes; ``v2``: its
     first declared input as the v2 metadata lists it, by default the task's own declaration)."""
-    if task in ("image_classification", "convention"):
+    if task in ("image_classification", "convention", "object_detection", "semantic_segmentation"):
         own = _image(task)
     elif task in ("text_embedding", "text_classification"):
         own = _text(task)

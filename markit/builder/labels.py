@@ -1,4 +1,5 @@
-"""Reading a label file: ``index_to_name.json`` (``{"0": "tench", ...}`` or a JSON list) or one label per line."""
+"""Reading a label file (``index_to_name.json``: ``{"0": "tench", ...}`` or a JSON list, or one label per line) and
+staging it in the archive as ``index_to_name.json``."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from pathlib import Path
 
 from .errors import SpecError
 
-__all__ = ["read_labels"]
+__all__ = ["LABELS_FILE", "read_labels", "stage_labels"]
+
+LABELS_FILE = "index_to_name.json"  # in the archive: {"0": label, ...}
 
 
 def read_labels(path: Path, key: str = "labels") -> list[str]:
@@ -48,3 +51,10 @@ def _from_lines(text: str, path: Path, key: str) -> list[str]:
     if empty:
         raise SpecError(f"{key}: {path} line {empty[0]} is empty; give one label per line")
     return [line.strip() for line in lines]
+
+
+def stage_labels(path: Path, root: Path, key: str = "labels") -> tuple[str, list[str]]:
+    """The labels of ``path`` written to the archive root ``root`` as ``LABELS_FILE``: its name and the labels."""
+    labels = read_labels(path, key)
+    (root / LABELS_FILE).write_text(json.dumps({str(i): name for i, name in enumerate(labels)}, indent=1), encoding="utf-8")
+    return LABELS_FILE, labels

@@ -1,5 +1,6 @@
 """Spec sections shared by more than one task: ``postprocess`` (top-k, threshold), read straight into the
-manifest's own section, and ``text`` (tokenizer, pooling, length), read strictly into frozen settings."""
+manifest's own section, ``text`` (tokenizer, pooling, length), read strictly into frozen settings, and
+``typed_section``: any section read straight into its manifest type."""
 
 from __future__ import annotations
 
@@ -8,17 +9,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ValidationError
+
 from markit.core.errors import ArchiveError
 from markit.core.limits import REQUEST_BYTES
 from markit.core.loading import import_source, resolve_attribute
-from markit.core.section import default_of
+from markit.core.section import default_of, problems
 from markit.tasks.common.classification import Postprocess
 from markit.tasks.common.text import POOLINGS
 
 from .errors import SpecError
 from .spec_reader import Section, read_file
 
-__all__ = ["IMAGE_BUDGETS", "REQUEST_BYTES", "TEXT_BUDGETS", "TextSpec", "parse_postprocess", "parse_text", "require_methods"]
+__all__ = ["IMAGE_BUDGETS", "REQUEST_BYTES", "TEXT_BUDGETS", "TextSpec", "parse_postprocess", "parse_text", "require_methods",
+           "typed_section"]
 
 # Default budgets (markit.core.budgets), which a spec's ``budgets:`` section may change.
 IMAGE_BUDGETS = {"request_bytes": REQUEST_BYTES, "instances": 64, "pixels": 40_000_000}
@@ -74,3 +78,17 @@ def require_methods(staging: Path, model: Mapping[str, Any], methods: tuple[str,
     missing = [name for name in methods if not callable(getattr(cls, name, None))]
     if missing:
         raise SpecError(f"model.class: {model['class']} has no {' and no '.join(missing)} method; {why}")
+
+
+def typed_section(top: Section, key: str, kind: type[BaseModel], optional: bool = False) -> Any:
+    """The spec's section ``key`` read straight into its manifest type ``kind``, so build and serve share one
+    description: an unknown key is named with the closest known one, then each value is checked by the type (a
+    SpecError naming the key and the problem)."""
+    section = top.section(key, optional=optional)
+    fields = kind.model_fields
+    section.allow({name for name, info in fields.items() if info.is_required()},
+                  {name for name, info in fields.items() if not info.is_required()})
+    try:
+        return kind.model_validate(section.data)
+    except ValidationError as err:
+        raise SpecError(problems(err, section.data, at=key)) from None

@@ -1,9 +1,10 @@
-"""The typed boundary between an engine and the task handlers: what comes in, what goes out.
+"""The typed boundary between an engine and the core: what comes in, what goes out.
 
-An engine (TorchServe through ``torchserve.py``; a KServe runtime next) turns its batch into
-``Request`` values and hands them to ``BatchCore.answer`` (``batch.py``) with the name it serves the archive under
-and a ``Metrics`` sink; it gets one ``Response`` per request back, each with its own status. Nothing
-here, and nothing in the task handlers, knows which engine runs them.
+An engine (TorchServe through ``engines/torchserve``, the KServe runtime through ``engines/kserve``) turns
+its batch into ``Request`` values (typed fields: ``payload.Payload``) and hands them to ``BatchCore.answer``
+(``batch.py``) with the name it serves the archive under and a ``Metrics`` sink; it gets one ``Response``
+per request back, each with its own status. Nothing here, and nothing in the tasks, knows which engine
+runs them.
 """
 
 from __future__ import annotations

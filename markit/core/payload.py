@@ -1,9 +1,13 @@
-"""One TorchServe request as a small typed value, and the extraction of binary input from it.
+"""One instance as the tasks read it: a small typed value, and the extraction of each kind of input from it.
 
-TorchServe hands a handler, per request, a dict of parameter name -> value: ``body`` for a raw
-body, one entry per form field for ``multipart/form-data``, one per query-string parameter, and a
-parsed object when the content type is exactly ``application/json``. This module turns that into
-(binary input, options) with a clear 4xx for every way it can be wrong.
+A ``Payload`` is one request's input, or one KServe instance of it, as named fields, each with its content
+type. Both engines hand the core the same fields, as the request carried them: ``body`` for a raw body,
+one entry per form field of ``multipart/form-data``, and JSON parsed or as bytes (TorchServe's frontend
+parses exactly ``application/json`` itself; the KServe runtime leaves it to ``decode_json_bytes``). A field's
+value is typed: ``bytes`` (a raw body, an image, a v2 ``BYTES`` element), ``str`` (text), a JSON value, or
+a numpy array (a numeric v2 tensor's row, of its datatype and shape: ``protocols/codec.py``). This module
+turns fields into (binary input, options), texts, or the one input, with a clear 4xx for every way they can
+be wrong.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ if TYPE_CHECKING:
     from .budgets import Budgets
 
 __all__ = ["MAX_JSON_BYTES", "MAX_JSON_DEPTH", "RAW_FIELDS", "BinaryInput", "Payload", "binary_input", "decode_base64", "decode_json_bytes",
-           "parse_int_option", "sole_input", "text_input"]
+           "parse_int_option", "parse_number_option", "sole_input", "text_input"]
 
 RAW_FIELDS = ("body", "data")
 MAX_JSON_BYTES = REQUEST_BYTES  # TorchServe refuses more before us
@@ -33,7 +37,7 @@ DATA_URL_MARK = ";base64,"
 
 @dataclass(frozen=True)
 class Payload:
-    """One request: its fields (name -> bytes | str | dict | list) and each field's content type."""
+    """One request or instance: its fields (name -> bytes | str | JSON value | numpy array) and each field's content type."""
 
     fields: Mapping[str, Any]
     content_types: Mapping[str, str] = field(default_factory=dict)
@@ -176,6 +180,23 @@ def parse_int_option(name: str, value: Any, low: int, high: int, source: str) ->
         number = int(text) if text.lstrip("+-").isdigit() else None
     if number is None or not low <= number <= high:
         raise BadInput(f"{name} must be an integer from {low} to {high} ({source}), got {value!r}")
+    return number
+
+
+def parse_number_option(name: str, value: Any, low: float, high: float, source: str) -> float:
+    """A number option from JSON, a form field or a v2 parameter, within [low, high]."""
+    if isinstance(value, (bytes, bytearray)):
+        value = bytes(value).decode("utf-8", "replace")
+    number: float | None = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            number = None
+    if number is None or not low <= number <= high:  # NaN is never within
+        raise BadInput(f"{name} must be a number from {low:g} to {high:g} ({source}), got {value!r}")
     return number
 
 

@@ -115,21 +115,24 @@ def decode_image(data: bytes, max_pixels: int) -> Image.Image:
 
 
 def decode_scaled(
-    data: bytes, max_pixels: int, size: int | Sequence[int] | None, mode: str
+    data: bytes, max_pixels: int, size: int | Sequence[int] | None, mode: str, upright: bool = True
 ) -> tuple[Image.Image, tuple[int, int]]:
     """Like ``decode_image``, but a JPEG at least ``DRAFT_MIN_RATIO`` times as large as resizing to
     ``size`` needs is decoded at 1/2, 1/4 or 1/8 scale, never below the resize target, and straight to
     grey when ``mode`` is L. ``size`` None: a full decode.
 
     Returns the image and the upright size of the full image: compute the resize target from that
-    one, so that the geometry is the same as after a full decode.
+    one, so that the geometry is the same as after a full decode. ``upright`` False: the stored
+    orientation, EXIF ignored (with ``size`` None only).
     """
     with _reading(data):
         image = _open(data, max_pixels)
         full_size = _draft(image, size, mode) if size is not None and image.format in DRAFT_FORMATS else None
         image.load()
-    upright = ImageOps.exif_transpose(image)
-    return upright, full_size or upright.size
+    if not upright:
+        return image, full_size or image.size
+    turned = ImageOps.exif_transpose(image)
+    return turned, full_size or turned.size
 
 
 def _draft(image: Image.Image, size: int | Sequence[int], mode: str) -> tuple[int, int]:

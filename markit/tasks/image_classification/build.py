@@ -7,7 +7,6 @@ Spec keys: ``preprocess`` (the model's own resize, crop and normalization consta
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,7 +15,7 @@ from markit.tasks.common.images import COLOR_MODES, INTERPOLATIONS, ImagePreproc
 from markit.tasks.image_classification.handler import ImageClassifier
 
 from ...builder.errors import SpecError
-from ...builder.labels import read_labels
+from ...builder.labels import LABELS_FILE, stage_labels
 from ...builder.sections import IMAGE_BUDGETS, parse_postprocess
 from ...builder.spec_reader import Section, read_file
 from ...builder.task import Task
@@ -27,9 +26,6 @@ if TYPE_CHECKING:
     from ...builder.spec import Spec
 
 __all__ = ["LABELS_FILE", "TASK", "ImageClassificationSettings", "parse_preprocess"]
-
-LABELS_FILE = "index_to_name.json"
-
 
 @dataclass(frozen=True)
 class ImageClassificationSettings:
@@ -78,11 +74,10 @@ def _pair(size: int | tuple[int, int]) -> tuple[int, int]:
 
 def stage(spec: Spec, root: Path, _section: dict[str, Any]) -> dict[str, Any]:
     settings: ImageClassificationSettings = spec.settings
-    labels = read_labels(settings.labels)
+    file, labels = stage_labels(settings.labels, root)
     if settings.postprocess.top_k > len(labels):
         raise SpecError(f"postprocess.top_k: {settings.postprocess.top_k} is more than the {len(labels)} labels in {settings.labels.name}")
-    (root / LABELS_FILE).write_text(json.dumps({str(i): name for i, name in enumerate(labels)}, indent=1), encoding="utf-8")
-    return {"preprocess": settings.preprocess, "labels": Labels(file=LABELS_FILE, count=len(labels)),
+    return {"preprocess": settings.preprocess, "labels": Labels(file=file, count=len(labels)),
             "postprocess": settings.postprocess}
 
 

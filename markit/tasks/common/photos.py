@@ -1,0 +1,104 @@
+"""A photo as a model that places things on it takes it, and the way back to the photo's own pixels.
+
+``PhotoPreprocessing`` (a manifest section, shared by the detection and segmentation tasks) says how a photo
+becomes the model's input: upright by its EXIF orientation, in a color mode, fitted to the model's size by
+letterbox (aspect kept, padded), stretch or not at all, then normalized. ``prepare`` does it and returns a
+``Fitted``: the photo's upright size and the scale and offset that took it to the input, so that boxes,
+points and masks go back to the photo's pixel coordinates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+import torch
+from PIL import Image
+from pydantic import Field, model_validator
+
+from ...core.errors import BadInput
+from ...core.section import Section
+from .images import COLOR_MODES, INTERPOLATIONS, ColorMode, Interpolation, Pixels, decode_scaled, to_color_mode, to_tensor
+
+__all__ = ["Fitted", "PhotoPreprocessing", "fit", "prepare"]
+
+
+class PhotoPreprocessing(Section):
+    """A photo -> the model's input: upright (EXIF), in ``color_mode``, fitted to ``size`` by ``geometry``,
+    normalized by ``mean``/``std`` (per channel, on 0..1 pixels)."""
+
+    color_mode: ColorMode
+    mean: Annotated[tuple[float, ...], Field(min_length=1, max_length=3, description="one per channel of color_mode")]
+    std: Annotated[tuple[Annotated[float, Field(gt=0)], ...], Field(min_length=1, max_length=3, description="one per channel")]
+    geometry: Literal["letterbox", "stretch", "none"] = Field("letterbox", description=(
+        "letterbox: scaled to fit size keeping its aspect, padded with pad_value; stretch: resized to size; none: the "
+        "photo as it is (the model takes any size; each photo runs on its own)"))
+    size: tuple[Pixels, Pixels] | None = Field(None, description="[height, width] of the model's input (not for geometry none)")
+    pad_value: Annotated[int, Field(ge=0, le=255, description="the letterbox's padding, 0..255 on every channel")] = 114
+    interpolation: Interpolation = "bilinear"
+    min_side: Pixels = Field(1, description="a photo whose shorter side has fewer pixels is refused (400)")
+    exif: bool = Field(True, description="turn the photo upright by its EXIF orientation, as a person sees it")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PhotoPreprocessing:
+        channels = COLOR_MODES[self.color_mode]
+        if len(self.mean) != channels or len(self.std) != channels:
+            raise ValueError(f"mean and std need {channels} value(s) for color_mode {self.color_mode}, "
+                             f"got {len(self.mean)} and {len(self.std)}")
+        if (self.size is None) != (self.geometry == "none"):
+            raise ValueError(f"size is {'required' if self.size is None else 'not taken'} with geometry {self.geometry}")
+        return self
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """The photo's (width, height), and input = photo * scale + offset, per axis."""
+
+    width: int
+    height: int
+    scale_x: float = 1.0
+    scale_y: float = 1.0
+    offset_x: float = 0.0
+    offset_y: float = 0.0
+
+    def boxes_to_photo(self, boxes: torch.Tensor) -> torch.Tensor:
+        """``[n, 4]`` x1, y1, x2, y2 in the input's pixels -> the photo's, clipped to it."""
+        x = ((boxes[:, 0::2] - self.offset_x) / self.scale_x).clamp(0, self.width)
+        y = ((boxes[:, 1::2] - self.offset_y) / self.scale_y).clamp(0, self.height)
+        return torch.stack([x[:, 0], y[:, 0], x[:, 1], y[:, 1]], dim=1)
+
+    def points_to_photo(self, points: torch.Tensor) -> torch.Tensor:
+        """``[..., 2]`` x, y in the input's pixels -> the photo's, clipped to it."""
+        x = ((points[..., 0] - self.offset_x) / self.scale_x).clamp(0, self.width)
+        y = ((points[..., 1] - self.offset_y) / self.scale_y).clamp(0, self.height)
+        return torch.stack([x, y], dim=-1)
+
+
+def fit(image: Image.Image, geometry: str, size: tuple[int, int] | None, pad_value: int,
+        interpolation: str) -> tuple[Image.Image, Fitted]:
+    """The image as the model takes it (``size``: [height, width]) and how to map back to ``image``."""
+    width, height = image.size
+    if geometry == "none" or size is None:
+        return image, Fitted(width, height)
+    target_h, target_w = size
+    resample = INTERPOLATIONS[interpolation]
+    if geometry == "stretch":
+        resized = image if image.size == (target_w, target_h) else image.resize((target_w, target_h), resample)
+        return resized, Fitted(width, height, target_w / width, target_h / height)
+    scale = min(target_w / width, target_h / height)
+    new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
+    left, top = (target_w - new_w) // 2, (target_h - new_h) // 2
+    canvas = Image.new(image.mode, (target_w, target_h), (pad_value,) * len(image.getbands()))
+    canvas.paste(image if (new_w, new_h) == image.size else image.resize((new_w, new_h), resample), (left, top))
+    return canvas, Fitted(width, height, new_w / width, new_h / height, float(left), float(top))
+
+
+def prepare(data: bytes, preprocessing: PhotoPreprocessing, max_pixels: int) -> tuple[torch.Tensor, Fitted]:
+    """Image bytes -> the model's input tensor (channels, height, width) and how it maps back to the photo."""
+    image, _ = decode_scaled(data, max_pixels, None, preprocessing.color_mode, upright=preprocessing.exif)
+    if min(image.size) < preprocessing.min_side:
+        raise BadInput(f"the image is {image.width}x{image.height} pixels; this model needs at least {preprocessing.min_side} "
+                       f"on each side (preprocess.min_side): send a larger photo")
+    image = to_color_mode(image, preprocessing.color_mode)
+    fitted_image, fitted = fit(image, preprocessing.geometry, preprocessing.size, preprocessing.pad_value, preprocessing.interpolation)
+    return to_tensor(fitted_image, preprocessing.mean, preprocessing.std), fitted

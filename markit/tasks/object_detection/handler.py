@@ -1,0 +1,203 @@
+"""A photo -> the objects in it: labels, scores and boxes in the photo's own pixels, and keypoints when the model
+places them.
+
+The model's forward takes the batch of fitted photos and returns its candidates per photo: boxes ``[B, N, 4]``
+(x1, y1, x2, y2 in the input's pixels), scores ``[B, N]``, class indices ``[B, N]`` and, when the archive
+declares ``keypoints``, points ``[B, N, K, 2]``; a row of score 0 or less is padding. Per request the task keeps
+the candidates at or above the score threshold (of the requested classes), applies class-wise NMS unless the
+model does, keeps the best ``max_detections``, and maps boxes and points back to the upright photo, clipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ...core.declared import Input
+from ...core.errors import ArchiveError, BadInput
+from ...core.exchange import Metrics
+from ...core.handler import Decoded, TaskHandler
+from ...core.loading import LoadedModel
+from ...core.payload import Payload, binary_input, parse_int_option, parse_number_option
+from ...core.unpacked import UnpackedArchive
+from ...protocols.typed_outputs import TypedOutput
+from ..common.photos import Fitted, prepare
+from .manifest import ObjectDetectionSpec
+from .nms import batched_nms
+
+__all__ = ["Asked", "Candidates", "ObjectDetector"]
+
+OPTIONS = ("threshold", "max_detections", "classes")
+
+
+@dataclass(frozen=True)
+class Asked:
+    """What one request asked beside its photo: the score threshold, how many detections, which classes (None: all)."""
+
+    threshold: float
+    max_detections: int
+    classes: frozenset[int] | None = None
+
+
+@dataclass(frozen=True)
+class Photo:
+    fitted: Fitted
+    asked: Asked
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """One photo's candidates as the model returned them."""
+
+    boxes: torch.Tensor
+    scores: torch.Tensor
+    classes: torch.Tensor
+    keypoints: torch.Tensor | None = None
+
+
+class ObjectDetector(TaskHandler):
+    """Accepts a raw image body, a multipart field ``image``/``data``, or ``{"image": base64}`` JSON; optional
+    ``threshold``, ``max_detections`` and ``classes`` within the archive's bounds."""
+
+    task = "object_detection"
+    takes = (Input("image", "BYTES", (), "an image file's bytes: PNG, JPEG, WebP, ..."),
+             Input("threshold", "FP32", (), "the lowest score answered, down to postprocess.min_score_threshold", required=False),
+             Input("max_detections", "INT32", (), "the most detections answered, up to postprocess.max_detections_limit",
+                   required=False),
+             Input("classes", "BYTES", (), "only these labels, comma-separated", required=False))
+
+    def __init__(self, archive: UnpackedArchive, model: LoadedModel) -> None:
+        super().__init__(archive, model)
+        spec: ObjectDetectionSpec = archive.spec
+        self.preprocessing = spec.preprocess
+        self.post = spec.postprocess
+        self.labels = tuple(archive.labels())
+        self.keypoint_names = spec.keypoints.names if spec.keypoints else ()
+
+    # -- a request ------------------------------------------------------------------------------
+    def decode(self, payload: Payload, metrics: Metrics) -> Decoded[Photo]:
+        found = binary_input(payload, data_keys=("image",), option_keys=OPTIONS)
+        asked = self.asked(found.options)
+        tensor, fitted = prepare(found.data, self.preprocessing, self.budgets.pixels)
+        return Decoded(tensor=tensor, detail=Photo(fitted, asked))
+
+    def asked(self, options: Mapping[str, Any]) -> Asked:
+        """The request's options, each within the archive's bounds (a 400 names the bound)."""
+        post = self.post
+        threshold = post.score_threshold
+        if "threshold" in options:
+            threshold = parse_number_option("threshold", options["threshold"], post.min_score_threshold, 1.0,
+                                            "this model's postprocess.min_score_threshold is the lowest")
+        most = post.max_detections
+        if "max_detections" in options:
+            most = parse_int_option("max_detections", options["max_detections"], 1, post.max_detections_limit,
+                                    "this model's postprocess.max_detections_limit is the most")
+        classes = self._classes(options["classes"]) if "classes" in options else None
+        return Asked(threshold, most, classes)
+
+    def _classes(self, value: Any) -> frozenset[int]:
+        if isinstance(value, (bytes, bytearray)):
+            value = bytes(value).decode("utf-8", "replace")
+        names = [name.strip() for name in value.split(",")] if isinstance(value, str) else value
+        if not isinstance(names, list) or not names or not all(isinstance(name, str) and name for name in names):
+            raise BadInput(f"classes must be label names, comma-separated or a JSON list of strings, got {str(value)[:60]!r}")
+        index = {label: position for position, label in enumerate(self.labels)}
+        unknown = [name for name in names if name not in index]
+        if unknown:
+            raise BadInput(f"classes: {unknown[0]!r} is not one of this model's labels ({_some(self.labels)})")
+        return frozenset(index[name] for name in names)
+
+    # -- the batch ------------------------------------------------------------------------------
+    def forward(self, items: list[Decoded]) -> Sequence[Candidates]:
+        """The model once over the batch; with ``geometry: none`` photos differ in size, so each runs on its own."""
+        if self.preprocessing.geometry == "none":
+            return [found for item in items for found in self._candidates(item.tensor[None])]
+        return self._candidates(torch.stack([item.tensor for item in items]))
+
+    def _candidates(self, batch: torch.Tensor) -> list[Candidates]:
+        with torch.inference_mode():
+            outputs = self.model(batch)
+        parts = self._checked(outputs, batch.shape[0])
+        return [Candidates(*(part[row] for part in parts)) for row in range(batch.shape[0])]
+
+    def _checked(self, outputs: Any, count: int) -> tuple[torch.Tensor, ...]:
+        """The model's outputs, each of the contract's shape (``ArchiveError`` naming what came instead)."""
+        expected = 4 if self.keypoint_names else 3
+        form = "(boxes [B, N, 4], scores [B, N], classes [B, N]" + (", keypoints [B, N, K, 2])" if expected == 4 else ")")
+        if not isinstance(outputs, (tuple, list)) or len(outputs) != expected or not all(isinstance(o, torch.Tensor) for o in outputs):
+            got = f"{len(outputs)} outputs" if isinstance(outputs, (tuple, list)) else type(outputs).__name__
+            raise ArchiveError(f"the model returned {got}; an object detector returns {form}")
+        boxes, scores, classes = outputs[:3]
+        n = scores.shape[1] if scores.ndim == 2 else -1
+        shapes_ok = boxes.shape == (count, n, 4) and scores.shape == (count, n) and classes.shape == (count, n)
+        if expected == 4:
+            shapes_ok = shapes_ok and outputs[3].shape == (count, n, len(self.keypoint_names), 2)
+        if not shapes_ok:
+            got = ", ".join(str(list(o.shape)) for o in outputs)
+            raise ArchiveError(f"the model returned shapes {got} for a batch of {count}; an object detector returns {form}")
+        return tuple(outputs)
+
+    def postprocess(self, output: Candidates, item: Decoded[Photo]) -> dict[str, Any]:
+        photo = item.detail
+        kept = self.kept(output, photo.asked)
+        boxes = photo.fitted.boxes_to_photo(output.boxes[kept].float())
+        points = photo.fitted.points_to_photo(output.keypoints[kept].float()) if output.keypoints is not None else None
+        detections = []
+        for position, index in enumerate(kept.tolist()):
+            detection = {"label": self._label(int(output.classes[index])), "score": round(float(output.scores[index]), 6),
+                         "box": dict(zip(("x1", "y1", "x2", "y2"), (round(v, 2) for v in boxes[position].tolist()), strict=True))}
+            if points is not None:
+                detection["keypoints"] = {name: [round(x, 2), round(y, 2)]
+                                          for name, (x, y) in zip(self.keypoint_names, points[position].tolist(), strict=True)}
+            detections.append(detection)
+        return {"detections": detections, "image": {"width": photo.fitted.width, "height": photo.fitted.height},
+                "model": self.archive.summary}
+
+    def kept(self, output: Candidates, asked: Asked) -> torch.Tensor:
+        """The indices of the candidates answered, best first: above the threshold, of the asked classes, after NMS."""
+        scores = output.scores.float()
+        mask = (scores >= asked.threshold) & (scores > 0)
+        if asked.classes is not None:
+            mask &= torch.isin(output.classes, torch.tensor(sorted(asked.classes), dtype=output.classes.dtype))
+        index = mask.nonzero().flatten()
+        if self.post.iou_threshold is not None:
+            index = index[batched_nms(output.boxes[index], scores[index], output.classes[index], self.post.iou_threshold)]
+        else:
+            index = index[torch.sort(scores[index], descending=True, stable=True).indices]
+        return index[:asked.max_detections]
+
+    def _label(self, index: int) -> str:
+        if not 0 <= index < len(self.labels):
+            raise ArchiveError(f"the model returned class {index}, but the archive has {len(self.labels)} labels")
+        return self.labels[index]
+
+    # -- what a v2 answer carries -----------------------------------------------------------
+    def typed_outputs(self) -> tuple[TypedOutput, ...]:
+        """``boxes`` FP32 [n, 4], ``scores`` FP32 [n], ``labels`` BYTES [n] (and ``keypoints`` FP32 [n, K, 2]) per
+        instance; a request of several photos pads each to the most detections with score 0 and label ''."""
+        outputs = [TypedOutput("boxes", "FP32", (-1, 4), _column(lambda d: list(d["box"].values())), pad=0.0),
+                   TypedOutput("scores", "FP32", (-1,), _column(lambda d: [d["score"]]), pad=0.0),
+                   TypedOutput("labels", "BYTES", (-1,), _column(lambda d: [d["label"]]), pad="")]
+        if self.keypoint_names:
+            names = self.keypoint_names
+            outputs.append(TypedOutput("keypoints", "FP32", (-1, len(names), 2),
+                                       _column(lambda d: [v for name in names for v in d["keypoints"][name]]), pad=0.0))
+        return tuple(outputs)
+
+
+def _column(values: Any) -> Any:
+    def row(answer: Any) -> list[Any]:
+        return [value for detection in answer["detections"] for value in values(detection)]
+
+    return row
+
+
+def _some(labels: Sequence[str], count: int = 8) -> str:
+    shown = ", ".join(repr(label) for label in labels[:count])
+    return shown + (f", ... {len(labels)} in all" if len(labels) > count else "")
+
+
+HANDLER = ObjectDetector  # the task's one handler class, found by markit.tasks.handler_class

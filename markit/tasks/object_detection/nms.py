@@ -1,0 +1,46 @@
+"""Non-maximum suppression in a few lines of torch (torchvision does not import beside the project's torch).
+
+Its semantics are torchvision's ``nms``/``batched_nms``: candidates in order of score (highest first, ties in
+their original order); a candidate whose IoU with a kept one of the same class is above the threshold is
+dropped. The work is bounded: at most ``MAX_CANDIDATES`` candidates (the best by score) enter it.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["MAX_CANDIDATES", "batched_nms", "box_iou", "nms"]
+
+MAX_CANDIDATES = 4096  # an IoU matrix of 4096^2 floats is 64 MiB; a model's candidates above a threshold are fewer
+
+
+def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """IoU of every box of ``a`` [n, 4] with every box of ``b`` [m, 4] (x1, y1, x2, y2) -> [n, m]."""
+    area_a = (a[:, 2] - a[:, 0]).clamp(min=0) * (a[:, 3] - a[:, 1]).clamp(min=0)
+    area_b = (b[:, 2] - b[:, 0]).clamp(min=0) * (b[:, 3] - b[:, 1]).clamp(min=0)
+    top_left = torch.maximum(a[:, None, :2], b[None, :, :2])
+    bottom_right = torch.minimum(a[:, None, 2:], b[None, :, 2:])
+    overlap = (bottom_right - top_left).clamp(min=0).prod(dim=2)
+    union = area_a[:, None] + area_b[None, :] - overlap
+    return torch.where(union > 0, overlap / union, torch.zeros_like(union))
+
+
+def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
+    """The indices of the boxes kept, highest score first."""
+    order = torch.sort(scores, descending=True, stable=True).indices[:MAX_CANDIDATES]
+    overlaps = box_iou(boxes[order].float(), boxes[order].float())
+    keep = torch.ones(len(order), dtype=torch.bool)
+    for index in range(len(order)):
+        if keep[index]:
+            keep[index + 1:] &= overlaps[index, index + 1:] <= iou_threshold
+    return order[keep]
+
+
+def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, classes: torch.Tensor, iou_threshold: float) -> torch.Tensor:
+    """``nms`` within each class: boxes of different classes never suppress each other (each class's boxes are
+    moved apart by more than every box's extent, as torchvision does)."""
+    if boxes.numel() == 0:
+        return torch.zeros(0, dtype=torch.int64)
+    span = boxes.float().max() - boxes.float().min() + 1
+    return nms(boxes.float() + (classes.to(boxes.dtype if boxes.is_floating_point() else torch.float32) * span)[:, None],
+               scores, iou_threshold)
