@@ -48,5 +48,7 @@ pip_install --constraint deploy/container/constraints.txt -e ".[examples,export,
 pip_install --no-deps "timm==1.0.31"
 # g2p-en only for its pretrained checkpoint and decoder source (examples/g2p_en reads them; never imported).
 pip_install --no-deps "g2p-en==2.1.0"
+# facenet-pytorch only for its MTCNN weights (examples/faces reads data/*net.pt; never imported: it imports torchvision).
+pip_install --no-deps "facenet-pytorch==2.6.0"
 echo "$want" > "$stamp"
 echo ".venv ready: $(.venv/bin/python -c 'import torch, ts; print("torch", torch.__version__, "· torchserve", ts.__version__)')"
