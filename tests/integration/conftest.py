@@ -64,6 +64,10 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     subprocess.run([sys.executable, str(REPO / "examples" / "weather" / "train.py"), "--output", str(root)], check=True)
     # g2p_en.mar: g2p-en's weights ported, checked against the original decoder, measured, packaged (TorchScript)
     subprocess.run([sys.executable, str(REPO / "examples" / "g2p_en" / "port.py"), "--output", str(root)], check=True)
+    # faces.mar: facenet-pytorch's MTCNN ported to torch (object_detection), its weights read from the package's files
+    subprocess.run([sys.executable, str(REPO / "examples" / "faces" / "weights.py"), "--output",
+                    str(REPO / "examples" / "faces" / "build")], check=True)
+    build_archive(REPO / "examples" / "faces" / "spec.yaml", root, progress=quiet)
     # the Seattle forecaster again, with a flagging guard, for a made-up area nothing else asks for
     flagged = ["name=weather_flagged", "model.weights=build/seattle/weights.safetensors", "metadata.capabilities.area=[Flagville]",
                "guards=[{feature: temperature_history, min: 40, max: 75, policy: flag}]",
@@ -102,7 +106,7 @@ def server(store: Path, shadow_path: Path, tmp_path_factory: pytest.TempPathFact
     try:
         process.wait_ready(["efficientnet_lite0", "tiny", "digits", "digits_eager", "minilm_embeddings", "minilm_topics",
                               "weather_seattle", "weather_sf", "weather_flagged", "tiny_fallback", "tiny_onnx_fallback",
-                              "g2p_en"])
+                              "g2p_en", "faces"])
         yield process
     finally:
         process.stop()
