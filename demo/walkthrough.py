@@ -1,6 +1,7 @@
 """What scripts/demo.sh prints: real photos through a running TorchServe, every input form, a standard
 client, the same archive on the KServe runtime, a bad request, the archive's own description, and what the
-wrong normalization constants would do; then digits, sentences, weather, and words -> n-best pronunciations.
+wrong normalization constants would do; then digits, sentences, weather, words -> n-best pronunciations, and
+faces found in photos (drawn into .run/demo/).
 
     python -m demo --inference http://127.0.0.1:8080 --management http://127.0.0.1:8081 \\
         --key-file key_file.json --archive model_store/efficientnet_lite0.mar
@@ -17,6 +18,7 @@ from pathlib import Path
 import skimage
 import torch
 
+from demo import vision
 from markit.client.catalog import Catalog, NoModelError
 from markit.client.client import Reply, TorchServeClient, has_ready_worker
 from markit.core.golden import same_json
@@ -44,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="held-out digits drawn by examples/digits/train.py")
     args = parser.parse_args(argv)
     client = TorchServeClient(args.inference, args.management, args.key_file)
-    for model in (MODEL, "digits", "digits_eager", "minilm_embeddings", "minilm_topics", "weather_seattle", "weather_sf", "g2p_en"):
+    for model in (MODEL, "digits", "digits_eager", "minilm_embeddings", "minilm_topics", "weather_seattle", "weather_sf", "g2p_en",
+                  "faces"):
         wait_until_ready(client, model)
     describe(client)
     served = classify_photos(client)
@@ -57,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     sentences(client)
     weather(client)
     pronunciations(client)
+    vision.faces(client)
     return 0
 
 
