@@ -71,7 +71,7 @@ def held_out_map(model: torch.nn.Module, count: int, batch: int = 100) -> float:
 def detect(model: torch.nn.Module, images: np.ndarray) -> list[Detections]:
     """uint8 pages ``[B, H, W]`` -> per page, the detections kept by the score threshold and class-wise NMS."""
     with torch.inference_mode():
-        boxes, scores, classes = model(model.normalize(torch.from_numpy(images)))
+        boxes, scores, classes = model(model.normalize(torch.tensor(images)))
     kept = []
     for page_boxes, page_scores, page_classes in zip(boxes, scores, classes, strict=True):
         confident = page_scores >= SCORE_THRESHOLD

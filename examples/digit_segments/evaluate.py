@@ -63,7 +63,7 @@ def load_model(build: Path) -> torch.nn.Module:
 def segment(model: torch.nn.Module, images: np.ndarray) -> np.ndarray:
     """uint8 pages ``[B, H, W]`` -> predicted classes ``[B, H, W]`` (0 background, d + 1 digit d)."""
     with torch.inference_mode():
-        return model(model.normalize(torch.from_numpy(images))).argmax(dim=1).numpy()
+        return model(model.normalize(torch.tensor(images))).argmax(dim=1).numpy()
 
 
 def held_out_ious(model: torch.nn.Module, count: int, batch: int = 50) -> np.ndarray:
