@@ -16,7 +16,7 @@ from PIL import Image
 from markit.client.annotate import annotate
 from markit.client.client import Reply, TorchServeClient
 
-__all__ = ["faces", "sideways"]
+__all__ = ["digit_pages", "faces", "sideways"]
 
 REPO = Path(__file__).resolve().parents[1]
 DRAWN = REPO / ".run" / "demo"
@@ -41,6 +41,29 @@ def faces(client: TorchServeClient) -> None:
     print(f"  max_detections 1 -> {[d['score'] for d in one.body['detections']]}")
     low = client.predict_base64("faces", group, threshold=0.1)
     print(f"  threshold 0.1 -> HTTP {low.status}: {low.body['message']}")
+
+
+def digit_pages(client: TorchServeClient) -> None:
+    print("\n== digits on a page: a detector and a segmenter trained here on pages of scikit-learn's digits")
+    for model, figure in (("digit_boxes", "map50"), ("digit_segments", "miou")):
+        metadata = client.describe(model)["spec"]["metadata"]
+        print(f"  {model}: held-out {figure} {metadata[figure]} on {metadata['heldout_canvases']} pages "
+              f"(examples/{model}/evaluate.py prints it)")
+    page_path = REPO / "examples" / "digit_boxes" / "build" / "golden" / "canvas_1.png"
+    page = page_path.read_bytes()
+    boxes = client.predict_bytes("digit_boxes", page, "image/png")
+    found = sorted(boxes.body["detections"], key=lambda d: d["box"]["x1"])
+    print(f"  {page_path.name} -> digit_boxes: " + ", ".join(f"{d['label']} ({d['score']:.2f})" for d in found)
+          + "  (left to right)")
+    show(page, boxes, "digit_boxes.png")
+    only = client.predict_base64("digit_boxes", page, classes=found[0]["label"])
+    print(f"  classes={found[0]['label']!r} -> {[d['label'] for d in only.body['detections']]}")
+    pixels = client.predict_base64("digit_segments", page, probability_of=found[0]["label"])
+    shares = ", ".join(f"{c['label']} {c['fraction']:.1%}" for c in pixels.body["classes"])
+    probability = pixels.body["probability"]
+    print(f"  {page_path.name} -> digit_segments: {shares}; a {probability['width']}x{probability['height']} probability "
+          f"map of {probability['label']!r} beside the {pixels.body['mask']['width']}x{pixels.body['mask']['height']} mask")
+    show(page, pixels, "digit_segments.png")
 
 
 def show(photo: bytes, reply: Reply, name: str) -> None:

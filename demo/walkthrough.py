@@ -1,7 +1,7 @@
 """What scripts/demo.sh prints: real photos through a running TorchServe, every input form, a standard
 client, the same archive on the KServe runtime, a bad request, the archive's own description, and what the
 wrong normalization constants would do; then digits, sentences, weather, words -> n-best pronunciations, and
-faces found in photos (drawn into .run/demo/).
+faces found in photos and digits on pages (each drawn into .run/demo/).
 
     python -m demo --inference http://127.0.0.1:8080 --management http://127.0.0.1:8081 \\
         --key-file key_file.json --archive model_store/efficientnet_lite0.mar
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     client = TorchServeClient(args.inference, args.management, args.key_file)
     for model in (MODEL, "digits", "digits_eager", "minilm_embeddings", "minilm_topics", "weather_seattle", "weather_sf", "g2p_en",
-                  "faces"):
+                  "faces", "digit_boxes", "digit_segments"):
         wait_until_ready(client, model)
     describe(client)
     served = classify_photos(client)
@@ -61,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     weather(client)
     pronunciations(client)
     vision.faces(client)
+    vision.digit_pages(client)
     return 0
 
 

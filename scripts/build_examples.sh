@@ -3,7 +3,8 @@
 #   ./scripts/build_examples.sh [DIR]
 # EfficientNet-Lite0 (ONNX), digits (trained here, torch.export + eager), weather forecasters for Seattle
 # and San Francisco (trained here), English G2P (g2p-en's weights ported, TorchScript), faces (MTCNN ported,
-# object detection), MiniLM embeddings and topics (AOTInductor; transformers at build only).
+# object detection), a digit detector and a digit segmenter (trained here, torch.export), MiniLM embeddings and
+# topics (AOTInductor; transformers at build only).
 set -euo pipefail
 if [[ "${1:-}" == -h || "${1:-}" == --help ]]; then sed -n '2,/^set /s/^# \{0,1\}//p' "$0"; exit 0; fi
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -27,6 +28,9 @@ python examples/g2p_en/port.py --output "$out"
 echo "== faces: facenet-pytorch's MTCNN ported to torch (its weight files read, never imported), then its archive"
 python examples/faces/weights.py --output examples/faces/build
 python -m markit.builder examples/faces/spec.yaml --output "$out"
+echo "== digits on a page: a detector and a segmenter trained here on canvases of scikit-learn's digits"
+python examples/digit_boxes/train.py --store "$out"
+python examples/digit_segments/train.py --store "$out"
 for text_model in minilm_embeddings minilm_topics; do
   echo "== building $text_model from examples/$text_model/spec.yaml (transformers at build only)"
   python -m markit.builder "examples/$text_model/spec.yaml" --output "$out"

@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
+from markit.tasks.object_detection.nms import batched_nms, box_iou
+
 HERE = Path(__file__).resolve().parent
 HELD_OUT_SEED = 2024    # held-out canvases: the train.py printout and this script draw the same pages
 SCORE_THRESHOLD = 0.05
@@ -81,27 +83,10 @@ def detect(model: torch.nn.Module, images: np.ndarray) -> list[Detections]:
     return kept
 
 
-def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Pairwise IoU ``[n, m]`` of boxes ``[n, 4]`` and ``[m, 4]`` (x1, y1, x2, y2)."""
-    top_left = torch.maximum(a[:, None, :2], b[None, :, :2])
-    bottom_right = torch.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = (bottom_right - top_left).clamp(min=0).prod(dim=2)
-    area_a = (a[:, 2:] - a[:, :2]).clamp(min=0).prod(dim=1)
-    area_b = (b[:, 2:] - b[:, :2]).clamp(min=0).prod(dim=1)
-    return inter / (area_a[:, None] + area_b[None, :] - inter).clamp(min=1e-9)
-
-
 def class_nms(boxes: torch.Tensor, scores: torch.Tensor, classes: torch.Tensor, iou: float) -> torch.Tensor:
-    """Indices kept by greedy NMS run per class, best score first: a box is dropped when a better-scored box
-    of the same class overlaps it by more than ``iou``. Boxes of different classes never suppress each other."""
-    order = scores.argsort(descending=True, stable=True)
-    overlaps = box_iou(boxes[order], boxes[order])
-    same = classes[order][:, None] == classes[order][None, :]
-    keep = torch.ones(len(order), dtype=torch.bool)
-    for i in range(len(order)):
-        if keep[i]:
-            keep[i + 1:] &= ~((overlaps[i, i + 1:] > iou) & same[i, i + 1:])
-    return order[keep]
+    """Indices kept by class-wise NMS, best score first: the object_detection task's own (torchvision's semantics),
+    so the figure printed here is of the answers the archive gives."""
+    return batched_nms(boxes, scores, classes, iou)
 
 
 def average_precision(recall: np.ndarray, precision: np.ndarray) -> float:

@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=900)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--heldout", type=int, default=500, help="held-out canvases the printed mAP is measured on")
+    parser.add_argument("--store", type=Path, help="then build digit_boxes.mar from spec.yaml into this model store")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     canvases, evaluate = sibling("canvases"), sibling("evaluate")
@@ -80,7 +81,19 @@ def main(argv: list[str] | None = None) -> int:
     metrics = {"map50": round(score, 4), "heldout_canvases": args.heldout, "train_cpu_seconds": round(seconds, 1),
                "steps": args.steps, "batch": args.batch, "seed": SEED}
     (build / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n", encoding="utf-8")
+    if args.store is not None:
+        answers = json.loads((build / "golden" / "expected.json").read_text(encoding="utf-8"))
+        golden = [{"input": item["input"], "expected": {"detections": [_answered(d) for d in item["detections"]]}, "tolerance": 0.01}
+                  for item in answers]
+        sibling("archive").build_into(HERE / "spec.yaml", args.store, build, golden,
+                                      {"map50": metrics["map50"], "heldout_canvases": args.heldout})
     return 0
+
+
+def _answered(detection: dict) -> dict:
+    """A detection of expected.json as the object_detection task answers it."""
+    return {"label": str(detection["digit"]), "score": detection["score"],
+            "box": dict(zip(("x1", "y1", "x2", "y2"), detection["box"], strict=True))}
 
 
 def write_artifacts(build: Path, canvases: ModuleType) -> None:

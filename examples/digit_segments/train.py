@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=650)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--heldout", type=int, default=300, help="held-out canvases the printed mIoU is measured on")
+    parser.add_argument("--store", type=Path, help="then build digit_segments.mar from spec.yaml into this model store")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     evaluate = load_path(HERE / "evaluate.py", "digit_segments_evaluate")
@@ -84,7 +85,25 @@ def main(argv: list[str] | None = None) -> int:
                "heldout_canvases": args.heldout, "train_cpu_seconds": round(seconds, 1), "steps": args.steps,
                "batch": args.batch, "seed": SEED}
     (build / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n", encoding="utf-8")
+    if args.store is not None:
+        archive = load_path(HERE.parent / "digit_boxes" / "archive.py", "digit_boxes_archive")
+        archive.build_into(HERE / "spec.yaml", args.store, build, golden_answers(build / "golden"),
+                           {"miou": metrics["miou"], "heldout_canvases": args.heldout})
     return 0
+
+
+def golden_answers(directory: Path) -> list[dict]:
+    """The golden pages with the classes the model finds on them and each one's share of the page, as the
+    semantic_segmentation task answers them (largest first), from the predicted class maps write_golden saved."""
+    labels = ["background", *(str(digit) for digit in range(10))]
+    golden = []
+    for item in json.loads((directory / "expected.json").read_text(encoding="utf-8")):
+        predicted = np.asarray(Image.open(directory / item["expected"]))
+        counts = np.bincount(predicted.reshape(-1), minlength=len(labels))
+        classes = [{"label": labels[index], "index": int(index), "fraction": round(float(counts[index]) / predicted.size, 6)}
+                   for index in np.argsort(-counts, kind="stable") if counts[index]]
+        golden.append({"input": item["input"], "expected": {"classes": classes}, "tolerance": 0.001})
+    return golden
 
 
 def write_artifacts(build: Path, canvases: ModuleType) -> None:
