@@ -44,6 +44,7 @@ __all__ = [
     "REDUCING_GAP",
     "ImagePreprocessing",
     "center_crop",
+    "check_channels",
     "check_image_pixels",
     "decode_image",
     "decode_scaled",
@@ -86,10 +87,7 @@ class ImagePreprocessing(Section):
 
     @model_validator(mode="after")
     def _per_channel(self) -> ImagePreprocessing:
-        channels = COLOR_MODES[self.color_mode]
-        if len(self.mean) != channels or len(self.std) != channels:
-            raise ValueError(f"mean and std need {channels} value(s) for color_mode {self.color_mode}, "
-                             f"got {len(self.mean)} and {len(self.std)}")
+        check_channels(self.color_mode, self.mean, self.std)
         return self
 
     def apply(self, data: bytes, max_pixels: int) -> torch.Tensor:
@@ -107,6 +105,13 @@ class ImagePreprocessing(Section):
             if self.center_crop is not None:
                 image = center_crop(image, self.center_crop)
         return to_tensor(image, self.mean, self.std)
+
+
+def check_channels(color_mode: str, mean: Sequence[float], std: Sequence[float]) -> None:
+    """``ValueError`` unless ``mean`` and ``std`` have one value per channel of ``color_mode``."""
+    channels = COLOR_MODES[color_mode]
+    if len(mean) != channels or len(std) != channels:
+        raise ValueError(f"mean and std need {channels} value(s) for color_mode {color_mode}, got {len(mean)} and {len(std)}")
 
 
 def decode_image(data: bytes, max_pixels: int) -> Image.Image:

@@ -18,7 +18,7 @@ from pydantic import Field, model_validator
 
 from ...core.errors import BadInput
 from ...core.section import Section
-from .images import COLOR_MODES, INTERPOLATIONS, ColorMode, Interpolation, Pixels, decode_scaled, to_color_mode, to_tensor
+from .images import INTERPOLATIONS, ColorMode, Interpolation, Pixels, check_channels, decode_scaled, to_color_mode, to_tensor
 
 __all__ = ["Fitted", "PhotoPreprocessing", "fit", "prepare"]
 
@@ -41,10 +41,7 @@ class PhotoPreprocessing(Section):
 
     @model_validator(mode="after")
     def _consistent(self) -> PhotoPreprocessing:
-        channels = COLOR_MODES[self.color_mode]
-        if len(self.mean) != channels or len(self.std) != channels:
-            raise ValueError(f"mean and std need {channels} value(s) for color_mode {self.color_mode}, "
-                             f"got {len(self.mean)} and {len(self.std)}")
+        check_channels(self.color_mode, self.mean, self.std)
         if (self.size is None) != (self.geometry == "none"):
             raise ValueError(f"size is {'required' if self.size is None else 'not taken'} with geometry {self.geometry}")
         return self
