@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
 __all__ = ["main"]
 
-COMMANDS = ("compare", "sweep", "load", "fault", "engines", "g2p", "reliability")
+COMMANDS = ("compare", "sweep", "load", "fault", "engines", "g2p", "stages", "reliability")
 EXAMPLE_SPEC = REPO / "examples" / "efficientnet_lite0" / "spec.yaml"
 
 
@@ -136,6 +136,10 @@ def _parser() -> argparse.ArgumentParser:
     g2p.add_argument("--seconds", type=float, default=10.0, help="each closed-loop window (default 10)")
     g2p.add_argument("--warmup", type=float, default=3.0, help="warm-up before each window (default 3)")
     g2p.add_argument("--unloaded-requests", type=int, default=30, help="sequential requests for the unloaded p50 (default 30)")
+    stages = commands.add_parser("stages", help="where one request's time goes, stage by stage, in process")
+    stages.add_argument("pairs", nargs="+", metavar="ARCHIVE=BODY", type=Path,
+                        help="an archive and the image file sent to it, e.g. model_store/faces.mar=examples/faces/build/group.png")
+    stages.add_argument("--repeat", type=int, default=30, help="requests measured per pair, after 3 of warm-up (default 30)")
     reliability = commands.add_parser("reliability", help="the reliability report over an archive of every task")
     reliability.add_argument("--store", type=Path, default=REPO / "model_store", help="a store holding the example archives")
     reliability.add_argument("--soak-seconds", type=float, default=300.0, help="the soak's length (default 300)")
@@ -156,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args_list.insert(0, "compare")
     args = _parser().parse_args(args_list)
     run = {"compare": _compare, "sweep": _sweep, "load": _load, "fault": _fault, "engines": _engines, "g2p": _g2p,
-           "reliability": _reliability}[args.command]
+           "stages": _stages, "reliability": _reliability}[args.command]
     name = _results_name(args)
     try:
         with tempfile.TemporaryDirectory(prefix="bench-build-") as built:
@@ -231,6 +235,23 @@ def _engines(args: argparse.Namespace, built: Path) -> int:
     options = EngineOptions(body=_body(args), connections=args.connections, seconds=args.seconds, warmup=args.warmup,
                             rounds=args.rounds, unloaded_requests=args.unloaded_requests, processes=tuple(args.processes))
     print(render_engines(archive, options, measure_engines(archive, options, _progress), origin))
+    return 0
+
+
+def _stages(args: argparse.Namespace, _built: Path) -> int:
+    from benchmarks.bodies import file_body
+    from benchmarks.report import machine
+    from benchmarks.stages import measure_stages, render_stages
+
+    results = []
+    for pair in args.pairs:
+        archive, sep, body = str(pair).partition("=")
+        if not sep:
+            raise ValueError(f"{pair}: expected ARCHIVE=BODY, e.g. model_store/faces.mar=examples/faces/build/group.png")
+        _progress(f"{archive} <- {body} ...")
+        results.append(measure_stages(Path(archive), file_body(Path(body)), args.repeat))
+    print(machine())
+    print(render_stages(results, args.repeat))
     return 0
 
 
