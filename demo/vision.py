@@ -49,7 +49,7 @@ def digit_pages(client: TorchServeClient) -> None:
         metadata = client.describe(model)["spec"]["metadata"]
         print(f"  {model}: held-out {figure} {metadata[figure]} on {metadata['heldout_canvases']} pages "
               f"(examples/{model}/evaluate.py prints it)")
-    page_path = REPO / "examples" / "digit_boxes" / "build" / "golden" / "canvas_1.png"
+    page_path = REPO / "examples" / "digit_boxes" / "build" / "golden" / "canvas_0.png"
     page = page_path.read_bytes()
     boxes = client.predict_bytes("digit_boxes", page, "image/png")
     found = sorted(boxes.body["detections"], key=lambda d: d["box"]["x1"])

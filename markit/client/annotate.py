@@ -42,8 +42,9 @@ def _boxed(image: Image.Image, detections: Sequence[Mapping[str, Any]]) -> Image
         box = detection["box"]
         draw.rectangle((box["x1"], box["y1"], box["x2"], box["y2"]), outline=color, width=width)
         draw.text((box["x1"] + width, box["y1"] + width), f"{detection['label']} {detection['score']:.2f}", fill=color)
+        radius = max(1.0, (box["x2"] - box["x1"]) / 30)  # points in proportion to their object
         for x, y in (detection.get("keypoints") or {}).values():
-            draw.ellipse((x - 2 * width, y - 2 * width, x + 2 * width, y + 2 * width), fill=color)
+            draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=color)
     return image
 
 
