@@ -39,7 +39,7 @@ class StageTimes:
     archive: str
     body: str
     milliseconds: dict[str, float]  # each stage's median
-    found: int  # detections, or classes present, in the answer
+    found: int  # detections, classes present, or labels, in the answer
 
     @property
     def total(self) -> float:
@@ -61,7 +61,7 @@ def measure_stages(archive: Path, body: Body, repeat: int = 30, warmup: int = 3)
             if round_ >= warmup:
                 for stage, seconds in times.items():
                     samples[stage].append(seconds * 1000)
-    found = len(answer.get("detections", answer.get("classes", [])))
+    found = len(answer.get("detections", answer.get("classes", answer.get("predictions", []))))
     return StageTimes(archive.name, body.label, {stage: statistics.median(samples[stage]) for stage in STAGES}, found)
 
 
