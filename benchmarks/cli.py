@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
 __all__ = ["main"]
 
-COMMANDS = ("compare", "sweep", "load", "fault", "engines", "g2p", "stages", "reliability")
+COMMANDS = ("compare", "sweep", "load", "fault", "engines", "g2p", "stages", "detectors", "reliability")
 EXAMPLE_SPEC = REPO / "examples" / "efficientnet_lite0" / "spec.yaml"
 
 
@@ -140,6 +140,16 @@ def _parser() -> argparse.ArgumentParser:
     stages.add_argument("pairs", nargs="+", metavar="ARCHIVE=BODY", type=Path,
                         help="an archive and the image file sent to it, e.g. model_store/faces.mar=examples/faces/build/group.png")
     stages.add_argument("--repeat", type=int, default=30, help="requests measured per pair, after 3 of warm-up (default 30)")
+    detectors = commands.add_parser("detectors", help="ours against TorchServe's stock object_detector on the same graph")
+    detectors.add_argument("--archive", type=Path, default=REPO / "model_store" / "digit_boxes.mar",
+                           help="the digit detector's archive (default model_store/digit_boxes.mar: build_examples.sh builds it)")
+    detectors.add_argument("--body", type=Path, default=REPO / "examples" / "digit_boxes" / "build" / "golden" / "canvas_0.png",
+                           help="the page sent (default: a held-out page of five digits that train.py writes)")
+    detectors.add_argument("--connections", type=int, default=8, help="closed-loop requests in flight (default 8)")
+    detectors.add_argument("--rounds", type=int, default=3, help="rounds on fresh servers (default 3)")
+    detectors.add_argument("--seconds", type=float, default=10.0, help="each closed-loop window (default 10)")
+    detectors.add_argument("--warmup", type=float, default=3.0, help="warm-up before each window (default 3)")
+    detectors.add_argument("--unloaded-requests", type=int, default=30, help="sequential requests for the unloaded p50 (default 30)")
     reliability = commands.add_parser("reliability", help="the reliability report over an archive of every task")
     reliability.add_argument("--store", type=Path, default=REPO / "model_store", help="a store holding the example archives")
     reliability.add_argument("--soak-seconds", type=float, default=300.0, help="the soak's length (default 300)")
@@ -160,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args_list.insert(0, "compare")
     args = _parser().parse_args(args_list)
     run = {"compare": _compare, "sweep": _sweep, "load": _load, "fault": _fault, "engines": _engines, "g2p": _g2p,
-           "stages": _stages, "reliability": _reliability}[args.command]
+           "stages": _stages, "detectors": _detectors, "reliability": _reliability}[args.command]
     name = _results_name(args)
     try:
         with tempfile.TemporaryDirectory(prefix="bench-build-") as built:
@@ -252,6 +262,19 @@ def _stages(args: argparse.Namespace, _built: Path) -> int:
         results.append(measure_stages(Path(archive), file_body(Path(body)), args.repeat))
     print(machine())
     print(render_stages(results, args.repeat))
+    return 0
+
+
+def _detectors(args: argparse.Namespace, built: Path) -> int:
+    from benchmarks.bodies import file_body
+    from benchmarks.detectors import DetectorOptions, measure_detectors, render_detectors
+
+    if not args.archive.is_file():
+        raise ValueError(f"{args.archive} does not exist: ./scripts/build_examples.sh builds it (or pass --archive)")
+    options = DetectorOptions(body=file_body(args.body), connections=args.connections, seconds=args.seconds, warmup=args.warmup,
+                              rounds=args.rounds, unloaded_requests=args.unloaded_requests)
+    runs = measure_detectors(args.archive, REPO / "examples" / "digit_boxes", options, _progress, built)
+    print(render_detectors(args.archive, options, runs))
     return 0
 
 
