@@ -7,6 +7,7 @@ import io
 import json
 import re
 import shutil
+import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -38,6 +39,15 @@ def png_bytes(color: tuple[int, int, int], size: tuple[int, int] = (40, 30), mod
     buffer = io.BytesIO()
     Image.new(mode, size, color).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def train_example(example: Path, output: Path) -> str:
+    """Run an example's ``train.py --output OUTPUT`` (its build/ goes there); what it printed. Fails the test on a
+    non-zero exit, with its output."""
+    run = subprocess.run([sys.executable, str(example / "train.py"), "--output", str(output)],
+                         capture_output=True, text=True, timeout=600, check=False)
+    assert run.returncode == 0, run.stdout + run.stderr
+    return run.stdout
 
 
 def import_file(path: Path, name: str) -> ModuleType:

@@ -15,7 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers import REPO, import_file
+from helpers import REPO, import_file, train_example
 
 EXAMPLE = REPO / "examples" / "digit_segments"
 MIOU_FLOOR = 0.75   # measured 0.8353 here; calling every pixel background scores 0.08
@@ -25,10 +25,7 @@ MIOU_FLOOR = 0.75   # measured 0.8353 here; calling every pixel background score
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """(the --output directory, what train.py printed)."""
     output = tmp_path_factory.mktemp("digit_segments")
-    run = subprocess.run([sys.executable, str(EXAMPLE / "train.py"), "--output", str(output)],
-                         capture_output=True, text=True, timeout=600, check=False)
-    assert run.returncode == 0, run.stdout + run.stderr
-    return output, run.stdout
+    return output, train_example(EXAMPLE, output)
 
 
 @pytest.fixture(scope="module")
