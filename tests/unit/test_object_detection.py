@@ -217,3 +217,18 @@ def test_nms_keeps_the_best_of_each_overlapping_group_and_only_those():
     for dropped in set(range(200)) - set(kept.tolist()):  # each dropped box lies under a better kept one of its class
         assert any(same[dropped, k] and overlaps[dropped, k] > 0.4 and scores[k] >= scores[dropped] for k in kept.tolist())
     assert nms(torch.tensor([[0.0, 0, 10, 10], [0, 0, 10, 10]]), torch.tensor([0.5, 0.5]), 0.5).tolist() == [0]
+
+
+@pytest.mark.parametrize("count", [30, 200])
+def test_the_python_pass_for_few_candidates_keeps_what_the_torch_pass_keeps(count, monkeypatch):
+    from markit.tasks.object_detection import nms as module
+
+    generator = torch.Generator().manual_seed(count)
+    corners = torch.rand(count, 2, generator=generator) * 60
+    boxes = torch.cat([corners, corners + 5 + torch.rand(count, 2, generator=generator) * 30], dim=1)
+    scores, classes = torch.rand(count, generator=generator), torch.randint(0, 2, (count,), generator=generator)
+    monkeypatch.setattr(module, "FEW", 10**6)
+    in_python = batched_nms(boxes, scores, classes, 0.3)
+    monkeypatch.setattr(module, "FEW", 0)
+    in_torch = batched_nms(boxes, scores, classes, 0.3)
+    assert in_python.tolist() == in_torch.tolist() and len(in_torch) < count

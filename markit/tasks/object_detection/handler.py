@@ -143,15 +143,16 @@ class ObjectDetector(TaskHandler):
     def postprocess(self, output: Candidates, item: Decoded[Photo]) -> dict[str, Any]:
         photo = item.detail
         kept = self.kept(output, photo.asked)
-        boxes = photo.fitted.boxes_to_photo(output.boxes[kept].float())
-        points = photo.fitted.points_to_photo(output.keypoints[kept].float()) if output.keypoints is not None else None
+        boxes = photo.fitted.boxes_to_photo(output.boxes[kept].float()).tolist()  # one conversion each, not per value
+        scores, classes = output.scores[kept].float().tolist(), output.classes[kept].tolist()
+        points = photo.fitted.points_to_photo(output.keypoints[kept].float()).tolist() if output.keypoints is not None else None
         detections = []
-        for position, index in enumerate(kept.tolist()):
-            detection = {"label": self._label(int(output.classes[index])), "score": round(float(output.scores[index]), 6),
-                         "box": dict(zip(("x1", "y1", "x2", "y2"), (round(v, 2) for v in boxes[position].tolist()), strict=True))}
+        for position, (box, score, index) in enumerate(zip(boxes, scores, classes, strict=True)):
+            detection = {"label": self._label(index), "score": round(score, 6),
+                         "box": {"x1": round(box[0], 2), "y1": round(box[1], 2), "x2": round(box[2], 2), "y2": round(box[3], 2)}}
             if points is not None:
                 detection["keypoints"] = {name: [round(x, 2), round(y, 2)]
-                                          for name, (x, y) in zip(self.keypoint_names, points[position].tolist(), strict=True)}
+                                          for name, (x, y) in zip(self.keypoint_names, points[position], strict=True)}
             detections.append(detection)
         return {"detections": detections, "image": {"width": photo.fitted.width, "height": photo.fitted.height},
                 "model": self.archive.summary}

@@ -12,6 +12,7 @@ import torch
 __all__ = ["MAX_CANDIDATES", "batched_nms", "box_iou", "nms"]
 
 MAX_CANDIDATES = 4096  # an IoU matrix of 4096^2 floats is 64 MiB; a model's candidates above a threshold are fewer
+FEW = 64  # up to this many candidates the greedy pass runs over Python lists (measured faster), beyond it in torch
 
 
 def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -28,12 +29,30 @@ def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
     """The indices of the boxes kept, highest score first."""
     order = torch.sort(scores, descending=True, stable=True).indices[:MAX_CANDIDATES]
-    overlaps = box_iou(boxes[order].float(), boxes[order].float())
+    if len(order) <= 1:
+        return order
+    suppresses = box_iou(boxes[order].float(), boxes[order].float()) > iou_threshold
+    if len(order) <= FEW:
+        return order[_kept_few(suppresses.tolist())]
     keep = torch.ones(len(order), dtype=torch.bool)
     for index in range(len(order)):
         if keep[index]:
-            keep[index + 1:] &= overlaps[index, index + 1:] <= iou_threshold
+            keep[index + 1:] &= ~suppresses[index, index + 1:]
     return order[keep]
+
+
+def _kept_few(suppresses: list[list[bool]]) -> list[int]:
+    """The greedy pass over a few candidates in plain Python: each tensor step costs microseconds, more than a
+    whole row of list look-ups at this size."""
+    dropped = [False] * len(suppresses)
+    kept = []
+    for index, row in enumerate(suppresses):
+        if dropped[index]:
+            continue
+        kept.append(index)
+        for later in range(index + 1, len(row)):
+            dropped[later] = dropped[later] or row[later]
+    return kept
 
 
 def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, classes: torch.Tensor, iou_threshold: float) -> torch.Tensor:
