@@ -296,11 +296,11 @@ def _body(tensors: list[_Tensor], index: int, named: bool) -> Payload:
         row = tensors[0].row(index)
         if isinstance(row, bytes):
             return _raw(row)
-        return Payload({"body": _json_row(tensors[0], index)}, {"body": JSON_TYPE})
-    return Payload({"body": {tensor.name: _json_row(tensor, index) for tensor in tensors}}, {"body": JSON_TYPE})
+        return Payload({"body": _instance_row(tensors[0], index)}, {"body": JSON_TYPE})
+    return Payload({"body": {tensor.name: _instance_row(tensor, index) for tensor in tensors}}, {"body": JSON_TYPE})
 
 
-def _json_row(tensor: _Tensor, index: int) -> Any:
+def _instance_row(tensor: _Tensor, index: int) -> Any:
     """Row ``index`` as a task reads it: numbers as an array, BYTES elements as their UTF-8 text."""
     row = tensor.row(index)
     return _text(row, tensor.name) if tensor.datatype == "BYTES" else row

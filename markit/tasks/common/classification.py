@@ -13,7 +13,7 @@ from pydantic import Field
 from ...core.errors import ArchiveError
 from ...core.section import Section
 
-__all__ = ["Classification", "Labels", "Postprocess", "top_k"]
+__all__ = ["Classification", "Labels", "Postprocess", "some_labels", "top_k"]
 
 
 class Labels(Section):
@@ -59,3 +59,9 @@ def top_k(logits: torch.Tensor, rule: Classification, k: int | None = None) -> l
         for p, i in zip(values.tolist(), indices.tolist(), strict=True)
         if p >= rule.threshold
     ]
+
+
+def some_labels(labels: Sequence[str], count: int = 8) -> str:
+    """The first ``count`` labels, quoted, for a message that names what a request may ask for."""
+    shown = ", ".join(repr(label) for label in labels[:count])
+    return shown + (f", ... {len(labels)} in all" if len(labels) > count else "")

@@ -9,8 +9,9 @@ points and masks go back to the photo's pixel coordinates.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import torch
 from PIL import Image
@@ -20,7 +21,7 @@ from ...core.errors import BadInput
 from ...core.section import Section
 from .images import INTERPOLATIONS, ColorMode, Interpolation, Pixels, check_channels, decode_scaled, to_color_mode, to_tensor
 
-__all__ = ["Fitted", "PhotoPreprocessing", "fit", "prepare"]
+__all__ = ["Fitted", "PhotoPreprocessing", "fit", "over_photos", "prepare"]
 
 
 class PhotoPreprocessing(Section):
@@ -99,3 +100,11 @@ def prepare(data: bytes, preprocessing: PhotoPreprocessing, max_pixels: int) -> 
     image = to_color_mode(image, preprocessing.color_mode)
     fitted_image, fitted = fit(image, preprocessing.geometry, preprocessing.size, preprocessing.pad_value, preprocessing.interpolation)
     return to_tensor(fitted_image, preprocessing.mean, preprocessing.std), fitted
+
+
+def over_photos(items: Sequence[Any], geometry: str, run: Callable[[torch.Tensor], Sequence[Any]]) -> list[Any]:
+    """``run`` (the model over a batch -> one result per photo) once over the decoded photos' stacked tensors; with
+    ``geometry: none`` the photos differ in size, so each runs on its own."""
+    if geometry == "none":
+        return [found for item in items for found in run(item.tensor[None])]
+    return list(run(torch.stack([item.tensor for item in items])))

@@ -24,7 +24,8 @@ from ...core.loading import LoadedModel
 from ...core.payload import Payload, binary_input, parse_int_option, parse_number_option
 from ...core.unpacked import UnpackedArchive
 from ...protocols.typed_outputs import TypedOutput
-from ..common.photos import Fitted, prepare
+from ..common.classification import some_labels
+from ..common.photos import Fitted, over_photos, prepare
 from .manifest import ObjectDetectionSpec
 from .nms import batched_nms
 
@@ -107,15 +108,13 @@ class ObjectDetector(TaskHandler):
         index = {label: position for position, label in enumerate(self.labels)}
         unknown = [name for name in names if name not in index]
         if unknown:
-            raise BadInput(f"classes: {unknown[0]!r} is not one of this model's labels ({_some(self.labels)})")
+            raise BadInput(f"classes: {unknown[0]!r} is not one of this model's labels ({some_labels(self.labels)})")
         return frozenset(index[name] for name in names)
 
     # -- the batch ------------------------------------------------------------------------------
     def forward(self, items: list[Decoded]) -> Sequence[Candidates]:
         """The model once over the batch; with ``geometry: none`` photos differ in size, so each runs on its own."""
-        if self.preprocessing.geometry == "none":
-            return [found for item in items for found in self._candidates(item.tensor[None])]
-        return self._candidates(torch.stack([item.tensor for item in items]))
+        return over_photos(items, self.preprocessing.geometry, self._candidates)
 
     def _candidates(self, batch: torch.Tensor) -> list[Candidates]:
         with torch.inference_mode():
@@ -194,11 +193,6 @@ def _column(values: Any) -> Any:
         return [value for detection in answer["detections"] for value in values(detection)]
 
     return row
-
-
-def _some(labels: Sequence[str], count: int = 8) -> str:
-    shown = ", ".join(repr(label) for label in labels[:count])
-    return shown + (f", ... {len(labels)} in all" if len(labels) > count else "")
 
 
 HANDLER = ObjectDetector  # the task's one handler class, found by markit.tasks.handler_class

@@ -27,7 +27,8 @@ from ...core.loading import LoadedModel
 from ...core.payload import Payload, binary_input, parse_int_option
 from ...core.unpacked import UnpackedArchive
 from ...protocols.typed_outputs import TypedOutput
-from ..common.photos import Fitted, prepare
+from ..common.classification import some_labels
+from ..common.photos import Fitted, over_photos, prepare
 from .manifest import SemanticSegmentationSpec
 
 __all__ = ["Asked", "Segmenter", "png_array"]
@@ -87,16 +88,12 @@ class Segmenter(TaskHandler):
         if isinstance(label, (bytes, bytearray)):
             label = bytes(label).decode("utf-8", "replace")
         if label not in self.labels:
-            shown = ", ".join(repr(name) for name in self.labels[:8])
-            raise BadInput(f"probability_of: {str(label)[:40]!r} is not one of this model's labels ({shown}"
-                           f"{', ...' if len(self.labels) > 8 else ''})")
+            raise BadInput(f"probability_of: {str(label)[:40]!r} is not one of this model's labels ({some_labels(self.labels)})")
         return Asked(self.labels.index(label), side)
 
     def forward(self, items: list[Decoded]) -> Sequence[torch.Tensor]:
         """The model once over the batch; with ``geometry: none`` photos differ in size, so each runs on its own."""
-        if self.preprocessing.geometry == "none":
-            return [self._logits(item.tensor[None])[0] for item in items]
-        return self._logits(torch.stack([item.tensor for item in items]))
+        return over_photos(items, self.preprocessing.geometry, self._logits)
 
     def _logits(self, batch: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
