@@ -3,10 +3,8 @@ archives built by the real builder. Its logs are attached to the report of any f
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,32 +12,11 @@ import pytest
 
 from harness import KServeRuntimeProcess, TorchServeProcess
 from markit.builder import build_archive
-from markit.core.manifest import identity_of
 
 from helpers import REPO, write_tiny_spec
+from integration_helpers import SHADOW_MESSAGE, quiet, rewrite_manifest
 
 EXAMPLE = REPO / "examples" / "efficientnet_lite0"
-SHADOW_MESSAGE = "SHADOW COPY IMPORTED: the archive's own code was shadowed"
-
-
-def quiet(_: str) -> None:
-    pass
-
-
-def rewrite_manifest(source: Path, target: Path, change) -> None:
-    """Copy an archive with ``change(spec)`` applied to its manifest, as if built so (the files' hashes stay
-    valid, the identity is recomputed)."""
-    with zipfile.ZipFile(source) as original, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as copy:
-        for info in original.infolist():
-            data = original.read(info)
-            if info.filename == "manifest.json":
-                manifest = json.loads(data)
-                change(manifest["spec"])
-                manifest["identity"] = identity_of(manifest)
-                data = json.dumps(manifest).encode()
-            copy.writestr(info, data)
-
-
 @pytest.fixture(scope="session")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """efficientnet_lite0.mar from the example spec, and tiny.mar with a long batch delay so batches form."""

@@ -20,8 +20,8 @@ from harness import KServeRuntimeProcess
 from harness.ports import free_ports
 from markit.archive.verify import verify_mar
 
-from conftest import rewrite_manifest
 from helpers import REPO, png_bytes
+from integration_helpers import rewrite_manifest
 
 pytestmark = pytest.mark.integration
 

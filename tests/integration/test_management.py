@@ -22,8 +22,8 @@ from markit.builder import build_archive
 from markit.client import TorchServeClient
 from markit.client.tokens import KeyFile
 
-from conftest import quiet
 from helpers import REPO, png_bytes, reference_answer, write_tiny_spec
+from integration_helpers import quiet
 
 pytestmark = pytest.mark.integration
 

@@ -12,8 +12,8 @@ import requests
 import skimage
 from PIL import Image
 
-from conftest import SHADOW_MESSAGE
 from helpers import concurrently, png_bytes, reference_answer
+from integration_helpers import SHADOW_MESSAGE
 
 pytestmark = pytest.mark.integration
 

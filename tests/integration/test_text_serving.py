@@ -9,8 +9,8 @@ import os
 import pytest
 import torch
 
-from conftest import SHADOW_MESSAGE
 from helpers import concurrently
+from integration_helpers import SHADOW_MESSAGE
 
 pytestmark = pytest.mark.integration
 
