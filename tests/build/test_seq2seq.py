@@ -168,7 +168,7 @@ def test_a_class_without_decode_step_is_refused(tmp_path):
     ({"symbols": {"input": {"file": "inputs.json", "pad": "<pad>", "map": {"x": "y"}},
                   "output": {"file": "outputs.json", "start": "<s>", "end": "</s>"}}},
      "symbols.input.map.x: map a symbol to one of the table's symbols, got 'y'"),
-    ({"preprocess": {}}, "preprocess: not used by task seq2seq (only by image_classification)"),
+    ({"preprocess": {}}, "preprocess: not used by task seq2seq (only by image_classification, object_detection, semantic_segmentation)"),
 ])
 def test_spec_mistakes_name_the_key(tmp_path, change, message):
     spec = write_seq2seq_spec(tmp_path / "spec")
