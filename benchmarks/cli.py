@@ -2,7 +2,8 @@
 
     compare  (default) every ratio of the speed goals, side by side in rounds: ours / the stock
              handler tuned the same, ours / the stock handler on TorchServe's defaults, served /
-             in-process ceiling, open-loop p99 / unloaded p50, 12-MP full decode / ours
+             in-process ceiling, open-loop p99 / unloaded p50, 12-MP full decode / ours; then each
+             detector served (detections/s, p99, each stage's cost) and ours / the stock object_detector
     sweep    workers x torch threads x batch size x batch delay for one archive: a table and the
              serving: section it recommends for this machine
     load     one archive with its own settings: closed loop, unloaded latency, open loop
@@ -91,6 +92,9 @@ def _parser() -> argparse.ArgumentParser:
                          help="with --archive: the same archive built with --set preprocess.draft=false")
     compare.add_argument("--no-stock", action="store_true", help="skip the stock handler (no stock venv needed)")
     compare.add_argument("--no-ceiling", action="store_true", help="skip the in-process ceiling")
+    compare.add_argument("--no-detectors", action="store_true", help="skip the detectors and the stock object_detector")
+    compare.add_argument("--detectors-store", type=Path,
+                         help="a store holding faces.mar and digit_boxes.mar built from this checkout (default: build them)")
 
     sweep = commands.add_parser("sweep", parents=[common], help="serving settings chosen by measurement")
     sweep.add_argument("--workers", type=_ints, default=[1, 2], help="worker counts (default 1,2)")
@@ -235,7 +239,28 @@ def _compare(args: argparse.Namespace, built: Path) -> int:
                              with_stock=not args.no_stock, with_ceiling=not args.no_ceiling)
     figures = compare(archive, full, options, _progress)
     print(render(archive, options, figures, origin))
+    if not args.no_detectors:
+        print("\n" + _detection(args, built))
     return 0
+
+
+def _detection(args: argparse.Namespace, built: Path) -> str:
+    """The detectors' part of compare: each detector served and staged, and the stock object_detector."""
+    from benchmarks.bodies import file_body
+    from benchmarks.detection import DETECTORS, STOCK_GRAPH, build_detectors, measure_detection, render_detection
+    from benchmarks.detectors import DetectorOptions
+
+    if args.detectors_store is None:
+        archives = build_detectors(built / "detectors", _progress)
+    else:
+        archives = {name: args.detectors_store / f"{name}.mar" for name in DETECTORS}
+        missing = [str(path) for path in archives.values() if not path.is_file()]
+        if missing:
+            raise ValueError(f"--detectors-store: {missing[0]} does not exist (./scripts/build_examples.sh DIR builds it)")
+    options = DetectorOptions(body=file_body(DETECTORS[STOCK_GRAPH]), connections=args.connections, seconds=args.seconds,
+                              warmup=args.warmup, rounds=args.rounds)
+    return render_detection(measure_detection(archives, options, built / "detection", _progress, with_stock=not args.no_stock),
+                            options)
 
 
 def _engines(args: argparse.Namespace, built: Path) -> int:

@@ -59,7 +59,7 @@ class TorchServeWorker:
     def predict(self, requests: Sequence[LocalRequest]) -> list[LocalResponse]:
         """One batch as a worker answers it: one (status, body) per request."""
         outputs = self.entry.handle(self.receive(requests), self.context)
-        return [LocalResponse(self.context.get_response_status(i)[0], outputs[i]) for i in range(len(requests))]
+        return [LocalResponse(self.context.get_response_status(i)[0], _as_read(outputs[i])) for i in range(len(requests))]
 
     def receive(self, requests: Sequence[LocalRequest]) -> list[dict[str, Any]]:
         """What a worker receives for this batch, with the context set up as TorchServe does."""
@@ -68,6 +68,11 @@ class TorchServeWorker:
         self.context.request_ids = request_ids
         self.context.request_processor = headers
         return inputs
+
+
+def _as_read(body: Any) -> Any:
+    """A body as a client reads it: JSON sent encoded (as the adapter sends it) is parsed back."""
+    return json.loads(body) if isinstance(body, bytes) else body
 
 
 def _wire_request(index: int, request: LocalRequest) -> dict[str, Any]:

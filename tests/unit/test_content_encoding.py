@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from test_torchserve_adapter import batch
+from test_torchserve_adapter import batch, read
 
 from markit.core.batch import BatchCore
 from markit.core.exchange import Request
@@ -53,6 +53,6 @@ def test_an_uncompressed_body_is_answered(handler, headers):
 def test_torchserves_adapter_sees_the_header_and_refuses_the_compressed_request_alone(handler):
     adapter = TorchServeAdapter(handler)
     inputs, context = batch((gzip.compress(BODY), {"Content-Encoding": "gzip"}), (BODY, {}))
-    bodies = adapter.handle(inputs, context)
+    bodies = read(adapter.handle(inputs, context))
     assert [context.get_response_status(i)[0] for i in range(2)] == [415, 200]
     assert "Content-Encoding: gzip" in bodies[0]["message"]

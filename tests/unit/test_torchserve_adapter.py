@@ -60,11 +60,17 @@ def batch(*bodies: tuple[bytes | None, dict[str, str]]) -> tuple[list[dict], Con
     return inputs, context
 
 
+def read(bodies: list) -> list:
+    """The bodies as a client reads them: the adapter sends JSON bodies encoded (compact UTF-8)."""
+    assert all(isinstance(body, bytes) for body in bodies)
+    return [json.loads(body) for body in bodies]
+
+
 def test_statuses_ids_headers_and_the_served_name_cross_the_boundary(adapter):
     good = json.dumps({"x": 2}).encode()
     v2 = json.dumps({"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [5]}]}).encode()
     inputs, context = batch((good, {"X-Trace": "abc"}), (b'{"y": 1}', {}), (v2, {}))
-    bodies = adapter.handle(inputs, context)
+    bodies = read(adapter.handle(inputs, context))
     assert [context.get_response_status(i)[0] for i in range(3)] == [200, 400, 200]
     assert [context.get_response_content_type(i) for i in range(3)] == ["application/json"] * 3  # refusals included
     assert bodies[0]["prediction"] == {"same": 2.0} and "y: unknown feature" in bodies[1]["message"]
@@ -81,7 +87,7 @@ def test_the_management_apis_describe_call_gets_the_public_description(adapter):
 
 def test_a_describe_header_on_a_request_with_a_body_is_inference_and_harms_no_batch_mate(adapter):
     inputs, context = batch((json.dumps({"x": 1}).encode(), {"describe": "True"}), (json.dumps({"x": 2}).encode(), {}))
-    assert [body["prediction"] for body in adapter.handle(inputs, context)] == [{"same": 1.0}, {"same": 2.0}]
+    assert [body["prediction"] for body in read(adapter.handle(inputs, context))] == [{"same": 1.0}, {"same": 2.0}]
 
 
 def test_the_heap_is_trimmed_once_before_the_batch_after_a_large_one(adapter, monkeypatch):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 from collections.abc import Mapping
 from functools import partial
 from typing import Any
@@ -62,7 +63,7 @@ class TorchServeAdapter:
         responses = self.core.answer(requests, self._served(context), metrics)
         for index, response in enumerate(responses):
             _set_status(context, index, response)
-        return [response.body for response in responses]
+        return [_wire(response.body) for response in responses]
 
     def decode_request(self, item: Mapping[str, Any], context: Any, index: int) -> Decoded:
         """Request ``index`` of a TorchServe batch (a plain one) -> model-ready input (raises on bad input)."""
@@ -95,6 +96,18 @@ def _input_bytes(item: Mapping[str, Any], headers: Mapping[str, str]) -> int:
     raw = input_bytes(item)
     declared = headers.get("content-length", "")
     return max(raw, int(declared)) if declared.isdigit() else raw
+
+
+def _wire(body: Any) -> Any:
+    """A JSON body as compact UTF-8 bytes. TorchServe would send it indented, through the standard library's
+    pure-Python encoder (its ``indent``): measured at ~5 % of a small detector's worker time. Anything else
+    (bytes, text, or a body JSON cannot encode) goes as it is, for TorchServe to send or refuse."""
+    if not isinstance(body, (dict, list)):
+        return body
+    try:
+        return json.dumps(body, separators=(",", ":")).encode("utf-8")
+    except (TypeError, ValueError):
+        return body
 
 
 def _trim_heap() -> None:

@@ -52,6 +52,7 @@ __all__ = [
     "resize_cropped",
     "resized_size",
     "to_color_mode",
+    "to_pixels",
     "to_tensor",
 ]
 
@@ -303,6 +304,12 @@ def _crop_offset(length: int, crop: int) -> int:
     if length >= crop:
         return round((length - crop) / 2.0)
     return -((crop - length) // 2)  # torchvision pads (crop - length) // 2 before the image
+
+
+def to_pixels(image: Image.Image) -> torch.Tensor:
+    """8-bit image -> its uint8 CHW tensor, as it is (a copy the tensor owns)."""
+    pixels = torch.from_numpy(np.array(image, dtype=np.uint8))
+    return pixels[None] if pixels.ndim == 2 else pixels.permute(2, 0, 1).contiguous()
 
 
 def to_tensor(image: Image.Image, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:

@@ -10,6 +10,8 @@ model does, keeps the best ``max_detections``, and maps boxes and points back to
 
 from __future__ import annotations
 
+import itertools
+import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,9 +27,9 @@ from ...core.payload import Payload, binary_input, parse_int_option, parse_numbe
 from ...core.unpacked import UnpackedArchive
 from ...protocols.typed_outputs import TypedOutput
 from ..common.classification import some_labels
-from ..common.photos import Fitted, over_photos, prepare
+from ..common.photos import Fitted, batch, over_photos, prepare
 from .manifest import ObjectDetectionSpec
-from .nms import batched_nms
+from .nms import FEW, batched_nms, nms_few
 
 __all__ = ["Asked", "Candidates", "ObjectDetector"]
 
@@ -51,12 +53,14 @@ class Photo:
 
 @dataclass(frozen=True)
 class Candidates:
-    """One photo's candidates as the model returned them."""
+    """One photo's candidates scored at or above the archive's lowest threshold, in the model's order, as plain
+    lists: one conversion for the whole batch, and a photo's few candidates cost less in Python than in tensor
+    steps."""
 
-    boxes: torch.Tensor
-    scores: torch.Tensor
-    classes: torch.Tensor
-    keypoints: torch.Tensor | None = None
+    boxes: list[list[float]]
+    scores: list[float]
+    classes: list[int]
+    keypoints: list[list[list[float]]] | None = None
 
 
 class ObjectDetector(TaskHandler):
@@ -112,15 +116,26 @@ class ObjectDetector(TaskHandler):
         return frozenset(index[name] for name in names)
 
     # -- the batch ------------------------------------------------------------------------------
+    def preprocess(self, items: Sequence[Decoded]) -> torch.Tensor:
+        """The photos' normalized pixels as one batch (photos of one size: the model's input size)."""
+        return batch(items, self.preprocessing)
+
     def forward(self, items: list[Decoded]) -> Sequence[Candidates]:
         """The model once over the batch; with ``geometry: none`` photos differ in size, so each runs on its own."""
-        return over_photos(items, self.preprocessing.geometry, self._candidates)
+        return over_photos(items, self.preprocessing, self._candidates)
 
     def _candidates(self, batch: torch.Tensor) -> list[Candidates]:
         with torch.inference_mode():
             outputs = self.model(batch)
-        parts = self._checked(outputs, batch.shape[0])
-        return [Candidates(*(part[row] for part in parts)) for row in range(batch.shape[0])]
+        boxes, scores, classes, *points = self._checked(outputs, batch.shape[0])
+        scores = scores.float()
+        rows, columns = ((scores >= self.post.min_score_threshold) & (scores > 0)).nonzero(as_tuple=True)
+        counts = torch.bincount(rows, minlength=batch.shape[0]).tolist()
+        picked = [boxes[rows, columns].float().tolist(), scores[rows, columns].tolist(), classes[rows, columns].tolist(),
+                  points[0][rows, columns].float().tolist() if points else None]
+        starts = itertools.accumulate(counts, initial=0)
+        return [Candidates(*(None if part is None else part[start:start + count] for part in picked))
+                for start, count in zip(starts, counts, strict=False)]
 
     def _checked(self, outputs: Any, count: int) -> tuple[torch.Tensor, ...]:
         """The model's outputs, each of the contract's shape (``ArchiveError`` naming what came instead)."""
@@ -141,32 +156,35 @@ class ObjectDetector(TaskHandler):
 
     def postprocess(self, output: Candidates, item: Decoded[Photo]) -> dict[str, Any]:
         photo = item.detail
-        kept = self.kept(output, photo.asked)
-        boxes = photo.fitted.boxes_to_photo(output.boxes[kept].float()).tolist()  # one conversion each, not per value
-        scores, classes = output.scores[kept].float().tolist(), output.classes[kept].tolist()
-        points = photo.fitted.points_to_photo(output.keypoints[kept].float()).tolist() if output.keypoints is not None else None
+        fitted = photo.fitted
         detections = []
-        for position, (box, score, index) in enumerate(zip(boxes, scores, classes, strict=True)):
-            detection = {"label": self._label(index), "score": round(score, 6),
-                         "box": {"x1": round(box[0], 2), "y1": round(box[1], 2), "x2": round(box[2], 2), "y2": round(box[3], 2)}}
-            if points is not None:
+        for index in self.kept(output, photo.asked):
+            x1, y1, x2, y2 = fitted.box_to_photo(output.boxes[index])
+            detection = {"label": self._label(output.classes[index]), "score": round(output.scores[index], 6),
+                         "box": {"x1": round(x1, 2), "y1": round(y1, 2), "x2": round(x2, 2), "y2": round(y2, 2)}}
+            if output.keypoints is not None:
+                points = (fitted.point_to_photo(point) for point in output.keypoints[index])
                 detection["keypoints"] = {name: [round(x, 2), round(y, 2)]
-                                          for name, (x, y) in zip(self.keypoint_names, points[position], strict=True)}
+                                          for name, (x, y) in zip(self.keypoint_names, points, strict=True)}
             detections.append(detection)
-        return {"detections": detections, "image": {"width": photo.fitted.width, "height": photo.fitted.height},
+        return {"detections": detections, "image": {"width": fitted.width, "height": fitted.height},
                 "model": self.archive.summary}
 
-    def kept(self, output: Candidates, asked: Asked) -> torch.Tensor:
-        """The indices of the candidates answered, best first: above the threshold, of the asked classes, after NMS."""
-        scores = output.scores.float()
-        mask = (scores >= asked.threshold) & (scores > 0)
-        if asked.classes is not None:
-            mask &= torch.isin(output.classes, torch.tensor(sorted(asked.classes), dtype=output.classes.dtype))
-        index = mask.nonzero().flatten()
-        if self.post.iou_threshold is not None:
-            index = index[batched_nms(output.boxes[index], scores[index], output.classes[index], self.post.iou_threshold)]
+    def kept(self, output: Candidates, asked: Asked) -> list[int]:
+        """The indices of the candidates answered, best first: at or above the threshold (compared in float32, as
+        the scores are), of the asked classes, after NMS."""
+        threshold, scores, classes = _float32(asked.threshold), output.scores, output.classes
+        index = [i for i, score in enumerate(scores) if score >= threshold and (asked.classes is None or classes[i] in asked.classes)]
+        iou = self.post.iou_threshold
+        if iou is None:
+            index.sort(key=lambda i: -scores[i])  # stable: ties keep the model's order
+        elif len(index) <= FEW:
+            index = [index[k] for k in nms_few([output.boxes[i] for i in index], [scores[i] for i in index],
+                                               [classes[i] for i in index], iou)]
         else:
-            index = index[torch.sort(scores[index], descending=True, stable=True).indices]
+            picked = torch.tensor(index, dtype=torch.int64)
+            kept = batched_nms(torch.tensor(output.boxes)[picked], torch.tensor(scores)[picked], torch.tensor(classes)[picked], iou)
+            index = picked[kept].tolist()
         return index[:asked.max_detections]
 
     def _label(self, index: int) -> str:
@@ -186,6 +204,11 @@ class ObjectDetector(TaskHandler):
             outputs.append(TypedOutput("keypoints", "FP32", (-1, len(names), 2),
                                        _column(lambda d: [v for name in names for v in d["keypoints"][name]]), pad=0.0))
         return tuple(outputs)
+
+
+def _float32(value: float) -> float:
+    """``value`` rounded to float32, as a comparison with a float32 tensor rounds it."""
+    return struct.unpack("f", struct.pack("f", value))[0]
 
 
 def _column(values: Any) -> Any:

@@ -3,16 +3,22 @@
 Its semantics are torchvision's ``nms``/``batched_nms``: candidates in order of score (highest first, ties in
 their original order); a candidate whose IoU with a kept one of the same class is above the threshold is
 dropped. The work is bounded: at most ``MAX_CANDIDATES`` candidates (the best by score) enter it.
+
+``nms_few`` is the same pass over plain lists, for the few candidates a photo usually has above its threshold:
+each tensor step costs microseconds, more than the whole pass in Python at that size (its IoU is computed in
+double precision, so a pair within ~1e-7 of the threshold may be decided differently than in float32).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
-__all__ = ["MAX_CANDIDATES", "batched_nms", "box_iou", "nms"]
+__all__ = ["FEW", "MAX_CANDIDATES", "batched_nms", "box_iou", "nms", "nms_few"]
 
 MAX_CANDIDATES = 4096  # an IoU matrix of 4096^2 floats is 64 MiB; a model's candidates above a threshold are fewer
-FEW = 64  # up to this many candidates the greedy pass runs over Python lists (measured faster), beyond it in torch
+FEW = 64  # up to this many candidates ``nms_few`` (plain Python) is the faster pass (measured); beyond it ``batched_nms``
 
 
 def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -32,8 +38,6 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torc
     if len(order) <= 1:
         return order
     suppresses = box_iou(boxes[order].float(), boxes[order].float()) > iou_threshold
-    if len(order) <= FEW:
-        return order[_kept_few(suppresses.tolist())]
     keep = torch.ones(len(order), dtype=torch.bool)
     for index in range(len(order)):
         if keep[index]:
@@ -41,18 +45,23 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torc
     return order[keep]
 
 
-def _kept_few(suppresses: list[list[bool]]) -> list[int]:
-    """The greedy pass over a few candidates in plain Python: each tensor step costs microseconds, more than a
-    whole row of list look-ups at this size."""
-    dropped = [False] * len(suppresses)
-    kept = []
-    for index, row in enumerate(suppresses):
-        if dropped[index]:
-            continue
-        kept.append(index)
-        for later in range(index + 1, len(row)):
-            dropped[later] = dropped[later] or row[later]
+def nms_few(boxes: Sequence[Sequence[float]], scores: Sequence[float], classes: Sequence[int], iou_threshold: float) -> list[int]:
+    """``batched_nms`` over plain lists: the indices of the boxes kept, highest score first."""
+    order = sorted(range(len(scores)), key=lambda index: -scores[index])  # stable: ties keep their order
+    kept: list[int] = []
+    for index in order:
+        box, kind = boxes[index], classes[index]
+        if not any(classes[other] == kind and _iou(box, boxes[other]) > iou_threshold for other in kept):
+            kept.append(index)
     return kept
+
+
+def _iou(a: Sequence[float], b: Sequence[float]) -> float:
+    area_a = max(a[2] - a[0], 0.0) * max(a[3] - a[1], 0.0)
+    area_b = max(b[2] - b[0], 0.0) * max(b[3] - b[1], 0.0)
+    overlap = max(min(a[2], b[2]) - max(a[0], b[0]), 0.0) * max(min(a[3], b[3]) - max(a[1], b[1]), 0.0)
+    union = area_a + area_b - overlap
+    return overlap / union if union > 0 else 0.0
 
 
 def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, classes: torch.Tensor, iou_threshold: float) -> torch.Tensor:

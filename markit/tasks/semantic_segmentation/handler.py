@@ -28,7 +28,7 @@ from ...core.payload import Payload, binary_input, parse_int_option
 from ...core.unpacked import UnpackedArchive
 from ...protocols.typed_outputs import TypedOutput
 from ..common.classification import some_labels
-from ..common.photos import Fitted, over_photos, prepare
+from ..common.photos import Fitted, batch, over_photos, prepare
 from .manifest import SemanticSegmentationSpec
 
 __all__ = ["Asked", "Segmenter", "png_array"]
@@ -91,9 +91,13 @@ class Segmenter(TaskHandler):
             raise BadInput(f"probability_of: {str(label)[:40]!r} is not one of this model's labels ({some_labels(self.labels)})")
         return Asked(self.labels.index(label), side)
 
+    def preprocess(self, items: Sequence[Decoded]) -> torch.Tensor:
+        """The photos' normalized pixels as one batch (photos of one size: the model's input size)."""
+        return batch(items, self.preprocessing)
+
     def forward(self, items: list[Decoded]) -> Sequence[torch.Tensor]:
         """The model once over the batch; with ``geometry: none`` photos differ in size, so each runs on its own."""
-        return over_photos(items, self.preprocessing.geometry, self._logits)
+        return over_photos(items, self.preprocessing, self._logits)
 
     def _logits(self, batch: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
