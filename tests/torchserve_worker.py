@@ -9,6 +9,7 @@ through ``markit.archive.open`` and never imports ``ts``; this is what proves th
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import tempfile
@@ -49,6 +50,7 @@ class TorchServeWorker:
 
     def __exit__(self, *exc: object) -> None:
         torch.set_num_threads(self._threads)
+        gc.unfreeze()  # initialize froze the heap, as a worker's own; this process is the test's
         if self._tmp is not None:
             self._tmp.cleanup()
 

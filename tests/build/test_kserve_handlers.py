@@ -5,6 +5,7 @@ TorchServe's ``kserve``/``kservev2`` envelopes."""
 from __future__ import annotations
 
 import base64
+import gc
 import json
 import logging
 
@@ -56,6 +57,11 @@ def scorer(tmp_path_factory):
 
 def close(first, second) -> bool:
     return same_json(first, second, 1e-5)
+
+
+def test_a_loaded_worker_keeps_what_loading_made_out_of_the_collectors_walk(tiny):
+    assert gc.get_freeze_count() > 10_000  # torch, the task and its model: frozen once the worker is initialized
+    assert tiny.predict([LocalRequest.raw(PNG, "image/png")])[0].status == 200
 
 
 def test_native_requests_share_one_batch_and_equal_plain_answers(tiny, caplog):
