@@ -4,7 +4,7 @@
 becomes the model's input: upright by its EXIF orientation, in a color mode, fitted to the model's size by
 letterbox (aspect kept, padded), stretch or not at all, then normalized. ``prepare`` does it up to the 8-bit
 pixels and returns a ``Fitted``: the photo's upright size and the scale and offset that took it to the input, so
-that boxes, points and masks go back to the photo's pixel coordinates. ``batch`` normalizes a batch's stacked
+that boxes, points and masks go back to the photo's pixel coordinates. ``normalized_batch`` normalizes a batch's stacked
 pixels at once (one vectorized step instead of one per photo; the same float32 operations in the same order).
 """
 
@@ -22,7 +22,7 @@ from ...core.errors import BadInput
 from ...core.section import Section
 from .images import INTERPOLATIONS, ColorMode, Interpolation, Pixels, check_channels, decode_scaled, to_color_mode, to_pixels
 
-__all__ = ["Fitted", "PhotoPreprocessing", "batch", "fit", "over_photos", "prepare"]
+__all__ = ["Fitted", "PhotoPreprocessing", "fit", "normalized_batch", "over_photos", "prepare"]
 
 
 class PhotoPreprocessing(Section):
@@ -93,7 +93,7 @@ def fit(image: Image.Image, geometry: str, size: tuple[int, int] | None, pad_val
 
 
 def prepare(data: bytes, preprocessing: PhotoPreprocessing, max_pixels: int) -> tuple[torch.Tensor, Fitted]:
-    """Image bytes -> the model's input pixels (uint8: channels, height, width; ``batch`` normalizes them) and how
+    """Image bytes -> the model's input pixels (uint8: channels, height, width; ``normalized_batch`` normalizes them) and how
     they map back to the photo."""
     image, _ = decode_scaled(data, max_pixels, None, preprocessing.color_mode, upright=preprocessing.exif)
     if min(image.size) < preprocessing.min_side:
@@ -104,7 +104,7 @@ def prepare(data: bytes, preprocessing: PhotoPreprocessing, max_pixels: int) -> 
     return to_pixels(fitted_image), fitted
 
 
-def batch(items: Sequence[Any], preprocessing: PhotoPreprocessing) -> torch.Tensor:
+def normalized_batch(items: Sequence[Any], preprocessing: PhotoPreprocessing) -> torch.Tensor:
     """The decoded photos' pixels (all of one size), stacked and normalized: float32 ``[B, C, H, W]``, each value
     ``(pixel / 255 - mean) / std`` of its channel."""
     pixels = torch.stack([item.tensor for item in items]).to(torch.float32).div_(255.0)
@@ -114,8 +114,8 @@ def batch(items: Sequence[Any], preprocessing: PhotoPreprocessing) -> torch.Tens
 
 
 def over_photos(items: Sequence[Any], preprocessing: PhotoPreprocessing, run: Callable[[torch.Tensor], Sequence[Any]]) -> list[Any]:
-    """``run`` (the model over a batch -> one result per photo) once over the decoded photos' ``batch``; with
+    """``run`` (the model over a batch -> one result per photo) once over the decoded photos' ``normalized_batch``; with
     ``geometry: none`` the photos differ in size, so each runs on its own."""
     if preprocessing.geometry == "none":
-        return [found for item in items for found in run(batch([item], preprocessing))]
-    return list(run(batch(items, preprocessing)))
+        return [found for item in items for found in run(normalized_batch([item], preprocessing))]
+    return list(run(normalized_batch(items, preprocessing)))

@@ -27,7 +27,7 @@ from ...core.payload import Payload, binary_input, parse_int_option, parse_numbe
 from ...core.unpacked import UnpackedArchive
 from ...protocols.typed_outputs import TypedOutput
 from ..common.classification import some_labels
-from ..common.photos import Fitted, batch, over_photos, prepare
+from ..common.photos import Fitted, normalized_batch, over_photos, prepare
 from .manifest import ObjectDetectionSpec
 from .nms import FEW, batched_nms, nms_few
 
@@ -118,7 +118,7 @@ class ObjectDetector(TaskHandler):
     # -- the batch ------------------------------------------------------------------------------
     def preprocess(self, items: Sequence[Decoded]) -> torch.Tensor:
         """The photos' normalized pixels as one batch (photos of one size: the model's input size)."""
-        return batch(items, self.preprocessing)
+        return normalized_batch(items, self.preprocessing)
 
     def forward(self, items: list[Decoded]) -> Sequence[Candidates]:
         """The model once over the batch; with ``geometry: none`` photos differ in size, so each runs on its own."""

@@ -28,7 +28,7 @@ from ...core.payload import Payload, binary_input, parse_int_option
 from ...core.unpacked import UnpackedArchive
 from ...protocols.typed_outputs import TypedOutput
 from ..common.classification import some_labels
-from ..common.photos import Fitted, batch, over_photos, prepare
+from ..common.photos import Fitted, normalized_batch, over_photos, prepare
 from .manifest import SemanticSegmentationSpec
 
 __all__ = ["Asked", "Segmenter", "png_array"]
@@ -93,7 +93,7 @@ class Segmenter(TaskHandler):
 
     def preprocess(self, items: Sequence[Decoded]) -> torch.Tensor:
         """The photos' normalized pixels as one batch (photos of one size: the model's input size)."""
-        return batch(items, self.preprocessing)
+        return normalized_batch(items, self.preprocessing)
 
     def forward(self, items: list[Decoded]) -> Sequence[torch.Tensor]:
         """The model once over the batch; with ``geometry: none`` photos differ in size, so each runs on its own."""
