@@ -43,8 +43,9 @@ class Failed:
 class BatchCore:
     """The requests of a batch through ``task``: isolation per request, and each answered in its own protocol."""
 
-    def __init__(self, task: TaskHandler) -> None:
+    def __init__(self, task: TaskHandler, threads: int | None = None) -> None:
         self.task = task
+        self.threads = threads  # the torch threads its batches run with (``service.configure_threads``); None: as set
 
     # -- what the engines read ---------------------------------------------------------------
     def rules(self) -> InstanceRules:

@@ -29,14 +29,14 @@ def create_handler(archive_dir: Path) -> BatchCore:
     count at load."""
     archive = UnpackedArchive.open(archive_dir)
     handler = handler_for(archive.spec.task)
-    configure_threads(archive)
+    threads = configure_threads(archive)
     model = load_model(archive_dir, archive.spec.model, with_instance=handler.needs_instance, methods=handler.program_methods)
     log.info(
         "serving %s %s (%s, %s model, identity %s): all %d file hashes verified",
         archive.spec.name, archive.spec.version, handler.task, model.format, archive.manifest["identity"],
         len(archive.manifest["files"]),
     )
-    return BatchCore(handler(archive, model))
+    return BatchCore(handler(archive, model), threads)
 
 
 def handler_for(task: object) -> type[TaskHandler]:

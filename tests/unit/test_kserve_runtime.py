@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 import pytest
+import torch
 from kserve.model_repository import ModelRepository
 from kserve.protocol.infer_type import InferInput, InferRequest, RequestedOutput
 
@@ -17,7 +18,7 @@ from markit.engines.kserve.batching import Batcher, Limits
 from markit.engines.kserve.limits import BodyLimit
 from markit.engines.kserve.metrics import ServerMetrics
 from markit.engines.kserve.model import ArchiveModel, Refused, _infer_response, _v2_body, grpc_code
-from markit.engines.kserve.server import StoreDataPlane
+from markit.engines.kserve.server import StoreDataPlane, _answer_batch
 from markit.errors import UsageError
 
 
@@ -290,3 +291,25 @@ def test_a_body_declared_too_large_is_a_413_before_any_of_it_is_read():
 def test_a_body_that_grows_past_the_limit_while_arriving_is_a_413():
     status, body = run_asgi(BodyLimit(echo_length, 10), [], [b"123456", b"789012"])
     assert status == 413 and json.loads(body)["type"] == "PayloadTooLarge"
+
+
+def _in_a_new_thread(work):
+    seen = []
+    thread = threading.Thread(target=lambda: seen.append(work()))
+    thread.start()
+    thread.join()
+    return seen[0]
+
+
+def test_each_batch_thread_runs_with_its_archives_torch_threads():
+    """A new thread starts with OpenMP's default thread count, whatever loading set (code compiled by Inductor
+    sizes its parallel regions by it): the batch's thread sets its archive's count before answering."""
+    fresh = _in_a_new_thread(torch.get_num_threads)
+
+    class Core:
+        threads = fresh + 1  # not what a new thread has by itself
+
+        def answer(self, requests, served, events):
+            return [torch.get_num_threads()]
+
+    assert _in_a_new_thread(lambda: _answer_batch(Core(), None, [])) == [fresh + 1]
