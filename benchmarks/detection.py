@@ -20,12 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.bodies import Body, file_body
-from benchmarks.detectors import DetectorOptions, DetectorRuns, measure_detectors, render_detectors
+from benchmarks.detectors import DetectorOptions, DetectorRuns, closed_loop, measure_detectors, render_detectors
 from benchmarks.servers import REPO, bench_server
 from benchmarks.stages import STAGES, StageTimes, measure_stages
 from benchmarks.stats import LoadResult
 from benchmarks.stock import StockError
-from benchmarks.wrk import run_wrk
 from markit.archive.mar_file import read_mar
 
 __all__ = ["DETECTORS", "DetectionFigures", "build_detectors", "measure_detection", "render_detection"]
@@ -101,9 +100,7 @@ def measure_detection(archives: dict[str, Path], options: DetectorOptions, root:
 def _closed(archive: Path, body: Body, options: DetectorOptions, root: Path) -> LoadResult:
     info = read_mar(archive)
     with bench_server([archive], root, load=[info.mar_name], ready={info.name: info.settings["maxWorkers"]}) as server:
-        url = server.url(info.name)
-        run_wrk(url, body.data, body.content_type, server.token, connections=options.connections, seconds=options.warmup)
-        return run_wrk(url, body.data, body.content_type, server.token, connections=options.connections, seconds=options.seconds)
+        return closed_loop(server, info.name, body, options)
 
 
 def render_detection(figures: DetectionFigures, options: DetectorOptions) -> str:

@@ -32,7 +32,7 @@ from benchmarks.stock import StockError, ensure_stock_venv
 from benchmarks.wrk import run_wrk
 from markit.archive.mar_file import read_mar
 
-__all__ = ["DetectorOptions", "measure_detectors", "render_detectors"]
+__all__ = ["DetectorOptions", "closed_loop", "measure_detectors", "render_detectors"]
 
 STOCK = "digit_boxes_stock"
 STOCK_THRESHOLD = 0.5  # the stock object_detector's class attribute
@@ -149,11 +149,17 @@ def measure_detectors(archive: Path, example: Path, options: DetectorOptions, pr
 
 def _measure(server, model: str, options: DetectorOptions, loaded: list, unloaded: list, progress: Callable[[str], None],
              label: str) -> None:
-    url, body = server.url(model), options.body
-    run_wrk(url, body.data, body.content_type, server.token, connections=options.connections, seconds=options.warmup)
-    loaded.append(run_wrk(url, body.data, body.content_type, server.token, connections=options.connections, seconds=options.seconds))
-    unloaded.append(sequential(url, body.data, body.content_type, server.token, count=options.unloaded_requests))
+    loaded.append(closed_loop(server, model, options.body, options))
+    body = options.body
+    unloaded.append(sequential(server.url(model), body.data, body.content_type, server.token, count=options.unloaded_requests))
     progress(f"  {label}, closed loop: {loaded[-1].summary()}; unloaded p50 {unloaded[-1].p50_ms:.1f} ms")
+
+
+def closed_loop(server, model: str, body: Body, options: DetectorOptions) -> LoadResult:
+    """wrk's closed loop on ``model`` after a warm-up of the same load: the measured window."""
+    url = server.url(model)
+    run_wrk(url, body.data, body.content_type, server.token, connections=options.connections, seconds=options.warmup)
+    return run_wrk(url, body.data, body.content_type, server.token, connections=options.connections, seconds=options.seconds)
 
 
 def _post_json(server, model: str, payload: dict) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from collections.abc import Mapping
@@ -16,7 +17,7 @@ from .handler import TaskHandler
 from .loading import load_model
 from .unpacked import UnpackedArchive, task_part
 
-__all__ = ["THREADS_ENV", "configure_threads", "create_handler", "handler_for"]
+__all__ = ["THREADS_ENV", "configure_threads", "create_handler", "freeze_loaded_heap", "handler_for"]
 
 log = logging.getLogger(__name__)
 
@@ -58,3 +59,15 @@ def configure_threads(archive: UnpackedArchive, environ: Mapping[str, str] = os.
         threads = int(override)
     torch.set_num_threads(threads)
     return threads
+
+
+def freeze_loaded_heap() -> None:
+    """Once the model is loaded: move every object alive now out of the garbage collector's reach.
+
+    A loaded worker holds hundreds of thousands of objects (torch, the task, its model) that live as long as
+    it does, and each full collection walks them all: measured, one such pass stalled a batch of the digit
+    detector 175 ms (its p50 is 4 ms), which a closed loop shows as a p99 ten times the p50. Frozen, a
+    collection walks only what requests made. The engines call it once loading is done: a TorchServe worker
+    serves its one archive, the KServe runtime its whole store, so the process-wide setting is theirs."""
+    gc.collect()
+    gc.freeze()

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import shutil
 import signal
@@ -49,6 +48,7 @@ from starlette.routing import Route
 from ...archive.pins import Pins
 from ...archive.signing import TrustPolicy
 from ...core.errors import refusal_body
+from ...core.service import freeze_loaded_heap
 from ...errors import MarkitError
 from ...ops.settings import ServingSettings
 from .archives import LoadedArchive, discover, load_archive
@@ -261,8 +261,7 @@ async def _load_store(store: list, models: dict[str, ArchiveModel], workdir: Pat
         batcher = _batcher(loaded, metrics, options)
         batchers.append(asyncio.create_task(batcher.run(), name=f"batcher-{info.name}"))
         models[info.name].serve(loaded, batcher)
-    gc.collect()  # what loading made lives as long as the process: out of every later collection's walk
-    gc.freeze()   # (a full pass over it stalled a batch 175 ms; engines/torchserve/adapter.py, freeze_loaded_heap)
+    freeze_loaded_heap()  # what loading made lives as long as the process
     log.info("all %d models ready", len(store))
     return True
 

@@ -109,7 +109,7 @@ class ArchiveHandler:
         adapter = importlib.import_module(f"{runtime}.engines.torchserve.adapter")
         service = importlib.import_module(f"{runtime}.core.service")
         self._handler = adapter.TorchServeAdapter(service.create_handler(model_dir))
-        adapter.freeze_loaded_heap()
+        service.freeze_loaded_heap()
 
     def handle(self, data, context):
         return self._handler.handle(data, context)
