@@ -21,7 +21,7 @@ __all__ = ["Probe", "many_tensors", "png_claiming", "probes"]
 
 JSON = "application/json"
 TASKS = ("image_classification", "convention", "text_embedding", "text_classification", "regression", "seq2seq", "object_detection",
-         "semantic_segmentation")
+         "semantic_segmentation", "pipeline")
 
 
 @dataclass(frozen=True)
@@ -243,6 +243,19 @@ def _sequence() -> list[tuple[str, bytes, str]]:
     ]
 
 
+def _pipeline() -> list[tuple[str, bytes, str]]:
+    """What any pipeline's first node refuses, whatever its input: the step or the function reading the request names
+    the problem, and the pipeline answers with the node's status (docs/pipelines.md)."""
+    jpeg = _jpeg()
+    return [
+        ("not an image", b"GIF89a but not really" * 10, "application/octet-stream"),
+        ("a truncated JPEG", jpeg[: len(jpeg) // 2], "image/jpeg"),
+        ("a 30000x30000 PNG header", png_claiming(30000, 30000), "image/png"),
+        ("a JSON list where one input is expected", _json(["one", "two"]), JSON),
+        ("a binary body", bytes(range(256)), "application/octet-stream"),
+    ]
+
+
 def probes(task: str, features: dict[str, list[int]] | None = None, v2: dict[str, object] | None = None) -> list[Probe]:
     """Every probe for one task (``features``: a regression archive's declared features and their shapes; ``v2``: its
     first declared input as the v2 metadata lists it, by default the task's own declaration)."""
@@ -254,6 +267,8 @@ def probes(task: str, features: dict[str, list[int]] | None = None, v2: dict[str
         own = _rows(features or {})
     elif task == "seq2seq":
         own = _sequence()
+    elif task == "pipeline":
+        own = _pipeline()
     else:
         raise ValueError(f"no probes for task {task!r}")
     v2 = v2 or declared_input(task, features or {})

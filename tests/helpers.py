@@ -325,3 +325,26 @@ def write_echo_spec(directory: Path) -> Path:
     path = directory / "spec.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
     return path
+
+
+def write_pipeline_spec(directory: Path, name: str, steps: dict[str, Path], graph: list[dict[str, Any]], output: dict[str, str],
+                        golden: list[tuple[str, bytes, Any]], **extra: Any) -> Path:
+    """A pipeline spec over built step archives (each pinned to its identity as verify_mar reads it), with the tiny
+    pipelines' functions as its source and ``golden``: (file name, its bytes, expected)."""
+    from markit.archive.verify import verify_mar
+
+    directory.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(TINY / "tiny_pipeline.py", directory / "tiny_pipeline.py")
+    for file, data, _ in golden:
+        (directory / file).write_bytes(data)
+    spec: dict[str, Any] = {
+        "name": name, "version": "1.0", "task": "pipeline",
+        "steps": {step: {"archive": str(mar), "identity": verify_mar(mar)} for step, mar in steps.items()},
+        "source": "tiny_pipeline.py", "graph": graph, "output": output,
+        "serving": {"workers": 1, "batch_size": 4, "max_batch_delay": 100},
+        "golden": [{"input": file, "expected": expected} for file, _, expected in golden],
+        **extra,
+    }
+    path = directory / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    return path

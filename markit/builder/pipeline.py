@@ -67,8 +67,10 @@ def build_archive(spec_path: Path, output_dir: Path, progress: Progress = print,
 def _build(spec_path: Path, output_dir: Path, progress: Progress, overrides: Sequence[str], sign_key: Path | None) -> BuildResult:
     started = time.monotonic()
     spec = load_spec(spec_path, overrides)
-    progress(f"spec {spec_path} is valid: {spec.name} {spec.version}, task {spec.task}, model format {spec.model.format}")
-    step = _Steps(progress, (8 if spec.model.converted else 4) + (sign_key is not None))
+    converted = spec.model is not None and spec.model.converted
+    said = f"model format {spec.model.format}" if spec.model is not None else "no model of its own"
+    progress(f"spec {spec_path} is valid: {spec.name} {spec.version}, task {spec.task}, {said}")
+    step = _Steps(progress, (8 if converted else 4) + (sign_key is not None))
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -78,9 +80,9 @@ def _build(spec_path: Path, output_dir: Path, progress: Progress, overrides: Seq
         staging.mkdir()
         with step("staging handler code, model, weights (-> safetensors), labels, artifacts, golden inputs"):
             staged = stage(spec, staging)
-            check_model_class(spec, staging, staged.section["model"])
+            check_model_class(spec, staging, staged.section.get("model"))
         mar, manifest = _pack_and_verify(spec, staging, staged, Path(tmp) / "eager", step)
-        if spec.model.converted:
+        if converted:
             with step(f"converting the eager model to {spec.model.format}, comparing outputs on the golden inputs"):
                 staged = _convert(mar, spec, staging, staged)
             mar, manifest = _pack_and_verify(spec, staging, staged, Path(tmp) / "converted", step)
@@ -145,9 +147,9 @@ def _convert_methods(local: LocalArchive, spec: Spec, staging: Path) -> dict[str
     return {**section, "programs": programs}
 
 
-def check_model_class(spec: Spec, staging: Path, model: dict[str, Any]) -> None:
-    """The task's check of the staged model (the convention task refuses a class without preprocess/postprocess)."""
-    TASKS[spec.task].check_staged(spec, staging, model)
+def check_model_class(spec: Spec, staging: Path, model: dict[str, Any] | None) -> None:
+    """The task's check of the staged archive (the convention task refuses a class without preprocess/postprocess)."""
+    TASKS[spec.task].check_staged(spec, staging, model or {})
 
 
 def _pack(spec: Spec, staging: Path, entry: str, out: Path) -> Path:

@@ -94,7 +94,7 @@ class Spec:
     name: str
     version: str
     task: str
-    model: ModelSpec
+    model: ModelSpec | None  # None for a task without a model of its own (``Task.has_model``)
     serving: ServingSpec
     golden: tuple[GoldenSpec, ...]
     budgets: Mapping[str, int] = field(default_factory=dict)
@@ -142,14 +142,11 @@ def parse_spec(data: Any, spec_dir: Path) -> Spec:
     top = Section(data, "")
     task = TASKS[top.choice("task", tuple(TASKS))]
     _refuse_other_tasks_keys(top, task)
-    top.allow(COMMON_REQUIRED | task.required_keys, COMMON_OPTIONAL | task.optional_keys)
+    common = COMMON_REQUIRED if task.has_model else COMMON_REQUIRED - {"model"}
+    top.allow(common | task.required_keys, COMMON_OPTIONAL | task.optional_keys)
     refs: dict[str, str] = {}
     settings = task.parse(top, spec_dir, refs)
-    model = _model(top.section("model"), spec_dir, refs)
-    if (model.transformers is None) == task.text:
-        raise SpecError("model.transformers: a text model is a Hugging Face model directory (model.transformers), "
-                        "and only text tasks take one")
-    task.check_model(model)
+    model = _task_model(top, task, spec_dir, refs)
     return Spec(
         name=top.matching("name", NAME_PATTERN, "letters, digits, '_' or '-', starting with a letter"),
         version=top.matching("version", VERSION_PATTERN, "e.g. 1.0 or 2024-05-01", allow_number=True),
@@ -174,6 +171,18 @@ def _refuse_other_tasks_keys(top: Section, task: Task) -> None:
 
 
 # -- sections -------------------------------------------------------------------------------
+
+def _task_model(top: Section, task: Task, spec_dir: Path, refs: dict[str, str]) -> ModelSpec | None:
+    """The ``model`` section, checked against what the task serves; None for a task without a model of its own."""
+    if not task.has_model:
+        return None
+    model = _model(top.section("model"), spec_dir, refs)
+    if (model.transformers is None) == task.text:
+        raise SpecError("model.transformers: a text model is a Hugging Face model directory (model.transformers), "
+                        "and only text tasks take one")
+    task.check_model(model)
+    return model
+
 
 def _model(section: Section, spec_dir: Path, refs: dict[str, str]) -> ModelSpec:
     section.allow(set(), {"source", "class", "factory", "kwargs", "artifacts", "weights", "format", "tolerance",

@@ -88,7 +88,7 @@ def stage(spec: Spec, root: Path) -> Staged:
     (root / MODEL_CONFIG_FILE).write_text(yaml.safe_dump(_model_config(spec), sort_keys=True), encoding="utf-8")
     section: dict[str, Any] = {"name": spec.name, "version": spec.version, "task": spec.task}
     task = TASKS[spec.task]
-    if not task.text:  # a text task stages its encoder with its tokenizer
+    if task.has_model and not task.text:  # a text task stages its encoder with its tokenizer
         section["model"] = _stage_model(spec, root / "model")
     section.update(task.stage(spec, root, section))
     section["serving"] = spec.serving

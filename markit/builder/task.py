@@ -51,6 +51,7 @@ class Task:
     parse: Callable[[Section, Path, dict[str, str]], Any]  # (the spec's top section, its directory, file references) -> settings
     stage: Callable[[Spec, Path, dict[str, Any]], dict[str, Any]]  # (spec, archive root, section so far) -> typed sections
     text: bool = False  # the model is a Hugging Face text encoder (``model.transformers``) with its tokenizer
+    has_model: bool = True  # False: the spec has no ``model`` section (a pipeline: its steps are archives with theirs)
     hint: str = ""  # what to do instead, for a spec that gives another task's keys
     check_model: Callable[[ModelSpec], None] = _nothing_to_check  # refuse a model section the task cannot serve
     check_staged: Callable[[Spec, Path, Mapping[str, Any]], None] = _nothing_to_check_staged  # after staging

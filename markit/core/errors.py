@@ -64,5 +64,6 @@ def refusal_body(status: int, kind: str, message: str) -> dict:
 
 
 def error_body(error: HandlerError) -> dict:
-    """The JSON body of an error response (``refusal_body``)."""
-    return refusal_body(error.status, type(error).__name__, str(error))
+    """The JSON body of an error response (``refusal_body``), with what the error names beside its message
+    (``details``: a pipeline's failing step and node)."""
+    return {**refusal_body(error.status, type(error).__name__, str(error)), **getattr(error, "details", {})}

@@ -9,9 +9,9 @@ tensors and options), its typed outputs and how its instances are counted. The b
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import torch
 
@@ -60,6 +60,10 @@ class TaskHandler:
     work_budget: str | None = None  # the budget kind that the ``work`` of one request's payloads adds up against
     needs_instance: bool = False  # True: the model class's own methods are used, not only its forward
     program_methods: tuple[str, ...] = ()  # the model's methods the task calls, each its own program (seq2seq)
+    # what a pipeline step of this task takes and answers (one input), for the pipeline builder's edge check: a
+    # kind is "image" (its bytes), "text", "json", "detections" (a list of {label, score, box}) or "any"
+    input_kind: str = "any"
+    answer_fields: ClassVar[Mapping[str, str]] = {}  # the answer's fields, each with its kind ({}: not declared)
 
     def __init__(self, archive: UnpackedArchive, model: LoadedModel) -> None:
         self.archive = archive

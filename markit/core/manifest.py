@@ -70,7 +70,7 @@ def canonical_json(value: Any) -> bytes:
 def identity_of(manifest: dict[str, Any]) -> str:
     """``sha256:...`` of the manifest's schema version, spec and file hashes (see the module docstring)."""
     spec, files = manifest["spec"], dict(manifest["files"])
-    model = spec["model"]
+    model = spec.get("model") or {}  # a pipeline has none of its own
     if model.get("format") == "aoti":
         # A compiled program is the fallback model compiled for ``requires``; the compiler's bytes (not
         # reproducible) and its measured difference say how it was built, not which model it is.

@@ -14,7 +14,7 @@ from .. import tasks
 from .batch import BatchCore
 from .errors import ArchiveError
 from .handler import TaskHandler
-from .loading import load_model
+from .loading import LoadedModel, load_model
 from .unpacked import UnpackedArchive, task_part
 
 __all__ = ["THREADS_ENV", "configure_threads", "create_handler", "freeze_loaded_heap", "handler_for"]
@@ -22,6 +22,7 @@ __all__ = ["THREADS_ENV", "configure_threads", "create_handler", "freeze_loaded_
 log = logging.getLogger(__name__)
 
 THREADS_ENV = "ARCHIVE_TORCH_THREADS"
+NO_MODEL = LoadedModel(forward=None, format="none")  # a task without a model of its own (a pipeline: its steps have theirs)
 
 
 def create_handler(archive_dir: Path) -> BatchCore:
@@ -31,10 +32,12 @@ def create_handler(archive_dir: Path) -> BatchCore:
     archive = UnpackedArchive.open(archive_dir)
     handler = handler_for(archive.spec.task)
     threads = configure_threads(archive)
-    model = load_model(archive_dir, archive.spec.model, with_instance=handler.needs_instance, methods=handler.program_methods)
+    model = NO_MODEL if archive.spec.model is None else load_model(
+        archive_dir, archive.spec.model, with_instance=handler.needs_instance, methods=handler.program_methods)
     log.info(
-        "serving %s %s (%s, %s model, identity %s): all %d file hashes verified",
-        archive.spec.name, archive.spec.version, handler.task, model.format, archive.manifest["identity"],
+        "serving %s %s (%s, %s, identity %s): all %d file hashes verified",
+        archive.spec.name, archive.spec.version, handler.task,
+        "no model of its own" if model is NO_MODEL else f"{model.format} model", archive.manifest["identity"],
         len(archive.manifest["files"]),
     )
     return BatchCore(handler(archive, model), threads)

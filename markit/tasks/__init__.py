@@ -26,7 +26,7 @@ from typing import Any
 __all__ = ["BUILT_IN", "GROUP", "build_task", "folder", "handler_class", "known", "names", "spec_type"]
 
 BUILT_IN = ("image_classification", "convention", "text_embedding", "text_classification", "regression", "seq2seq",
-            "object_detection", "semantic_segmentation")
+            "object_detection", "semantic_segmentation", "pipeline")
 GROUP = "markit.tasks"  # entry points: NAME = an importable package holding handler.py and build.py
 HERE = Path(__file__).resolve().parent
 

@@ -18,7 +18,8 @@ Without it the input is ``input`` BYTES, one element per instance, which ``prepr
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import torch
 from PIL import Image
@@ -37,6 +38,8 @@ __all__ = ["ConventionHandler", "raw_input"]
 
 class ConventionHandler(TaskHandler):
     task = "convention"
+    input_kind = "any"  # the model's preprocess says what it takes
+    answer_fields: ClassVar[Mapping[str, str]] = {"result": "any", "model": "json"}
     needs_instance = True
 
     def __init__(self, archive: UnpackedArchive, model: LoadedModel) -> None:

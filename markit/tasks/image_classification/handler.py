@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -32,6 +33,8 @@ class ImageClassifier(TaskHandler):
     optional ``top_k`` (query string, form field or JSON key) up to the archive's ``postprocess.top_k``."""
 
     task = "image_classification"
+    input_kind = "image"
+    answer_fields: ClassVar[Mapping[str, str]] = {"predictions": "json", "model": "json"}
     takes = (Input("image", "BYTES", (), "an image file's bytes: PNG, JPEG, WebP, ..."),
              Input("top_k", "INT32", (), "how many labels, 1 to the archive's postprocess.top_k", required=False))
 

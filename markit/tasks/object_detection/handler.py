@@ -14,7 +14,7 @@ import itertools
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -68,6 +68,8 @@ class ObjectDetector(TaskHandler):
     ``threshold``, ``max_detections`` and ``classes`` within the archive's bounds."""
 
     task = "object_detection"
+    input_kind = "image"
+    answer_fields: ClassVar[Mapping[str, str]] = {"detections": "detections", "image": "json", "model": "json"}
     takes = (Input("image", "BYTES", (), "an image file's bytes: PNG, JPEG, WebP, ..."),
              Input("threshold", "FP32", (), "the lowest score answered, down to postprocess.min_score_threshold", required=False),
              Input("max_detections", "INT32", (), "the most detections answered, up to postprocess.max_detections_limit",

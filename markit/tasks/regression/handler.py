@@ -14,7 +14,7 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 class Regressor(TaskHandler):
     task = "regression"
+    input_kind = "json"
+    answer_fields: ClassVar[Mapping[str, str]] = {"prediction": "json", "units": "json", "warnings": "json", "model": "json"}
     instance_budget = "rows"  # a KServe instance is one row of features
 
     def __init__(self, archive: UnpackedArchive, model: LoadedModel) -> None:

@@ -13,7 +13,7 @@ import base64
 import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -57,6 +57,9 @@ class Segmenter(TaskHandler):
     ``probability_of`` (a label) and ``probability_side`` (up to ``postprocess.max_probability_side``)."""
 
     task = "semantic_segmentation"
+    input_kind = "image"
+    answer_fields: ClassVar[Mapping[str, str]] = {
+        "mask": "json", "classes": "json", "image": "json", "probability": "json", "model": "json"}
     takes = (Input("image", "BYTES", (), "an image file's bytes: PNG, JPEG, WebP, ..."),
              Input("probability_of", "BYTES", (), "a label: answer its probability map too", required=False),
              Input("probability_side", "INT32", (), "the probability map's longer side, up to postprocess.max_probability_side",

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -103,6 +103,8 @@ class _Texts:
 
 class SequenceGenerator(TaskHandler):
     task = "seq2seq"
+    input_kind = "text"
+    answer_fields: ClassVar[Mapping[str, str]] = {"input": "text", "candidates": "json", "search": "json", "model": "json"}
     takes = (Input(TEXT_KEY, "BYTES", (), "one text, UTF-8"), *SEARCH_OPTIONS)
     work_budget = "beam_steps"
     program_methods = ("encode", "decode_step")

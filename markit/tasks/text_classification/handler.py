@@ -9,7 +9,8 @@ A single text answers ``{"predictions": [...]}``; a list of N texts answers
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import torch
 from safetensors.torch import load_file
@@ -28,6 +29,7 @@ __all__ = ["TextClassifier"]
 
 class TextClassifier(TextEmbedder):
     task = "text_classification"
+    answer_fields: ClassVar[Mapping[str, str]] = {"predictions": "json", "model": "json"}
 
     def __init__(self, archive: UnpackedArchive, model: LoadedModel) -> None:
         super().__init__(archive, model)

@@ -8,8 +8,8 @@ text was longer than the archive's ``tokenizer.max_length`` tokens and only its 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
 
 import torch
 
@@ -30,6 +30,8 @@ DECIMALS = 6
 
 class TextEmbedder(TaskHandler):
     task = "text_embedding"
+    input_kind = "text"
+    answer_fields: ClassVar[Mapping[str, str]] = {"embedding": "json", "tokens": "json", "truncated": "json", "model": "json"}
     takes = (Input("text", "BYTES", (), "one text, UTF-8"),)
 
     def __init__(self, archive: UnpackedArchive, model: LoadedModel) -> None:
