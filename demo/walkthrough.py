@@ -18,7 +18,7 @@ from pathlib import Path
 import skimage
 import torch
 
-from demo import vision
+from demo import pipelines, vision
 from markit.client.catalog import Catalog, NoModelError
 from markit.client.client import Reply, TorchServeClient, has_ready_worker
 from markit.core.golden import same_json
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     client = TorchServeClient(args.inference, args.management, args.key_file)
     for model in (MODEL, "digits", "digits_eager", "minilm_embeddings", "minilm_topics", "weather_seattle", "weather_sf", "g2p_en",
-                  "faces", "digit_boxes", "digit_segments"):
+                  "faces", "digit_boxes", "digit_segments", "read_number", "phonemes"):
         wait_until_ready(client, model)
     describe(client)
     served = classify_photos(client)
@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     pronunciations(client)
     vision.faces(client)
     vision.digit_pages(client)
+    pipelines.pipelines(client)
     return 0
 
 

@@ -14,3 +14,11 @@ def read_left_to_right(detections: list[dict[str, Any]], digits: list[dict[str, 
              "detector_label": found["label"]} for found, answer in zip(detections, digits, strict=True)]
     read.sort(key=lambda item: item["box"]["x1"] + item["box"]["x2"])
     return {"number": "".join(str(item["digit"]) for item in read), "digits": read}
+
+
+NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+
+def digit_names(number: str) -> list[str]:
+    """The number's digits as English words, for a step that says them (the benchmark's three-step pipeline)."""
+    return [NAMES[int(digit)] for digit in number]

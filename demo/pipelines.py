@@ -1,0 +1,30 @@
+"""The demo's pipelines: several archives answering as one model, and a failing step named in the answer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from markit.client.client import TorchServeClient
+
+__all__ = ["pipelines"]
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def pipelines(client: TorchServeClient) -> None:
+    print("\n== pipelines: several archives served as one model, in one worker (docs/pipelines.md)")
+    steps = client.describe("read_number")["steps"]
+    print("  read_number = " + " -> ".join(f"{name} ({step['name']}, pinned {step['identity'][:19]}…)" for name, step in steps.items()))
+    page_path = sorted((REPO / "examples" / "read_number" / "build" / "golden").glob("page_*.png"))[0]
+    reply = client.predict_bytes("read_number", page_path.read_bytes(), "image/png")
+    digits = ", ".join(f"{d['digit']} ({d['probability']:.2f}, the detector said {d['detector_label']})" for d in reply.body["digits"])
+    print(f"  {page_path.name} -> HTTP {reply.status}: number {reply.body['number']!r}: {digits}")
+    refused = client.predict_bytes("read_number", b"not a page", "application/octet-stream")
+    print(f"  a body that is not an image -> HTTP {refused.status}: step {refused.body.get('step')!r} (its status "
+          f"{refused.body.get('step_status')}): {refused.body['message'][:140]}")
+    said = client.predict_bytes("phonemes", b"Kubernetes reads the quinoa recipe aloud.", "text/plain")
+    print(f"  phonemes, 'Kubernetes reads the quinoa recipe aloud.' -> HTTP {said.status}:")
+    for word in said.body["words"]:
+        print(f"    {word['word']:<11} {word['pronunciation']:<24} ({word['source']})")
+    numbers = client.predict_bytes("phonemes", b"I have 42 apples", "text/plain")
+    print(f"  'I have 42 apples' -> HTTP {numbers.status}: {numbers.body['message']}")
