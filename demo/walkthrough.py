@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     client = TorchServeClient(args.inference, args.management, args.key_file)
     for model in (MODEL, "digits", "digits_eager", "minilm_embeddings", "minilm_topics", "weather_seattle", "weather_sf", "g2p_en",
-                  "faces", "digit_boxes", "digit_segments", "read_number", "phonemes"):
+                  "faces", "digit_boxes", "digit_segments", "read_number", "phonemes", "forecast"):
         wait_until_ready(client, model)
     describe(client)
     served = classify_photos(client)

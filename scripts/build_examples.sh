@@ -4,7 +4,7 @@
 # EfficientNet-Lite0 (ONNX), digits (trained here, torch.export + eager), weather forecasters for Seattle
 # and San Francisco (trained here), English G2P (g2p-en's weights ported, TorchScript), faces (MTCNN ported,
 # object detection), a digit detector and a digit segmenter (trained here, torch.export), MiniLM embeddings and
-# topics (AOTInductor; transformers at build only); two pipelines of those archives (read_number, phonemes).
+# topics (AOTInductor; transformers at build only); three pipelines of those archives (read_number, phonemes, forecast).
 set -euo pipefail
 if [[ "${1:-}" == -h || "${1:-}" == --help ]]; then sed -n '2,/^set /s/^# \{0,1\}//p' "$0"; exit 0; fi
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -31,9 +31,11 @@ python -m markit.builder examples/faces/spec.yaml --output "$out"
 echo "== digits on a page: a detector and a segmenter trained here on canvases of scikit-learn's digits"
 python examples/digit_boxes/train.py --store "$out"
 python examples/digit_segments/train.py --store "$out"
-echo "== pipelines: read a number (digit_boxes -> crop -> digits), text to phonemes (CMU dictionary, else g2p_en)"
+echo "== pipelines: read a number (digit_boxes -> crop -> digits), text to phonemes (CMU dictionary, else g2p_en),"
+echo "   a forecast by the area's forecaster (a switch on the weather archives' capabilities)"
 python examples/read_number/build.py --store "$out"
 python examples/phonemes/build.py --store "$out"
+python examples/forecast/build.py --store "$out"
 for text_model in minilm_embeddings minilm_topics; do
   echo "== building $text_model from examples/$text_model/spec.yaml (transformers at build only)"
   python -m markit.builder "examples/$text_model/spec.yaml" --output "$out"

@@ -1,7 +1,8 @@
 """Comparing a handler's answer with a golden example's expected output.
 
 Run-time code (it travels in archives): the builder checks golden examples with it before an archive is
-published, and the KServe runtime replays them when it loads an archive, before the model is ready.
+published, and both engines replay them when they load an archive, before the model is ready
+(``service.check_golden`` in a TorchServe worker, ``archive.open`` in the KServe runtime).
 
 ``expected`` is a partial picture of the answer: mappings compare only the keys they name, lists
 compare their first ``len(expected)`` items, numbers compare within the tolerance, everything else

@@ -52,12 +52,18 @@ def problems(error: ValidationError, document: Any, at: str = "", limit: int = 3
 def _place(loc: Sequence[Any], document: Any) -> str:
     steps: list[str] = []
     here = document
-    for step in loc:
+    for index, step in enumerate(loc):
         if (isinstance(here, Mapping) and step in here) or (isinstance(here, list) and isinstance(step, int) and 0 <= step < len(here)):
             here = here[step]
-        elif isinstance(here, Mapping) and step in (here.get("task"), here.get("format")):
+        elif isinstance(here, Mapping) and (step in (here.get("task"), here.get("format")) or _tag(step, loc[index + 1:], here)):
             continue  # a tagged union's tag, not a step in the document
         else:
             here = None
         steps.append(f"[{step}]" if isinstance(step, int) else f".{step}" if steps else str(step))
     return "".join(steps)
+
+
+def _tag(step: Any, rest: Sequence[Any], here: Mapping[str, Any]) -> bool:
+    """A discriminated union's tag named by a key it does not hold (a pipeline node's ``"switch node"``): the next
+    place is in the mapping itself."""
+    return isinstance(step, str) and step not in here and bool(rest) and rest[0] in here

@@ -5,19 +5,21 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 
 from .. import tasks
+from . import golden
 from .batch import BatchCore
 from .errors import ArchiveError
 from .handler import TaskHandler
 from .loading import LoadedModel, load_model
 from .unpacked import UnpackedArchive, task_part
 
-__all__ = ["THREADS_ENV", "configure_threads", "create_handler", "freeze_loaded_heap", "handler_for"]
+__all__ = ["THREADS_ENV", "check_golden", "configure_threads", "create_handler", "freeze_loaded_heap", "handler_for"]
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,17 @@ def create_handler(archive_dir: Path) -> BatchCore:
         len(archive.manifest["files"]),
     )
     return BatchCore(handler(archive, model), threads)
+
+
+def check_golden(batch_core: BatchCore) -> None:
+    """Replay the archive's golden examples through its batch core; ``ArchiveError`` listing the differences, so a
+    worker that would answer wrongly here (another CPU, library or torch than the build's) never reports ready.
+    TorchServe's entry calls it before its worker is ready; the KServe runtime replays them as it opens an archive."""
+    started = time.perf_counter()
+    failures = golden.replay(batch_core)
+    if failures:
+        raise ArchiveError("its golden examples do not reproduce here, so this worker does not serve it:\n  " + "\n  ".join(failures))
+    log.info("%d golden example(s) reproduced in %.0f ms", len(batch_core.task.archive.spec.golden), (time.perf_counter() - started) * 1000)
 
 
 def handler_for(task: object) -> type[TaskHandler]:

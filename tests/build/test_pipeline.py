@@ -40,8 +40,8 @@ CHAIN = [{"id": "colour", "run": "colour"},
          {"id": "features", "call": "features", "with": {"predictions": "colour.predictions"}},
          {"id": "score", "run": "score", "input": "features"}]
 WORDS = [{"id": "words", "call": "words", "with": {"text": "request"}},
-         {"id": "said", "switch": "words", "cases": [{"name": "known", "when": {"in": "lexicon"}, "lookup": "lexicon"},
-                                                     {"name": "spelled", "run": "seq"}]},
+         {"id": "said", "each": "words", "switch": [{"name": "known", "when": {"in": "lexicon"}, "lookup": "lexicon"},
+                                                    {"name": "spelled", "run": "seq"}]},
          {"id": "spoken", "call": "spoken", "with": {"words": "words", "said": "said"}}]
 
 

@@ -48,9 +48,9 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # digit_boxes.mar and digit_segments.mar: a detector and a segmenter trained here on pages of sklearn's digits
     for example in ("digit_boxes", "digit_segments"):
         subprocess.run([sys.executable, str(REPO / "examples" / example / "train.py"), "--store", str(root)], check=True)
-    # read_number.mar (digit_boxes.mar -> digits.mar) and phonemes.mar (a table, else g2p_en.mar): pipelines pinned to
-    # the archives just built
-    for example in ("read_number", "phonemes"):
+    # read_number.mar (digit_boxes.mar -> digits.mar), phonemes.mar (a table, else g2p_en.mar) and forecast.mar (the
+    # weather archive whose capabilities name the area): pipelines pinned to the archives just built
+    for example in ("read_number", "phonemes", "forecast"):
         subprocess.run([sys.executable, str(REPO / "examples" / example / "build.py"), "--store", str(root)], check=True)
     # the Seattle forecaster again, with a flagging guard, for a made-up area nothing else asks for
     flagged = ["name=weather_flagged", "model.weights=build/seattle/weights.safetensors", "metadata.capabilities.area=[Flagville]",
@@ -91,7 +91,7 @@ def server(store: Path, shadow_path: Path, tmp_path_factory: pytest.TempPathFact
         process.wait_ready(["efficientnet_lite0", "tiny", "digits", "digits_eager", "minilm_embeddings", "minilm_topics",
                               "weather_seattle", "weather_sf", "weather_flagged", "tiny_fallback", "tiny_onnx_fallback",
                               "g2p_en", "faces", "digit_boxes", "digit_segments", "read_number",
-                              "phonemes"])
+                              "phonemes", "forecast"])
         yield process
     finally:
         process.stop()

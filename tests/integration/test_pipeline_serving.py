@@ -38,9 +38,12 @@ def test_read_number_reads_its_golden_page_on_both_engines(server, kserve_runtim
 
 
 @pytest.mark.parametrize(("model", "body", "content_type", "status", "named"), [
-    ("read_number", b"not a page at all", "application/octet-stream", 400, {"step": "boxes", "node": "found", "step_status": 400}),
+    ("read_number", b"not a page at all", "application/octet-stream", 415, {"step": "boxes", "node": "found", "step_status": 415}),
     ("phonemes", b"I have 42 apples", "text/plain", 422, {"node": "words"}),
     ("phonemes", b"b" * 40, "text/plain", 413, {"step": "g2p", "node": "said", "step_status": 413}),  # over its text_chars
+    ("forecast", b'{"area": "Portland", "features": {}}', "application/json", 422, {"node": "forecast"}),
+    ("forecast", b'{"area": "Seattle", "features": {"temperature_history": [500]}}', "application/json", 400,
+     {"step": "seattle", "node": "forecast", "step_status": 400}),
 ])
 def test_a_failing_step_or_node_is_named_with_its_status_on_both_engines(server, kserve_runtime, model, body, content_type,
                                                                          status, named):
@@ -48,6 +51,16 @@ def test_a_failing_step_or_node_is_named_with_its_status_on_both_engines(server,
         assert code == status
         assert {key: answer.get(key) for key in named} == named
         assert answer["error"] == answer["message"] and len(answer["message"]) > 30
+
+
+def test_forecast_asks_the_forecaster_whose_capabilities_name_the_area_on_both_engines(server, kserve_runtime, store):
+    for area, step in (("Seattle", "seattle"), ("San Francisco", "sf")):
+        with zipfile.ZipFile(store / f"weather_{step}.mar") as archive:
+            example = json.loads(archive.read("manifest.json"))["spec"]["golden"][0]
+            features = json.loads(archive.read(example["input"]))
+        body = json.dumps({"area": area, "features": features}).encode()
+        for status, answer in on_both(server, kserve_runtime, "forecast", body, "application/json"):
+            assert status == 200 and answer["forecaster"] == step and answer["forecast"]["model"]["name"] == f"weather_{step}"
 
 
 def test_the_description_lists_each_step_with_its_pinned_identity(server, store):

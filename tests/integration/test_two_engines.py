@@ -34,7 +34,7 @@ pytestmark = pytest.mark.integration
 
 NOISE = 1e-5  # a batch sums in another order than one request alone
 TARGETS = ("efficientnet_lite0", "digits", "minilm_embeddings", "minilm_topics", "weather_seattle", "g2p_en", "faces",
-           "digit_boxes", "digit_segments", "read_number", "phonemes")
+           "digit_boxes", "digit_segments", "read_number", "phonemes", "forecast")
 GRPC_CLIENTS = Path(__file__).with_name("grpc_clients.py")
 MIXED = re.compile(r"batch of (\d+) requests: (\d+) answered, (\d+) refused")
 

@@ -56,8 +56,9 @@ class Refused(GrpcException, MarkitError):
         self.body = dict(body)
 
     def refusal(self) -> dict[str, Any]:
-        """The REST body: the OIP error shape (``refusal_body``)."""
-        return refusal_body(self.status, str(self.body.get("type") or "Refused"), self.details)
+        """The REST body: the OIP error shape (``refusal_body``), with what else the error names (a pipeline's step)."""
+        shape = refusal_body(self.status, str(self.body.get("type") or "Refused"), self.details)
+        return {**shape, **{key: value for key, value in self.body.items() if key not in shape}}
 
 
 def not_served(name: str) -> Refused:

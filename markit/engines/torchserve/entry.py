@@ -5,7 +5,8 @@ checks every unpacked file against ``manifest.json`` (its sha256, nothing unlist
 standard library only, so no module of the archive runs before the whole archive is verified; then it
 loads the archive's own copy of the run-time package (``runtime/`` beside this file) under a private
 module name, so an installed copy of this project, of whatever version, can never shadow the code
-that was verified when the archive was built. Nothing happens at import.
+that was verified when the archive was built; its batch core is made and the archive's golden examples are
+replayed through it, so a worker that would answer them wrongly never reports ready. Nothing happens at import.
 
 The run-time package's ``manifest`` module raises its ``ArchiveError`` from the same check.
 """
@@ -108,7 +109,9 @@ class ArchiveHandler:
         runtime = load_runtime(model_dir).__name__
         adapter = importlib.import_module(f"{runtime}.engines.torchserve.adapter")
         service = importlib.import_module(f"{runtime}.core.service")
-        self._handler = adapter.TorchServeAdapter(service.create_handler(model_dir))
+        core = service.create_handler(model_dir)
+        service.check_golden(core)  # a worker that answers its golden examples wrongly never reports ready
+        self._handler = adapter.TorchServeAdapter(core)
         service.freeze_loaded_heap()
 
     def handle(self, data, context):

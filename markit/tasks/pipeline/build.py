@@ -186,11 +186,14 @@ def _node_kind(node: Any, where: str, kinds: dict[str, str], steps_of: dict[str,
         _item_kind(given, node.filter, where)
         return given
     if isinstance(node, Switch):
-        item = _item_kind(kind(node.switch), node.switch, where)
-        for case in node.cases:
+        item = kind(node.source)
+        if node.each is not None:
+            item = _item_kind(item, node.each, where)
+        for case in node.switch:
             if case.run is not None:
-                _check_takes(case.run, tasks[case.run], item, node.switch, f"{where} case {case.name!r}")
-        return LIST + JSON
+                sent = ANY if case.send is not None else item
+                _check_takes(case.run, tasks[case.run], sent, node.source, f"{where} case {case.name!r}")
+        return LIST + JSON if node.each is not None else JSON
     if isinstance(node, (Call, Fields)):
         for ref in node.reads():
             kind(ref)

@@ -16,7 +16,7 @@ from ...core.errors import BadInput, UnprocessableInput
 from ..common.images import decode_scaled
 from .manifest import Filter, When
 
-__all__ = ["MISSING", "crop_boxes", "filtered", "guard_holds", "resolve"]
+__all__ = ["MISSING", "crop_boxes", "field_of", "filtered", "guard_holds", "resolve"]
 
 MISSING = object()  # what a dotted field that is not there resolves to
 CROP_PNG_LEVEL = 1  # the crops never leave the worker: compress little, encode fast
@@ -104,13 +104,19 @@ def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def guard_holds(when: When | None, item: Any, tables: Mapping[str, Mapping[str, Any]]) -> bool:
-    """Whether ``item`` takes the case guarded by ``when`` (None: every item)."""
+def guard_holds(when: When | None, item: Any, tables: Mapping[str, Mapping[str, Any]],
+                capabilities: Mapping[str, Any] | None = None) -> bool:
+    """Whether ``item`` takes the case guarded by ``when`` (None: every item); ``capabilities``: what the case's
+    step declares (its archive's ``metadata.capabilities``)."""
     if when is None:
         return True
     if when.in_ is not None:
         return isinstance(item, str) and item in tables[when.in_]
-    value = field_of(item, when.field)
+    value = field_of(item, when.looked_at)
+    if when.capability is not None:
+        declared = (capabilities or {}).get(when.capability) if isinstance(capabilities, Mapping) else None
+        declared = declared if isinstance(declared, list) else [declared]
+        return value is not MISSING and value in declared
     if when.one_of is not None:
         return value is not MISSING and value in when.one_of
     return value is not MISSING and value == when.equals

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...core.errors import HandlerError, UnprocessableInput
-from .glue import crop_boxes, filtered, guard_holds, resolve
-from .manifest import REQUEST, Call, Crop, Fields, Filter, PipelineSpec, Run, Switch, ref_root
+from .glue import MISSING, crop_boxes, field_of, filtered, guard_holds, resolve
+from .manifest import REQUEST, Call, Case, Crop, Fields, Filter, PipelineSpec, Run, Switch, ref_root
 from .steps import Forwarded, LoadedStep, StepAnswer
 
 __all__ = ["DeadlineExceeded", "Flight", "Graph", "NodeFailed", "StepFailed"]
@@ -136,26 +136,46 @@ class Graph:
         return resolve(flight.values, node.source)
 
     def _switch(self, node: Switch, flights: list[Flight]) -> None:
-        routed: dict[str, list[tuple[Flight, int, Any]]] = {case.name: [] for case in node.cases}
+        routed: dict[str, list[tuple[Flight, int, Any]]] = {case.name: [] for case in node.switch}
         for flight in flights:
             items = self._guarded(node, flight, lambda flight=flight: self._routed(node, flight, routed))
             if items is not _FAILED:
                 flight.values[node.id] = items
-        for case in node.cases:
+        for case in node.switch:
             jobs = [job for job in routed[case.name] if job[0].alive]
             if case.run is None:
                 for flight, index, item in jobs:
                     self._settle(node, case, flight, index, item)
                 continue
-            for (flight, index, _), answer in zip(jobs, self.steps[case.run].answer([item for _, _, item in jobs]), strict=True):
+            sent = [(job, self._sent(node, case, *job)) for job in jobs]
+            sent = [(job, value) for job, value in sent if value is not _FAILED]
+            answers = self.steps[case.run].answer([value for _, value in sent])
+            for ((flight, index, _), _), answer in zip(sent, answers, strict=True):
                 if not flight.alive or flight.values.get(node.id) is None:
                     continue
                 if answer.ok:
                     flight.values[node.id][index] = {"case": case.name, "value": answer.body}
                 else:
-                    self._fail(node, flight, StepFailed(node.id, case.run, answer, index))
+                    self._fail(node, flight, StepFailed(node.id, case.run, answer, index if node.each else None))
+        if node.each is None:  # one value in, one {case, value} out
+            for flight in flights:
+                if flight.alive and isinstance(flight.values.get(node.id), list):
+                    flight.values[node.id] = flight.values[node.id][0]
 
-    def _settle(self, node: Switch, case: Any, flight: Flight, index: int, item: Any) -> None:
+    def _sent(self, node: Switch, case: Case, flight: Flight, index: int, item: Any) -> Any:
+        """What a case sends its step: the item's field ``send``, the request as the caller sent it, or the item."""
+        if case.send is not None:
+            value = field_of(item, case.send)
+            if value is MISSING:
+                self._fail(node, flight, NodeFailed(node.id, "switch", UnprocessableInput(
+                    f"case {case.name!r}: the item has no field {case.send!r} to send to step {case.run!r}")))
+                return _FAILED
+            return value
+        if node.each is None and node.source == REQUEST:
+            return flight.forwarded
+        return item
+
+    def _settle(self, node: Switch, case: Case, flight: Flight, index: int, item: Any) -> None:
         """An item of a case that looks it up or answers a value."""
         if not flight.alive or flight.values.get(node.id) is None:
             return
@@ -168,17 +188,35 @@ class Graph:
                 f"case {case.name!r}: item {index} ({item!r:.60}) is not a key of table {case.lookup!r}")))
 
     def _routed(self, node: Switch, flight: Flight, routed: dict[str, list[tuple[Flight, int, Any]]]) -> list[Any]:
-        """Each item of the flight's list to its case (``routed``); the list to fill, one slot per item."""
-        items = resolve(flight.values, node.switch)
-        if not isinstance(items, list):
-            raise UnprocessableInput(f"switch: {node.switch!r} is a {type(items).__name__}, not a list")
+        """Each item (the one input, or each of the list) to its case (``routed``); the slots to fill, one per item."""
+        value = resolve(flight.values, node.source)
+        if node.each is not None and not isinstance(value, list):
+            raise UnprocessableInput(f"switch: {node.each!r} is a {type(value).__name__}, not a list")
+        items = value if node.each is not None else [value]
         for index, item in enumerate(items):
-            case = next((case for case in node.cases if guard_holds(case.when, item, self.tables)), None)
+            case = next((case for case in node.switch if guard_holds(case.when, item, self.tables, self._capabilities(case))), None)
             if case is None:
-                raise UnprocessableInput(f"item {index} ({item!r:.60}) takes none of the cases {[c.name for c in node.cases]}; "
-                                         "end the cases with one without a guard")
+                which = f"item {index}" if node.each is not None else "the input"
+                cases = "; ".join(self._guard_said(case) for case in node.switch)
+                raise UnprocessableInput(f"{which} ({_said(item)}) takes none of the cases: {cases}")
             routed[case.name].append((flight, index, item))
         return [None] * len(items)
+
+    def _guard_said(self, case: Case) -> str:
+        """``sf: area one of ['San Francisco']``: what a case takes, for a message."""
+        when = case.when
+        if when is None:
+            return f"{case.name}: any"
+        if when.in_ is not None:
+            return f"{case.name}: a key of table {when.in_!r}"
+        field = when.looked_at or "the item"
+        if when.capability is not None:
+            return f"{case.name}: {field} one of {self._capabilities(case).get(when.capability)!r} (its step's capability)"
+        return f"{case.name}: {field} " + (f"one of {list(when.one_of)!r}" if when.one_of is not None else f"= {when.equals!r}")
+
+    def _capabilities(self, case: Case) -> Mapping[str, Any]:
+        """What the case's step declares it can do (its archive's ``metadata.capabilities``)."""
+        return getattr(self.steps.get(case.run or ""), "capabilities", {}) or {}
 
     def _glue(self, node: Any, flight: Flight) -> None:
         value = self._guarded(node, flight, lambda: self._glue_value(node, flight.values))
@@ -245,6 +283,12 @@ class Graph:
 
 
 _FAILED = object()
+
+
+def _said(item: Any) -> str:
+    """An item as a message quotes it: short."""
+    text = repr(item)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def cumulative_deadlines(spec: PipelineSpec) -> list[float]:

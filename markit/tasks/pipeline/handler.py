@@ -45,6 +45,8 @@ class PipelineHandler(TaskHandler):
 
     def decode(self, payload: Payload, metrics: Metrics) -> Decoded[Flight]:
         _, value, _ = sole_input(payload, INPUT_HINT)
+        if isinstance(value, bytearray):  # as TorchServe hands a body over; the KServe runtime hands bytes
+            value = bytes(value)
         forwarded = Forwarded(dict(payload.fields), dict(payload.content_types))
         return Decoded(detail=Flight({REQUEST: value}, forwarded))
 

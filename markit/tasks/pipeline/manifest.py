@@ -106,31 +106,39 @@ class Filter(_Node):
 
 
 class When(Section):
-    """A guard on one item: it is a key of table ``in``; or its ``field`` (dotted; absent: the item itself) equals
-    ``equals`` or is one of ``one_of``."""
+    """A guard on one item: it is a key of table ``in``; its ``field`` (dotted; absent: the item itself) equals
+    ``equals`` or is one of ``one_of``; or the case's step declares the item's ``field`` among its
+    ``capability`` (``metadata.capabilities.KEY`` of its archive; ``field`` defaults to the same name)."""
 
     in_: Name | None = Field(None, alias="in")
     field: Ref | None = None
     equals: Any = None
     one_of: tuple[Any, ...] | None = None
+    capability: Name | None = None
 
     @model_validator(mode="after")
     def _one_test(self) -> When:
-        tests = [name for name in ("in_", "equals", "one_of") if getattr(self, name) is not None]
+        tests = [name for name in ("in_", "equals", "one_of", "capability") if getattr(self, name) is not None]
         if len(tests) != 1:
-            raise ValueError("a guard has one test: in (a table), equals or one_of")
+            raise ValueError("a guard has one test: in (a table), equals, one_of or capability")
         if self.in_ is not None and self.field is not None:
             raise ValueError("a guard 'in' a table looks the item itself up; it takes no field")
         return self
 
+    @property
+    def looked_at(self) -> str | None:
+        """The item's field the guard reads (None: the item itself)."""
+        return self.field if self.field is not None or self.capability is None else self.capability
+
 
 class Case(Section):
     """One way of a switch: taken by an item its guard holds for (no guard: every item left), which goes through
-    step ``run``, is looked up in table ``lookup``, or is answered ``value``."""
+    step ``run`` (its field ``send`` only, when given), is looked up in table ``lookup``, or is answered ``value``."""
 
     name: Name
     when: When | None = None
     run: Name | None = None
+    send: Ref | None = None
     lookup: Name | None = None
     value: Any = None
 
@@ -139,18 +147,34 @@ class Case(Section):
         actions = [name for name in ("run", "lookup", "value") if getattr(self, name) is not None]
         if len(actions) != 1:
             raise ValueError(f"case {self.name!r} does one thing: run (a step), lookup (a table) or value, got {actions or 'none'}")
+        if self.send is not None and self.run is None:
+            raise ValueError(f"case {self.name!r}: send names what to send to its step; it runs none")
+        if self.when is not None and self.when.capability is not None and self.run is None:
+            raise ValueError(f"case {self.name!r}: a capability guard asks the case's step; it runs none")
         return self
 
 
 class Switch(_Node):
-    """Each item of ``switch`` (a list) takes the first case whose guard holds; its value is ``{case, value}``. The
-    items that run a step are batched through it together."""
+    """``input`` (one value, default ``request``), or each item of ``each`` (a list), takes the first of the cases
+    (``switch``) whose guard holds; its value is ``{case, value}`` (a list of them for ``each``). The items that
+    run one step are batched through it together."""
 
-    switch: Ref
-    cases: Annotated[tuple[Case, ...], Field(min_length=1)]
+    switch: Annotated[tuple[Case, ...], Field(min_length=1)]
+    input: Ref | None = None
+    each: Ref | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Switch:
+        if self.input is not None and self.each is not None:
+            raise ValueError(f"node {self.id!r}: give input (one value) or each (a list), not both")
+        return self
+
+    @property
+    def source(self) -> str:
+        return self.each or self.input or REQUEST
 
     def reads(self) -> tuple[str, ...]:
-        return (self.switch,)
+        return (self.source,)
 
 
 class Call(_Node):
@@ -179,13 +203,13 @@ def node_kind(node: Any) -> str | None:
     """What a node does: the one key of ``NODE_KINDS`` it has (a dict from the spec, or a typed node)."""
     if isinstance(node, dict):
         kinds = [kind for kind in NODE_KINDS if kind in node]
-        return kinds[0] if len(kinds) == 1 else None
-    return next((kind for kind, cls in NODE_KINDS.items() if isinstance(node, cls)), None)
+        return f"{kinds[0]} node" if len(kinds) == 1 else None
+    return next((f"{kind} node" for kind, cls in NODE_KINDS.items() if isinstance(node, cls)), None)
 
 
-Node = Annotated[
-    Annotated[Run, Tag("run")] | Annotated[Crop, Tag("crop")] | Annotated[Filter, Tag("filter")]
-    | Annotated[Switch, Tag("switch")] | Annotated[Call, Tag("call")] | Annotated[Fields, Tag("fields")],
+Node = Annotated[  # each tagged "KIND node": the tag is not a key of the node, so an error's place skips it
+    Annotated[Run, Tag("run node")] | Annotated[Crop, Tag("crop node")] | Annotated[Filter, Tag("filter node")]
+    | Annotated[Switch, Tag("switch node")] | Annotated[Call, Tag("call node")] | Annotated[Fields, Tag("fields node")],
     Discriminator(node_kind, custom_error_type="node_kind",
                   custom_error_message=f"a node has exactly one of {', '.join(NODE_KINDS)}"),
 ]
@@ -232,8 +256,8 @@ def graph_problem(graph: tuple[Any, ...], output: dict[str, str], steps: set[str
 
 
 def _missing_name(node: _Node, steps: set[str], tables: set[str], has_source: bool) -> str | None:
-    runs = [node.run] if isinstance(node, Run) else [case.run for case in node.cases if case.run] if isinstance(node, Switch) else []
-    looked = [] if not isinstance(node, Switch) else [name for case in node.cases
+    runs = [node.run] if isinstance(node, Run) else [case.run for case in node.switch if case.run] if isinstance(node, Switch) else []
+    looked = [] if not isinstance(node, Switch) else [name for case in node.switch
                                                        for name in (case.lookup, case.when.in_ if case.when else None) if name]
     for step in runs:
         if step not in steps:

@@ -59,6 +59,11 @@ class LoadedStep:
     core: ModuleType
     batch_core: Any
 
+    @property
+    def capabilities(self) -> Any:
+        """What the step's archive declares it can do (``metadata.capabilities``), for a switch's capability guard."""
+        return self.batch_core.task.archive.spec.metadata.capabilities
+
     def answer(self, values: Sequence[Any]) -> list[StepAnswer]:
         """One answer per value, in order, from one pass through the step (its batch core isolates each value).
         A value is a request's own fields (a dict of the engine's fields and content types), bytes, text or JSON."""
