@@ -4,10 +4,11 @@ detector's own canvases (``examples/digit_boxes/canvases.py``, imported by path)
 - ``number_page``: a held-out page and the number written on it (its digits' labels left to right, by box centre):
   the measured body;
 - ``blank_page``: a white page, on which the detector finds nothing;
-- ``faint_page``: a page where the classifier step fails: a clear held-out digit and a faint one (bold strokes
-  at 20 % ink, grey 204 on white) that the detector still finds, but whose crop holds no pixel darker than 204,
-  which the digits model calls blank (422 "no digit found"). Such a detection does not occur on the training
-  canvases (their ink is at least 65 % of the page's contrast), hence a page made on purpose;
+- ``bold_page``: a page where the classifier step fails: a clear held-out digit and a bold one (its strokes
+  thickened, solid black) that the detector finds, but whose crop is more than half solid ink, so that with its
+  levels stretched (the darkest pixel black, the median white: the pipeline's crop) it is all white, which the
+  digits model refuses as blank (422 "no digit found"). Such a digit does not occur on the training canvases
+  (thin, smooth strokes), hence a page made on purpose;
 - ``not_an_image``: a text body.
 """
 
@@ -18,18 +19,18 @@ import io
 from types import ModuleType
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from benchmarks.bodies import Body
 from benchmarks.servers import REPO
 
-__all__ = ["GOLDEN_SEED", "blank_page", "faint_page", "not_an_image", "number_page", "number_of"]
+__all__ = ["BOLD", "GOLDEN_SEED", "blank_page", "bold_page", "not_an_image", "number_page", "number_of"]
 
 CANVASES = REPO / "examples" / "digit_boxes" / "canvases.py"
 GOLDEN_SEED = 7  # examples/digit_boxes/train.py's held-out golden pages: page 0 is its canvas_0.png (five digits)
 SIDE = 96  # the canvases' size
-# the faint page: (held-out sample, height px, ink 0..1, bold, top, left); the first is clear, the second faint
-FAINT = ((1, 24, 1.0, False, 36, 12), (51, 24, 0.2, True, 36, 56))
+# the bold page: (held-out sample, height px, stroke growth px (a max filter's size, 1: none), top, left)
+BOLD = ((1, 24, 1, 36, 12), (8, 32, 5, 30, 52))
 
 
 def canvases() -> ModuleType:
@@ -67,22 +68,23 @@ def blank_page() -> Body:
     return Body(data, "image/png", f"a white {SIDE}x{SIDE} PNG ({len(data)} bytes)")
 
 
-def faint_page() -> Body:
-    """A clear digit and a faint one (FAINT), on white."""
+def bold_page() -> Body:
+    """A clear digit and a bold one (BOLD), solid black on white."""
     module = canvases()
     digits = module.digit_split("heldout")
-    page = np.full((SIDE, SIDE), 255.0)
+    page = np.full((SIDE, SIDE), 255, np.uint8)
     drawn = []
-    for sample, height, ink, bold, top, left in FAINT:
+    for sample, height, growth, top, left in BOLD:
         cells = digits.ink[sample].astype(np.float32)
         width = round(height * 0.8)
         glyph = np.clip(np.asarray(Image.fromarray(cells, mode="F").resize((width, height), Image.Resampling.BILINEAR)), 0, 1)
-        if bold:
-            glyph = (glyph >= module.INK_THRESHOLD).astype(np.float32)
-        page[top:top + height, left:left + width] -= 255 * ink * glyph
-        drawn.append(f"{int(digits.labels[sample])} at {round(100 * ink)} % ink")
-    data = png(np.clip(np.rint(page), 0, 255).astype(np.uint8))
-    return Body(data, "image/png", f"a white {SIDE}x{SIDE} PNG with a {' and a '.join(drawn)} ({len(data)} bytes)")
+        strokes = Image.fromarray(((glyph >= module.INK_THRESHOLD) * 255).astype(np.uint8))
+        if growth > 1:
+            strokes = strokes.filter(ImageFilter.MaxFilter(growth))
+        page[top:top + height, left:left + width][np.asarray(strokes) > 0] = 0
+        drawn.append(f"{int(digits.labels[sample])}" + (f" with strokes {growth - 1} px thicker" if growth > 1 else ""))
+    data = png(page)
+    return Body(data, "image/png", f"a white {SIDE}x{SIDE} PNG with a {' and a '.join(drawn)}, solid black ({len(data)} bytes)")
 
 
 def not_an_image() -> Body:

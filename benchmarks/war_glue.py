@@ -16,13 +16,19 @@ page reaches ``crop`` through a start node that passes it on:
   next node, never several; the digits archive answers a v1 body with one answer per instance);
 - ``read``: the detector's answer and the classifier's -> ``{"number", "digits"}``, the digits left to right.
 
+What ``crop`` and ``read`` do is what our pipeline archive's graph does (``examples/read_number/spec.yaml``): one
+box per digit (a detection whose box overlaps an earlier kept one's by more than IoU 0.5 is dropped: the
+detector's NMS is per class, so an unsure digit can come twice under two labels), each box widened by 2 px,
+its crop in grey with its levels stretched (its darkest pixel black, its median, the paper, white), as a PNG
+(compression level 1); each digit answered with its box and the detector's label, ordered by the box's centre.
+
 A step that refuses its input still reaches the next node as its input: TorchServe 0.12 completes a workflow
 node with whatever body its handler answered, whatever the status. So each node checks the answer it got, and
-on a refusal raises TorchServe's ``PredictionException`` naming the step, its status and its message: raising is the only way a node
-can fail a workflow request (the workflow answers 200 with the last node's output otherwise).
+on a refusal raises TorchServe's ``PredictionException`` naming the step, its status and its message: raising
+is the only way a node can fail a workflow request (the workflow answers 200 with the last node's output otherwise).
 
 This file is copied into the archive as it is and imported by path in TorchServe's workers: it imports nothing
-from this repository, only the standard library, Pillow and TorchServe's own ``PredictionException``.
+from this repository, only the standard library, numpy, Pillow and TorchServe's own ``PredictionException``.
 """
 
 from __future__ import annotations
@@ -34,12 +40,16 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from PIL import Image
+import numpy as np
+from PIL import Image, ImageOps
 from ts.utils.util import PredictionException
 
-__all__ = ["MARGIN", "crop", "crop_box", "crops_request", "page", "read", "reading", "step_failed"]
+__all__ = ["MARGIN", "crop", "crop_box", "crop_pngs", "crops_request", "iou", "one_per_digit", "page", "read", "reading", "step_failed",
+           "stretched"]
 
 MARGIN = 2  # pixels added to every side of a detected box before it is cropped
+MAX_IOU = 0.5  # a detection overlapping an earlier kept one's box by more is the same digit
+PNG_LEVEL = 1  # the crops' PNG compression: they only travel to the classifier
 DETECTOR, CLASSIFIER = "digit_boxes", "digits"  # the DAG's model nodes, as they name the fields they feed
 
 
@@ -59,15 +69,47 @@ def crop_box(box: Mapping[str, float], width: int, height: int, margin: int = MA
     return left, top, right, bottom
 
 
-def crops_request(page_bytes: bytes, detections: Sequence[Mapping[str, Any]], margin: int = MARGIN) -> bytes:
-    """The classifier's one request: each detection's crop of the page, as a PNG, a v1 instance each."""
-    image = Image.open(io.BytesIO(page_bytes))
-    image.load()
-    instances = []
+def one_per_digit(detections: Sequence[Mapping[str, Any]], max_iou: float = MAX_IOU) -> list[Mapping[str, Any]]:
+    """The detections in order, less each whose box overlaps an earlier kept one's by more than ``max_iou``."""
+    kept: list[Mapping[str, Any]] = []
+    for detection in detections:
+        if all(iou(detection["box"], other["box"]) <= max_iou for other in kept):
+            kept.append(detection)
+    return kept
+
+
+def iou(a: Mapping[str, float], b: Mapping[str, float]) -> float:
+    width = min(a["x2"], b["x2"]) - max(a["x1"], b["x1"])
+    height = min(a["y2"], b["y2"]) - max(a["y1"], b["y1"])
+    inter = max(width, 0.0) * max(height, 0.0)
+    union = (a["x2"] - a["x1"]) * (a["y2"] - a["y1"]) + (b["x2"] - b["x1"]) * (b["y2"] - b["y1"]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def stretched(region: Image.Image) -> Image.Image:
+    """The crop in grey, its darkest pixel black and its median (the paper) white; all white when it has one level."""
+    grey = np.asarray(region.convert("L"), dtype=np.float32)
+    dark, paper = float(grey.min()), float(np.median(grey))
+    if paper - dark < 1:
+        return Image.fromarray(np.full(grey.shape, 255, np.uint8))
+    return Image.fromarray(np.clip((grey - dark) * (255 / (paper - dark)), 0, 255).astype(np.uint8))
+
+
+def crop_pngs(page_bytes: bytes, detections: Sequence[Mapping[str, Any]], margin: int = MARGIN) -> list[bytes]:
+    """Each detection's crop of the page (upright, as the detector saw it), levels stretched, as a PNG."""
+    image = ImageOps.exif_transpose(Image.open(io.BytesIO(page_bytes)))
+    crops = []
     for detection in detections:
         buffer = io.BytesIO()
-        image.crop(crop_box(detection["box"], image.width, image.height, margin)).save(buffer, format="PNG")
-        instances.append({"b64": base64.b64encode(buffer.getvalue()).decode("ascii")})
+        region = image.crop(crop_box(detection["box"], image.width, image.height, margin))
+        stretched(region).save(buffer, format="PNG", compress_level=PNG_LEVEL)
+        crops.append(buffer.getvalue())
+    return crops
+
+
+def crops_request(page_bytes: bytes, detections: Sequence[Mapping[str, Any]], margin: int = MARGIN) -> bytes:
+    """The classifier's one request: each detection's crop (``crop_pngs``), a v1 instance each."""
+    instances = [{"b64": base64.b64encode(crop).decode("ascii")} for crop in crop_pngs(page_bytes, detections, margin)]
     return json.dumps({"instances": instances}).encode("utf-8")
 
 
@@ -76,8 +118,8 @@ def reading(detections: Sequence[Mapping[str, Any]], results: Sequence[Mapping[s
     if len(detections) != len(results):
         raise step_failed(CLASSIFIER, 500, f"{len(results)} answers for {len(detections)} crops")
     paired = sorted(zip(detections, results, strict=True), key=lambda pair: (pair[0]["box"]["x1"] + pair[0]["box"]["x2"]) / 2)
-    digits = [{"digit": int(result["digit"]), "probability": result["probability"], "box": detection["box"]}
-              for detection, result in paired]
+    digits = [{"digit": int(result["digit"]), "probability": result["probability"], "box": detection["box"],
+               "detector_label": detection.get("label")} for detection, result in paired]
     return {"number": "".join(str(digit["digit"]) for digit in digits), "digits": digits}
 
 
@@ -131,7 +173,7 @@ def crop(data: list[dict[str, Any]] | None, context: Any) -> list[bytes] | None:
     """The page (from ``page``) and the detector's answer -> the classifier's one v1 request."""
     if data is None:
         return None
-    return [crops_request(bytes(item["page"]), detections_of(item[DETECTOR])) for item in data]
+    return [crops_request(bytes(item["page"]), one_per_digit(detections_of(item[DETECTOR]))) for item in data]
 
 
 def read(data: list[dict[str, Any]] | None, context: Any) -> list[dict[str, Any]] | None:
@@ -141,6 +183,6 @@ def read(data: list[dict[str, Any]] | None, context: Any) -> list[dict[str, Any]
         return None
     answers = []
     for item in data:
-        detections = detections_of(item[DETECTOR])
+        detections = one_per_digit(detections_of(item[DETECTOR]))
         answers.append(reading(detections, results_of(item[CLASSIFIER])) if detections else {"number": "", "digits": []})
     return answers

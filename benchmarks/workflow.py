@@ -29,8 +29,8 @@ of the classifier (``crop`` must send it something: an empty v1 request, which i
 ``read`` does not read). A failing node is retried once (the workflow's default ``retry-attempts``).
 
 What each does when a step fails (the report records it, for both): a body that is not an image, a blank page,
-and a page where the classifier step fails (``benchmarks/digit_pages.py``: a faint digit the detector finds but
-whose crop the classifier calls blank). In a workflow, a step's refusal reaches the next node as its input
+and a page where the classifier step fails (``benchmarks/digit_pages.py``: a bold digit the detector finds but
+whose crop, levels stretched, the classifier calls blank). In a workflow, a step's refusal reaches the next node as its input
 (TorchServe 0.12 completes a model node with whatever its handler answered, whatever the status), so the glue
 checks each answer and raises, naming the step, its status and its message: the only way a node can fail a
 workflow request.
@@ -42,7 +42,6 @@ sequential requests for the unloaded p50. The failure cases are sent in round 1,
 
 from __future__ import annotations
 
-import io
 import json
 import statistics
 import sys
@@ -56,13 +55,13 @@ import requests
 
 from benchmarks.bodies import Body
 from benchmarks.compare import archive_summary
-from benchmarks.digit_pages import blank_page, faint_page, not_an_image
+from benchmarks.digit_pages import blank_page, bold_page, not_an_image
 from benchmarks.report import machine
 from benchmarks.sequential import sequential
 from benchmarks.servers import BenchServer, FrontendCounters, bench_server
 from benchmarks.stats import LoadResult
 from benchmarks.war import ARCHIVER, DAG, STEPS, WORKFLOW, WorkflowError, register_workflow
-from benchmarks.war_glue import crop_box
+from benchmarks.war_glue import crop_pngs, one_per_digit
 from benchmarks.wrk import run_wrk
 from markit.archive.mar_file import read_mar
 from markit.errors import MarkitError
@@ -118,7 +117,7 @@ class PipelineRuns:
 def failure_cases() -> list[tuple[str, Body]]:
     """The failure cases: (what, body)."""
     return [("not an image", not_an_image()), ("blank page: nothing detected", blank_page()),
-            ("the classifier step fails", faint_page())]
+            ("the classifier step fails", bold_page())]
 
 
 # -- serving ---------------------------------------------------------------------------------------------------
@@ -147,7 +146,7 @@ def measure_workflow(store: Path, war: Path, options: PipelineOptions, root: Pat
     cases, and what each step says of the page where the classifier fails)."""
     with serving_workflow(store, war, root) as (server, url, models):
         measured = _measure(server, url, models, options, progress, SIDES[0], probe)
-        return measured, step_evidence(server, faint_page()) if probe else ""
+        return measured, step_evidence(server, bold_page()) if probe else ""
 
 
 def measure_ours(archive: Path, options: PipelineOptions, root: Path, progress: Callable[[str], None],
@@ -246,18 +245,13 @@ def send_probe(url: str, token: str, case: str, body: Body) -> Probe:
 def step_evidence(server: BenchServer, page: Body) -> str:
     """What the workflow's step models say of ``page`` on their own: the detections, then the classifier on each
     crop (so the report shows the case exercised the classifier's refusal, whatever the detector trained here)."""
-    from PIL import Image
-
     token = server.token
     reply = _post(server.url(f"{WORKFLOW}__digit_boxes"), token, page)
-    detections = reply.json().get("detections", []) if reply.ok else []
+    detections = one_per_digit(reply.json().get("detections", []) if reply.ok else [])
     said = [f"{d['label']} (score {d['score']:.2f})" for d in detections]
-    image = Image.open(io.BytesIO(page.data))
     answers = []
-    for detection in detections:
-        buffer = io.BytesIO()
-        image.crop(crop_box(detection["box"], image.width, image.height)).save(buffer, format="PNG")
-        answer = _post(server.url(f"{WORKFLOW}__digits"), token, Body(buffer.getvalue(), "image/png", "crop"))
+    for crop in crop_pngs(page.data, detections):
+        answer = _post(server.url(f"{WORKFLOW}__digits"), token, Body(crop, "image/png", "crop"))
         answers.append(f"{answer.status_code} {excerpt(answer.text, 120)}")
     return (f"the detector alone finds {', '.join(said) or 'nothing'} (HTTP {reply.status_code}); the classifier alone, "
             f"on each crop: " + "; ".join(answers or ["no crop"]))

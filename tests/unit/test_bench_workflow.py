@@ -19,7 +19,7 @@ from ts.utils.util import PredictionException
 
 from benchmarks import war, war_glue, workflow
 from benchmarks.bodies import Body
-from benchmarks.digit_pages import FAINT, blank_page, faint_page, number_of
+from benchmarks.digit_pages import BOLD, blank_page, bold_page, number_of
 from benchmarks.servers import FrontendCounters
 from benchmarks.stats import LoadResult
 from benchmarks.war_glue import crop_box, crops_request, reading
@@ -50,16 +50,30 @@ def test_a_box_at_the_page_edge_is_clipped_to_the_page():
     assert crop_box(box(0.4, 1.5, 95.2, 63.9), 96, 64) == (0, 0, 96, 64)
 
 
-def test_the_classifier_gets_one_v1_request_with_each_crop_as_a_png_in_detection_order():
-    page = np.full((40, 60), 255, np.uint8)
-    page[10:20, 5:15] = 0      # a dark square
-    page[12:30, 40:50] = 100   # a grey one
-    request = json.loads(crops_request(png(page), [{"box": box(40, 12, 50, 30)}, {"box": box(5, 10, 15, 20)}]))
+def test_the_classifier_gets_one_v1_request_with_each_crop_levels_stretched_as_a_png_in_detection_order():
+    page = np.full((40, 60), 230, np.uint8)  # grey paper
+    page[10:20, 5] = 0                       # a black stroke
+    page[12:30, 44] = 100                    # a grey one
+    request = json.loads(crops_request(png(page), [{"box": box(40, 12, 50, 30)}, {"box": box(4, 10, 6, 20)}]))
     assert list(request) == ["instances"] and all(list(item) == ["b64"] for item in request["instances"])
     first, second = (np.asarray(Image.open(io.BytesIO(base64.b64decode(item["b64"])))) for item in request["instances"])
-    assert first.shape == (22, 14) and second.shape == (14, 14)  # each side + 2 px
-    assert first.min() == 100 and (first[2:20, 2:12] == 100).all() and first[0].max() == 255
-    assert (second[2:12, 2:12] == 0).all() and second[:, 0].min() == 255
+    assert first.shape == (22, 14) and second.shape == (14, 6)  # each side + 2 px
+    assert (first[2:20, 6] == 0).all() and (first[:, :6] == 255).all()  # its darkest black, the paper white
+    assert (second[2:12, 3] == 0).all() and (second[:, 0] == 255).all()
+
+
+def test_a_crop_of_one_level_is_all_white_and_a_grey_crop_is_stretched():
+    assert np.asarray(war_glue.stretched(Image.new("L", (5, 5), 40))).min() == 255
+    grey = np.array([[200, 200, 200], [200, 120, 200], [160, 200, 200]], np.uint8)
+    assert np.asarray(war_glue.stretched(Image.fromarray(grey).convert("RGB"))).tolist() == [[255, 255, 255], [255, 0, 255],
+                                                                                            [127, 255, 255]]
+
+
+def test_one_box_per_digit_drops_a_later_detection_overlapping_a_kept_one():
+    first, twin, apart = ({"label": "1", "box": box(0, 0, 10, 10)}, {"label": "7", "box": box(1, 0, 11, 10)},
+                          {"label": "4", "box": box(5, 0, 15, 10)})
+    assert war_glue.one_per_digit([first, twin, apart]) == [first, apart]  # IoU 9/11 dropped, 5/15 kept
+    assert war_glue.iou(first["box"], box(20, 20, 30, 30)) == 0.0
 
 
 def test_nothing_detected_makes_an_empty_request():
@@ -69,13 +83,14 @@ def test_nothing_detected_makes_an_empty_request():
 # -- the glue: the number --------------------------------------------------------------------------------------
 
 def test_the_digits_are_read_left_to_right_by_box_centre():
-    detections = [{"box": box(50, 0, 60, 10)}, {"box": box(0, 50, 30, 60)}, {"box": box(20, 20, 28, 30)}]
+    detections = [{"label": "7", "box": box(50, 0, 60, 10)}, {"label": "4", "box": box(0, 50, 30, 60)},
+                  {"label": "0", "box": box(20, 20, 28, 30)}]
     results = [{"digit": 1, "probability": 0.9}, {"digit": 4, "probability": 0.8}, {"digit": 0, "probability": 0.7}]
     answer = reading(detections, results)  # centres 55, 15, 24
     assert answer["number"] == "401"
-    assert answer["digits"] == [{"digit": 4, "probability": 0.8, "box": box(0, 50, 30, 60)},
-                                {"digit": 0, "probability": 0.7, "box": box(20, 20, 28, 30)},
-                                {"digit": 1, "probability": 0.9, "box": box(50, 0, 60, 10)}]
+    assert answer["digits"] == [{"digit": 4, "probability": 0.8, "box": box(0, 50, 30, 60), "detector_label": "4"},
+                                {"digit": 0, "probability": 0.7, "box": box(20, 20, 28, 30), "detector_label": "0"},
+                                {"digit": 1, "probability": 0.9, "box": box(50, 0, 60, 10), "detector_label": "7"}]
 
 
 def test_fewer_answers_than_crops_fails_the_classifier_step():
@@ -170,13 +185,22 @@ def test_the_number_on_a_page_is_its_labels_by_box_centre():
     assert number_of(boxes, np.array([3, 1, 4])) == "143"
 
 
-def test_the_blank_page_is_white_and_the_faint_digit_has_no_pixel_darker_than_204():
+def test_the_blank_page_is_white_and_the_bold_digits_crop_is_more_than_half_solid_ink():
     assert np.asarray(Image.open(io.BytesIO(blank_page().data))).min() == 255
-    page = np.asarray(Image.open(io.BytesIO(faint_page().data)))
-    (_, height, _, _, top, left), (_, faint_height, _, _, faint_top, faint_left) = FAINT
-    assert page[top:top + height, left:left + height].min() < 60  # the clear digit
-    faint = page[faint_top:faint_top + faint_height, faint_left:faint_left + faint_height]
-    assert faint.min() >= 204 and faint.min() < 255  # drawn, but 80 % white at its darkest: "blank" to the digits model
+    page = np.asarray(Image.open(io.BytesIO(bold_page().data)))
+    (_, height, _, top, left), (_, bold_height, _, bold_top, bold_left) = BOLD
+    clear, bold = (ink_crop(page[top:top + side, left:left + side]) for top, left, side in ((top, left, height),
+                                                                                           (bold_top, bold_left, bold_height)))
+    assert (clear == 0).mean() < 0.5 and np.asarray(war_glue.stretched(Image.fromarray(clear))).min() == 0
+    assert (bold == 0).mean() > 0.5  # its median is its darkest level: stretched, the crop is all white
+    assert np.asarray(war_glue.stretched(Image.fromarray(bold))).min() == 255
+
+
+def ink_crop(patch: np.ndarray) -> np.ndarray:
+    """The patch's ink box widened by the margin, as the pipeline crops a detection that fits the ink."""
+    rows, cols = np.nonzero(patch < 255)
+    padded = np.pad(patch, war_glue.MARGIN, constant_values=255)
+    return padded[rows.min():rows.max() + 1 + 2 * war_glue.MARGIN, cols.min():cols.max() + 1 + 2 * war_glue.MARGIN]
 
 
 # -- the report ------------------------------------------------------------------------------------------------
