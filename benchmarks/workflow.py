@@ -1,8 +1,10 @@
 """The "read a number" pipeline two ways on TorchServe 0.12: as a workflow (``.war``) and as our pipeline archive.
 
-The pipeline: a page of handwritten digits (PNG) -> the digit detector (``digit_boxes.mar``) -> each detected
-box cropped from the page, widened by 2 px on every side -> the digits classifier (``digits.mar``) on each crop
--> the digits ordered by their box's centre x: ``{"number": "24550", "digits": [{"digit", "probability", "box"}]}``.
+The pipeline (``examples/read_number/spec.yaml``): a page of handwritten digits (PNG) -> the digit detector
+(``digit_boxes.mar``) -> one box per digit (a box overlapping an earlier one's by more than IoU 0.5 dropped) ->
+each box cropped from the page, widened by 2 px on every side, in grey with its levels stretched -> the digits
+classifier (``digits.mar``) on each crop -> the digits ordered by their box's centre x:
+``{"number": "24550", "digits": [{"digit", "probability", "box", "detector_label"}]}``.
 
 **The workflow** (``benchmarks/war.py`` builds it, ``benchmarks/war_glue.py`` is its handler), served at
 ``POST /wfpredict/read_number``. TorchServe registers the two step archives as the models
@@ -19,6 +21,9 @@ sends one body from node to node, so one request goes through five worker calls,
 4. ``digits`` (model): the crops -> ``{"predictions": [...]}``;
 5. ``read`` (function): the detections and the classifier's answers -> the number, left to right.
 
+``crop`` and ``read`` do what our archive's graph does (its filter, crop and read nodes); before anything is
+timed, both sides' answers to the test page must agree digit for digit (``same_answers``).
+
 **Ours**: ``read_number.mar`` (task ``pipeline``, the same two archives composed into one), served by the same
 TorchServe at ``POST /predictions/read_number``: one request, one worker, every step in process.
 
@@ -28,12 +33,18 @@ function nodes cannot be given more workers or batches; a page on which nothing 
 of the classifier (``crop`` must send it something: an empty v1 request, which it refuses with 400, and which
 ``read`` does not read). A failing node is retried once (the workflow's default ``retry-attempts``).
 
+Under load TorchServe 0.12 also loses answers of workflow nodes: ``DagExecutor.invokeModel`` queues a node's job
+before it attaches the future it then waits on, so a worker that answers in between (a function node answers in
+1-2 ms) has its answer dropped; the call waits out the node's ``timeout-ms`` (10 s by default) and is retried once.
+The report counts these stalls (the frontend logs each one); each holds one of wrk's connections for 10 s, and
+a request still waiting when wrk's window ends is in neither the throughput nor the percentiles.
+
 What each does when a step fails (the report records it, for both): a body that is not an image, a blank page,
 and a page where the classifier step fails (``benchmarks/digit_pages.py``: a bold digit the detector finds but
-whose crop, levels stretched, the classifier calls blank). In a workflow, a step's refusal reaches the next node as its input
-(TorchServe 0.12 completes a model node with whatever its handler answered, whatever the status), so the glue
-checks each answer and raises, naming the step, its status and its message: the only way a node can fail a
-workflow request.
+whose crop, levels stretched, the classifier calls blank). In a workflow, a step's refusal reaches the next node
+as its input (TorchServe 0.12 completes a model node with whatever its handler answered, whatever the status),
+so the glue checks each answer and raises, naming the step, its status and its message: the only way a node can
+fail a workflow request.
 
 Measured in rounds on fresh servers, the two sides taking turns going first: each server first must answer the
 test page with the number written on it; then a closed loop of wrk (8 connections, after a warm-up) and
@@ -50,6 +61,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -67,11 +79,14 @@ from markit.archive.mar_file import read_mar
 from markit.errors import MarkitError
 
 __all__ = ["OURS", "Measured", "PipelineOptions", "PipelineRuns", "Probe", "excerpt", "measure_ours", "measure_pipelines",
-           "measure_workflow", "per_call", "render_workflow"]
+           "measure_workflow", "per_call", "render_workflow",
+           "same_answers", "timed_out"]
 
 OURS = "read_number"  # our pipeline archive's model name (read_number.mar)
 SIDES = ("TorchServe workflow (.war)", "ours (pipeline archive)")
 EXCERPT = 300  # characters of an answer kept in the report
+TS_LOG = "ts_log.log"  # the frontend's log
+PROBABILITY_TOLERANCE = 1e-3
 
 
 @dataclass(frozen=True)
@@ -103,6 +118,8 @@ class Measured:
     unloaded: LoadResult
     nodes: dict[str, FrontendCounters]  # TorchServe's counters per model, over the closed loop
     probes: tuple[Probe, ...] = ()
+    stalls: int = 0  # workflow node calls that timed out under the closed loop (see ``timed_out``)
+    answer: dict[str, Any] = field(default_factory=dict)  # the answer to the test page
 
 
 @dataclass
@@ -111,6 +128,7 @@ class PipelineRuns:
     ours: list[Measured] = field(default_factory=list)
     rounds: list[tuple[int, int]] = field(default_factory=list)  # per round: index into workflow, into ours (-1: none)
     ours_missing: str = ""  # why ours was not measured (absent archive, a failed start or check)
+    same: str = ""  # whether both sides' answers to the test page agree (``same_answers``)
     evidence: str = ""  # what each step says of the page where the classifier step fails
 
 
@@ -181,24 +199,36 @@ def measure_pipelines(store: Path, war: Path, ours: Path, options: PipelineOptio
                     runs.ours_missing = f"{type(err).__name__}: {str(err).strip()[:2000]}"
                     progress(f"  ours not measured: {runs.ours_missing}")
         runs.rounds.append((indices[0], indices[1]))
+        if number == 1 and runs.workflow and runs.ours:
+            runs.same = same_answers(runs.workflow[0].answer, runs.ours[0].answer)
+            progress(f"  {runs.same}")
     return runs
 
 
 def _measure(server: BenchServer, url: str, models: Sequence[str], options: PipelineOptions, progress: Callable[[str], None],
              label: str, probe: bool) -> Measured:
     body, token = options.body, server.token
-    check_answer(url, token, body, options.number)
+    answer = check_answer(url, token, body, options.number)
     run_wrk(url, body.data, body.content_type, token, connections=options.connections, seconds=options.warmup)
-    before = {model: server.counters(model) for model in models}
+    before, stalled = {model: server.counters(model) for model in models}, timed_out(server.process.log_text(TS_LOG))
     closed = server.watched(lambda: run_wrk(url, body.data, body.content_type, token, connections=options.connections,
                                             seconds=options.seconds))
     nodes = {model: per_call(server.counters(model) - before[model], closed.ok + closed.failed) for model in models}
+    stalls = len(timed_out(server.process.log_text(TS_LOG)) - stalled)
     unloaded = sequential(url, body.data, body.content_type, token, count=options.unloaded_requests)
-    progress(f"  {label}, closed loop: {closed.summary()}; unloaded p50 {unloaded.p50_ms:.1f} ms")
+    progress(f"  {label}, closed loop: {closed.summary()}; {stalls} node call(s) timed out; unloaded p50 {unloaded.p50_ms:.1f} ms")
     probes = tuple(send_probe(url, token, case, case_body) for case, case_body in failure_cases()) if probe else ()
     for item in probes:
         progress(f"  {label}, {item.case}: {item.status} {item.answer}")
-    return Measured(closed, unloaded, nodes, probes)
+    return Measured(closed, unloaded, nodes, probes, stalls, answer)
+
+
+def timed_out(log: str) -> set[str]:
+    """The frontend log's lines saying a workflow node's call timed out (each event once: the log holds each line
+    twice). TorchServe 0.12 queues a node's job before it attaches the future the DAG waits on
+    (``DagExecutor.invokeModel``); a worker that answers in between has its answer dropped, and the call waits out
+    the node's ``timeout-ms`` (10 s by default) and is retried (``retry-attempts``, 1 by default)."""
+    return {line for line in log.splitlines() if "Timed out while executing" in line}
 
 
 def per_call(counters: FrontendCounters, answered: int) -> FrontendCounters:
@@ -224,16 +254,30 @@ def excerpt(text: str, limit: int = EXCERPT) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def check_answer(url: str, token: str, body: Body, number: str) -> str:
-    """The server answers ``body`` with ``number``, or WorkflowError with what it answered."""
+def check_answer(url: str, token: str, body: Body, number: str) -> dict[str, Any]:
+    """The server's answer to ``body``, which must read ``number``; WorkflowError with what it answered otherwise."""
     reply = _post(url, token, body)
     try:
-        found = reply.json().get("number") if reply.ok else None
-    except (ValueError, AttributeError):
-        found = None
-    if found != number:
+        answer = reply.json() if reply.ok else None
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict) or answer.get("number") != number:
         raise WorkflowError(f"{url} answered {reply.status_code} {excerpt(reply.text)}; expected the number {number}")
-    return found
+    return answer
+
+
+def same_answers(workflow: dict[str, Any], ours: dict[str, Any], tolerance: float = PROBABILITY_TOLERANCE) -> str:
+    """Whether both sides read the same digits: the same digit, box and detector label for each, in order, and
+    probabilities within ``tolerance`` (a batch's sums may differ in the last digits); a line saying so, or what differs."""
+    mine, theirs = workflow.get("digits", []), ours.get("digits", [])
+    keys = ("digit", "box", "detector_label")
+    if len(mine) != len(theirs) or any(a.get(key) != b.get(key) for a, b in zip(mine, theirs, strict=False) for key in keys):
+        return f"the answers DIFFER: workflow {excerpt(json.dumps(mine))} vs ours {excerpt(json.dumps(theirs))}"
+    spread = max((abs(a["probability"] - b["probability"]) for a, b in zip(mine, theirs, strict=True)), default=0.0)
+    if spread > tolerance:
+        return f"the answers DIFFER: probabilities {spread:.2g} apart (tolerance {tolerance:g})"
+    return (f"same answers: {len(mine)} digits with the same boxes and detector labels, probabilities within {spread:.1g} "
+            f"(tolerance {tolerance:g})")
 
 
 def send_probe(url: str, token: str, case: str, body: Body) -> Probe:
@@ -268,20 +312,25 @@ def render_workflow(store: Path, ours: Path, options: PipelineOptions, runs: Pip
              + "; the function nodes page, crop, read: 1 worker, batch 1 each",
              f"  ours: {ours.name}: " + (f"not measured: {runs.ours_missing}" if runs.ours_missing else
                                           f"{archive_summary(read_mar(ours))}, POST /predictions/{OURS}"),
-             f"  body: {options.body.label}; both must first answer {options.number}",
+             f"  body: {options.body.label}; both must first answer {options.number}"
+             + (f"; {runs.same}" if runs.same else ""),
              f"  closed loop: wrk, {options.connections} connections, {options.seconds:g} s after {options.warmup:g} s warm-up; "
              f"unloaded: {options.unloaded_requests} sequential requests; {options.rounds} rounds, fresh servers, sides in turn",
              f"  {machine()}", "",
-             f"  {'side':<28} {'throughput':>12} {'p50':>9} {'p99':>9} {'unloaded p50':>13} {'failed':>7}"]
+             f"  {'side':<28} {'throughput':>12} {'p50':>9} {'p99':>9} {'unloaded p50':>13} {'failed':>7} {'stalls':>7} "
+             f"{'others':>7}"]
     for label, measured in zip(SIDES, (runs.workflow, runs.ours), strict=True):
         if measured:
             closed, unloaded = [m.closed for m in measured], [m.unloaded for m in measured]
             lines.append(f"  {label:<28} {_median(closed, 'throughput'):>9.1f} /s {_median(closed, 'p50_ms'):>6.1f} ms "
                          f"{_median(closed, 'p99_ms'):>6.1f} ms {_median(unloaded, 'p50_ms'):>10.1f} ms "
-                         f"{sum(r.failed for r in closed + unloaded):>7}")
+                         f"{sum(r.failed for r in closed + unloaded):>7} {sum(m.stalls for m in measured):>7} "
+                         f"{_median_others(closed):>7.2f}")
         else:
             lines.append(f"  {label:<28} not measured")
-    lines += ["", *_ratio_lines(runs)]
+    lines += ["  (medians over the rounds; failed: non-2xx answers, all rounds; stalls: node calls that timed out, all "
+              "rounds; others: cores other processes kept busy meanwhile, above 0.25 the run was disturbed)",
+              "", *_ratio_lines(runs)]
     if runs.workflow:
         lines += ["", "  the workflow's nodes under the closed loop (round 1, TorchServe's counters: mean ms per call in the server, "
                       "of which queued for a worker):",
@@ -322,6 +371,11 @@ def _node(model: str, counters: FrontendCounters) -> str:
         return f"{name}: no calls counted"
     return (f"{name} {counters.latency_us / counters.requests / 1000:.1f} ms "
             f"({counters.queue_us / counters.requests / 1000:.1f} queued)")
+
+
+def _median_others(results: list[LoadResult]) -> float:
+    shares = [result.cores.others for result in results if result.cores is not None]
+    return statistics.median(shares) if shares else float("nan")
 
 
 def _median(results: list[LoadResult], key: str) -> float:

@@ -4,6 +4,7 @@ glue's crops and reading, its refusals, the workflow spec and the archiver's com
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import json
 import re
@@ -238,11 +239,13 @@ def test_the_report_holds_both_sides_the_ratios_and_each_failure_answer(tmp_path
     cases = [case for case, _ in workflow.failure_cases()]
     probes = tuple(workflow.Probe(case, 500, '{"message":"Error executing read"}', 20.0) for case in cases)
     ours = tuple(workflow.Probe(case, 422, '{"step":"digits"}', 5.0) for case in cases)
-    runs = workflow.PipelineRuns(workflow=[measured(100, 40, probes), measured(110, 44)], ours=[measured(200, 20, ours), measured(330, 11)],
+    stalled = dataclasses.replace(measured(110, 44), stalls=3)
+    runs = workflow.PipelineRuns(workflow=[measured(100, 40, probes), stalled], ours=[measured(200, 20, ours), measured(330, 11)],
                                  rounds=[(0, 0), (1, 1)], evidence="the detector alone finds 6")
     options = workflow.PipelineOptions(body=Body(b"x", "image/png", "a page"), number="24550", rounds=2)
     text = workflow.render_workflow(tmp_path, tmp_path / "read_number.mar", options, runs)
-    assert "TorchServe workflow (.war)       105.0 /s" in text and "ours (pipeline archive)          265.0 /s" in text
+    assert "TorchServe workflow (.war)       105.0 /s   21.0 ms   42.0 ms        5.2 ms       0       3     nan" in text
+    assert "ours (pipeline archive)          265.0 /s" in text
     assert "ours / workflow, closed-loop throughput: 2.50x (rounds 2.00-3.00x; higher is better)" in text
     assert "ours / workflow, closed-loop p99: 0.38x (rounds 0.25-0.50x; lower is better)" in text
     assert "crop 3.0 ms (0.5 queued)" in text and "the detector alone finds 6" in text
@@ -256,6 +259,24 @@ def test_an_answer_is_kept_compact_and_cut():
     assert workflow.excerpt("x" * 400, 10) == "x" * 10 + "..."
 
 
+def test_each_timed_out_node_call_is_counted_once():
+    log = "\n".join(["2026-12-06T14:26:37,898 [ERROR] wf-execute-thread-0 DagExecutor - Timed out while executing read for attempt 0",
+                     "2026-12-06T14:26:37,898 [ERROR] wf-execute-thread-0 DagExecutor - Timed out while executing read for attempt 0",
+                     "2026-12-06T14:26:37,898 [ERROR] wf-execute-thread-0 DagExecutor - null",
+                     "2026-12-06T14:26:40,249 [ERROR] wf-execute-thread-2 DagExecutor - Timed out while executing crop for attempt 0"])
+    assert len(workflow.timed_out(log)) == 2
+
+
 def test_node_calls_are_the_answered_workflow_requests_when_torchserve_counts_none():
     assert workflow.per_call(FrontendCounters(0, 5000, 1000), 50) == FrontendCounters(50, 5000, 1000)
     assert workflow.per_call(FrontendCounters(7, 5000, 1000), 50) == FrontendCounters(7, 5000, 1000)
+
+
+def test_both_sides_must_read_the_same_digits_with_close_probabilities():
+    digit = {"digit": 4, "probability": 0.81, "box": box(1, 2, 3, 4), "detector_label": "4"}
+    close = {**digit, "probability": 0.8104}
+    assert workflow.same_answers({"digits": [digit]}, {"digits": [close], "model": {}}).startswith(
+        "same answers: 1 digits with the same boxes and detector labels, probabilities within 0.0004")
+    assert "DIFFER" in workflow.same_answers({"digits": [digit]}, {"digits": [{**digit, "box": box(1, 2, 3, 5)}]})
+    assert "DIFFER: probabilities 0.01 apart" in workflow.same_answers({"digits": [digit]}, {"digits": [{**digit, "probability": 0.8}]})
+    assert "DIFFER" in workflow.same_answers({"digits": [digit]}, {"digits": []})
