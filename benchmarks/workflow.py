@@ -65,6 +65,7 @@ from typing import Any
 
 import requests
 
+import markit
 from benchmarks.bodies import Body
 from benchmarks.compare import archive_summary
 from benchmarks.digit_pages import blank_page, bold_page, not_an_image
@@ -316,7 +317,7 @@ def render_workflow(store: Path, ours: Path, options: PipelineOptions, runs: Pip
              + (f"; {runs.same}" if runs.same else ""),
              f"  closed loop: wrk, {options.connections} connections, {options.seconds:g} s after {options.warmup:g} s warm-up; "
              f"unloaded: {options.unloaded_requests} sequential requests; {options.rounds} rounds, fresh servers, sides in turn",
-             f"  {machine()}", "",
+             f"  {machine()}; the servers' archives checked and unpacked by markit at {Path(markit.__file__).parent}", "",
              f"  {'side':<28} {'throughput':>12} {'p50':>9} {'p99':>9} {'unloaded p50':>13} {'failed':>7} {'stalls':>7} "
              f"{'others':>7}"]
     for label, measured in zip(SIDES, (runs.workflow, runs.ours), strict=True):
