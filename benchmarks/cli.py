@@ -168,6 +168,9 @@ def _parser() -> argparse.ArgumentParser:
     workflow.add_argument("--seconds", type=float, default=10.0, help="each closed-loop window (default 10)")
     workflow.add_argument("--warmup", type=float, default=3.0, help="warm-up before each window (default 3)")
     workflow.add_argument("--unloaded-requests", type=int, default=30, help="sequential requests for the unloaded p50 (default 30)")
+    workflow.add_argument("--node-timeout-ms", type=int,
+                          help="the workflow's timeout-ms for every node (default: TorchServe's 10000); a node answer "
+                               "TorchServe 0.12 loses costs this long")
     reliability = commands.add_parser("reliability", help="the reliability report over an archive of every task")
     reliability.add_argument("--store", type=Path, default=REPO / "model_store", help="a store holding the example archives")
     reliability.add_argument("--soak-seconds", type=float, default=300.0, help="the soak's length (default 300)")
@@ -330,10 +333,10 @@ def _workflow(args: argparse.Namespace, built: Path) -> int:
                          "examples/digit_boxes/train.py --store DIR build the steps)")
     ours = args.ours or args.store / "read_number.mar"
     war = build_war({step: read_mar(path).settings for step, path in steps.items()}, built / "workflows",
-                    ensure_archiver_venv(progress=_progress))
+                    ensure_archiver_venv(progress=_progress), args.node_timeout_ms)
     body, number = number_page(args.page)
     options = PipelineOptions(body=body, number=number, connections=args.connections, seconds=args.seconds, warmup=args.warmup,
-                              rounds=args.rounds, unloaded_requests=args.unloaded_requests)
+                              rounds=args.rounds, unloaded_requests=args.unloaded_requests, node_timeout_ms=args.node_timeout_ms)
     runs = measure_pipelines(args.store, war, ours, options, built / "servers", _progress)
     print(render_workflow(args.store, ours, options, runs))
     return 0

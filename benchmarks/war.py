@@ -47,11 +47,12 @@ class WorkflowError(MarkitError):
     """The archiver's venv could not be made, or the archiver failed."""
 
 
-def workflow_spec(settings: Mapping[str, Mapping[str, int]]) -> str:
+def workflow_spec(settings: Mapping[str, Mapping[str, int]], timeout_ms: int | None = None) -> str:
     """The workflow's YAML: each step archive (``settings``: its name -> its ``read_mar(...).settings``) with the
-    workers and batching it ships, and the DAG. Written by hand: the archiver copies it, TorchServe's SnakeYAML
-    reads it."""
-    lines = ["models:"]
+    workers and batching it ships, and the DAG; with ``timeout_ms``, every node's ``timeout-ms`` (else
+    TorchServe's 10000). Written by hand: the archiver copies it, TorchServe's SnakeYAML reads it. A global key
+    comes first: TorchServe reads the ``models`` section in order, and a model takes the globals read before it."""
+    lines = ["models:", *([f"  timeout-ms: {timeout_ms}"] if timeout_ms is not None else [])]
     for step in STEPS:
         shipped = settings[step]
         lines += [f"  {step}:", f"    url: {step}.mar", f"    min-workers: {shipped['minWorkers']}",
@@ -78,12 +79,12 @@ def ensure_archiver_venv(venv: Path = WORKFLOW_VENV, progress: Callable[[str], N
     return venv
 
 
-def build_war(settings: Mapping[str, Mapping[str, int]], out_dir: Path, venv: Path) -> Path:
-    """``out_dir/read_number.war``: the spec and the glue, written by the archiver of ``venv``."""
+def build_war(settings: Mapping[str, Mapping[str, int]], out_dir: Path, venv: Path, timeout_ms: int | None = None) -> Path:
+    """``out_dir/read_number.war``: the spec (``workflow_spec``) and the glue, written by the archiver of ``venv``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="bench-war-") as tmp:
         spec, handler = Path(tmp) / f"{WORKFLOW}.yaml", Path(tmp) / HANDLER
-        spec.write_text(workflow_spec(settings), encoding="utf-8")
+        spec.write_text(workflow_spec(settings, timeout_ms), encoding="utf-8")
         shutil.copyfile(GLUE, handler)
         _run([str(venv / "bin" / "torch-workflow-archiver"), "--workflow-name", WORKFLOW, "--spec-file", str(spec),
               "--handler", str(handler), "--export-path", str(out_dir), "--force"], "archiving the workflow")

@@ -99,6 +99,7 @@ class PipelineOptions:
     warmup: float = 3.0
     rounds: int = 3
     unloaded_requests: int = 30
+    node_timeout_ms: int | None = None  # the workflow's timeout-ms, when not TorchServe's default (10000)
 
 
 @dataclass(frozen=True)
@@ -310,7 +311,8 @@ def render_workflow(store: Path, ours: Path, options: PipelineOptions, runs: Pip
              *(f"  step {info.mar_name}: {archive_summary(info)}" for info in steps),
              f"  workflow: {WORKFLOW}.war ({ARCHIVER}), POST /wfpredict/{WORKFLOW}; DAG "
              + "; ".join(f"{node} -> {', '.join(children)}" for node, children in DAG.items())
-             + "; the function nodes page, crop, read: 1 worker, batch 1 each",
+             + "; the function nodes page, crop, read: 1 worker, batch 1 each; each node's timeout-ms "
+             + (f"{options.node_timeout_ms}" if options.node_timeout_ms is not None else "10000 (TorchServe's default)"),
              f"  ours: {ours.name}: " + (f"not measured: {runs.ours_missing}" if runs.ours_missing else
                                           f"{archive_summary(read_mar(ours))}, POST /predictions/{OURS}"),
              f"  body: {options.body.label}; both must first answer {options.number}"

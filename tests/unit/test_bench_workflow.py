@@ -142,6 +142,12 @@ def test_the_spec_names_each_step_with_its_shipped_settings_and_the_dag():
     assert spec["dag"] == war.DAG
 
 
+def test_a_node_timeout_is_a_global_key_read_before_any_model():
+    spec = war.workflow_spec(SETTINGS, timeout_ms=1000)
+    assert spec.startswith("models:\n  timeout-ms: 1000\n  digit_boxes:")
+    assert "timeout-ms" not in war.workflow_spec(SETTINGS)
+
+
 def test_the_dag_has_one_start_node_and_reaches_every_node_in_order():
     children = {child for targets in war.DAG.values() for child in targets}
     assert [node for node in war.DAG if node not in children] == ["page"]  # TorchServe refuses several start nodes
