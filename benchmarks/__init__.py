@@ -4,6 +4,7 @@ stock TorchServe handler for comparison, the serving-settings sweep and the one 
     python -m benchmarks [compare]                       # every ratio of the speed goals, side by side
     python -m benchmarks sweep --archive NAME.mar        # workers x threads x batch x delay -> serving: section
     python -m benchmarks load --archive NAME.mar --body photo.jpg --content-type image/jpeg
+    python -m benchmarks workflow --store DIR            # a TorchServe workflow (.war) against our pipeline archive
 
 Modules, in the order data flows:
 
@@ -18,6 +19,8 @@ Modules, in the order data flows:
 - ``cpu``: who kept the cores busy during a run (the server, the generator, other processes)
 - ``stock``: TorchServe's stock ``image_classifier`` in its own venv, with the same network traced
 - ``sweep``: the grid, its runs, the table and the recommended ``serving:`` section
+- ``war``, ``war_glue``, ``digit_pages``, ``workflow``: the "read a number" pipeline as a TorchServe workflow
+  (``.war``: its spec, its function nodes, the archiver's venv) against our pipeline archive, and the pages sent
 - ``report``: the ratio/goal lines and the machine description
 - ``compare``: the one command; ``cli``: argument parsing
 - ``results``: each report kept in ``docs/results/NAME.md`` with the command, date, commit and machine

@@ -1,4 +1,4 @@
-"""``python -m benchmarks [compare|sweep|load|fault|engines|g2p|reliability] ...`` (``./scripts/benchmark.sh`` runs it).
+"""``python -m benchmarks [compare|sweep|load|fault|engines|g2p|detectors|workflow|reliability] ...`` (``./scripts/benchmark.sh`` runs it).
 
     compare  (default) every ratio of the speed goals, side by side in rounds: ours / the stock
              handler tuned the same, ours / the stock handler on TorchServe's defaults, served /
@@ -13,6 +13,8 @@
              p50, p99, unloaded latency, and whether the KServe runtime is slower
     g2p      a seq2seq archive (default: the G2P example, ported and built): words/s greedy vs beam 5,
              one word and 16 per request, on TorchServe and the KServe runtime
+    workflow the "read a number" pipeline as a TorchServe workflow (.war) against our pipeline archive, in
+             rounds: throughput, p50, p99, unloaded p50, and what each answers when a step fails
     reliability  the reliability report (./scripts/reliability.sh), on TorchServe and the KServe runtime: bad
              inputs in real batches over every task, what a long or huge input costs, a soak, workers and
              runtime processes killed under load, tampered archives; exit 1 on any miss
@@ -45,7 +47,7 @@ if TYPE_CHECKING:
 
 __all__ = ["main"]
 
-COMMANDS = ("compare", "sweep", "load", "fault", "engines", "g2p", "stages", "detectors", "reliability")
+COMMANDS = ("compare", "sweep", "load", "fault", "engines", "g2p", "stages", "detectors", "workflow", "reliability")
 EXAMPLE_SPEC = REPO / "examples" / "efficientnet_lite0" / "spec.yaml"
 
 
@@ -154,6 +156,21 @@ def _parser() -> argparse.ArgumentParser:
     detectors.add_argument("--seconds", type=float, default=10.0, help="each closed-loop window (default 10)")
     detectors.add_argument("--warmup", type=float, default=3.0, help="warm-up before each window (default 3)")
     detectors.add_argument("--unloaded-requests", type=int, default=30, help="sequential requests for the unloaded p50 (default 30)")
+    workflow = commands.add_parser("workflow", help="a TorchServe workflow (.war) against our pipeline archive")
+    workflow.add_argument("--store", type=Path, default=REPO / "model_store",
+                          help="a store holding the step archives digit_boxes.mar and digits.mar (default model_store)")
+    workflow.add_argument("--ours", type=Path,
+                          help="our pipeline archive (default STORE/read_number.mar; left out, saying so, when absent)")
+    workflow.add_argument("--page", type=int, default=0,
+                          help="which held-out page of examples/digit_boxes/train.py's golden seed to send (default 0: five digits)")
+    workflow.add_argument("--connections", type=int, default=8, help="closed-loop requests in flight (default 8)")
+    workflow.add_argument("--rounds", type=int, default=3, help="rounds on fresh servers, the sides in turn (default 3)")
+    workflow.add_argument("--seconds", type=float, default=10.0, help="each closed-loop window (default 10)")
+    workflow.add_argument("--warmup", type=float, default=3.0, help="warm-up before each window (default 3)")
+    workflow.add_argument("--unloaded-requests", type=int, default=30, help="sequential requests for the unloaded p50 (default 30)")
+    workflow.add_argument("--node-timeout-ms", type=int,
+                          help="the workflow's timeout-ms for every node (default: TorchServe's 10000); a node answer "
+                               "TorchServe 0.12 loses costs this long")
     reliability = commands.add_parser("reliability", help="the reliability report over an archive of every task")
     reliability.add_argument("--store", type=Path, default=REPO / "model_store", help="a store holding the example archives")
     reliability.add_argument("--soak-seconds", type=float, default=300.0, help="the soak's length (default 300)")
@@ -174,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args_list.insert(0, "compare")
     args = _parser().parse_args(args_list)
     run = {"compare": _compare, "sweep": _sweep, "load": _load, "fault": _fault, "engines": _engines, "g2p": _g2p,
-           "stages": _stages, "detectors": _detectors, "reliability": _reliability}[args.command]
+           "stages": _stages, "detectors": _detectors, "workflow": _workflow, "reliability": _reliability}[args.command]
     name = _results_name(args)
     try:
         with tempfile.TemporaryDirectory(prefix="bench-build-") as built:
@@ -300,6 +317,28 @@ def _detectors(args: argparse.Namespace, built: Path) -> int:
                               rounds=args.rounds, unloaded_requests=args.unloaded_requests)
     runs = measure_detectors(args.archive, REPO / "examples" / "digit_boxes", options, _progress, built)
     print(render_detectors(args.archive, options, runs))
+    return 0
+
+
+def _workflow(args: argparse.Namespace, built: Path) -> int:
+    from benchmarks.digit_pages import number_page
+    from benchmarks.war import STEPS, build_war, ensure_archiver_venv
+    from benchmarks.workflow import PipelineOptions, measure_pipelines, render_workflow
+    from markit.archive.mar_file import read_mar
+
+    steps = {step: args.store / f"{step}.mar" for step in STEPS}
+    missing = [str(path) for path in steps.values() if not path.is_file()]
+    if missing:
+        raise ValueError(f"--store: {missing[0]} does not exist (examples/digits/train.py --output DIR and "
+                         "examples/digit_boxes/train.py --store DIR build the steps)")
+    ours = args.ours or args.store / "read_number.mar"
+    war = build_war({step: read_mar(path).settings for step, path in steps.items()}, built / "workflows",
+                    ensure_archiver_venv(progress=_progress), args.node_timeout_ms)
+    body, number = number_page(args.page)
+    options = PipelineOptions(body=body, number=number, connections=args.connections, seconds=args.seconds, warmup=args.warmup,
+                              rounds=args.rounds, unloaded_requests=args.unloaded_requests, node_timeout_ms=args.node_timeout_ms)
+    runs = measure_pipelines(args.store, war, ours, options, built / "servers", _progress)
+    print(render_workflow(args.store, ours, options, runs))
     return 0
 
 
