@@ -4,7 +4,7 @@ stock TorchServe handler for comparison, the serving-settings sweep and the one 
     python -m benchmarks [compare]                       # every ratio of the speed goals, side by side
     python -m benchmarks sweep --archive NAME.mar        # workers x threads x batch x delay -> serving: section
     python -m benchmarks load --archive NAME.mar --body photo.jpg --content-type image/jpeg
-    python -m benchmarks workflow --store DIR            # a TorchServe workflow (.war) against our pipeline archive
+    python -m benchmarks pipelines [--store DIR]         # a pipeline's overhead, a TorchServe workflow (.war) vs ours, a soak
 
 Modules, in the order data flows:
 

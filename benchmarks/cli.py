@@ -1,4 +1,4 @@
-"""``python -m benchmarks [compare|sweep|load|fault|engines|g2p|detectors|workflow|reliability] ...`` (``./scripts/benchmark.sh`` runs it).
+"""``python -m benchmarks [compare|sweep|load|fault|engines|g2p|detectors|pipelines|reliability] ...`` (``./scripts/benchmark.sh`` runs it).
 
     compare  (default) every ratio of the speed goals, side by side in rounds: ours / the stock
              handler tuned the same, ours / the stock handler on TorchServe's defaults, served /
@@ -13,8 +13,10 @@
              p50, p99, unloaded latency, and whether the KServe runtime is slower
     g2p      a seq2seq archive (default: the G2P example, ported and built): words/s greedy vs beam 5,
              one word and 16 per request, on TorchServe and the KServe runtime
-    workflow the "read a number" pipeline as a TorchServe workflow (.war) against our pipeline archive, in
-             rounds: throughput, p50, p99, unloaded p50, and what each answers when a step fails
+    pipelines the pipelines (docs/pipelines.md): read_number's overhead against its steps called directly in
+             process; the same pipeline as a TorchServe workflow (.war) against our archive, in rounds
+             (throughput, p50, p99, unloaded p50, what each answers when a step fails); a three-step pipeline
+             soaked at 50 connections (compare ends with it too)
     reliability  the reliability report (./scripts/reliability.sh), on TorchServe and the KServe runtime: bad
              inputs in real batches over every task, what a long or huge input costs, a soak, workers and
              runtime processes killed under load, tampered archives; exit 1 on any miss
@@ -47,7 +49,7 @@ if TYPE_CHECKING:
 
 __all__ = ["main"]
 
-COMMANDS = ("compare", "sweep", "load", "fault", "engines", "g2p", "stages", "detectors", "workflow", "reliability")
+COMMANDS = ("compare", "sweep", "load", "fault", "engines", "g2p", "stages", "detectors", "pipelines", "reliability")
 EXAMPLE_SPEC = REPO / "examples" / "efficientnet_lite0" / "spec.yaml"
 
 
@@ -97,6 +99,9 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--no-detectors", action="store_true", help="skip the detectors and the stock object_detector")
     compare.add_argument("--detectors-store", type=Path,
                          help="a store holding faces.mar and digit_boxes.mar built from this checkout (default: build them)")
+    compare.add_argument("--no-pipelines", action="store_true", help="skip the pipelines (their overhead, the workflow, the soak)")
+    compare.add_argument("--pipelines-store", type=Path, help="a store holding the pipelines and their steps built from this "
+                         "checkout (default: build them)")
 
     sweep = commands.add_parser("sweep", parents=[common], help="serving settings chosen by measurement")
     sweep.add_argument("--workers", type=_ints, default=[1, 2], help="worker counts (default 1,2)")
@@ -156,21 +161,8 @@ def _parser() -> argparse.ArgumentParser:
     detectors.add_argument("--seconds", type=float, default=10.0, help="each closed-loop window (default 10)")
     detectors.add_argument("--warmup", type=float, default=3.0, help="warm-up before each window (default 3)")
     detectors.add_argument("--unloaded-requests", type=int, default=30, help="sequential requests for the unloaded p50 (default 30)")
-    workflow = commands.add_parser("workflow", help="a TorchServe workflow (.war) against our pipeline archive")
-    workflow.add_argument("--store", type=Path, default=REPO / "model_store",
-                          help="a store holding the step archives digit_boxes.mar and digits.mar (default model_store)")
-    workflow.add_argument("--ours", type=Path,
-                          help="our pipeline archive (default STORE/read_number.mar; left out, saying so, when absent)")
-    workflow.add_argument("--page", type=int, default=0,
-                          help="which held-out page of examples/digit_boxes/train.py's golden seed to send (default 0: five digits)")
-    workflow.add_argument("--connections", type=int, default=8, help="closed-loop requests in flight (default 8)")
-    workflow.add_argument("--rounds", type=int, default=3, help="rounds on fresh servers, the sides in turn (default 3)")
-    workflow.add_argument("--seconds", type=float, default=10.0, help="each closed-loop window (default 10)")
-    workflow.add_argument("--warmup", type=float, default=3.0, help="warm-up before each window (default 3)")
-    workflow.add_argument("--unloaded-requests", type=int, default=30, help="sequential requests for the unloaded p50 (default 30)")
-    workflow.add_argument("--node-timeout-ms", type=int,
-                          help="the workflow's timeout-ms for every node (default: TorchServe's 10000); a node answer "
-                               "TorchServe 0.12 loses costs this long")
+    pipelines = commands.add_parser("pipelines", help="pipelines: overhead, a TorchServe workflow (.war) against ours, a soak")
+    _pipeline_options(pipelines)
     reliability = commands.add_parser("reliability", help="the reliability report over an archive of every task")
     reliability.add_argument("--store", type=Path, default=REPO / "model_store", help="a store holding the example archives")
     reliability.add_argument("--soak-seconds", type=float, default=300.0, help="the soak's length (default 300)")
@@ -191,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args_list.insert(0, "compare")
     args = _parser().parse_args(args_list)
     run = {"compare": _compare, "sweep": _sweep, "load": _load, "fault": _fault, "engines": _engines, "g2p": _g2p,
-           "stages": _stages, "detectors": _detectors, "workflow": _workflow, "reliability": _reliability}[args.command]
+           "stages": _stages, "detectors": _detectors, "pipelines": _pipelines, "reliability": _reliability}[args.command]
     name = _results_name(args)
     try:
         with tempfile.TemporaryDirectory(prefix="bench-build-") as built:
@@ -258,6 +250,8 @@ def _compare(args: argparse.Namespace, built: Path) -> int:
     print(render(archive, options, figures, origin))
     if not args.no_detectors:
         print("\n" + _detection(args, built))
+    if not args.no_pipelines:
+        print("\n" + _pipeline_report(_pipeline_defaults(args), built))
     return 0
 
 
@@ -320,26 +314,69 @@ def _detectors(args: argparse.Namespace, built: Path) -> int:
     return 0
 
 
-def _workflow(args: argparse.Namespace, built: Path) -> int:
+def _pipeline_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--store", type=Path, help="a store holding the pipelines and their steps built from this checkout "
+                        "(default: build them: ./scripts/build_examples.sh DIR builds such a store)")
+    parser.add_argument("--page", type=int, default=0,
+                        help="which held-out page of examples/digit_boxes/train.py's golden seed to send (default 0: five digits)")
+    parser.add_argument("--connections", type=int, default=8, help="closed-loop requests in flight (default 8)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds on fresh servers, the sides in turn (default 3)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="each closed-loop window (default 10)")
+    parser.add_argument("--warmup", type=float, default=3.0, help="warm-up before each window (default 3)")
+    parser.add_argument("--unloaded-requests", type=int, default=30, help="sequential requests for the unloaded p50 (default 30)")
+    parser.add_argument("--node-timeout-ms", type=int,
+                        help="the workflow's timeout-ms for every node (default: TorchServe's 10000); a node answer "
+                             "TorchServe 0.12 loses costs this long")
+    parser.add_argument("--overhead-pages", type=int, default=64, help="held-out pages of the in-process overhead (default 64)")
+    parser.add_argument("--soak-connections", type=int, default=50, help="the soak's requests in flight (default 50)")
+    parser.add_argument("--soak-seconds", type=float, default=60.0, help="the soak's length (default 60)")
+
+
+def _pipeline_defaults(args: argparse.Namespace) -> argparse.Namespace:
+    """The pipelines' options for compare: the subcommand's defaults, compare's rounds and windows, its store."""
+    defaults = argparse.ArgumentParser(add_help=False)
+    _pipeline_options(defaults)
+    options = defaults.parse_args([])
+    for name in ("rounds", "seconds", "warmup"):
+        setattr(options, name, getattr(args, name))
+    options.store = args.pipelines_store
+    return options
+
+
+def _pipelines(args: argparse.Namespace, built: Path) -> int:
+    print(_pipeline_report(args, built))
+    return 0
+
+
+def _pipeline_report(args: argparse.Namespace, built: Path) -> str:
+    """Overhead in process, the TorchServe workflow against ours, the three-step soak (benchmarks/pipelines.py)."""
     from benchmarks.digit_pages import number_page
+    from benchmarks.pipelines import build_pipeline_store, build_say_number, measure_overhead, render_pipelines, soak
     from benchmarks.war import STEPS, build_war, ensure_archiver_venv
     from benchmarks.workflow import PipelineOptions, measure_pipelines, render_workflow
     from markit.archive.mar_file import read_mar
 
-    steps = {step: args.store / f"{step}.mar" for step in STEPS}
-    missing = [str(path) for path in steps.values() if not path.is_file()]
-    if missing:
-        raise ValueError(f"--store: {missing[0]} does not exist (examples/digits/train.py --output DIR and "
-                         "examples/digit_boxes/train.py --store DIR build the steps)")
-    ours = args.ours or args.store / "read_number.mar"
-    war = build_war({step: read_mar(path).settings for step, path in steps.items()}, built / "workflows",
+    store = args.store
+    if store is None:
+        store = build_pipeline_store(built / "pipelines-store", _progress)
+    else:
+        missing = [name for name in ("read_number.mar", *(f"{step}.mar" for step in STEPS), "g2p_en.mar") if not (store / name).is_file()]
+        if missing:
+            raise ValueError(f"--store: {store / missing[0]} does not exist (./scripts/build_examples.sh DIR builds the store)")
+        if not (store / "say_number.mar").is_file():
+            build_say_number(store)
+    _progress("the pipeline's overhead against its steps called directly, in process ...")
+    overhead = measure_overhead(store, pages=args.overhead_pages, rounds=args.rounds)
+    war = build_war({step: read_mar(store / f"{step}.mar").settings for step in STEPS}, built / "workflows",
                     ensure_archiver_venv(progress=_progress), args.node_timeout_ms)
     body, number = number_page(args.page)
     options = PipelineOptions(body=body, number=number, connections=args.connections, seconds=args.seconds, warmup=args.warmup,
                               rounds=args.rounds, unloaded_requests=args.unloaded_requests, node_timeout_ms=args.node_timeout_ms)
-    runs = measure_pipelines(args.store, war, ours, options, built / "servers", _progress)
-    print(render_workflow(args.store, ours, options, runs))
-    return 0
+    ours = store / "read_number.mar"
+    runs = measure_pipelines(store, war, ours, options, built / "servers", _progress)
+    _progress(f"soaking say_number at {args.soak_connections} connections for {args.soak_seconds:g} s ...")
+    soaked = soak(store, built / "soak", args.soak_connections, args.soak_seconds)
+    return render_pipelines(overhead, soaked) + "\n\n" + render_workflow(store, ours, options, runs)
 
 
 def _g2p(args: argparse.Namespace, built: Path) -> int:

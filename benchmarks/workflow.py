@@ -385,7 +385,7 @@ def _median(results: list[LoadResult], key: str) -> float:
     return statistics.median(getattr(result, key) for result in results) if results else float("nan")
 
 
-if __name__ == "__main__":  # python -m benchmarks.workflow [--store DIR ...]: the same as python -m benchmarks workflow
+if __name__ == "__main__":  # python -m benchmarks.workflow [--store DIR ...]: the same as python -m benchmarks pipelines
     from benchmarks.cli import main
 
-    sys.exit(main(["workflow", *sys.argv[1:]]))
+    sys.exit(main(["pipelines", *sys.argv[1:]]))

@@ -6,6 +6,7 @@
 #   ./scripts/benchmark.sh fault [--engine kserve --processes 2]   workers (runtime processes) SIGKILLed under load
 #   ./scripts/benchmark.sh engines [--archive NAME.mar] [--rounds 3]   TorchServe and the KServe runtime, side by side
 #   ./scripts/benchmark.sh g2p [--archive g2p_en.mar] [--rounds 1]       words/s of the G2P example, greedy vs beam 5
+#   ./scripts/benchmark.sh pipelines [--store DIR]   a pipeline's overhead, a TorchServe workflow (.war) vs ours, a soak
 # Every command builds the EfficientNet-Lite0 example unless --archive is given; --help lists the options.
 # Needs: .venv (scripts/setup.sh), wrk (installed with apt-get when run as root), and for compare the
 # stock TorchServe venv .bench/stock-venv (created by the first compare; several GB).
