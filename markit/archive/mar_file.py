@@ -30,7 +30,7 @@ class MarInfo:
     runtime: str  # MANIFEST.json runtime ("python" if absent)
     settings: dict[str, int]  # SERVING_SETTINGS from model-config.yaml
     torch_threads: int  # manifest.json spec.serving.torch_threads (1 if absent)
-    model_format: str = "eager"  # manifest.json spec.model.format
+    model_format: str = "eager"  # manifest.json spec.model.format; "none" for a pipeline (its steps have theirs)
 
     def serving_summary(self) -> str:
         """``workers 2, batch 4, delay 5 ms, timeout 60 s`` (``workers 1-3`` when min and max differ)."""
@@ -63,4 +63,11 @@ def read_mar(path: Path) -> MarInfo:
     threads = ours.get("spec", {}).get("serving", {}).get("torch_threads", 1)
     return MarInfo(name=name, version=str(manifest["model"].get("modelVersion") or "1.0"), mar_name=path.name,
                        runtime=manifest.get("runtime", "python"), settings={key: config[key] for key in SERVING_SETTINGS},
-                       torch_threads=int(threads), model_format=str(ours.get("spec", {}).get("model", {}).get("format", "eager")))
+                       torch_threads=int(threads), model_format=_model_format(ours.get("spec", {})))
+
+
+def _model_format(spec: dict) -> str:
+    """``spec.model.format``; "none" for an archive without a model of its own (a pipeline); "eager" when unsaid."""
+    if "task" in spec and "model" not in spec:
+        return "none"
+    return str(spec.get("model", {}).get("format", "eager"))

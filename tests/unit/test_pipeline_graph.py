@@ -105,3 +105,35 @@ def test_crop_cuts_each_box_widened_and_clipped_and_refuses_what_is_not_an_image
         crop_boxes("text", [], 0, 10)
     with pytest.raises(Exception, match="crop: item 0 has no box"):
         crop_boxes(page, [{"label": "x"}], 0, 10**6)
+
+
+def test_a_switch_on_one_value_sends_the_field_to_the_step_whose_capability_names_it():
+    @dataclass
+    class Area(StandIn):
+        capabilities: dict = field(default_factory=dict)
+
+    steps = {"s": Area(capabilities={"area": ["Seattle"]}), "t": Area(capabilities={"area": ["San Francisco"]})}
+    node = {"id": "f", "switch": [{"name": "sea", "when": {"capability": "area"}, "run": "s", "send": "x"},
+                                  {"name": "sf", "when": {"capability": "area"}, "run": "t", "send": "x"}]}
+    graph = Graph(spec([node], {"f": "f"}), steps, {}, {}, 0)
+    flights = [flight({"area": "San Francisco", "x": 3}), flight({"area": "Seattle", "x": 5}), flight({"area": "Portland", "x": 1})]
+    graph.run(flights)
+    assert [graph.answer(f) for f in flights[:2]] == [{"f": {"case": "sf", "value": {"twice": 6}}},
+                                                       {"f": {"case": "sea", "value": {"twice": 10}}}]
+    assert steps["t"].calls == [[3]] and steps["s"].calls == [[5]]
+    assert flights[2].failure.status == 422
+    assert ("takes none of the cases: sea: area one of ['Seattle'] (its step's capability); "
+            "sf: area one of ['San Francisco'] (its step's capability)") in str(flights[2].failure)
+
+
+def test_a_node_written_wrong_is_named_at_its_place_in_the_graph():
+    from pydantic import ValidationError
+
+    from markit.core.section import problems
+
+    graph = [{"id": "a", "run": "s"}, {"id": "b", "switch": "words", "cases": []}, {"id": "c"}]
+    with pytest.raises(ValidationError) as caught:
+        spec(graph, {"a": "a"})
+    said = problems(caught.value, {"graph": graph}, limit=5)
+    assert "graph[1].switch: Input should be a valid tuple" in said and "graph[1].cases: Extra inputs are not permitted" in said
+    assert "graph[2]: a node has exactly one of run, crop, filter, switch, call, fields" in said

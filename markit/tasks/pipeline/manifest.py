@@ -54,16 +54,14 @@ class _Node(Section):
         raise NotImplementedError
 
 
-class Run(_Node):
-    """Run step ``run`` on ``input`` (one value), or on each item of ``each`` (a list: one request per item, batched
-    through the step with every other request's items, the answers gathered in order)."""
+class _OneOrEach(_Node):
+    """A node over ``input`` (one value, default ``request``) or over each item of ``each`` (a list)."""
 
-    run: Name
     input: Ref | None = None
     each: Ref | None = None
 
     @model_validator(mode="after")
-    def _one_source(self) -> Run:
+    def _one_source(self) -> _OneOrEach:
         if self.input is not None and self.each is not None:
             raise ValueError(f"node {self.id!r}: give input (one value) or each (a list), not both")
         return self
@@ -74,6 +72,13 @@ class Run(_Node):
 
     def reads(self) -> tuple[str, ...]:
         return (self.source,)
+
+
+class Run(_OneOrEach):
+    """Run step ``run`` on ``input`` (one value), or on each item of ``each`` (a list: one request per item, batched
+    through the step with every other request's items, the answers gathered in order)."""
+
+    run: Name
 
 
 class Crop(_Node):
@@ -154,27 +159,12 @@ class Case(Section):
         return self
 
 
-class Switch(_Node):
+class Switch(_OneOrEach):
     """``input`` (one value, default ``request``), or each item of ``each`` (a list), takes the first of the cases
     (``switch``) whose guard holds; its value is ``{case, value}`` (a list of them for ``each``). The items that
     run one step are batched through it together."""
 
     switch: Annotated[tuple[Case, ...], Field(min_length=1)]
-    input: Ref | None = None
-    each: Ref | None = None
-
-    @model_validator(mode="after")
-    def _one_source(self) -> Switch:
-        if self.input is not None and self.each is not None:
-            raise ValueError(f"node {self.id!r}: give input (one value) or each (a list), not both")
-        return self
-
-    @property
-    def source(self) -> str:
-        return self.each or self.input or REQUEST
-
-    def reads(self) -> tuple[str, ...]:
-        return (self.source,)
 
 
 class Call(_Node):
