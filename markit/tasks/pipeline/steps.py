@@ -17,6 +17,7 @@ import importlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -72,12 +73,16 @@ class LoadedStep:
         responses = self.batch_core.answer([self._request(value) for value in values])
         return [StepAnswer(response.body, response.status, response.phrase) for response in responses]
 
+    @cached_property
+    def _payload_type(self) -> type:
+        """The step's own ``Payload`` (its run-time copy's), which its batch core reads."""
+        return importlib.import_module(f"{self.core.__name__}.payload").Payload
+
     def _request(self, value: Any) -> Any:
-        payload_type = importlib.import_module(f"{self.core.__name__}.payload").Payload
         if isinstance(value, Forwarded):
-            return self.core.Request(payload_type(dict(value.fields), dict(value.content_types)))
+            return self.core.Request(self._payload_type(dict(value.fields), dict(value.content_types)))
         fields, types = _fields(value)
-        return self.core.Request(payload_type(fields, types))
+        return self.core.Request(self._payload_type(fields, types))
 
 
 @dataclass(frozen=True)
