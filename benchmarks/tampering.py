@@ -45,12 +45,22 @@ def edit_manifest(members: dict[str, bytes], edit: Callable[[dict], None]) -> No
     members["manifest.json"] = json.dumps(manifest).encode()
 
 
-def relabel(members, _infos, *, rehash: bool = False, reidentify: bool = False) -> None:
+def relabel(members, _infos, *, rehash: bool = False, reidentify: bool = False, golden: bool = False) -> None:
+    """The labels changed (``CHANGED``); with ``rehash`` their hash in the manifest too, with ``golden`` the golden
+    examples' expected labels too (so that the edited archive reproduces its own golden answers), with
+    ``reidentify`` the identity recomputed: each a more thorough edit."""
+    renamed = {json.dumps(old): json.dumps(new) for old, new in zip(json.loads(members[LABELS]).values(),
+                                                                    json.loads(CHANGED).values(), strict=True) if old != new}
     members[LABELS] = CHANGED
 
     def edit(manifest: dict) -> None:
         if rehash:
             manifest["files"][LABELS] = hashlib.sha256(CHANGED).hexdigest()
+        if golden:
+            text = json.dumps(manifest["spec"]["golden"])
+            for old, new in renamed.items():
+                text = text.replace(old, new)
+            manifest["spec"]["golden"] = json.loads(text)
         if reidentify:
             manifest["identity"] = identity_of(manifest)
     edit_manifest(members, edit)

@@ -14,6 +14,11 @@ MAX_WORDS = 64  # the words of one request: each unknown one is a beam search of
 def words(text: Any) -> list[str]:
     """The text's words, lowercased, accents dropped, punctuation around them stripped; in order. A token holding a
     digit or another script is refused (a ValueError: the caller's 422 naming it), never silently skipped."""
+    if isinstance(text, bytes):  # a KServe v2 BYTES element, or a body of no text content type
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise ValueError(f"the text is not UTF-8 (byte {err.start}); send UTF-8 text") from None
     if not isinstance(text, str):
         raise ValueError(f"send the text as text/plain or a JSON string, not {type(text).__name__}")
     plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii").lower()

@@ -85,7 +85,8 @@ def test_a_consistently_edited_archive_is_refused_until_re_pinned(home, tiny_sto
     """No trust policy, no signature: the pin file alone refuses an archive changed since it was pinned."""
     store = tmp_path / "store"
     store.mkdir()
-    edited = rewrite(tiny_store / "tiny.mar", store / "tiny.mar", lambda m, i: relabel(m, i, rehash=True, reidentify=True))
+    edited = rewrite(tiny_store / "tiny.mar", store / "tiny.mar",  # golden too: its workers replay them before they are ready
+                     lambda m, i: relabel(m, i, rehash=True, reidentify=True, golden=True))
     Path(home["MODEL_PINS"]).write_text(json.dumps({"identities": {"tiny": verify_mar(tiny_store / "tiny.mar")}}))
     env = {**home, "MODEL_STORE": str(store)}
     refused = serve(env, "start")

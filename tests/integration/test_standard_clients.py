@@ -118,7 +118,8 @@ def user_values(archive: Path) -> dict[str, Any]:
         spec = json.loads(opened.read("manifest.json"))["spec"]
         golden = opened.read(spec["golden"][0]["input"])
     features = json.loads(golden) if spec["task"] == "regression" else {}
-    return {"image": coffee(), "text": WORD, **features}
+    composed = {"input": golden} if spec["task"] == "pipeline" else {}  # a pipeline reads what its golden input is
+    return {"image": coffee(), "text": WORD, **features, **composed}
 
 
 def store_models(store: Path) -> dict[str, Path]:

@@ -33,7 +33,7 @@ from ...builder.errors import SpecError
 from ...builder.sections import IMAGE_BUDGETS, TEXT_BUDGETS
 from ...builder.spec_reader import Section, read_file
 from ...builder.task import Task
-from .manifest import REQUEST, Call, Crop, Fields, Filter, Identity, Name, Node, Ref, Run, StepArchive, Switch, graph_problem
+from .manifest import REQUEST, Call, Crop, Fields, Filter, Identity, Json, Name, Node, Ref, Run, StepArchive, Switch, graph_problem
 
 if TYPE_CHECKING:
     from ...builder.spec import Spec
@@ -194,7 +194,7 @@ def _node_kind(node: Any, where: str, kinds: dict[str, str], steps_of: dict[str,
                 sent = ANY if case.send is not None else item
                 _check_takes(case.run, tasks[case.run], sent, node.source, f"{where} case {case.name!r}")
         return LIST + JSON if node.each is not None else JSON
-    if isinstance(node, (Call, Fields)):
+    if isinstance(node, (Call, Fields, Json)):
         for ref in node.reads():
             kind(ref)
         return ANY if isinstance(node, Call) else JSON

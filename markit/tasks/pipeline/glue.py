@@ -13,10 +13,11 @@ import numpy as np
 from PIL import Image
 
 from ...core.errors import BadInput, UnprocessableInput
+from ...core.payload import decode_json_bytes
 from ..common.images import decode_scaled
 from .manifest import Filter, When
 
-__all__ = ["MISSING", "crop_boxes", "field_of", "filtered", "guard_holds", "resolve"]
+__all__ = ["MISSING", "crop_boxes", "field_of", "filtered", "guard_holds", "parsed_json", "resolve"]
 
 MISSING = object()  # what a dotted field that is not there resolves to
 CROP_PNG_LEVEL = 1  # the crops never leave the worker: compress little, encode fast
@@ -33,6 +34,16 @@ def resolve(values: Mapping[str, Any], ref: str) -> Any:
             has = f"; it has {sorted(value)}" if isinstance(value, Mapping) else f"; it is a {type(value).__name__}"
             raise UnprocessableInput(f"{at} has no field {name!r}{has}")
         value = value[name]
+    return value
+
+
+def parsed_json(value: Any) -> Any:
+    """A value as JSON: bytes or text parsed within the request's JSON limits (``BadInput`` naming what is wrong),
+    anything else (already parsed) as it is."""
+    if isinstance(value, str):
+        value = value.encode("utf-8", "surrogatepass")
+    if isinstance(value, (bytes, bytearray)):
+        return decode_json_bytes("json", bytes(value), "application/json")
     return value
 
 

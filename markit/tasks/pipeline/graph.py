@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...core.errors import HandlerError, UnprocessableInput
-from .glue import MISSING, crop_boxes, field_of, filtered, guard_holds, resolve
-from .manifest import REQUEST, Call, Case, Crop, Fields, Filter, PipelineSpec, Run, Switch, ref_root
+from .glue import MISSING, crop_boxes, field_of, filtered, guard_holds, parsed_json, resolve
+from .manifest import REQUEST, Call, Case, Crop, Fields, Filter, Json, PipelineSpec, Run, Switch, ref_root
 from .steps import Forwarded, LoadedStep, StepAnswer
 
 __all__ = ["DeadlineExceeded", "Flight", "Graph", "NodeFailed", "StepFailed"]
@@ -230,6 +230,8 @@ class Graph:
             return filtered(node, resolve(values, node.filter))
         if isinstance(node, Fields):
             return {name: resolve(values, ref) for name, ref in node.fields.items()}
+        if isinstance(node, Json):
+            return parsed_json(resolve(values, node.json_))
         if isinstance(node, Call):
             return self._call(node, {name: resolve(values, ref) for name, ref in node.with_.items()})
         raise TypeError(f"unknown node {node!r}")

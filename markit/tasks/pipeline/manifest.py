@@ -15,7 +15,7 @@ from pydantic import Discriminator, Field, Tag, model_validator
 from ...core.manifest_types import ArchivePath, ArtifactFile, SpecBase
 from ...core.section import Section
 
-__all__ = ["NODE_KINDS", "REQUEST", "Call", "Case", "Crop", "Fields", "Filter", "Node", "PipelineSpec", "Run", "SPEC",
+__all__ = ["NODE_KINDS", "REQUEST", "Call", "Case", "Crop", "Fields", "Filter", "Json", "Node", "PipelineSpec", "Run", "SPEC",
            "StepArchive", "Switch", "When", "graph_problem", "node_kind", "ref_root"]
 
 NAME = r"[A-Za-z_][A-Za-z0-9_]*"
@@ -177,6 +177,17 @@ class Call(_Node):
         return tuple(self.with_.values())
 
 
+class Json(_Node):
+    """The value of ``json`` read as JSON: bytes or text parsed (within the request's JSON limits), a value already
+    parsed as it is. A JSON body reaches a pipeline parsed on TorchServe's own route and as bytes in a KServe v2
+    BYTES element; after this node both are the same."""
+
+    json_: Ref = Field(alias="json")
+
+    def reads(self) -> tuple[str, ...]:
+        return (self.json_,)
+
+
 class Fields(_Node):
     """An object made of other values: field name -> reference."""
 
@@ -186,7 +197,8 @@ class Fields(_Node):
         return tuple(self.fields.values())
 
 
-NODE_KINDS: dict[str, type[_Node]] = {"run": Run, "crop": Crop, "filter": Filter, "switch": Switch, "call": Call, "fields": Fields}
+NODE_KINDS: dict[str, type[_Node]] = {"run": Run, "crop": Crop, "filter": Filter, "switch": Switch, "call": Call, "json": Json,
+                                      "fields": Fields}
 
 
 def node_kind(node: Any) -> str | None:
@@ -199,7 +211,8 @@ def node_kind(node: Any) -> str | None:
 
 Node = Annotated[  # each tagged "KIND node": the tag is not a key of the node, so an error's place skips it
     Annotated[Run, Tag("run node")] | Annotated[Crop, Tag("crop node")] | Annotated[Filter, Tag("filter node")]
-    | Annotated[Switch, Tag("switch node")] | Annotated[Call, Tag("call node")] | Annotated[Fields, Tag("fields node")],
+    | Annotated[Switch, Tag("switch node")] | Annotated[Call, Tag("call node")] | Annotated[Json, Tag("json node")]
+    | Annotated[Fields, Tag("fields node")],
     Discriminator(node_kind, custom_error_type="node_kind",
                   custom_error_message=f"a node has exactly one of {', '.join(NODE_KINDS)}"),
 ]
