@@ -136,4 +136,4 @@ def test_a_node_written_wrong_is_named_at_its_place_in_the_graph():
         spec(graph, {"a": "a"})
     said = problems(caught.value, {"graph": graph}, limit=5)
     assert "graph[1].switch: Input should be a valid tuple" in said and "graph[1].cases: Extra inputs are not permitted" in said
-    assert "graph[2]: a node has exactly one of run, crop, filter, switch, call, fields" in said
+    assert "graph[2]: a node has exactly one of run, crop, filter, switch, call, json, fields" in said
