@@ -49,8 +49,9 @@ def relabel(members, _infos, *, rehash: bool = False, reidentify: bool = False, 
     """The labels changed (``CHANGED``); with ``rehash`` their hash in the manifest too, with ``golden`` the golden
     examples' expected labels too (so that the edited archive reproduces its own golden answers), with
     ``reidentify`` the identity recomputed: each a more thorough edit."""
-    renamed = {json.dumps(old): json.dumps(new) for old, new in zip(json.loads(members[LABELS]).values(),
-                                                                    json.loads(CHANGED).values(), strict=True) if old != new}
+    before = json.loads(members[LABELS])
+    renamed = {json.dumps(before[key]): json.dumps(label) for key, label in json.loads(CHANGED).items()
+               if key in before and before[key] != label}
     members[LABELS] = CHANGED
 
     def edit(manifest: dict) -> None:

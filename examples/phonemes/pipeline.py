@@ -9,6 +9,7 @@ from typing import Any
 WORD = re.compile(r"[a-z]+(?:'[a-z]+)*")
 TOKEN = re.compile(r"\S+")
 MAX_WORDS = 64  # the words of one request: each unknown one is a beam search of the g2p step
+MAX_CHARS = 4096  # 64 words of the g2p step's 32 characters at most, with room for spaces and punctuation
 
 
 def words(text: Any) -> list[str]:
@@ -21,6 +22,8 @@ def words(text: Any) -> list[str]:
             raise ValueError(f"the text is not UTF-8 (byte {err.start}); send UTF-8 text") from None
     if not isinstance(text, str):
         raise ValueError(f"send the text as text/plain or a JSON string, not {type(text).__name__}")
+    if len(text) > MAX_CHARS:
+        raise ValueError(f"the text has {len(text)} characters; send at most {MAX_CHARS} (up to {MAX_WORDS} words)")
     plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii").lower()
     found = []
     for token in TOKEN.findall(plain):
@@ -28,7 +31,7 @@ def words(text: Any) -> list[str]:
         if not core:
             continue
         if not WORD.fullmatch(core):
-            raise ValueError(f"{token!r} is not a word of letters (spell numbers and symbols out)")
+            raise ValueError(f"{token[:40]!r} is not a word of letters (spell numbers and symbols out)")
         found.append(core)
     if not found:
         raise ValueError("the text holds no words")

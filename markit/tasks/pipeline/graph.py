@@ -25,6 +25,8 @@ __all__ = ["DeadlineExceeded", "Flight", "Graph", "NodeFailed", "StepFailed"]
 
 log = logging.getLogger(__name__)
 
+MESSAGE_CHARS = 400  # the most of a function's own message an answer carries
+
 
 class StepFailed(HandlerError):
     """A step answered a node's value with an error: the request is answered with the step's status, and the body
@@ -242,7 +244,7 @@ class Graph:
         except HandlerError:
             raise
         except ValueError as err:  # the function refusing what it was given, as a model's preprocess may
-            raise UnprocessableInput(f"{node.call}() refused its input: {err}") from err
+            raise UnprocessableInput(f"{node.call}() refused its input: {_shortened(str(err))}") from err
 
     # -- failures, absence, deadline ---------------------------------------------------------------
     def _guarded(self, node: Any, flight: Flight, work: Callable[[], Any]) -> Any:
@@ -289,8 +291,13 @@ _FAILED = object()
 
 def _said(item: Any) -> str:
     """An item as a message quotes it: short."""
-    text = repr(item)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return _shortened(repr(item), 60)
+
+
+def _shortened(text: str, limit: int = MESSAGE_CHARS) -> str:
+    """A message the pipeline's own function wrote, or a value it quotes, cut to ``limit`` characters: a refusal that
+    echoes a huge input must not become a huge answer."""
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def cumulative_deadlines(spec: PipelineSpec) -> list[float]:
