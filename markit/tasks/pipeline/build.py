@@ -85,7 +85,7 @@ def _step(section: Section, spec_dir: Path, refs: dict[str, str]) -> tuple[Path,
         IDENTITY.validate_python(identity)
     except ValidationError:
         raise SpecError(f"{section.key('identity')}: expected the step archive's identity, sha256: and 64 hex digits "
-                        "(./scripts/predict.sh --describe ARCHIVE or describe shows it), got {identity!r}") from None
+                        f"(python -m markit.archive.verify ARCHIVE prints it), got {identity!r}") from None
     return read_file(section, "archive", spec_dir, refs), identity
 
 
