@@ -38,7 +38,7 @@ def spec(graph: list[dict], output: dict[str, str], deadline_ms: int = 30_000) -
     return PipelineSpec.model_validate({
         "name": "p", "version": "1", "task": "pipeline", "serving": {}, "budgets": {"request_bytes": 1000},
         "golden": [{"input": "golden/a", "expected": {}}], "steps": {"s": step, "t": {**step, "directory": "steps/t"}},
-        "graph": graph, "output": output, "deadline_ms": deadline_ms})
+        "graph": graph, "output": output, "deadline_ms": deadline_ms, "source": "pipeline/functions.py"})
 
 
 def flight(value) -> Flight:
@@ -137,3 +137,14 @@ def test_a_node_written_wrong_is_named_at_its_place_in_the_graph():
     said = problems(caught.value, {"graph": graph}, limit=5)
     assert "graph[1].switch: Input should be a valid tuple" in said and "graph[1].cases: Extra inputs are not permitted" in said
     assert "graph[2]: a node has exactly one of run, crop, filter, switch, call, json, fields" in said
+
+
+def test_a_function_refusing_a_huge_input_answers_a_short_message():
+    def refuse(text):
+        raise ValueError(f"{text!r} is not a word")  # quotes its whole input, as careless code does
+
+    graph = Graph(spec([{"id": "w", "call": "refuse", "with": {"text": "request"}}], {"w": "w"}), {}, {}, {"refuse": refuse}, 0)
+    huge = flight("\x00" * 3_000_000)
+    graph.run([huge])
+    assert huge.failure.status == 422 and len(str(huge.failure)) < 500
+    assert str(huge.failure).startswith("node 'w' (call): refuse() refused its input: '\\x00\\x00")
