@@ -30,7 +30,7 @@ def pipelines(client: TorchServeClient) -> None:
     print(f"  'I have 42 apples' -> HTTP {numbers.status}: {numbers.body['message']}")
     history = [44.9, 44.8, 44.8, 45.4, 46.8, 48.2, 49.7, 50.8, 51.4, 51.8, 51.7, 51.0, 49.4, 48.7, 48.2, 47.7, 47.3, 46.9,
                46.6, 46.1, 45.8, 45.6, 45.3, 45.1]
-    for area in ("San Francisco", "Portland"):
+    for area in ("Seattle", "Portland"):  # the history is a Seattle one: within its forecaster's guards
         reply = client.predict_json("forecast", {"area": area, "features": {"temperature_history": history}})
         said = (f"{reply.body['forecaster']}'s forecast {reply.body['forecast']['prediction']}" if reply.ok
                 else reply.body["message"])

@@ -41,3 +41,8 @@ def test_demo_tells_the_whole_story(server, store, capsys):
     assert re.search(r"beam_width  8: 8 candidates, best 'R IH0 K AO1 R D', the noun at rank 6", out)
     assert "beam_width 64 -> HTTP 400: beam_width must be a whole number from 1 to 32" in out
     assert "'café' -> HTTP 400: the text: 1 symbol(s) outside this model's input symbols: 'é'" in out
+    assert re.search(r"page_\d+\.png -> HTTP 200: number '\d+'", out)
+    assert "a body that is not an image -> HTTP 415: step 'boxes' (its status 415)" in out
+    assert re.search(r"kubernetes +K AH0 B ER1 N AH0 T S +\(g2p\)", out) and re.search(r"the +DH AH0 +\(dictionary\)", out)
+    assert "forecast for Seattle -> HTTP 200: seattle's forecast" in out
+    assert "forecast for Portland -> HTTP 422: node 'forecast' (switch): the input" in out
