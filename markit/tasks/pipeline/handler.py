@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 from ...core.declared import Input
 from ...core.errors import ArchiveError
@@ -34,7 +34,6 @@ INPUT_HINT = "send the pipeline's input as the request body (an image's bytes, t
 class PipelineHandler(TaskHandler):
     task = "pipeline"
     takes = (Input("input", "BYTES", (), "the pipeline's input: an image's bytes, a text or JSON"),)
-    answer_fields: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self, archive: UnpackedArchive, model: LoadedModel) -> None:
         super().__init__(archive, model)
