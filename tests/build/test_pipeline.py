@@ -221,13 +221,25 @@ def test_a_tampered_step_inside_a_consistently_rehashed_pipeline_is_refused_nami
         LocalArchive(tampered).__enter__()
 
 
-def test_a_swapped_step_inside_a_consistently_rehashed_pipeline_is_refused_naming_the_step(words, steps, tmp_path):
+def test_a_swapped_step_inside_a_consistently_rehashed_pipeline_is_refused_before_any_of_its_code_runs(words, steps, tmp_path):
+    """Another archive, consistent in itself (its own manifest and identity recomputed) and carrying code of its own,
+    put in the pipeline's place for the step: refused by the pin, and its code never imported."""
+    marker = tmp_path / "foreign.ran"
     with zipfile.ZipFile(words) as archive:
         old = [name for name in archive.namelist() if name.startswith("steps/seq/")]
     with zipfile.ZipFile(steps["seq_seed1"]) as other:
-        members = {f"steps/seq/{name}": other.read(name) for name in other.namelist()}
+        foreign = {name: other.read(name) for name in other.namelist()}
+    foreign["runtime/__init__.py"] = f"import pathlib\npathlib.Path({str(marker)!r}).write_text('ran')\n".encode() + \
+        foreign["runtime/__init__.py"]
+    manifest = json.loads(foreign["manifest.json"])
+    (tmp_path / "init.py").write_bytes(foreign["runtime/__init__.py"])
+    manifest["files"]["runtime/__init__.py"] = file_sha256(tmp_path / "init.py")
+    manifest["identity"] = identity_of(manifest)
+    foreign["manifest.json"] = json.dumps(manifest).encode()
+    members = {f"steps/seq/{name}": data for name, data in foreign.items()}
     assert set(members) == set(old)  # the same files, other contents
     swapped = rewritten(words, tmp_path / "tiny_words.mar", members)
-    with pytest.raises(ArchiveLoadError, match=rf"step 'seq' \(steps/seq\): its identity is {verify_mar(steps['seq_seed1'])}, "
+    with pytest.raises(ArchiveLoadError, match=rf"step 'seq' \(steps/seq\): its identity is {manifest['identity']}, "
                                              r"and the pipeline pins sha256:[0-9a-f]{64}: refusing"):
         LocalArchive(swapped).__enter__()
+    assert not marker.exists()

@@ -1,11 +1,11 @@
 """The pipeline's steps: each an archive unpacked inside the pipeline's own, loaded in this worker by its own copy
 of the run-time code, and answering through its own batch core.
 
-A step is loaded as an engine loads an archive, and checked once more on the way: every one of its files
-against its own manifest (``entry.load_runtime``, before any of its code runs), its identity recomputed and
-compared with the one the pipeline pins, its model loaded by its own ``core.service``, its golden examples
-replayed. Any failure is an ``ArchiveError`` naming the step, so a pipeline with a swapped, tampered or
-misbehaving step never reports ready.
+A step is loaded as an engine loads an archive, and checked once more on the way: its identity recomputed
+from its manifest and compared with the one the pipeline pins, then every one of its files against that
+manifest (``entry.load_runtime``), both before any of its code runs; its model loaded by its own
+``core.service``, its golden examples replayed. Any failure is an ``ArchiveError`` naming the step, so a
+pipeline with a swapped, tampered or misbehaving step never reports ready.
 
 A step is asked as a client would ask it, in process: one ``Request`` per value (its own types), all of one
 node's values in one ``answer`` call, so they are batched through its model together.
@@ -115,13 +115,16 @@ def load_step(root: Path, name: str, pin: StepArchive) -> LoadedStep:
     if root.resolve() not in directory.parents:
         raise ArchiveError(f"step {name!r}: its directory {pin.directory!r} is not inside the pipeline's archive")
     try:
-        runtime = load_runtime(directory)
-    except Exception as err:  # the step's own check (RuntimeError naming the file) or its code failing to import
+        identity = _identity(directory)  # before any of its code runs: the identity covers every file's hash
+    except ArchiveError as err:
         raise ArchiveError(f"step {name!r} ({pin.directory}): {err}") from err
-    identity = _identity(directory)
     if identity != pin.identity:
         raise ArchiveError(f"step {name!r} ({pin.directory}): its identity is {identity}, and the pipeline pins "
                            f"{pin.identity}: refusing a step archive that is not the one the pipeline was built with")
+    try:
+        runtime = load_runtime(directory)  # every file against the manifest just pinned, then its own code imported
+    except Exception as err:  # the step's own check (RuntimeError naming the file) or its code failing to import
+        raise ArchiveError(f"step {name!r} ({pin.directory}): {err}") from err
     core = importlib.import_module(f"{runtime.__name__}.core")
     try:
         batch_core = importlib.import_module(f"{core.__name__}.service").create_handler(directory)
