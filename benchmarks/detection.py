@@ -22,7 +22,7 @@ from pathlib import Path
 from benchmarks.bodies import Body, file_body
 from benchmarks.detectors import DetectorOptions, DetectorRuns, closed_loop, measure_detectors, render_detectors
 from benchmarks.servers import REPO, bench_server
-from benchmarks.stages import STAGES, StageTimes, measure_stages
+from benchmarks.stages import StageTimes, measure_stages, stage_names
 from benchmarks.stats import LoadResult
 from benchmarks.stock import StockError
 from markit.archive.mar_file import read_mar
@@ -105,17 +105,18 @@ def _closed(archive: Path, body: Body, options: DetectorOptions, root: Path) -> 
 
 def render_detection(figures: DetectionFigures, options: DetectorOptions) -> str:
     """The detectors' table (served figures beside each stage's in-process median), then the stock comparison."""
+    stage_list = stage_names([served.stages for served in figures.served])
     lines = ["detectors, each served by TorchServe with its shipped settings: wrk closed loop, "
              f"{options.connections} connections, {options.warmup:g} s warm-up + {options.seconds:g} s; stages: in process, "
              "one request at a time, median ms of 30",
              "", "| archive | body | requests/s | detections/s | p50 ms | p99 ms | failed | "
-             + " | ".join(STAGES) + " |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | " + " | ".join("---:" for _ in STAGES) + " |"]
+             + " | ".join(stage_list) + " |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | " + " | ".join("---:" for _ in stage_list) + " |"]
     for served in figures.served:
         closed, stages = served.closed, served.stages.milliseconds
         lines.append(f"| {served.archive} | {served.body.label} | {closed.throughput:.1f} | {served.detections_per_second:.1f} | "
                      f"{closed.p50_ms:.1f} | {closed.p99_ms:.1f} | {closed.failed} | "
-                     + " | ".join(f"{stages[stage]:.2f}" for stage in STAGES) + " |")
+                     + " | ".join(f"{stages.get(stage, 0.0):.2f}" for stage in stage_list) + " |")
     lines.append("")
     if figures.stock is not None and figures.stock_options is not None and figures.stock_archive is not None:
         lines.append(render_detectors(figures.stock_archive, figures.stock_options, figures.stock))

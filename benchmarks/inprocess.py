@@ -5,6 +5,10 @@ requests through TorchServe's own ``Service`` path), sets ``torch.set_num_thread
 batches of the same body for a fixed time after a warm-up; the processes start their measured
 window together (a barrier). What a served archive can reach at best with the same workers x
 threads is the sum of their rates.
+
+With ``forward_only`` each process makes the batch tensor once (the archive's own decode and preprocess) and
+then times only the model on it: the model alone, the ceiling of any server of this graph with the same
+processes x threads.
 """
 
 from __future__ import annotations
@@ -29,16 +33,18 @@ class Ceiling:
     seconds: float  # the longest process's measured window
     rate: float  # images/s, summed over processes
     others: float | None = None  # cores other processes kept busy meanwhile, when watched
+    forward_only: bool = False
 
     def summary(self) -> str:
         failed = f", {self.failed} refused" if self.failed else ""
         others = f"; other processes kept {self.others:.2f} cores busy" if self.others is not None else ""
-        return (f"{self.rate:.1f} images/s in process ({self.processes} process(es) x {self.threads} thread(s), "
+        what = "the model alone" if self.forward_only else "in process"
+        return (f"{self.rate:.1f} images/s {what} ({self.processes} process(es) x {self.threads} thread(s), "
                 f"batches of {self.batch_size}, {self.images} images in {self.seconds:.1f} s{failed}){others}")
 
 
 def _worker(archive: str, body: bytes, content_type: str, threads: int, batch_size: int, warmup: float, seconds: float,
-            barrier: Any, results: Any) -> None:
+            barrier: Any, results: Any, forward_only: bool = False) -> None:
     import torch
 
     from markit.offline import LocalArchive, LocalRequest
@@ -46,17 +52,33 @@ def _worker(archive: str, body: bytes, content_type: str, threads: int, batch_si
     with LocalArchive(Path(archive), batch_size=batch_size) as local:
         torch.set_num_threads(threads)
         batch = [LocalRequest.raw(body, content_type)] * batch_size
+        run = _model_alone(local, batch) if forward_only else lambda: [r.status for r in local.predict(batch)]
         deadline = time.perf_counter() + warmup
         while time.perf_counter() < deadline:
-            local.predict(batch)
+            run()
         barrier.wait()
         images = failed = 0
         started = time.perf_counter()
         while (elapsed := time.perf_counter() - started) < seconds:
-            statuses = [response.status for response in local.predict(batch)]
+            statuses = run()
             images += sum(status == 200 for status in statuses)
             failed += sum(status != 200 for status in statuses)
         results.put((images, failed, elapsed))
+
+
+def _model_alone(local: Any, batch: list[Any]) -> Any:
+    """A call of the model on the batch tensor the archive makes of ``batch`` (made once): one 200 per item."""
+    import torch
+
+    task = local.task_handler
+    tensor = local.example_batch(batch)
+    statuses = [200] * len(batch)
+
+    def run() -> list[int]:
+        with torch.inference_mode():
+            task.model(*tensor) if isinstance(tensor, tuple) else task.model(tensor)
+        return statuses
+    return run
 
 
 def _collect(results: Any, workers: list[Any]) -> list[tuple[int, int, float]]:
@@ -73,14 +95,15 @@ def _collect(results: Any, workers: list[Any]) -> list[tuple[int, int, float]]:
 
 
 def ceiling(archive: Path, body: bytes, content_type: str, *, processes: int, threads: int, batch_size: int = 1,
-            seconds: float = 20.0, warmup: float = 5.0) -> Ceiling:
-    """Run ``processes`` handler processes of ``threads`` torch threads each; their summed images/s."""
+            seconds: float = 20.0, warmup: float = 5.0, forward_only: bool = False) -> Ceiling:
+    """Run ``processes`` handler processes of ``threads`` torch threads each; their summed images/s (with
+    ``forward_only``: of the model alone)."""
     from benchmarks.cpu import CpuWatch
 
     context = multiprocessing.get_context("spawn")
     barrier, results = context.Barrier(processes), context.Queue()
     workers = [context.Process(target=_worker, args=(str(archive), body, content_type, threads, batch_size, warmup, seconds,
-                                                     barrier, results), daemon=True) for _ in range(processes)]
+                                                     barrier, results, forward_only), daemon=True) for _ in range(processes)]
     with CpuWatch(None) as watch:  # the handler processes count as this process's children once joined
         for worker in workers:
             worker.start()
@@ -94,4 +117,5 @@ def ceiling(archive: Path, body: bytes, content_type: str, *, processes: int, th
     images = sum(outcome[0] for outcome in outcomes)
     return Ceiling(processes=processes, threads=threads, batch_size=batch_size, images=images,
                    failed=sum(outcome[1] for outcome in outcomes), seconds=max(outcome[2] for outcome in outcomes),
-                   rate=sum(outcome[0] / outcome[2] for outcome in outcomes), others=watch.share.others)
+                   rate=sum(outcome[0] / outcome[2] for outcome in outcomes), others=watch.share.others,
+                   forward_only=forward_only)
