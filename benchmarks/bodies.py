@@ -8,7 +8,7 @@ from pathlib import Path
 
 from markit.client.cli import content_type_for
 
-__all__ = ["Body", "coffee_jpeg", "file_body", "large_jpeg"]
+__all__ = ["Body", "coffee_jpeg", "file_body", "json_base64", "json_text", "large_jpeg"]
 
 QUALITY = 90
 SMALL = (600, 400)  # the coffee photo's own size (width, height)
@@ -52,3 +52,21 @@ def file_body(path: Path, content_type: str | None = None) -> Body:
     kind = content_type or content_type_for(path.name)
     data = Path(path).read_bytes()
     return Body(data, kind, f"{path.name} ({len(data) // 1024} KiB, {kind})")
+
+
+def json_base64(body: Body) -> Body:
+    """``body`` as JSON ``{"data": "<base64>"}``: what a JSON-only server (LitServe) takes, and ours too."""
+    import base64
+    import json
+
+    data = json.dumps({"data": base64.b64encode(body.data).decode("ascii")}).encode("utf-8")
+    return Body(data, "application/json", f"{body.label} as JSON base64 ({len(data) // 1024} KiB)")
+
+
+def json_text(text: str) -> Body:
+    """One text as a JSON string (our text archives and the LitServe peer both take it)."""
+    import json
+
+    data = json.dumps(text).encode("utf-8")
+    return Body(data, "application/json", f"the text {text!r} as a JSON string ({len(data)} bytes)")
+

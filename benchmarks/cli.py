@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
@@ -100,6 +101,13 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--detectors-store", type=Path,
                          help="a store holding faces.mar and digit_boxes.mar built from this checkout (default: build them)")
     compare.add_argument("--no-pipelines", action="store_true", help="skip the pipelines (their overhead, the workflow, the soak)")
+    compare.add_argument("--store", type=Path, help="a store built by ./scripts/build_examples.sh from this checkout: the text "
+                         "archive, the stages' examples and (unless given) the detectors come from it (default: build it, ~10 min)")
+    compare.add_argument("--no-litserve", action="store_true", help="skip LitServe (no LitServe venv needed)")
+    compare.add_argument("--no-text", action="store_true", help="skip the text archive's sides (ours and LitServe)")
+    compare.add_argument("--no-stages", action="store_true", help="skip the stages of every task's example")
+    compare.add_argument("--chart", type=Path, help="where the stages' chart goes (default: beside the results file, "
+                         "NAME-stages.png; with --no-results, bench-stages.png in the working directory)")
     compare.add_argument("--pipelines-store", type=Path, help="a store holding the pipelines and their steps built from this "
                          "checkout (default: build them)")
 
@@ -242,29 +250,85 @@ def _compare(args: argparse.Namespace, built: Path) -> int:
             full, _ = _archive(args, built / "full", [FULL_DECODE])
         except BuildError as err:
             full = f"the spec cannot be built with --set {FULL_DECODE}: {err}"
+    store = _examples_store(args, built) if not (args.no_text and args.no_stages) else None
     options = CompareOptions(body=_body(args), large=large_jpeg(), connections=args.connections, seconds=args.seconds,
                              warmup=args.warmup, rounds=args.rounds, open_fraction=args.open_fraction, open_seconds=args.open_seconds,
                              unloaded_requests=args.unloaded_requests, large_requests=args.large_requests,
-                             with_stock=not args.no_stock, with_ceiling=not args.no_ceiling)
+                             with_stock=not args.no_stock, with_ceiling=not args.no_ceiling, with_litserve=not args.no_litserve,
+                             text_archive=None if args.no_text or store is None else store / TEXT_ARCHIVE)
     figures = compare(archive, full, options, _progress)
     print(render(archive, options, figures, origin))
+    if store is not None and not args.no_stages:
+        print("\n" + _stage_report(args, archive, store))
     if not args.no_detectors:
-        print("\n" + _detection(args, built))
+        print("\n" + _detection(args, built, store))
     if not args.no_pipelines:
         print("\n" + _pipeline_report(_pipeline_defaults(args), built))
     return 0
 
 
-def _detection(args: argparse.Namespace, built: Path) -> str:
-    """The detectors' part of compare: each detector served and staged, and the stock object_detector."""
+TEXT_ARCHIVE = "minilm_embeddings.mar"
+# one example per task (the image classifier is the archive compare measures): archive names in the store
+STAGE_EXAMPLES = ("digit_boxes", "faces", "digit_segments", "digits", "minilm_topics", "minilm_embeddings", "weather_sf", "g2p_en",
+                  "read_number")
+
+
+def _examples_store(args: argparse.Namespace, built: Path) -> Path:
+    """``--store``, else every example built into ``built`` by scripts/build_examples.sh (nothing pinned)."""
+    if args.store is not None:
+        missing = [name for name in (*STAGE_EXAMPLES, TEXT_ARCHIVE.removesuffix(".mar")) if not (args.store / f"{name}.mar").is_file()]
+        if missing:
+            raise ValueError(f"--store: {args.store / missing[0]}.mar does not exist (./scripts/build_examples.sh DIR builds it)")
+        return args.store
+    store = built / "examples"
+    _progress(f"building every example into {store} (scripts/build_examples.sh, about 10 minutes) ...")
+    subprocess.run([str(REPO / "scripts" / "build_examples.sh"), str(store)], check=True, cwd=REPO, stdout=sys.stderr,
+                   env={**os.environ, "MODEL_PINS": ""})
+    return store
+
+
+def _stage_report(args: argparse.Namespace, archive: Path, store: Path) -> str:
+    """Every task's example: its stages in process, then served unloaded on both engines; the table and the chart."""
+    from benchmarks.chart import draw_stage_chart
+    from benchmarks.report import machine
+    from benchmarks.served_stages import measure_served, render_served
+    from benchmarks.stages import golden_body, measure_stages, render_stages
+
+    staged = []
+    for path in (archive, *(store / f"{name}.mar" for name in STAGE_EXAMPLES)):
+        body = _body(args) if path == archive else golden_body(path)
+        _progress(f"stages: {path.name} <- {body.label} ...")
+        staged.append((path, body, measure_stages(path, body)))
+    shares = measure_served(staged, STAGE_REQUESTS, _progress)
+    results = [stages for _, _, stages in staged]
+    chart = draw_stage_chart(results, shares, _chart_path(args), "where a request's time goes: each task's example, "
+                             "in process and served unloaded (each bar: 100 % of its time)")
+    return "\n\n".join([f"stages of every task's example ({machine()})", render_stages(results, 30),
+                          render_served(results, shares, STAGE_REQUESTS), f"chart: {chart}"])
+
+
+STAGE_REQUESTS = 40
+
+
+def _chart_path(args: argparse.Namespace) -> Path:
+    if args.chart is not None:
+        return args.chart
+    path = results.destination(args, _results_name(args))
+    return Path("bench-stages.png").resolve() if path is None else path.with_name(f"{path.stem}-stages.png")
+
+
+def _detection(args: argparse.Namespace, built: Path, store: Path | None = None) -> str:
+    """The detectors' part of compare: each detector served and staged, and the stock object_detector (from
+    ``--detectors-store``, else ``store``, else built here)."""
     from benchmarks.bodies import file_body
     from benchmarks.detection import DETECTORS, STOCK_GRAPH, build_detectors, measure_detection, render_detection
     from benchmarks.detectors import DetectorOptions
 
-    if args.detectors_store is None:
+    given = args.detectors_store or store
+    if given is None:
         archives = build_detectors(built / "detectors", _progress)
     else:
-        archives = {name: args.detectors_store / f"{name}.mar" for name in DETECTORS}
+        archives = {name: given / f"{name}.mar" for name in DETECTORS}
         missing = [str(path) for path in archives.values() if not path.is_file()]
         if missing:
             raise ValueError(f"--detectors-store: {missing[0]} does not exist (./scripts/build_examples.sh DIR builds it)")

@@ -27,14 +27,16 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from benchmarks import stock
-from benchmarks.bodies import Body
+from benchmarks.bodies import Body, json_base64, json_text
 from benchmarks.inprocess import Ceiling, ceiling
-from benchmarks.openloop import WARMUP, open_loop
+from benchmarks.openloop import WARMUP
 from benchmarks.report import Ratio, machine, ratio_table
 from benchmarks.sequential import sequential
 from benchmarks.servers import REPO, BenchServer, FrontendCounters, bench_server, place
+from benchmarks.sides import Load, Target, closed_loop, kserve_runtime, latency_goal
 from benchmarks.stats import LoadResult
 from benchmarks.sweep import DISTURBED
 from benchmarks.wrk import run_wrk
@@ -45,6 +47,7 @@ __all__ = ["FULL_DECODE", "CompareOptions", "Figures", "Round", "archive_summary
 
 FULL_DECODE = "preprocess.draft=false"
 FULL_SUFFIX = "_full_decode"  # the full-decode archive's file and model name: ours' name + this
+TEXT = "A man is eating food at a table in the kitchen."  # the text body, as a JSON string
 MAX_WINDOW = 120.0  # s: the longest closed-loop window (for answers slower than the default window allows)
 LABELS = REPO / "examples" / "efficientnet_lite0" / "build" / "labels.txt"
 
@@ -64,6 +67,14 @@ class CompareOptions:
     large_requests: int = 10
     with_stock: bool = True
     with_ceiling: bool = True
+    with_litserve: bool = True
+    text_archive: Path | None = None  # ours for text (MiniLM embeddings), against LitServe on the same program
+    text: str = TEXT
+
+    @property
+    def load(self) -> Load:
+        return Load(self.connections, self.seconds, self.warmup, self.unloaded_requests, self.open_fraction,
+                    self.open_seconds, self.open_warmup)
 
 
 @dataclass(frozen=True)
@@ -78,12 +89,21 @@ class Round:
     """What one round measured back to back; a figure stays None when it was not measured."""
 
     ceiling: Ceiling | None = None  # the best in-process batch of this round
+    forward: Ceiling | None = None  # the model alone, same processes x threads and batch
     ours: LoadResult | None = None
     unloaded: LoadResult | None = None
     open: LoadResult | None = None
     large_ours: LoadResult | None = None  # the 12-MP photo, unloaded
     large_full: LoadResult | None = None  # the same on the archive rebuilt with full decoding
-    stock_tuned: LoadResult | None = None
+    ours_json: LoadResult | None = None  # ours, the photo as JSON base64 (as LitServe gets it)
+    kserve: LoadResult | None = None  # ours on the KServe runtime: closed loop, unloaded, open loop
+    kserve_unloaded: LoadResult | None = None
+    kserve_open: LoadResult | None = None
+    stock_tuned: LoadResult | None = None  # the stock image_classifier on our ONNX graph, tuned the same
+    litserve: LoadResult | None = None  # LitServe on our ONNX graph, JSON base64
+    text_forward: Ceiling | None = None  # the text model alone
+    text_ours: LoadResult | None = None
+    text_litserve: LoadResult | None = None
 
 
 @dataclass
@@ -114,16 +134,17 @@ def archive_summary(info: MarInfo) -> str:
 def compare(archive: Path, full_decode: Path | str, options: CompareOptions, progress: Callable[[str], None]) -> Figures:
     """Measure every round, then what is measured once; ``full_decode`` is the rebuilt archive, or why there is none.
 
-    Everything that is set up (the stock venv, the traced network, the stock archives) is made
-    first, so the rounds run back to back."""
+    Everything that is set up (the stock venv, the traced network, the stock archives, the LitServe venv and its
+    check against our answers) is made first, so the rounds run back to back."""
     info = read_mar(archive)
     figures = Figures()
     before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-compare-") as tmp:
         root = Path(tmp)
-        prepared = _prepare_stock(info.settings, root / "stock", figures, progress) if options.with_stock else None
+        prepared = _prepare_stock(archive, info.settings, root / "stock", figures, progress) if options.with_stock else None
         if not options.with_stock:
             figures.errors["stock_tuned"] = figures.errors["stock_default"] = "--no-stock"
+        peers = _prepare_litserve(archive, options, root / "litserve", figures, progress)
         full = None
         if isinstance(full_decode, Path):
             full = root / f"{info.name}{FULL_SUFFIX}.mar"  # beside ours in one model store: another file name
@@ -132,24 +153,34 @@ def compare(archive: Path, full_decode: Path | str, options: CompareOptions, pro
             figures.errors["large_full"] = full_decode
         for number in range(1, options.rounds + 1):
             progress(f"round {number} of {options.rounds}:")
-            figures.rounds.append(_round(number, archive, info, full, prepared, root / f"round{number}", options, figures, progress))
+            figures.rounds.append(_round(number, archive, info, full, prepared, peers, root / f"round{number}", options, figures,
+                                         progress))
         if prepared is not None:
             _stock_default(prepared, root / "default", options, figures, progress)
     figures.load_average = (before, os.getloadavg()[0])
     return figures
 
 
-def _round(number: int, archive: Path, info: MarInfo, full: Path | None, prepared: StockArchives | None, root: Path,
-           options: CompareOptions, figures: Figures, progress: Callable[[str], None]) -> Round:
-    """The ceiling, then ours and the stock handler tuned the same, each on a server started for this
-    round (which of the two goes first alternates)."""
+def _round(number: int, archive: Path, info: MarInfo, full: Path | None, prepared: StockArchives | None, peers: Path | None,
+           root: Path, options: CompareOptions, figures: Figures, progress: Callable[[str], None]) -> Round:
+    """The ceilings, then every side, each on a server started for this round (their order turns each round)."""
     measured = Round()
     if options.with_ceiling:
         measured.ceiling = _ceiling(archive, info, options, figures, progress)
-    sides: list[Callable[[], None]] = [lambda: _ours(archive, info, full, root / "ours", measured, options, figures, progress)]
+        measured.forward = _forward(archive, info, options.body, options, progress)
+        if options.text_archive is not None:
+            measured.text_forward = _forward(options.text_archive, read_mar(options.text_archive), json_text(options.text),
+                                             options, progress)
+    sides: list[Callable[[], None]] = [lambda: _ours(archive, info, full, root / "ours", measured, options, figures, progress),
+                                       lambda: _kserve(archive, root / "kserve", measured, options, progress)]
     if prepared is not None:
         sides.append(lambda: _stock_tuned(prepared, info.torch_threads, root / "tuned", measured, options, figures, progress))
-    for side in sides if number % 2 else reversed(sides):
+    if peers is not None:
+        sides.append(lambda: _litserve(peers, "image", archive, root / "litserve", measured, options, progress))
+    if options.text_archive is not None:
+        sides.append(lambda: _text(peers, root / "text", measured, options, progress))
+    turn = (number - 1) % len(sides)
+    for side in sides[turn:] + sides[:turn]:
         side()
     return measured
 
@@ -168,6 +199,79 @@ def _ceiling(archive: Path, info: MarInfo, options: CompareOptions, figures: Fig
         progress(f"  {runs[-1].summary()}")
     figures.ceilings.extend(runs)
     return max(runs, key=lambda c: c.rate)
+
+
+def _forward(archive: Path, info: MarInfo, body: Body, options: CompareOptions, progress: Callable[[str], None]) -> Ceiling:
+    """The model alone, the archive's workers x threads, at its batch size."""
+    run = ceiling(archive, body.data, body.content_type, processes=info.settings["maxWorkers"], threads=info.torch_threads,
+                  batch_size=info.settings["batchSize"], seconds=options.seconds, warmup=options.warmup, forward_only=True)
+    progress(f"  {info.name}: {run.summary()}")
+    return run
+
+
+def _kserve(archive: Path, root: Path, measured: Round, options: CompareOptions, progress: Callable[[str], None]) -> None:
+    """Ours on the KServe runtime (its defaults): closed loop, unloaded, open loop."""
+    progress(f"  ours on the KServe runtime: serving {archive.name} ...")
+    with kserve_runtime([archive], root) as (_, target):
+        measured.kserve = closed_loop(target, options.body, options.load)
+        progress(f"  KServe runtime, closed loop: {measured.kserve.summary()}")
+        latency = latency_goal(target, options.body, options.load, measured.kserve.throughput)
+    measured.kserve_unloaded, measured.kserve_open = latency.unloaded, latency.open
+    progress(f"  KServe runtime, unloaded: {latency.unloaded.summary(with_rate=False)}")
+    if latency.open is not None:
+        progress(f"  KServe runtime, open loop: {latency.open.summary()}")
+
+
+def _prepare_litserve(archive: Path, options: CompareOptions, root: Path, figures: Figures,
+                      progress: Callable[[str], None]) -> Path | None:
+    """The LitServe venv, and both LitServe servers checked against our answers; None (and why) if that failed."""
+    if not options.with_litserve:
+        figures.errors["litserve"] = "--no-litserve"
+        return None
+    from benchmarks import litserve_peer
+
+    try:
+        venv = litserve_peer.ensure_litserve_venv(progress=progress)
+        checked = [(kind, path) for kind, path in (("image", archive), ("text", options.text_archive)) if path is not None]
+        for kind, path in checked:
+            settings = read_mar(path).settings
+            with litserve_peer.start_litserve(kind, path, root / kind, workers=settings["maxWorkers"],
+                                              batch_size=settings["batchSize"], batch_timeout_ms=settings["maxBatchDelay"],
+                                              venv=venv) as server:
+                progress(f"  LitServe ({kind}): {litserve_peer.verify_litserve(kind, path, server)}")
+    except (litserve_peer.LitServeError, OSError) as err:
+        figures.errors["litserve"] = f"LitServe not set up: {err}"
+        progress(f"  {figures.errors['litserve']}")
+        return None
+    return venv
+
+
+def _litserve(venv: Path, kind: str, archive: Path, root: Path, measured: Round, options: CompareOptions,
+              progress: Callable[[str], None]) -> None:
+    """LitServe serving ``archive``'s graph with its serving settings: a closed loop of the same body ours gets."""
+    from benchmarks import litserve_peer
+
+    settings = read_mar(archive).settings
+    body = json_base64(options.body) if kind == "image" else json_text(options.text)
+    with litserve_peer.start_litserve(kind, archive, root, workers=settings["maxWorkers"], batch_size=settings["batchSize"],
+                                      batch_timeout_ms=settings["maxBatchDelay"], venv=venv) as server:
+        result = closed_loop(Target(server.url, server.token, server.pid), body, options.load)
+    setattr(measured, "litserve" if kind == "image" else "text_litserve", result)
+    progress(f"  LitServe ({kind}), closed loop: {result.summary()}")
+
+
+def _text(peers: Path | None, root: Path, measured: Round, options: CompareOptions, progress: Callable[[str], None]) -> None:
+    """Ours on the text archive (TorchServe, its shipped settings), then LitServe on its program, same body."""
+    archive = options.text_archive
+    assert archive is not None
+    info = read_mar(archive)
+    progress(f"  ours (text): serving {archive.name} with its shipped settings ...")
+    with bench_server([archive], root / "ours", load=[info.mar_name], ready={info.name: info.settings["maxWorkers"]}) as server:
+        target = Target(server.url(info.name), server.token, server.process.process.pid if server.process.process else None)
+        measured.text_ours = closed_loop(target, json_text(options.text), options.load)
+    progress(f"  ours (text), closed loop: {measured.text_ours.summary()}")
+    if peers is not None:
+        _litserve(peers, "text", archive, root / "litserve", measured, options, progress)
 
 
 def _closed(server: BenchServer, model: str, label: str, options: CompareOptions, figures: Figures) -> ClosedRun:
@@ -192,22 +296,22 @@ def _closed(server: BenchServer, model: str, label: str, options: CompareOptions
 
 def _ours(archive: Path, info: MarInfo, full: Path | None, root: Path, measured: Round, options: CompareOptions, figures: Figures,
           progress: Callable[[str], None]) -> None:
-    """Ours with its shipped settings: closed loop, unloaded, open loop, the 12-MP photo; and the
-    12-MP photo on ``full`` (the full-decode archive, registered beside ours once ours is measured)."""
+    """Ours with its shipped settings: closed loop, unloaded, open loop, closed loop of the photo as JSON base64,
+    the 12-MP photo; and the 12-MP photo on ``full`` (the full-decode archive, registered beside ours once ours is measured)."""
     progress(f"  ours: serving {archive.name} with its shipped settings ...")
     workers = info.settings["maxWorkers"]
     with bench_server([archive, *([full] if full else [])], root, load=[info.mar_name], ready={info.name: workers}) as server:
         url, token, body = server.url(info.name), server.token, options.body
         measured.ours = _closed(server, info.name, "ours", options, figures).result
         progress(f"  ours, closed loop: {measured.ours.summary()}")
-        measured.unloaded = server.watched(lambda: sequential(url, body.data, body.content_type, token,
-                                                              count=options.unloaded_requests))
+        target = Target(url, token, server.process.process.pid if server.process.process else None)
+        latency = latency_goal(target, body, options.load, measured.ours.throughput)
+        measured.unloaded, measured.open = latency.unloaded, latency.open
         progress(f"  ours, unloaded: {measured.unloaded.summary(with_rate=False)}")
-        rate = options.open_fraction * measured.ours.throughput
-        if rate > 0:
-            measured.open = server.watched(lambda: open_loop(url, body.data, body.content_type, token, rate=rate,
-                                                             seconds=options.open_seconds, warmup=options.open_warmup))
+        if measured.open is not None:
             progress(f"  ours, open loop: {measured.open.summary()}")
+        measured.ours_json = closed_loop(target, json_base64(body), options.load)
+        progress(f"  ours, the photo as JSON base64, closed loop: {measured.ours_json.summary()}")
         photo = options.large
         measured.large_ours = server.watched(lambda: sequential(url, photo.data, photo.content_type, token,
                                                                 count=options.large_requests))
@@ -229,7 +333,8 @@ class StockArchives:
     default: Path  # no model-config.yaml: TorchServe's defaults
 
 
-def _prepare_stock(settings: dict[str, int], root: Path, figures: Figures, progress: Callable[[str], None]) -> StockArchives | None:
+def _prepare_stock(archive: Path, settings: dict[str, int], root: Path, figures: Figures,
+                   progress: Callable[[str], None]) -> StockArchives | None:
     """The stock venv, the traced network (checked against eager there) and both stock archives; None if that failed."""
     try:
         venv = stock.ensure_stock_venv(progress=progress)
@@ -295,34 +400,76 @@ def _paired(what: str, pairs: Sequence[tuple[float, float]], unit: str, goal: fl
 
 
 def ratios(figures: Figures, workers: int, threads: int, fraction: float) -> list[Ratio]:
-    """The five ratio lines of the speed goals from what was measured."""
+    """The ratio lines of the speed goals from what was measured."""
     nan = float("nan")
     rounds = figures.rounds
 
     def missing(*keys: str) -> str:
         return next((figures.errors[key] for key in keys if key in figures.errors), "")
 
+    def pairs(numerator: str, denominator: str, figure: Callable[[Any], float],
+              of_denominator: Callable[[Any], float] | None = None) -> list[tuple[float, float]]:
+        return [(figure(getattr(r, numerator)), (of_denominator or figure)(getattr(r, denominator))) for r in rounds
+                if getattr(r, numerator) is not None and getattr(r, denominator) is not None]
+
+    def failures(*names: str) -> str:
+        return _failures(*(result for name in names for result in figures.all(name)))
+
+    def throughput(result: LoadResult) -> float:
+        return result.throughput
+
     ours = figures.all("ours")
     best = max(figures.ceilings, key=lambda c: c.rate, default=None)
     ceiling_note = f" (best in-process batch: {best.batch_size})" if best else ""
     ours_rate = statistics.median(r.throughput for r in ours) if ours else nan
     default = figures.stock_default
+    at = f"{100 * fraction:.0f}% of capacity"
     return [
-        _paired("ours (shipped) / stock image_classifier tuned the same",
-                [(r.ours.throughput, r.stock_tuned.throughput) for r in rounds if r.ours and r.stock_tuned], "images/s", 1.3,
-                note=_failures(*ours, *figures.all("stock_tuned")), missing=missing("stock_tuned")),
-        Ratio("ours (shipped) / stock on TorchServe's defaults", ours_rate, nan if default is None else default.throughput,
-              "images/s", 10.0, note=_failures(*ours, default), missing=missing("stock_default")),
-        _paired(f"served / in-process ceiling, {workers} x {threads}{ceiling_note}",
-                [(r.ours.throughput, r.ceiling.rate) for r in rounds if r.ours and r.ceiling], "images/s", 0.9,
-                note=_failures(*ours), missing="" if best else "in-process ceiling not measured"),
-        _paired(f"open-loop p99 at {100 * fraction:.0f}% of capacity / unloaded p50",
-                [(r.open.p99_ms, r.unloaded.p50_ms) for r in rounds if r.open and r.unloaded], "ms", 3.0, at_least=False,
-                note=_failures(*figures.all("open"), *figures.all("unloaded"))),
-        _paired("12-MP JPEG latency (p50), full decode / ours",
-                [(r.large_full.p50_ms, r.large_ours.p50_ms) for r in rounds if r.large_full and r.large_ours], "ms", 4.0,
-                note=_failures(*figures.all("large_full"), *figures.all("large_ours")), missing=missing("large_full")),
+        _paired("ours / stock image_classifier on our ONNX graph, tuned the same", pairs("ours", "stock_tuned", throughput),
+                "images/s", 1.3, note=failures("ours", "stock_tuned"), missing=missing("stock_tuned")),
+        _paired("ours / LitServe on our ONNX graph (both: JSON base64)", pairs("ours_json", "litserve", throughput),
+                "images/s", 1.3, note=failures("ours_json", "litserve"), missing=missing("litserve")),
+        _paired("ours / LitServe on our MiniLM program (text)", pairs("text_ours", "text_litserve", throughput), "texts/s", 1.3,
+                note=failures("text_ours", "text_litserve"), missing=missing("litserve")),
+        _paired(f"TorchServe: served / the model alone, {workers} x {threads}", pairs("ours", "forward", _rate),
+                "images/s", 0.8, note=failures("ours")),
+        _paired(f"KServe runtime: served / the model alone, {workers} x {threads}", pairs("kserve", "forward", _rate),
+                "images/s", 0.8, note=failures("kserve")),
+        _paired("text, TorchServe: served / the model alone", pairs("text_ours", "text_forward", _rate),
+                "texts/s", 0.8, note=failures("text_ours")),
+        _paired(f"TorchServe: open-loop p99 at {at} / unloaded p50", pairs("open", "unloaded", _p99, _p50), "ms", 3.0,
+                at_least=False, note=failures("open", "unloaded")),
+        _paired(f"KServe runtime: open-loop p99 at {at} / unloaded p50", pairs("kserve_open", "kserve_unloaded", _p99, _p50),
+                "ms", 3.0, at_least=False, note=failures("kserve_open", "kserve_unloaded")),
+        _paired(f"served / in-process ceiling, {workers} x {threads}{ceiling_note}", pairs("ours", "ceiling", _rate),
+                "images/s", 0.9, note=failures("ours"), missing="" if best else "in-process ceiling not measured"),
+        Ratio("ours (shipped) / stock TorchScript on TorchServe's defaults", ours_rate,
+              nan if default is None else default.throughput, "images/s", 10.0, note=_failures(*ours, default),
+              missing=missing("stock_default")),
+        _paired("12-MP JPEG latency (p50), full decode / ours", pairs("large_full", "large_ours", _p50), "ms", 4.0,
+                note=failures("large_full", "large_ours"), missing=missing("large_full")),
     ]
+
+
+def _text_summary(options: CompareOptions) -> str:
+    if options.text_archive is None:
+        return "not measured (no text archive)"
+    info = read_mar(options.text_archive)
+    return (f"{archive_summary(info)}; body: {json_text(options.text).label}; the same closed loop on ours (TorchServe) "
+            "and on LitServe")
+
+
+def _rate(result: LoadResult | Ceiling) -> float:
+    """Requests/s of a load result, images/s of an in-process run."""
+    return result.rate if isinstance(result, Ceiling) else result.throughput
+
+
+def _p99(result: LoadResult) -> float:
+    return result.p99_ms
+
+
+def _p50(result: LoadResult) -> float:
+    return result.p50_ms
 
 
 def render(archive: Path, options: CompareOptions, figures: Figures, built_from: str) -> str:
@@ -332,22 +479,29 @@ def render(archive: Path, options: CompareOptions, figures: Figures, built_from:
            f"{figures.load_average[1]:.1f} at the end (the builds before and the benchmark itself are load of its own)",
            f"archive:  {archive_summary(info)}  ({built_from})",
            f"bodies:   {options.body.label}; 12-MP: {options.large.label}",
-           f"load:     {options.rounds} rounds, each on freshly started servers: in-process ceiling; wrk closed loop on ours, "
-           f"{options.connections} "
-           f"connections, {options.warmup:g} s warm-up + {options.seconds:g} s; {options.unloaded_requests} sequential requests "
-           f"(unloaded); open loop {options.open_warmup:g} s warm-up + {options.open_seconds:g} s at "
-           f"{100 * options.open_fraction:.0f}% of the round's closed-loop rate; the stock handler tuned the same: closed loop "
-           f"as ours; {options.large_requests} sequential 12-MP requests per archive.\n          Once: the stock handler on "
-           "defaults: closed loop",
+           f"load:     {options.rounds} rounds, each on freshly started servers, the sides in turn: the in-process ceiling "
+           f"and the model alone; wrk closed loops of {options.connections} connections, {options.warmup:g} s warm-up + "
+           f"{options.seconds:g} s, on every side; on ours (TorchServe and the KServe runtime) also {options.unloaded_requests} "
+           f"sequential requests (unloaded) and an open loop {options.open_warmup:g} s warm-up + {options.open_seconds:g} s at "
+           f"{100 * options.open_fraction:.0f}% of the round's closed-loop rate; {options.large_requests} sequential 12-MP "
+           "requests per archive.\n          Once: the stock handler (TorchScript) on TorchServe's defaults: closed loop",
+           f"text:     {_text_summary(options)}",
            "", "measured:"]
     rows: list[tuple[str, LoadResult | None]] = []
     for number, measured in enumerate(figures.rounds, 1):
         rows += [(f"round {number}, ours, shipped settings, closed loop", measured.ours),
                  (f"round {number}, ours, unloaded", measured.unloaded),
                  (f"round {number}, ours, open loop", measured.open),
+                 (f"round {number}, ours, the photo as JSON base64, closed loop", measured.ours_json),
                  (f"round {number}, ours, 12-MP JPEG, unloaded", measured.large_ours),
                  (f"round {number}, full decode, 12-MP JPEG, unloaded", measured.large_full),
-                 (f"round {number}, stock image_classifier tuned the same, closed loop", measured.stock_tuned)]
+                 (f"round {number}, ours on the KServe runtime, closed loop", measured.kserve),
+                 (f"round {number}, ours on the KServe runtime, unloaded", measured.kserve_unloaded),
+                 (f"round {number}, ours on the KServe runtime, open loop", measured.kserve_open),
+                 (f"round {number}, stock image_classifier on our ONNX graph, tuned the same, closed loop", measured.stock_tuned),
+                 (f"round {number}, LitServe on our ONNX graph, JSON base64, closed loop", measured.litserve),
+                 (f"round {number}, ours (text), closed loop", measured.text_ours),
+                 (f"round {number}, LitServe (text), closed loop", measured.text_litserve)]
     rows += [("stock image_classifier on defaults, closed loop", figures.stock_default)]
     for label, result in rows:
         if result is not None:
@@ -357,6 +511,8 @@ def render(archive: Path, options: CompareOptions, figures: Figures, built_from:
         out.append(f"  batches ours formed under the closed loops: {formed}")
     out += [f"  in TorchServe under the closed loops, {label}: {counters.summary()}" for label, counters in figures.frontend.items()]
     out += [f"  {c.summary()}" for c in figures.ceilings]
+    out += [f"  round {number}, {what}: {run.summary()}" for number, measured in enumerate(figures.rounds, 1)
+            for what, run in (("image model alone", measured.forward), ("text model alone", measured.text_forward)) if run]
     out += [f"  not measured: {key}: {why}" for key, why in figures.errors.items()]
     out += ["", "ratios (figures: medians over the rounds; ratio: the median of the per-round ratios, their range in brackets):",
             ratio_table(ratios(figures, info.settings["maxWorkers"], info.torch_threads, options.open_fraction))]

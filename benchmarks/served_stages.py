@@ -5,8 +5,9 @@ gets ``count`` requests one at a time (unloaded) with the same body its stages w
 waits (the median) minus the stages in process is the engine's own share:
 
 - **TorchServe**: the frontend's HTTP (the caller's wait minus TorchServe's own time from the request's arrival
-  to its answer, which its metrics count), the queue (its metrics), and the rest: the batch delay, the worker
-  protocol (the request and the answer through the worker's socket) and the Python worker's own loop;
+  to its answer, which its metrics count), the queue (its metrics: until the batch left it, so a lone request
+  waits the batch delay there), and the rest, the worker protocol: the request and the answer through the
+  worker's socket, and the Python worker's own loop (TorchServe's metrics and logging in it);
 - **the KServe runtime**: HTTP, the queue and the batch delay, one share (its server and the handler are one
   process).
 
@@ -31,7 +32,7 @@ __all__ = ["ENGINE_SHARES", "EngineShare", "measure_served", "render_served"]
 
 TORCHSERVE, KSERVE = "TorchServe", "KServe runtime"
 # the engine's own stages, as the chart and the table name them
-ENGINE_SHARES = ("frontend HTTP", "queue", "batch delay + worker protocol", "HTTP + queue + batch delay")
+ENGINE_SHARES = ("frontend HTTP", "queue + batch delay", "worker protocol", "HTTP + queue + batch delay")
 
 
 @dataclass(frozen=True)
