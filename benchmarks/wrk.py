@@ -24,12 +24,13 @@ from typing import Any
 from benchmarks.stats import LoadResult
 from markit.errors import MarkitError
 
-__all__ = ["LUA_SCRIPT", "WrkError", "parse_output", "run_wrk", "wrk_executable"]
+__all__ = ["LUA_SCRIPT", "WrkError", "header_lines", "parse_output", "run_wrk", "wrk_executable"]
 
 MARKER = "BENCH_JSON "
 
 LUA_SCRIPT = r"""
--- POST the file $BENCH_BODY_FILE as $BENCH_CONTENT_TYPE with "Authorization: Bearer $BENCH_TOKEN".
+-- POST the file $BENCH_BODY_FILE as $BENCH_CONTENT_TYPE with "Authorization: Bearer $BENCH_TOKEN",
+-- and the "Name: value" lines of $BENCH_HEADERS as headers.
 local file = assert(io.open(os.getenv("BENCH_BODY_FILE"), "rb"))
 wrk.method = "POST"
 wrk.body = file:read("*a")
@@ -38,6 +39,9 @@ wrk.headers["Content-Type"] = os.getenv("BENCH_CONTENT_TYPE")
 local token = os.getenv("BENCH_TOKEN")
 if token and token ~= "" then
   wrk.headers["Authorization"] = "Bearer " .. token
+end
+for name, value in (os.getenv("BENCH_HEADERS") or ""):gmatch("([^:\n]+): ([^\n]*)") do
+  wrk.headers[name] = value
 end
 
 local threads = {}
@@ -109,17 +113,28 @@ def parse_output(stdout: str, generator: str, client_cpu: float) -> LoadResult:
                       client_cpu=client_cpu, statuses=statuses)
 
 
+def header_lines(headers: Mapping[str, str]) -> str:
+    """``headers`` as the ``Name: value`` lines the Lua script reads from ``$BENCH_HEADERS``."""
+    for name, value in headers.items():
+        if not name or any(c in name for c in ":\r\n ") or any(c in value for c in "\r\n"):
+            raise WrkError(f"header {name!r}: {value!r} cannot be sent: a name without ':', spaces or line breaks, "
+                           "a value without line breaks")
+    return "\n".join(f"{name}: {value}" for name, value in headers.items())
+
+
 def run_wrk(url: str, body: bytes, content_type: str, token: str | None, *, connections: int, seconds: float,
-            timeout: float = 120.0, threads: int = 1) -> LoadResult:
-    """``connections`` requests in flight for ``seconds`` against ``url``; wrk's own CPU is reported."""
+            timeout: float = 120.0, threads: int = 1, headers: Mapping[str, str] | None = None) -> LoadResult:
+    """``connections`` requests in flight for ``seconds`` against ``url``; wrk's own CPU is reported. ``headers``
+    go with every request beside the token (e.g. LitServe's ``X-API-Key``)."""
     executable = wrk_executable()
+    extra = header_lines(headers or {})
     with tempfile.TemporaryDirectory(prefix="bench-wrk-") as tmp:
         script = Path(tmp) / "post.lua"
         script.write_text(LUA_SCRIPT, encoding="utf-8")
         body_file = Path(tmp) / "body"
         body_file.write_bytes(body)
         env: Mapping[str, str] = {**os.environ, "BENCH_BODY_FILE": str(body_file), "BENCH_CONTENT_TYPE": content_type,
-                                  "BENCH_TOKEN": token or ""}
+                                  "BENCH_TOKEN": token or "", "BENCH_HEADERS": extra}
         command = [executable, f"--threads={min(threads, connections)}", f"--connections={connections}",
                    f"--duration={max(1, round(seconds))}s", f"--timeout={max(1, round(timeout))}s", f"--script={script}", url]
         before = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.wrk import WrkError, parse_output
+from benchmarks.wrk import WrkError, header_lines, parse_output
 
 WRK_STDOUT = """Running 20s test @ http://127.0.0.1:8080/predictions/efficientnet_lite0
   1 threads and 8 connections
@@ -44,3 +44,10 @@ def test_a_garbled_result_line_is_an_error():
     with pytest.raises(WrkError, match="unreadable wrk result line"):
         parse_output('BENCH_JSON {"requests": 1}\n', "wrk", 0.0)
 
+
+def test_extra_headers_go_to_wrk_as_lines_and_ones_that_would_break_them_are_refused():
+    assert header_lines({"X-API-Key": "abc", "X-Other": "a: b"}) == "X-API-Key: abc\nX-Other: a: b"
+    assert header_lines({}) == ""
+    for bad in ({"X-API-Key": "abc\r\nHost: evil"}, {"Bad Name": "x"}, {"A:B": "x"}):
+        with pytest.raises(WrkError, match="cannot be sent"):
+            header_lines(bad)
