@@ -1,13 +1,23 @@
-"""The stock handler's peer (benchmarks/stock.py) without a stock venv: the venv's stamp and the archiver's command."""
+"""The stock handler's peers (benchmarks/stock.py, benchmarks/stock_onnx.py) without a stock venv: the venv's stamp,
+the archiver's command, the ONNX graph taken from our archive, and the ONNX handler's own code on a tiny graph with
+TorchServe's classes stood in for."""
 
 from __future__ import annotations
 
+import ast
+import importlib.util
+import json
 import shlex
+import sys
+import zipfile
 from pathlib import Path
+from types import ModuleType, SimpleNamespace
 
+import numpy as np
 import pytest
+import torch
 
-from benchmarks import stock
+from benchmarks import stock, stock_onnx
 from benchmarks.stock import PACKAGES, StockError, ensure_stock_venv, missing_packages
 
 BEFORE_ONNX = [package for package in PACKAGES if not package.startswith("onnxruntime")]
@@ -64,6 +74,22 @@ def _options(line: str) -> dict[str, str]:
     return {word: words[i + 1] for i, word in enumerate(words) if word.startswith("--") and word != "--force"}
 
 
+def test_the_onnx_archive_is_made_with_the_handler_file_the_graph_labels_and_settings(tmp_path):
+    venv, log = _fake_archiver(tmp_path)
+    (tmp_path / "model.onnx").write_bytes(b"graph")
+    (tmp_path / "labels.txt").write_text("cat\n\ndog\n", encoding="utf-8")
+    serving = {"minWorkers": 2, "maxWorkers": 2, "batchSize": 4, "maxBatchDelay": 5, "responseTimeout": 60}
+    out = stock_onnx.build_stock_onnx_archive(venv, tmp_path / "model.onnx", tmp_path / "labels.txt", tmp_path / "store",
+                                              "stock_onnx", serving)
+    assert out == tmp_path / "store" / "stock_onnx.mar"
+    options = _options(log.read_text(encoding="utf-8"))
+    assert options["--handler"] == str(stock_onnx.HANDLER) and stock_onnx.HANDLER.is_file()
+    assert options["--serialized-file"] == str(tmp_path / "model.onnx")
+    assert (options["--model-name"], options["--export-path"]) == ("stock_onnx", str(tmp_path / "store"))
+    assert json.loads(Path(options["--extra-files"]).read_text(encoding="utf-8")) == {"0": "cat", "1": "dog"}
+    assert Path(options["--config-file"]).read_text(encoding="utf-8").splitlines() == [f"{k}: {v}" for k, v in serving.items()]
+
+
 def test_the_torchscript_archive_takes_the_same_path_with_the_stock_handler_and_no_config(tmp_path):
     venv, log = _fake_archiver(tmp_path)
     (tmp_path / "labels.txt").write_text("cat\n", encoding="utf-8")
@@ -72,3 +98,81 @@ def test_the_torchscript_archive_takes_the_same_path_with_the_stock_handler_and_
     options = _options(log.read_text(encoding="utf-8"))
     assert (options["--handler"], options["--serialized-file"]) == ("image_classifier", str(model.torchscript))
     assert "--config-file" not in options
+
+
+def test_the_graph_is_taken_from_the_archive_and_an_archive_without_one_is_named(tmp_path):
+    onnx_mar, eager_mar = tmp_path / "ours.mar", tmp_path / "eager.mar"
+    with zipfile.ZipFile(onnx_mar, "w") as mar:
+        mar.writestr(stock_onnx.ONNX_ENTRY, b"the graph")
+    with zipfile.ZipFile(eager_mar, "w") as mar:
+        mar.writestr("manifest.json", json.dumps({"spec": {"model": {"format": "eager"}}}))
+    assert stock_onnx.extract_onnx(onnx_mar, tmp_path / "out").read_bytes() == b"the graph"
+    with pytest.raises(StockError, match=r"eager.mar holds no model/model.onnx \(model format eager\): .*model.format: onnx"):
+        stock_onnx.extract_onnx(eager_mar, tmp_path / "out2")
+
+
+def test_the_handler_file_defines_exactly_one_class_the_stock_image_classifier_subclassed():
+    tree = ast.parse(stock_onnx.HANDLER.read_text(encoding="utf-8"))
+    classes = [node for node in tree.body if isinstance(node, ast.ClassDef)]  # TorchServe takes the one class it defines
+    assert [(c.name, [ast.unparse(base) for base in c.bases]) for c in classes] == [("OnnxImageClassifier", ["ImageClassifier"])]
+    assert {"initialize", "inference"} == {node.name for node in classes[0].body if isinstance(node, ast.FunctionDef)}
+
+
+@pytest.fixture
+def handler_module(monkeypatch):
+    """The handler file imported with TorchServe's modules stood in for (the real ones live in the stock venv only)."""
+    onnx = pytest.importorskip("onnx")
+
+    class ImageClassifier:
+        def __init__(self):
+            self.context, self.model, self.mapping, self.initialized = None, None, None, False
+
+    def load_label_mapping(path):
+        return json.loads(Path(path).read_text(encoding="utf-8")) if Path(path).is_file() else None
+
+    stand_ins = {"ts": {}, "ts.torch_handler": {}, "ts.torch_handler.image_classifier": {"ImageClassifier": ImageClassifier},
+                 "ts.handler_utils": {}, "ts.handler_utils.timer": {"timed": lambda function: function},
+                 "ts.utils": {}, "ts.utils.util": {"load_label_mapping": load_label_mapping}}
+    for name, names in stand_ins.items():
+        module = ModuleType(name)
+        vars(module).update(names)
+        monkeypatch.setitem(sys.modules, name, module)
+    spec = importlib.util.spec_from_file_location("_test_onnx_image_classifier", stock_onnx.HANDLER)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module, onnx
+
+
+def _tiny_graph(onnx, path: Path, weights: np.ndarray) -> None:
+    """``linear = inputs @ weights`` with a free batch dimension, named as our exported graph's input and output."""
+    helper = onnx.helper
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["inputs", "weights"], ["linear"])], "tiny",
+        [helper.make_tensor_value_info("inputs", onnx.TensorProto.FLOAT, ["batch", weights.shape[0]])],
+        [helper.make_tensor_value_info("linear", onnx.TensorProto.FLOAT, ["batch", weights.shape[1]])],
+        [onnx.numpy_helper.from_array(weights, "weights")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), path)
+
+
+@pytest.mark.parametrize(("variable", "threads"), [(None, 1), ("2", 2)])
+def test_the_handler_runs_the_batch_through_onnx_runtime_and_answers_torch(handler_module, tmp_path, monkeypatch, variable,
+                                                                              threads):
+    module, onnx = handler_module
+    if variable is None:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("OMP_NUM_THREADS", variable)
+    weights = np.arange(12, dtype=np.float32).reshape(4, 3) / 10
+    _tiny_graph(onnx, tmp_path / "model.onnx", weights)
+    (tmp_path / "index_to_name.json").write_text(json.dumps({"0": "a", "1": "b", "2": "c"}), encoding="utf-8")
+    handler = module.OnnxImageClassifier()
+    handler.initialize(SimpleNamespace(system_properties={"model_dir": str(tmp_path)},
+                                       manifest={"model": {"serializedFile": "model.onnx"}}))
+    batch = torch.tensor([[1.0, 2.0, 3.0, 4.0], [0.5, -1.0, 0.0, 2.0]])
+    out = handler.inference(batch)
+    assert isinstance(out, torch.Tensor) and out.shape == (2, 3)
+    assert out.numpy() == pytest.approx(batch.numpy() @ weights, abs=1e-5)
+    assert handler.mapping == {"0": "a", "1": "b", "2": "c"} and handler.initialized
+    options = handler.model.get_session_options()
+    assert (options.intra_op_num_threads, options.inter_op_num_threads) == (threads, 1)
+    assert options.execution_mode == module.onnxruntime.ExecutionMode.ORT_SEQUENTIAL
