@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks import stock
+from benchmarks import stock, stock_onnx
 from benchmarks.bodies import Body
 from benchmarks.inprocess import Ceiling, ceiling
 from benchmarks.openloop import WARMUP, open_loop
@@ -121,7 +121,7 @@ def compare(archive: Path, full_decode: Path | str, options: CompareOptions, pro
     before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-compare-") as tmp:
         root = Path(tmp)
-        prepared = _prepare_stock(info.settings, root / "stock", figures, progress) if options.with_stock else None
+        prepared = _prepare_stock(archive, info.settings, root / "stock", figures, progress) if options.with_stock else None
         if not options.with_stock:
             figures.errors["stock_tuned"] = figures.errors["stock_default"] = "--no-stock"
         full = None
@@ -227,10 +227,15 @@ class StockArchives:
     tuned: Path  # with model-config.yaml: our workers, batch size, delay, response timeout
     tuned_config: dict[str, int]
     default: Path  # no model-config.yaml: TorchServe's defaults
+    # the stock handler subclassed to run our archive's model/model.onnx in ONNX Runtime, with tuned_config; None
+    # when that could not be set up (figures.errors["stock_onnx"] says why)
+    onnx_tuned: Path | None = None
 
 
-def _prepare_stock(settings: dict[str, int], root: Path, figures: Figures, progress: Callable[[str], None]) -> StockArchives | None:
-    """The stock venv, the traced network (checked against eager there) and both stock archives; None if that failed."""
+def _prepare_stock(archive: Path, settings: dict[str, int], root: Path, figures: Figures,
+                   progress: Callable[[str], None]) -> StockArchives | None:
+    """The stock venv, the traced network (checked against eager there) and both stock archives, and the ONNX
+    peer's archive of ``archive``'s graph; None if the TorchScript part failed."""
     try:
         venv = stock.ensure_stock_venv(progress=progress)
         progress("stock: tracing EfficientNet-Lite0 to TorchScript, checking it in the stock venv ...")
@@ -246,7 +251,24 @@ def _prepare_stock(settings: dict[str, int], root: Path, figures: Figures, progr
         figures.errors["stock_tuned"] = figures.errors["stock_default"] = f"stock handler not set up: {err}"
         progress(f"  {figures.errors['stock_tuned']}")
         return None
-    return StockArchives(venv, tuned, tuned_config, default)
+    onnx_tuned = _prepare_stock_onnx(archive, venv, model, tuned_config, root, figures, progress)
+    return StockArchives(venv, tuned, tuned_config, default, onnx_tuned)
+
+
+def _prepare_stock_onnx(archive: Path, venv: Path, model: stock.StockModel, config: dict[str, int], root: Path, figures: Figures,
+                        progress: Callable[[str], None]) -> Path | None:
+    """The stock handler subclassed to run ``archive``'s ONNX graph (checked against eager in the stock venv),
+    archived with ``config``; None (and why in ``figures.errors``) if that failed."""
+    try:
+        progress(f"stock ONNX: {archive.name}'s {stock_onnx.ONNX_ENTRY} through the subclassed handler in the stock venv ...")
+        onnx = stock_onnx.extract_onnx(archive, root / "onnx")
+        check = stock_onnx.verify_onnx_in_stock(venv, onnx, model.check)
+        progress(f"  onnxruntime {check['onnxruntime']}: max |logit - eager| {check['max_abs_diff']:.1e}, same top-1")
+        return stock_onnx.build_stock_onnx_archive(venv, onnx, LABELS, root / "store", "stock_onnx", config)
+    except (stock.StockError, OSError) as err:
+        figures.errors["stock_onnx"] = f"stock ONNX handler not set up: {err}"
+        progress(f"  {figures.errors['stock_onnx']}")
+        return None
 
 
 def _stock_tuned(prepared: StockArchives, threads: int, root: Path, measured: Round, options: CompareOptions,

@@ -176,3 +176,47 @@ def test_the_handler_runs_the_batch_through_onnx_runtime_and_answers_torch(handl
     options = handler.model.get_session_options()
     assert (options.intra_op_num_threads, options.inter_op_num_threads) == (threads, 1)
     assert options.execution_mode == module.onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+
+
+@pytest.fixture
+def stock_steps(monkeypatch, tmp_path):
+    """compare's stock preparation with the stock venv's steps stood in for: each archive is a file named by its model."""
+    from benchmarks import compare
+
+    def archive(_venv, _model, _labels, out_dir, name, _serving=None):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / f"{name}.mar").write_bytes(b"mar")
+        return out_dir / f"{name}.mar"
+
+    monkeypatch.setattr(stock, "ensure_stock_venv", lambda progress: tmp_path / "venv")
+    monkeypatch.setattr(stock, "trace_network", lambda out_dir, photo: stock.StockModel(out_dir / "model.pt", out_dir / "check.pt"))
+    monkeypatch.setattr(stock, "verify_in_stock", lambda venv, model: {"torch": "x", "max_abs_diff": 0.0})
+    monkeypatch.setattr(stock, "build_stock_archive", archive)
+    monkeypatch.setattr(stock_onnx, "verify_onnx_in_stock", lambda venv, onnx, check: {"onnxruntime": "y", "max_abs_diff": 0.0})
+    monkeypatch.setattr(stock_onnx, "build_stock_onnx_archive", archive)
+    monkeypatch.setattr(compare, "_photo", lambda: tmp_path / "photo.png")
+    return compare
+
+
+SETTINGS = {"minWorkers": 2, "maxWorkers": 2, "batchSize": 2, "maxBatchDelay": 1, "responseTimeout": 60}
+
+
+def test_compare_prepares_the_onnx_peer_from_the_archive_it_compares(stock_steps, tmp_path):
+    ours = tmp_path / "ours.mar"
+    with zipfile.ZipFile(ours, "w") as mar:
+        mar.writestr(stock_onnx.ONNX_ENTRY, b"our graph")
+    figures = stock_steps.Figures()
+    prepared = stock_steps._prepare_stock(ours, SETTINGS, tmp_path / "stock", figures, lambda _: None)
+    assert prepared.onnx_tuned == tmp_path / "stock" / "store" / "stock_onnx.mar" and figures.errors == {}
+    assert (tmp_path / "stock" / "onnx" / "model.onnx").read_bytes() == b"our graph"
+
+
+def test_an_archive_without_an_onnx_graph_keeps_the_torchscript_peers_and_says_why(stock_steps, tmp_path):
+    ours = tmp_path / "ours.mar"
+    with zipfile.ZipFile(ours, "w") as mar:
+        mar.writestr("manifest.json", json.dumps({"spec": {"model": {"format": "aoti"}}}))
+    figures = stock_steps.Figures()
+    prepared = stock_steps._prepare_stock(ours, SETTINGS, tmp_path / "stock", figures, lambda _: None)
+    assert prepared.onnx_tuned is None and prepared.tuned.name == "stock_tuned.mar"
+    assert list(figures.errors) == ["stock_onnx"]
+    assert "ours.mar holds no model/model.onnx (model format aoti)" in figures.errors["stock_onnx"]
