@@ -18,11 +18,13 @@ Modules, in the order data flows:
   own queue/latency counters
 - ``cpu``: who kept the cores busy during a run (the server, the generator, other processes)
 - ``stock``: TorchServe's stock ``image_classifier`` in its own venv, with the same network traced
+- ``stock_onnx``: the same stock handler subclassed to run our archive's ONNX graph in ONNX Runtime
 - ``sweep``: the grid, its runs, the table and the recommended ``serving:`` section
 - ``war``, ``war_glue``, ``digit_pages``, ``workflow``: the "read a number" pipeline as a TorchServe workflow
   (``.war``: its spec, its function nodes, the archiver's venv) against our pipeline archive, and the pages sent
 - ``report``: the ratio/goal lines and the machine description
 - ``compare``: the one command; ``cli``: argument parsing
+- ``golden_cost``: what a worker's golden replay adds to its load, per archive, in fresh processes
 - ``results``: each report kept in ``docs/results/NAME.md`` with the command, date, commit and machine
 
 Nothing runs at import; ``python -m benchmarks`` is the entry point.

@@ -54,19 +54,19 @@ def file_body(path: Path, content_type: str | None = None) -> Body:
     return Body(data, kind, f"{path.name} ({len(data) // 1024} KiB, {kind})")
 
 
-def json_base64(body: Body) -> Body:
-    """``body`` as JSON ``{"data": "<base64>"}``: what a JSON-only server (LitServe) takes, and ours too."""
+
+def json_base64(photo: Body) -> Body:
+    """``{"data": base64}`` of the photo: what a JSON-only server (LitServe) takes, and ours too."""
     import base64
     import json
 
-    data = json.dumps({"data": base64.b64encode(body.data).decode("ascii")}).encode("utf-8")
-    return Body(data, "application/json", f"{body.label} as JSON base64 ({len(data) // 1024} KiB)")
+    data = json.dumps({"data": base64.b64encode(photo.data).decode("ascii")}).encode("utf-8")
+    return Body(data, "application/json", f'{{"data": base64}} of {photo.label} ({len(data) // 1024} KiB)')
 
 
 def json_text(text: str) -> Body:
-    """One text as a JSON string (our text archives and the LitServe peer both take it)."""
+    """The text as a JSON string (ours also takes text/plain, LitServe only JSON)."""
     import json
 
     data = json.dumps(text).encode("utf-8")
-    return Body(data, "application/json", f"the text {text!r} as a JSON string ({len(data)} bytes)")
-
+    return Body(data, "application/json", f"{text!r} as a JSON string ({len(data)} bytes)")

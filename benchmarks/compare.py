@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks import stock
+from benchmarks import litserve_peer, stock, stock_onnx
 from benchmarks.bodies import Body, json_base64, json_text
 from benchmarks.inprocess import Ceiling, ceiling
 from benchmarks.openloop import WARMUP
@@ -47,7 +47,6 @@ __all__ = ["FULL_DECODE", "CompareOptions", "Figures", "Round", "archive_summary
 
 FULL_DECODE = "preprocess.draft=false"
 FULL_SUFFIX = "_full_decode"  # the full-decode archive's file and model name: ours' name + this
-TEXT = "A man is eating food at a table in the kitchen."  # the text body, as a JSON string
 MAX_WINDOW = 120.0  # s: the longest closed-loop window (for answers slower than the default window allows)
 LABELS = REPO / "examples" / "efficientnet_lite0" / "build" / "labels.txt"
 
@@ -69,7 +68,7 @@ class CompareOptions:
     with_ceiling: bool = True
     with_litserve: bool = True
     text_archive: Path | None = None  # ours for text (MiniLM embeddings), against LitServe on the same program
-    text: str = TEXT
+    text: str = litserve_peer.SENTENCE  # the text body, as a JSON string
 
     @property
     def load(self) -> Load:
@@ -224,21 +223,18 @@ def _kserve(archive: Path, root: Path, measured: Round, options: CompareOptions,
 
 def _prepare_litserve(archive: Path, options: CompareOptions, root: Path, figures: Figures,
                       progress: Callable[[str], None]) -> Path | None:
-    """The LitServe venv, and both LitServe servers checked against our answers; None (and why) if that failed."""
+    """The LitServe venv, and each LitServe server checked against our answers on the body it will get; None (and
+    why) if that failed."""
     if not options.with_litserve:
         figures.errors["litserve"] = "--no-litserve"
         return None
-    from benchmarks import litserve_peer
-
     try:
         venv = litserve_peer.ensure_litserve_venv(progress=progress)
-        checked = [(kind, path) for kind, path in (("image", archive), ("text", options.text_archive)) if path is not None]
-        for kind, path in checked:
-            settings = read_mar(path).settings
-            with litserve_peer.start_litserve(kind, path, root / kind, workers=settings["maxWorkers"],
-                                              batch_size=settings["batchSize"], batch_timeout_ms=settings["maxBatchDelay"],
-                                              venv=venv) as server:
-                progress(f"  LitServe ({kind}): {litserve_peer.verify_litserve(kind, path, server)}")
+        for kind, path in (("image", archive), ("text", options.text_archive)):
+            if path is not None:
+                with _litserve_server(venv, kind, path, root / kind) as peer:
+                    agreement = litserve_peer.verify_litserve(peer, path, _peer_body(kind, options))
+                progress(f"  LitServe ({kind}) agrees with ours: {agreement.summary()}")
     except (litserve_peer.LitServeError, OSError) as err:
         figures.errors["litserve"] = f"LitServe not set up: {err}"
         progress(f"  {figures.errors['litserve']}")
@@ -246,16 +242,21 @@ def _prepare_litserve(archive: Path, options: CompareOptions, root: Path, figure
     return venv
 
 
+def _litserve_server(venv: Path, kind: str, archive: Path, root: Path) -> Any:  # a context manager of a LitServePeer
+    """LitServe serving ``archive``'s graph with its serving settings and our workers' environment."""
+    return litserve_peer.start_litserve(kind, archive, root, venv=venv, env=WORKER_ENVIRONMENT)
+
+
+def _peer_body(kind: str, options: CompareOptions) -> Body:
+    """What both ours and LitServe get: the photo as JSON base64, or the text as a JSON string."""
+    return json_base64(options.body) if kind == "image" else json_text(options.text)
+
+
 def _litserve(venv: Path, kind: str, archive: Path, root: Path, measured: Round, options: CompareOptions,
               progress: Callable[[str], None]) -> None:
-    """LitServe serving ``archive``'s graph with its serving settings: a closed loop of the same body ours gets."""
-    from benchmarks import litserve_peer
-
-    settings = read_mar(archive).settings
-    body = json_base64(options.body) if kind == "image" else json_text(options.text)
-    with litserve_peer.start_litserve(kind, archive, root, workers=settings["maxWorkers"], batch_size=settings["batchSize"],
-                                      batch_timeout_ms=settings["maxBatchDelay"], venv=venv) as server:
-        result = closed_loop(Target(server.url, server.token, server.pid), body, options.load)
+    """LitServe serving ``archive``'s graph: a closed loop of the same body ours gets."""
+    with _litserve_server(venv, kind, archive, root) as peer:
+        result = closed_loop(Target(peer.url, peer.token, peer.group, peer.headers), _peer_body(kind, options), options.load)
     setattr(measured, "litserve" if kind == "image" else "text_litserve", result)
     progress(f"  LitServe ({kind}), closed loop: {result.summary()}")
 
@@ -268,7 +269,7 @@ def _text(peers: Path | None, root: Path, measured: Round, options: CompareOptio
     progress(f"  ours (text): serving {archive.name} with its shipped settings ...")
     with bench_server([archive], root / "ours", load=[info.mar_name], ready={info.name: info.settings["maxWorkers"]}) as server:
         target = Target(server.url(info.name), server.token, server.process.process.pid if server.process.process else None)
-        measured.text_ours = closed_loop(target, json_text(options.text), options.load)
+        measured.text_ours = closed_loop(target, _peer_body("text", options), options.load)
     progress(f"  ours (text), closed loop: {measured.text_ours.summary()}")
     if peers is not None:
         _litserve(peers, "text", archive, root / "litserve", measured, options, progress)
@@ -310,7 +311,7 @@ def _ours(archive: Path, info: MarInfo, full: Path | None, root: Path, measured:
         progress(f"  ours, unloaded: {measured.unloaded.summary(with_rate=False)}")
         if measured.open is not None:
             progress(f"  ours, open loop: {measured.open.summary()}")
-        measured.ours_json = closed_loop(target, json_base64(body), options.load)
+        measured.ours_json = closed_loop(target, _peer_body("image", options), options.load)
         progress(f"  ours, the photo as JSON base64, closed loop: {measured.ours_json.summary()}")
         photo = options.large
         measured.large_ours = server.watched(lambda: sequential(url, photo.data, photo.content_type, token,
@@ -331,11 +332,15 @@ class StockArchives:
     tuned: Path  # with model-config.yaml: our workers, batch size, delay, response timeout
     tuned_config: dict[str, int]
     default: Path  # no model-config.yaml: TorchServe's defaults
+    # the stock handler subclassed to run our archive's model/model.onnx in ONNX Runtime, with tuned_config; None
+    # when that could not be set up (figures.errors["stock_onnx"] says why)
+    onnx_tuned: Path | None = None
 
 
 def _prepare_stock(archive: Path, settings: dict[str, int], root: Path, figures: Figures,
                    progress: Callable[[str], None]) -> StockArchives | None:
-    """The stock venv, the traced network (checked against eager there) and both stock archives; None if that failed."""
+    """The stock venv, the traced network (checked against eager there) and both stock archives, and the ONNX
+    peer's archive of ``archive``'s graph; None if the TorchScript part failed."""
     try:
         venv = stock.ensure_stock_venv(progress=progress)
         progress("stock: tracing EfficientNet-Lite0 to TorchScript, checking it in the stock venv ...")
@@ -351,17 +356,37 @@ def _prepare_stock(archive: Path, settings: dict[str, int], root: Path, figures:
         figures.errors["stock_tuned"] = figures.errors["stock_default"] = f"stock handler not set up: {err}"
         progress(f"  {figures.errors['stock_tuned']}")
         return None
-    return StockArchives(venv, tuned, tuned_config, default)
+    onnx_tuned = _prepare_stock_onnx(archive, venv, model, tuned_config, root, figures, progress)
+    return StockArchives(venv, tuned, tuned_config, default, onnx_tuned)
+
+
+def _prepare_stock_onnx(archive: Path, venv: Path, model: stock.StockModel, config: dict[str, int], root: Path, figures: Figures,
+                        progress: Callable[[str], None]) -> Path | None:
+    """The stock handler subclassed to run ``archive``'s ONNX graph (checked against eager in the stock venv),
+    archived with ``config``; None (and why in ``figures.errors``) if that failed."""
+    try:
+        progress(f"stock ONNX: {archive.name}'s {stock_onnx.ONNX_ENTRY} through the subclassed handler in the stock venv ...")
+        onnx = stock_onnx.extract_onnx(archive, root / "onnx")
+        check = stock_onnx.verify_onnx_in_stock(venv, onnx, model.check)
+        progress(f"  onnxruntime {check['onnxruntime']}: max |logit - eager| {check['max_abs_diff']:.1e}, same top-1")
+        return stock_onnx.build_stock_onnx_archive(venv, onnx, LABELS, root / "store", "stock_onnx", config)
+    except (stock.StockError, OSError) as err:
+        figures.errors["stock_onnx"] = f"stock ONNX handler not set up: {err}"
+        progress(f"  {figures.errors['stock_onnx']}")
+        return None
 
 
 def _stock_tuned(prepared: StockArchives, threads: int, root: Path, measured: Round, options: CompareOptions,
                  figures: Figures, progress: Callable[[str], None]) -> None:
-    progress(f"  stock tuned: serving {prepared.tuned_config}, OMP_NUM_THREADS={threads} ...")
+    """The stock image_classifier on our ONNX graph, with our serving settings and worker environment: closed loop."""
+    if prepared.onnx_tuned is None:
+        return
+    progress(f"  stock on our ONNX graph: serving {prepared.tuned_config}, OMP_NUM_THREADS={threads} ...")
     workers = prepared.tuned_config["maxWorkers"]
-    with bench_server([prepared.tuned], root, load=[prepared.tuned.name], env={"OMP_NUM_THREADS": str(threads)},
-                      torchserve=prepared.venv / "bin" / "torchserve", ready={"stock_tuned": workers}, unpack=False) as server:
-        measured.stock_tuned = _closed(server, "stock_tuned", "stock tuned the same", options, figures).result
-    progress(f"  stock tuned the same, closed loop: {measured.stock_tuned.summary()}")
+    with bench_server([prepared.onnx_tuned], root, load=[prepared.onnx_tuned.name], env={"OMP_NUM_THREADS": str(threads)},
+                      torchserve=prepared.venv / "bin" / "torchserve", ready={"stock_onnx": workers}, unpack=False) as server:
+        measured.stock_tuned = _closed(server, "stock_onnx", "stock on our ONNX graph, tuned the same", options, figures).result
+    progress(f"  stock on our ONNX graph, closed loop: {measured.stock_tuned.summary()}")
 
 
 def _stock_default(prepared: StockArchives, root: Path, options: CompareOptions, figures: Figures,
@@ -426,7 +451,7 @@ def ratios(figures: Figures, workers: int, threads: int, fraction: float) -> lis
     at = f"{100 * fraction:.0f}% of capacity"
     return [
         _paired("ours / stock image_classifier on our ONNX graph, tuned the same", pairs("ours", "stock_tuned", throughput),
-                "images/s", 1.3, note=failures("ours", "stock_tuned"), missing=missing("stock_tuned")),
+                "images/s", 1.3, note=failures("ours", "stock_tuned"), missing=missing("stock_tuned", "stock_onnx")),
         _paired("ours / LitServe on our ONNX graph (both: JSON base64)", pairs("ours_json", "litserve", throughput),
                 "images/s", 1.3, note=failures("ours_json", "litserve"), missing=missing("litserve")),
         _paired("ours / LitServe on our MiniLM program (text)", pairs("text_ours", "text_litserve", throughput), "texts/s", 1.3,

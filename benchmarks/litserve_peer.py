@@ -26,7 +26,6 @@ sends it as ``X-API-Key`` (``LitServePeer.headers``), as ours is sent a bearer t
 from __future__ import annotations
 
 import argparse
-import base64
 import dataclasses
 import json
 import math
@@ -47,7 +46,7 @@ from typing import Any
 
 import requests
 
-from benchmarks.bodies import Body, coffee_jpeg
+from benchmarks.bodies import Body, coffee_jpeg, json_base64, json_text
 from benchmarks.cpu import PROC, CpuWatch
 from benchmarks.servers import REPO, THREAD_VARIABLES
 from benchmarks.stats import LoadResult
@@ -253,7 +252,8 @@ def _stop(process: subprocess.Popen, timeout: float = STOP_TIMEOUT) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             process.poll()  # reaps the main process once it exits
-            if not group_pids(process.pid):
+            if not group_pids(process.pid):  # (a zombie is not listed: reap it)
+                process.wait(timeout=timeout)
                 return
             time.sleep(0.1)
     raise LitServeError(f"LitServe's processes {group_pids(process.pid)} outlived SIGKILL for {timeout:.0f} s")
@@ -261,15 +261,12 @@ def _stop(process: subprocess.Popen, timeout: float = STOP_TIMEOUT) -> None:
 
 def image_body(photo: Body | None = None) -> Body:
     """``{"data": base64}`` of the photo (default: the benchmarks' coffee JPEG): the body both servers take."""
-    photo = photo or coffee_jpeg()
-    data = json.dumps({"data": base64.b64encode(photo.data).decode("ascii")}).encode("utf-8")
-    return Body(data, "application/json", f'{{"data": base64}} of {photo.label} ({len(data) // 1024} KiB)')
+    return json_base64(photo or coffee_jpeg())
 
 
 def text_body(text: str = SENTENCE) -> Body:
     """The text as a JSON string: the body both servers take (ours also takes text/plain, LitServe only JSON)."""
-    data = json.dumps(text).encode("utf-8")
-    return Body(data, "application/json", f"a JSON string of {len(text)} characters")
+    return json_text(text)
 
 
 def body_for(kind: str) -> Body:

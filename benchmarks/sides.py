@@ -9,7 +9,7 @@ round's closed-loop rate (its p99).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +30,7 @@ class Target:
     url: str
     token: str | None
     group: int | None  # the server's process group (its pid), for its CPU
+    headers: Mapping[str, str] | None = None  # sent with every request of a closed loop (LitServe's API key)
 
 
 @dataclass(frozen=True)
@@ -51,10 +52,11 @@ class Latency:
 
 def closed_loop(target: Target, body: Body, load: Load) -> LoadResult:
     """wrk for ``load.warmup`` s (not counted), then ``load.seconds`` counted, the server's CPU watched."""
-    run_wrk(target.url, body.data, body.content_type, target.token, connections=load.connections, seconds=load.warmup)
+    run_wrk(target.url, body.data, body.content_type, target.token, connections=load.connections, seconds=load.warmup,
+            headers=target.headers)
     with CpuWatch(target.group) as watch:
         result = run_wrk(target.url, body.data, body.content_type, target.token, connections=load.connections,
-                         seconds=load.seconds)
+                         seconds=load.seconds, headers=target.headers)
     return dataclasses.replace(result, cores=watch.share)
 
 
