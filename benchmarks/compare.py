@@ -95,6 +95,7 @@ class Round:
     large_ours: LoadResult | None = None  # the 12-MP photo, unloaded
     large_full: LoadResult | None = None  # the same on the archive rebuilt with full decoding
     ours_json: LoadResult | None = None  # ours, the photo as JSON base64 (as LitServe gets it)
+    kserve_json: LoadResult | None = None  # the same on the KServe runtime
     kserve: LoadResult | None = None  # ours on the KServe runtime: closed loop, unloaded, open loop
     kserve_unloaded: LoadResult | None = None
     kserve_open: LoadResult | None = None
@@ -102,6 +103,7 @@ class Round:
     litserve: LoadResult | None = None  # LitServe on our ONNX graph, JSON base64
     text_forward: Ceiling | None = None  # the text model alone
     text_ours: LoadResult | None = None
+    text_kserve: LoadResult | None = None
     text_litserve: LoadResult | None = None
 
 
@@ -209,12 +211,14 @@ def _forward(archive: Path, info: MarInfo, body: Body, options: CompareOptions, 
 
 
 def _kserve(archive: Path, root: Path, measured: Round, options: CompareOptions, progress: Callable[[str], None]) -> None:
-    """Ours on the KServe runtime (its defaults): closed loop, unloaded, open loop."""
+    """Ours on the KServe runtime (its defaults): closed loop, unloaded, open loop, and the photo as JSON base64."""
     progress(f"  ours on the KServe runtime: serving {archive.name} ...")
     with kserve_runtime([archive], root) as (_, target):
         measured.kserve = closed_loop(target, options.body, options.load)
         progress(f"  KServe runtime, closed loop: {measured.kserve.summary()}")
         latency = latency_goal(target, options.body, options.load, measured.kserve.throughput)
+        measured.kserve_json = closed_loop(target, _peer_body("image", options), options.load)
+        progress(f"  KServe runtime, the photo as JSON base64, closed loop: {measured.kserve_json.summary()}")
     measured.kserve_unloaded, measured.kserve_open = latency.unloaded, latency.open
     progress(f"  KServe runtime, unloaded: {latency.unloaded.summary(with_rate=False)}")
     if latency.open is not None:
@@ -262,7 +266,8 @@ def _litserve(venv: Path, kind: str, archive: Path, root: Path, measured: Round,
 
 
 def _text(peers: Path | None, root: Path, measured: Round, options: CompareOptions, progress: Callable[[str], None]) -> None:
-    """Ours on the text archive (TorchServe, its shipped settings), then LitServe on its program, same body."""
+    """Ours on the text archive (its shipped settings) on TorchServe and on the KServe runtime, then LitServe on its
+    program, the same body."""
     archive = options.text_archive
     assert archive is not None
     info = read_mar(archive)
@@ -271,6 +276,9 @@ def _text(peers: Path | None, root: Path, measured: Round, options: CompareOptio
         target = Target(server.url(info.name), server.token, server.process.process.pid if server.process.process else None)
         measured.text_ours = closed_loop(target, _peer_body("text", options), options.load)
     progress(f"  ours (text), closed loop: {measured.text_ours.summary()}")
+    with kserve_runtime([archive], root / "kserve") as (_, target):
+        measured.text_kserve = closed_loop(target, _peer_body("text", options), options.load)
+    progress(f"  ours (text) on the KServe runtime, closed loop: {measured.text_kserve.summary()}")
     if peers is not None:
         _litserve(peers, "text", archive, root / "litserve", measured, options, progress)
 
@@ -452,16 +460,22 @@ def ratios(figures: Figures, workers: int, threads: int, fraction: float) -> lis
     return [
         _paired("ours / stock image_classifier on our ONNX graph, tuned the same", pairs("ours", "stock_tuned", throughput),
                 "images/s", 1.3, note=failures("ours", "stock_tuned"), missing=missing("stock_tuned", "stock_onnx")),
-        _paired("ours / LitServe on our ONNX graph (both: JSON base64)", pairs("ours_json", "litserve", throughput),
+        _paired("TorchServe / LitServe on our ONNX graph (JSON base64)", pairs("ours_json", "litserve", throughput),
                 "images/s", 1.3, note=failures("ours_json", "litserve"), missing=missing("litserve")),
-        _paired("ours / LitServe on our MiniLM program (text)", pairs("text_ours", "text_litserve", throughput), "texts/s", 1.3,
-                note=failures("text_ours", "text_litserve"), missing=missing("litserve")),
+        _paired("KServe runtime / LitServe on our ONNX graph (JSON base64)", pairs("kserve_json", "litserve", throughput),
+                "images/s", 1.3, note=failures("kserve_json", "litserve"), missing=missing("litserve")),
+        _paired("TorchServe / LitServe on our MiniLM program (text)", pairs("text_ours", "text_litserve", throughput), "texts/s",
+                1.3, note=failures("text_ours", "text_litserve"), missing=missing("litserve")),
+        _paired("KServe runtime / LitServe on our MiniLM program (text)", pairs("text_kserve", "text_litserve", throughput),
+                "texts/s", 1.3, note=failures("text_kserve", "text_litserve"), missing=missing("litserve")),
         _paired(f"TorchServe: served / the model alone, {workers} x {threads}", pairs("ours", "forward", _rate),
                 "images/s", 0.8, note=failures("ours")),
         _paired(f"KServe runtime: served / the model alone, {workers} x {threads}", pairs("kserve", "forward", _rate),
                 "images/s", 0.8, note=failures("kserve")),
         _paired("text, TorchServe: served / the model alone", pairs("text_ours", "text_forward", _rate),
                 "texts/s", 0.8, note=failures("text_ours")),
+        _paired("text, KServe runtime: served / the model alone", pairs("text_kserve", "text_forward", _rate),
+                "texts/s", 0.8, note=failures("text_kserve")),
         _paired(f"TorchServe: open-loop p99 at {at} / unloaded p50", pairs("open", "unloaded", _p99, _p50), "ms", 3.0,
                 at_least=False, note=failures("open", "unloaded")),
         _paired(f"KServe runtime: open-loop p99 at {at} / unloaded p50", pairs("kserve_open", "kserve_unloaded", _p99, _p50),
@@ -480,8 +494,8 @@ def _text_summary(options: CompareOptions) -> str:
     if options.text_archive is None:
         return "not measured (no text archive)"
     info = read_mar(options.text_archive)
-    return (f"{archive_summary(info)}; body: {json_text(options.text).label}; the same closed loop on ours (TorchServe) "
-            "and on LitServe")
+    return (f"{archive_summary(info)}; body: {json_text(options.text).label}; the same closed loop on ours (TorchServe, the "
+            "KServe runtime) and on LitServe")
 
 
 def _rate(result: LoadResult | Ceiling) -> float:
@@ -523,9 +537,11 @@ def render(archive: Path, options: CompareOptions, figures: Figures, built_from:
                  (f"round {number}, ours on the KServe runtime, closed loop", measured.kserve),
                  (f"round {number}, ours on the KServe runtime, unloaded", measured.kserve_unloaded),
                  (f"round {number}, ours on the KServe runtime, open loop", measured.kserve_open),
+                 (f"round {number}, ours on the KServe runtime, the photo as JSON base64, closed loop", measured.kserve_json),
                  (f"round {number}, stock image_classifier on our ONNX graph, tuned the same, closed loop", measured.stock_tuned),
                  (f"round {number}, LitServe on our ONNX graph, JSON base64, closed loop", measured.litserve),
                  (f"round {number}, ours (text), closed loop", measured.text_ours),
+                 (f"round {number}, ours (text) on the KServe runtime, closed loop", measured.text_kserve),
                  (f"round {number}, LitServe (text), closed loop", measured.text_litserve)]
     rows += [("stock image_classifier on defaults, closed loop", figures.stock_default)]
     for label, result in rows:
