@@ -490,6 +490,17 @@ def ratios(figures: Figures, workers: int, threads: int, fraction: float) -> lis
     ]
 
 
+# each round's load results as the report lists them: Round's field, what it is
+ROUND_ROWS = (("ours", "ours, shipped settings, closed loop"), ("unloaded", "ours, unloaded"), ("open", "ours, open loop"),
+              ("ours_json", "ours, the photo as JSON base64, closed loop"), ("large_ours", "ours, 12-MP JPEG, unloaded"),
+              ("large_full", "full decode, 12-MP JPEG, unloaded"), ("kserve", "ours on the KServe runtime, closed loop"),
+              ("kserve_unloaded", "ours on the KServe runtime, unloaded"), ("kserve_open", "ours on the KServe runtime, open loop"),
+              ("kserve_json", "ours on the KServe runtime, the photo as JSON base64, closed loop"),
+              ("stock_tuned", "stock image_classifier on our ONNX graph, tuned the same, closed loop"),
+              ("litserve", "LitServe on our ONNX graph, JSON base64, closed loop"), ("text_ours", "ours (text), closed loop"),
+              ("text_kserve", "ours (text) on the KServe runtime, closed loop"), ("text_litserve", "LitServe (text), closed loop"))
+
+
 def _text_summary(options: CompareOptions) -> str:
     if options.text_archive is None:
         return "not measured (no text archive)"
@@ -528,21 +539,7 @@ def render(archive: Path, options: CompareOptions, figures: Figures, built_from:
            "", "measured:"]
     rows: list[tuple[str, LoadResult | None]] = []
     for number, measured in enumerate(figures.rounds, 1):
-        rows += [(f"round {number}, ours, shipped settings, closed loop", measured.ours),
-                 (f"round {number}, ours, unloaded", measured.unloaded),
-                 (f"round {number}, ours, open loop", measured.open),
-                 (f"round {number}, ours, the photo as JSON base64, closed loop", measured.ours_json),
-                 (f"round {number}, ours, 12-MP JPEG, unloaded", measured.large_ours),
-                 (f"round {number}, full decode, 12-MP JPEG, unloaded", measured.large_full),
-                 (f"round {number}, ours on the KServe runtime, closed loop", measured.kserve),
-                 (f"round {number}, ours on the KServe runtime, unloaded", measured.kserve_unloaded),
-                 (f"round {number}, ours on the KServe runtime, open loop", measured.kserve_open),
-                 (f"round {number}, ours on the KServe runtime, the photo as JSON base64, closed loop", measured.kserve_json),
-                 (f"round {number}, stock image_classifier on our ONNX graph, tuned the same, closed loop", measured.stock_tuned),
-                 (f"round {number}, LitServe on our ONNX graph, JSON base64, closed loop", measured.litserve),
-                 (f"round {number}, ours (text), closed loop", measured.text_ours),
-                 (f"round {number}, ours (text) on the KServe runtime, closed loop", measured.text_kserve),
-                 (f"round {number}, LitServe (text), closed loop", measured.text_litserve)]
+        rows += [(f"round {number}, {label}", getattr(measured, name)) for name, label in ROUND_ROWS]
     rows += [("stock image_classifier on defaults, closed loop", figures.stock_default)]
     for label, result in rows:
         if result is not None:

@@ -28,7 +28,7 @@ from benchmarks.servers import REPO
 from markit.errors import MarkitError
 
 __all__ = ["PACKAGES", "STOCK_VENV", "StockModel", "archive_for_stock", "build_stock_archive", "ensure_stock_venv",
-           "missing_packages", "run_or_raise", "trace_network", "verify_in_stock"]
+           "checked_in_stock", "missing_packages", "run_or_raise", "trace_network", "verify_in_stock"]
 
 STOCK_VENV = REPO / ".bench" / "stock-venv"
 # torch 2.14.1 and torchvision 0.29.1 import together here; captum because the stock vision handler imports it;
@@ -142,11 +142,16 @@ def trace_network(out_dir: Path, photo: Path) -> StockModel:
 
 def verify_in_stock(venv: Path, model: StockModel, tolerance: float = TOLERANCE) -> dict[str, object]:
     """Load the TorchScript in the stock venv; its logits (batch 1 and 2) must match eager's within ``tolerance``."""
-    done = run_or_raise([str(venv / "bin" / "python"), "-c", CHECK_SCRIPT, str(model.torchscript), str(model.check)],
-                "checking the TorchScript in the stock venv")
+    return checked_in_stock(venv, [CHECK_SCRIPT, str(model.torchscript), str(model.check)], "the traced network", tolerance)
+
+
+def checked_in_stock(venv: Path, script: list[str], what: str, tolerance: float) -> dict[str, object]:
+    """Run ``python -c SCRIPT ARGS...`` in the stock venv; its last line is JSON with ``max_abs_diff`` (against eager's
+    logits), ``top1`` and ``eager_top1``: StockError unless within ``tolerance`` with the same top-1."""
+    done = run_or_raise([str(venv / "bin" / "python"), "-c", *script], f"checking {what} in the stock venv")
     result = json.loads(done.stdout.strip().splitlines()[-1])
     if not result["max_abs_diff"] <= tolerance or result["top1"] != result["eager_top1"]:
-        raise StockError(f"the traced network differs from eager in the stock venv: {result} (tolerance {tolerance})")
+        raise StockError(f"{what} differs from eager in the stock venv: {result} (tolerance {tolerance})")
     return result
 
 

@@ -15,7 +15,7 @@ import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from benchmarks.stock import TOLERANCE, StockError, archive_for_stock, run_or_raise
+from benchmarks.stock import TOLERANCE, StockError, archive_for_stock, checked_in_stock
 
 __all__ = ["HANDLER", "ONNX_ENTRY", "build_stock_onnx_archive", "extract_onnx", "verify_onnx_in_stock"]
 
@@ -58,12 +58,8 @@ def extract_onnx(archive: Path, out_dir: Path) -> Path:
 def verify_onnx_in_stock(venv: Path, onnx: Path, check: Path, tolerance: float = TOLERANCE) -> dict[str, object]:
     """Run ``onnx`` through the handler in the stock venv on ``check`` (``trace_network``'s check.pt): its logits at
     batch 1 and 2 must match eager's within ``tolerance``, with the same top-1."""
-    done = run_or_raise([str(venv / "bin" / "python"), "-c", CHECK_SCRIPT, str(HANDLER), str(onnx), str(check)],
-                "checking the ONNX graph in the stock venv")
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    if not result["max_abs_diff"] <= tolerance or result["top1"] != result["eager_top1"]:
-        raise StockError(f"the ONNX graph run by the stock handler differs from eager: {result} (tolerance {tolerance})")
-    return result
+    return checked_in_stock(venv, [CHECK_SCRIPT, str(HANDLER), str(onnx), str(check)], "the ONNX graph run by the stock handler",
+                            tolerance)
 
 
 def build_stock_onnx_archive(venv: Path, onnx: Path, labels: Path, out_dir: Path, name: str,

@@ -12,7 +12,6 @@ The API key is LitServe's own: ``LIT_SERVER_API_KEY`` in the environment, sent a
 
 from __future__ import annotations
 
-import argparse
 import base64
 import io
 import json
@@ -21,6 +20,7 @@ from pathlib import Path
 import litserve as ls
 import numpy as np
 import onnxruntime as ort
+from litserve_main import serve
 from PIL import Image, ImageOps
 
 
@@ -85,17 +85,7 @@ class ImageClassifierAPI(ls.LitAPI):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--archive-dir", required=True)
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--batch-size", type=int, default=1)
-    parser.add_argument("--batch-timeout-ms", type=float, default=0.0)
-    parser.add_argument("--fast-queue", action="store_true", help="ZeroMQ between the API servers and the workers")
-    args = parser.parse_args()
-    api = ImageClassifierAPI(args.archive_dir, max_batch_size=args.batch_size, batch_timeout=args.batch_timeout_ms / 1000)
-    server = ls.LitServer(api, accelerator="cpu", workers_per_device=args.workers, fast_queue=args.fast_queue)
-    server.run(host="127.0.0.1", port=args.port, log_level="warning", generate_client_file=False)
+    serve(ImageClassifierAPI, __doc__.splitlines()[0])
 
 
 if __name__ == "__main__":

@@ -12,13 +12,13 @@ padded to the longest one. The API key is LitServe's own: ``LIT_SERVER_API_KEY``
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import litserve as ls
 import torch
 from fastapi import HTTPException
+from litserve_main import serve
 from tokenizers import Tokenizer
 
 
@@ -69,17 +69,7 @@ class TextEmbeddingAPI(ls.LitAPI):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--archive-dir", required=True)
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--batch-size", type=int, default=1)
-    parser.add_argument("--batch-timeout-ms", type=float, default=0.0)
-    parser.add_argument("--fast-queue", action="store_true", help="ZeroMQ between the API servers and the workers")
-    args = parser.parse_args()
-    api = TextEmbeddingAPI(args.archive_dir, max_batch_size=args.batch_size, batch_timeout=args.batch_timeout_ms / 1000)
-    server = ls.LitServer(api, accelerator="cpu", workers_per_device=args.workers, fast_queue=args.fast_queue)
-    server.run(host="127.0.0.1", port=args.port, log_level="warning", generate_client_file=False)
+    serve(TextEmbeddingAPI, __doc__.splitlines()[0])
 
 
 if __name__ == "__main__":
