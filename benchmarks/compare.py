@@ -31,15 +31,15 @@ from pathlib import Path
 from benchmarks import stock
 from benchmarks.bodies import Body
 from benchmarks.inprocess import Ceiling, ceiling
-from benchmarks.openloop import WARMUP, open_loop
 from benchmarks.report import Ratio, machine, ratio_table
 from benchmarks.sequential import sequential
 from benchmarks.servers import REPO, BenchServer, FrontendCounters, bench_server, place
-from benchmarks.stats import LoadResult
 from benchmarks.sweep import DISTURBED
-from benchmarks.wrk import run_wrk
 from markit.archive.mar_file import MarInfo, read_mar
 from markit.ops.launch import WORKER_ENVIRONMENT
+from markit.ops.load.openloop import WARMUP, open_loop
+from markit.ops.load.stats import LoadResult
+from markit.ops.load.wrk import run_wrk
 
 __all__ = ["FULL_DECODE", "CompareOptions", "Figures", "Round", "archive_summary", "compare", "ratios", "render"]
 

@@ -75,7 +75,7 @@ def _collect(results: Any, workers: list[Any]) -> list[tuple[int, int, float]]:
 def ceiling(archive: Path, body: bytes, content_type: str, *, processes: int, threads: int, batch_size: int = 1,
             seconds: float = 20.0, warmup: float = 5.0) -> Ceiling:
     """Run ``processes`` handler processes of ``threads`` torch threads each; their summed images/s."""
-    from benchmarks.cpu import CpuWatch
+    from markit.ops.load.cpu import CpuWatch
 
     context = multiprocessing.get_context("spawn")
     barrier, results = context.Barrier(processes), context.Queue()

@@ -27,12 +27,12 @@ from functools import partial
 from pathlib import Path
 
 from benchmarks.bodies import Body
-from benchmarks.openloop import WARMUP, open_loop
 from benchmarks.sequential import sequential
 from benchmarks.servers import BenchServer, bench_server
-from benchmarks.stats import LoadResult
-from benchmarks.wrk import run_wrk
 from markit.archive.mar_file import read_mar
+from markit.ops.load.openloop import WARMUP, open_loop
+from markit.ops.load.stats import LoadResult
+from markit.ops.load.wrk import run_wrk
 
 __all__ = ["THREADS_VARIABLE", "Measured", "Setting", "Tail", "candidates", "check_tails", "grid", "honours_thread_override",
            "recommend", "run_sweep", "serving_section", "table", "tail_table"]
