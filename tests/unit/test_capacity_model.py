@@ -47,7 +47,7 @@ def test_a_negative_fixed_cost_is_refitted_through_the_origin_and_a_negative_slo
 
 
 def test_crowding_is_measured_at_the_side_by_side_count_and_interpolated_below():
-    measured = costs(0, 10, side_by_side=1.3, side_by_side_processes=4)
+    measured = costs(0, 10, side_by_side=1.3, side_by_side_count=4)
     assert [measured.crowding(n) for n in (1, 2, 4, 8)] == pytest.approx([1.0, 1.1, 1.3, 1.3])
     assert costs(0, 10).crowding(2) == 1.0  # not measured: none assumed
 

@@ -195,14 +195,15 @@ def _inputs(args: argparse.Namespace, say: Callable[[str], None]) -> _Context:
 
 
 def _plan(args: argparse.Namespace, archive: Path, own_threads: int, say: Callable[[str], None]) -> Plan:
+    """What to time: the batch sizes, the thread counts, and the workers side by side as the engine runs them."""
     sizes = args.batch_sizes or tuple(2 ** power for power in range(8) if 2 ** power <= args.connections)
     threads = tuple(t for t in args.threads if t <= args.cores) or (1,)
     if not honours_thread_override(archive) and threads != (own_threads,):
         say(f"note: this archive's run-time code does not read ARCHIVE_TORCH_THREADS: only its own torch_threads "
             f"({own_threads}) is considered")
         threads = (own_threads,)
-    side = args.cores // threads[0] if args.cores // threads[0] > 1 else 1
-    return Plan(batch_sizes=sizes, threads=threads, side_by_side=side)
+    mode = "threads" if args.engine == "kserve" else "processes"  # the KServe runtime's workers share one process
+    return Plan(batch_sizes=sizes, threads=threads, side_by_side=max(1, args.cores // threads[0]), side_by_side_mode=mode)
 
 
 def _predict(context: _Context, costs: Costs, scale: float = 1.0) -> Prediction:

@@ -71,12 +71,14 @@ def fit_line(points: Sequence[tuple[int, float]]) -> Line:
 
 @dataclass(frozen=True)
 class Costs:
-    """Every timing of one archive with one body, and how much slower a process ran beside ``side_by_side_processes``
-    - 1 others doing the same (``side_by_side``: 1.0 = not at all)."""
+    """Every timing of one archive with one body, and how much slower each of ``side_by_side_count`` workers ran
+    when they all ran at once (``side_by_side``: 1.0 = not at all), as processes or as threads of one process
+    (``side_by_side_mode``, as the engine runs its workers)."""
 
     timings: tuple[Timing, ...]
     side_by_side: float = 1.0
-    side_by_side_processes: int = 1
+    side_by_side_count: int = 1
+    side_by_side_mode: str = "processes"
 
     @property
     def threads(self) -> tuple[int, ...]:
@@ -94,12 +96,16 @@ class Costs:
 
     def jitter(self, threads: int) -> tuple[float, ...]:
         """Each measured batch's time over its batch size's median, pooled over the sizes (sorted)."""
-        return tuple(sorted(seconds / timing.median for timing in self.at(threads) for seconds in timing.seconds))
+        ratios = []
+        for timing in self.at(threads):
+            median = timing.median
+            ratios += [seconds / median for seconds in timing.seconds]
+        return tuple(sorted(ratios))
 
-    def crowding(self, processes: int) -> float:
-        """How much slower each of ``processes`` busy worker processes runs than one alone: the measured side-by-side
-        slowdown, interpolated linearly from 1 process (1.0) to the count it was measured at."""
-        if processes <= 1 or self.side_by_side_processes <= 1:
+    def crowding(self, workers: int) -> float:
+        """How much slower each of ``workers`` busy workers runs than one alone: the measured side-by-side slowdown,
+        interpolated linearly from 1 worker (1.0) to the count it was measured at."""
+        if workers <= 1 or self.side_by_side_count <= 1:
             return 1.0
-        share = min(1.0, (processes - 1) / (self.side_by_side_processes - 1))
+        share = min(1.0, (workers - 1) / (self.side_by_side_count - 1))
         return 1.0 + (self.side_by_side - 1.0) * share

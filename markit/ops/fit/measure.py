@@ -3,10 +3,14 @@
 Each thread count runs in a fresh process (``spawn``) that opens the archive as a worker does
 (``markit.offline.LocalArchive``) with ``ARCHIVE_TORCH_THREADS`` set in *its* environment (an ONNX Runtime
 session takes its thread count when it loads), freezes its loaded heap as the engines do, warms up, and
-times ``plan.seconds`` of batches per size (at least ``plan.min_batches``). At one thread, ``plan.side_by_side``
-such processes are started together: the first times every size alone while the others wait, then all of them
-time the middle size at once, which says how much slower a worker runs beside the others (memory, caches, the
-machine's other load). This process imports no torch.
+times ``plan.seconds`` of batches per size (at least ``plan.min_batches``), alone.
+
+At the first thread count it then times the middle size with ``plan.side_by_side`` workers at once, as the
+engine runs its workers: TorchServe's are processes (``side_by_side_mode="processes"``: as many measuring
+processes, started together, the others waiting while the first times every size alone), the KServe runtime's
+are threads of one process (``"threads"``: the handler called from that many threads of the first process at
+once, where anything holding the GIL serializes them). How much slower each ran than alone is the workers'
+crowding (memory, caches, the GIL, the machine's other load). This process imports no torch.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import multiprocessing
 import os
 import queue
 import statistics
+import threading
 import time
 import zipfile
 from collections.abc import Callable
@@ -26,10 +31,13 @@ from ...errors import MarkitError, UsageError
 from ..load.body import Body
 from .costs import Costs, Timing
 
-__all__ = ["THREADS_VARIABLE", "MeasureError", "Plan", "honours_thread_override", "measure"]
+__all__ = ["SIDE_BY_SIDE", "THREADS_VARIABLE", "MeasureError", "Plan", "honours_thread_override", "measure"]
 
 THREADS_VARIABLE = "ARCHIVE_TORCH_THREADS"  # read by the run-time code an archive carries (markit.core.service)
+SIDE_BY_SIDE = ("processes", "threads")
 WAIT = 600.0  # s a measuring process may wait for the others before it gives up
+
+Times = tuple[float, ...]
 
 
 class MeasureError(MarkitError):
@@ -40,7 +48,8 @@ class MeasureError(MarkitError):
 class Plan:
     batch_sizes: tuple[int, ...] = (1, 2, 4, 8)
     threads: tuple[int, ...] = (1,)  # the first is timed at every size; the others at 1 and the middle size
-    side_by_side: int = 1  # processes timed together at one thread (the cores); 1: not measured
+    side_by_side: int = 1  # workers timed together at the first thread count (the cores); 1: not measured
+    side_by_side_mode: str = "processes"  # or "threads": how the engine runs its workers (SIDE_BY_SIDE)
     seconds: float = 1.2  # of batches per size
     warmup: float = 1.0
     min_batches: int = 5
@@ -63,11 +72,12 @@ class _Job:
     content_type: str
     threads: int
     sizes: tuple[int, ...]  # timed alone by process 0
-    side_size: int | None  # timed by every process together, after the barrier
     plan: Plan
+    side_size: int | None = None  # timed by the workers side by side, after the sizes alone
+    side_threads: int = 1  # "threads": the callers in process 0 at once
 
 
-def _time(predict: Callable[[], Any], seconds: float, at_least: int) -> tuple[float, ...]:
+def _time(predict: Callable[[], Any], seconds: float, at_least: int) -> Times:
     times: list[float] = []
     end = time.perf_counter() + seconds
     while time.perf_counter() < end or len(times) < at_least:
@@ -77,12 +87,25 @@ def _time(predict: Callable[[], Any], seconds: float, at_least: int) -> tuple[fl
     return tuple(times)
 
 
-def _warm(predict: Callable[[], Any], seconds: float) -> None:
-    _time(predict, seconds, 2)
+def _together(predict: Callable[[], Any], callers: int, plan: Plan) -> list[Times]:
+    """``predict`` timed from ``callers`` threads at once (each warmed up first), one tuple of times per thread."""
+    start, timed = threading.Barrier(callers), [()] * callers
+
+    def caller(index: int) -> None:
+        _time(predict, plan.warmup, 2)
+        start.wait(WAIT)
+        timed[index] = _time(predict, plan.seconds, plan.min_batches)
+
+    threads = [threading.Thread(target=caller, args=(index,), daemon=True) for index in range(callers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return list(timed)
 
 
 def _measure_in_child(job: _Job, index: int, barrier: Any, results: Any) -> None:
-    """One measuring process: its timings, or its error, put on ``results`` as ``(index, kind, value)``."""
+    """One measuring process: ``(index, "timed", (alone, together))``, or its error, put on ``results``."""
     os.environ[THREADS_VARIABLE] = str(job.threads)  # this process's own environment, read as the archive opens
     try:
         from markit.core.service import freeze_loaded_heap
@@ -96,26 +119,25 @@ def _measure_in_child(job: _Job, index: int, barrier: Any, results: Any) -> None
                 results.put((index, "refused", (refused[0].status, str(refused[0].body)[:300])))
                 barrier.abort()
                 return
-            alone: dict[int, tuple[float, ...]] = {}
+            alone: dict[int, Times] = {}
             if index == 0:
-                _warm(lambda: local.predict([request] * max(job.sizes)), job.plan.warmup)
+                _time(lambda: local.predict([request] * max(job.sizes)), job.plan.warmup, 2)
                 for size in job.sizes:
                     local.predict([request] * size)
                     alone[size] = _time(lambda size=size: local.predict([request] * size), job.plan.seconds, job.plan.min_batches)
-            together: tuple[float, ...] = ()
+            together: list[Times] = []
             if job.side_size is not None:
                 batch = [request] * job.side_size
                 barrier.wait(WAIT)  # process 0 is done alone
-                _warm(lambda: local.predict(batch), job.plan.warmup)
-                barrier.wait(WAIT)
-                together = _time(lambda: local.predict(batch), job.plan.seconds, job.plan.min_batches)
+                together = _together(lambda: local.predict(batch), job.side_threads, job.plan) \
+                    if index == 0 or job.side_threads == 1 else []
             results.put((index, "timed", (alone, together)))
     except Exception as err:  # noqa: BLE001 -- reported to the parent, which raises it as a MarkitError
         results.put((index, "failed", f"{type(err).__name__}: {err}"))
         barrier.abort()
 
 
-def _run(job: _Job, processes: int) -> list[tuple[dict[int, tuple[float, ...]], tuple[float, ...]]]:
+def _run(job: _Job, processes: int) -> list[tuple[dict[int, Times], list[Times]]]:
     """Start ``processes`` measuring processes for ``job``; each one's (alone, together) timings, by index."""
     context = multiprocessing.get_context("spawn")
     barrier, results = context.Barrier(processes), context.Queue()
@@ -153,25 +175,34 @@ def _collect(results: Any, children: list[Any]) -> dict[int, Any]:
     return outcomes
 
 
+def _line(threads: int, timings: list[Timing]) -> str:
+    return f"  {threads} thread(s), alone: " + ", ".join(f"batch {t.batch_size} {1000 * t.median:.1f} ms" for t in timings)
+
+
 def measure(archive: Path, body: Body, plan: Plan, progress: Callable[[str], None] = print) -> Costs:
-    """The handler's costs with ``body``: every size at ``plan.threads[0]``, the others at 1 and the middle size."""
+    """The handler's costs with ``body``: every size at ``plan.threads[0]``, the others at 1 and the middle size, and
+    the middle size with ``plan.side_by_side`` workers at once."""
+    if plan.side_by_side_mode not in SIDE_BY_SIDE:
+        raise ValueError(f"side_by_side_mode must be one of {', '.join(SIDE_BY_SIDE)}, got {plan.side_by_side_mode!r}")
     first, *others = plan.threads
     side = plan.middle if plan.side_by_side > 1 else None
-    job = _Job(str(archive), body.data, body.content_type, first, tuple(plan.batch_sizes), side, plan)
-    outcomes = _run(job, plan.side_by_side if side is not None else 1)
-    alone, _ = outcomes[0]
+    by_threads = plan.side_by_side_mode == "threads"
+    job = _Job(str(archive), body.data, body.content_type, first, tuple(plan.batch_sizes), plan, side,
+               plan.side_by_side if side is not None and by_threads else 1)
+    outcomes = _run(job, plan.side_by_side if side is not None and not by_threads else 1)
+    alone = outcomes[0][0]
     timings = [Timing(first, size, times) for size, times in alone.items()]
-    progress(f"  {first} thread(s), alone: " + ", ".join(f"batch {t.batch_size} {1000 * t.median:.1f} ms" for t in timings))
+    progress(_line(first, timings))
     crowding = 1.0
     if side is not None:
-        medians = [statistics.median(times) for _, times in outcomes]
+        medians = [statistics.median(times) for _, together in outcomes for times in together]
         crowding = max(1.0, statistics.fmean(medians) / statistics.median(alone[side]))
-        progress(f"  {plan.side_by_side} processes side by side, batch {side}: {1000 * statistics.fmean(medians):.1f} ms each, "
-                 f"{crowding:.2f}x alone")
+        progress(f"  {plan.side_by_side} {'threads of one process' if by_threads else 'processes'} side by side, batch {side}: "
+                 f"{1000 * statistics.fmean(medians):.1f} ms each, {crowding:.2f}x alone")
     for threads in others:
-        sizes = tuple(sorted({1, plan.middle}))
-        (timed, _), = _run(_Job(str(archive), body.data, body.content_type, threads, sizes, None, plan), 1)
+        (timed, _), = _run(_Job(str(archive), body.data, body.content_type, threads, tuple(sorted({1, plan.middle})), plan), 1)
         extra = [Timing(threads, size, times) for size, times in timed.items()]
         timings += extra
-        progress(f"  {threads} thread(s), alone: " + ", ".join(f"batch {t.batch_size} {1000 * t.median:.1f} ms" for t in extra))
-    return Costs(tuple(timings), side_by_side=crowding, side_by_side_processes=plan.side_by_side if side is not None else 1)
+        progress(_line(threads, extra))
+    return Costs(tuple(timings), side_by_side=crowding, side_by_side_count=plan.side_by_side if side is not None else 1,
+                 side_by_side_mode=plan.side_by_side_mode)

@@ -21,8 +21,9 @@ def costs_lines(costs: Costs, others: float | None) -> list[str]:
     for threads in costs.threads:
         medians = ", ".join(f"{t.batch_size}: {1000 * t.median:.1f}" for t in costs.at(threads))
         lines.append(f"  {threads} thread(s), ms per batch by size {medians}  ->  {costs.line(threads).describe()}")
-    if costs.side_by_side_processes > 1:
-        lines.append(f"  {costs.side_by_side_processes} processes side by side: each {costs.side_by_side:.2f}x as slow as alone")
+    if costs.side_by_side_count > 1:
+        workers = "threads of one process" if costs.side_by_side_mode == "threads" else "processes"
+        lines.append(f"  {costs.side_by_side_count} {workers} side by side: each {costs.side_by_side:.2f}x as slow as alone")
     if others is not None and others > DISTURBED:
         lines.append(f"  caution: other processes kept {others:.2f} cores busy meanwhile: these costs are pessimistic, "
                      "and so is what follows from them")
