@@ -135,3 +135,13 @@ def test_a_target_no_setting_meets_names_the_lowest_p99_and_what_to_relax():
     with pytest.raises(NoSettingMeets, match=r"--p99 5: .*the lowest predicted is 20\.0 ms \(1 x 1 thread\(s\), batch 1.*relax --p99 "
                                              r"to at least 20"):
         choose(all_predictions(measured), 0.005, tails(measured))
+
+
+def test_threads_waiting_for_the_gil_slow_the_workers_but_leave_the_cores_free():
+    engine = Engine("e", request_cpu=1 * MS, handoff=0.0, latency=0.0, batching="kserve")
+    gil = costs(0, 10, side_by_side=2.0, side_by_side_count=2, side_by_side_mode="threads")
+    held = predict_capacity(setting(workers=2), gil, engine, cores=2)
+    assert (held.capacity, held.bound) == (pytest.approx(100.0), "workers")  # two workers, one at a time: one worker's rate
+    memory = costs(0, 10, side_by_side=2.0, side_by_side_count=2, side_by_side_mode="processes")
+    stalled = predict_capacity(setting(workers=2), memory, engine, cores=2)
+    assert (stalled.capacity, stalled.bound) == (pytest.approx(2 / 0.021), "cores")  # stalls on memory burn the cores

@@ -238,7 +238,7 @@ def _trial(context: _Context, costs: Costs, chosen: Prediction) -> Confirmation:
         measured = confirm(served, context.body, connections=args.connections, seconds=args.seconds, warmup=args.warmup,
                            load=args.load, progress=context.say)
     line = costs.line(setting.threads)
-    handler_cpu = setting.threads * line.at(setting.batch_size) * costs.crowding(setting.workers) / setting.batch_size
+    handler_cpu = setting.threads * line.at(setting.batch_size) * costs.cpu_crowding(setting.workers) / setting.batch_size
     for text in comparison(chosen, measured, context.engine, handler_cpu):
         context.say(text)
     return measured

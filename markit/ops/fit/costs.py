@@ -109,3 +109,8 @@ class Costs:
             return 1.0
         share = min(1.0, (workers - 1) / (self.side_by_side_count - 1))
         return 1.0 + (self.side_by_side - 1.0) * share
+
+    def cpu_crowding(self, workers: int) -> float:
+        """The part of ``crowding`` that costs CPU time: all of it for processes (stalls on memory run on the core),
+        none of it for threads of one process (a thread waiting for the GIL uses no core)."""
+        return self.crowding(workers) if self.side_by_side_mode == "processes" else 1.0

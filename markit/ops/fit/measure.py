@@ -87,9 +87,10 @@ def _time(predict: Callable[[], Any], seconds: float, at_least: int) -> Times:
     return tuple(times)
 
 
-def _together(predict: Callable[[], Any], callers: int, plan: Plan) -> list[Times]:
-    """``predict`` timed from ``callers`` threads at once (each warmed up first), one tuple of times per thread."""
-    start, timed = threading.Barrier(callers), [()] * callers
+def _together(predict: Callable[[], Any], callers: int, plan: Plan, start: Any = None) -> list[Times]:
+    """``predict`` timed from ``callers`` threads at once, one tuple of times per thread: each warms up, then waits at
+    ``start`` (default: a barrier of the callers; the processes' barrier when each process is one caller)."""
+    start, timed = start or threading.Barrier(callers), [()] * callers
 
     def caller(index: int) -> None:
         _time(predict, plan.warmup, 2)
@@ -129,8 +130,8 @@ def _measure_in_child(job: _Job, index: int, barrier: Any, results: Any) -> None
             if job.side_size is not None:
                 batch = [request] * job.side_size
                 barrier.wait(WAIT)  # process 0 is done alone
-                together = _together(lambda: local.predict(batch), job.side_threads, job.plan) \
-                    if index == 0 or job.side_threads == 1 else []
+                together = _together(lambda: local.predict(batch), job.side_threads, job.plan,
+                                     barrier if job.side_threads == 1 else None)
             results.put((index, "timed", (alone, together)))
     except Exception as err:  # noqa: BLE001 -- reported to the parent, which raises it as a MarkitError
         results.put((index, "failed", f"{type(err).__name__}: {err}"))

@@ -1,17 +1,18 @@
 """From measured costs to the setting to ship: each candidate's capacity, its p99 at a load, and the choice.
 
 Capacity (requests/s under a closed loop, batches full). With ``w`` workers of ``T`` torch threads, batches of
-``b`` and the handler's line ``t(b)``, slowed by ``crowding(w)`` when ``w`` worker processes run side by side,
-a worker turns a batch around in ``t'(b) = t(b) x crowding(w) + handoff``, and
+``b`` and the handler's line ``t(b)``, slowed by ``crowding(w)`` when ``w`` workers run side by side, a worker
+turns a batch around in ``t'(b) = t(b) x crowding(w) + handoff``, and
 
-    capacity = min(w x b / t'(b),  cores / (T x t(b) x crowding(w) / b + request_cpu))
+    capacity = min(w x b / t'(b),  cores / (T x t(b) x cpu_crowding(w) / b + request_cpu))
 
 the workers' own limit, or the cores' when the workers' threads and what the engine spends per request beside
 the handler (``Engine.request_cpu``: HTTP, TorchServe's Java frontend and its socket protocol to the workers, or
 the KServe runtime's event loop) need all of them. ``handoff`` is the time a worker spends per batch outside the
-handler and not computing (taking the batch, answering it). A closed loop of ``connections`` requests in flight
-fills ``w`` batches of ``b`` only if ``w x b <= connections``: larger batches are not candidates (the sweep prunes
-batch sizes above the connections likewise).
+handler and not computing (taking the batch, answering it). In the cores' limit crowding counts only where it costs
+CPU (``Costs.cpu_crowding``): worker processes stalling on memory do, threads waiting for the GIL do not. A closed
+loop of ``connections`` requests in flight fills ``w`` batches of ``b`` only if ``w x b <= connections``: larger
+batches are not candidates (the sweep prunes batch sizes above the connections likewise).
 
 The p99 of each candidate at ``load`` x its capacity comes from ``simulate``. The choice: the highest capacity
 whose predicted p99 meets the target; among those within ``TIE`` of it, the lowest predicted p99 (the sweep's
@@ -96,9 +97,10 @@ def candidates(costs: Costs, *, cores: int, connections: int, delays: Iterable[i
 
 def predict_capacity(setting: Setting, costs: Costs, engine: Engine, cores: int) -> Prediction:
     """The closed-loop capacity of ``setting`` (see the module's formula)."""
-    batch = costs.line(setting.threads).at(setting.batch_size) * costs.crowding(setting.workers)
-    by_workers = setting.workers * setting.batch_size / (batch + engine.handoff)
-    by_cores = cores / (setting.threads * batch / setting.batch_size + engine.request_cpu)
+    alone = costs.line(setting.threads).at(setting.batch_size)
+    by_workers = setting.workers * setting.batch_size / (alone * costs.crowding(setting.workers) + engine.handoff)
+    cpu = setting.threads * alone * costs.cpu_crowding(setting.workers) / setting.batch_size
+    by_cores = cores / (cpu + engine.request_cpu)
     return Prediction(setting, min(by_workers, by_cores), "workers" if by_workers <= by_cores else "cores")
 
 
