@@ -145,3 +145,11 @@ def test_threads_waiting_for_the_gil_slow_the_workers_but_leave_the_cores_free()
     memory = costs(0, 10, side_by_side=2.0, side_by_side_count=2, side_by_side_mode="processes")
     stalled = predict_capacity(setting(workers=2), memory, engine, cores=2)
     assert (stalled.capacity, stalled.bound) == (pytest.approx(2 / 0.021), "cores")  # stalls on memory burn the cores
+
+
+def test_the_engines_tail_raises_the_simulated_p99_and_nothing_else():
+    measured = costs(10, 10)
+    prediction = predict_capacity(setting(batch=2), measured, FREE, cores=1)
+    plain = predict_tail(prediction, measured, FREE, cores=1, load=0.7).tail
+    noisy = predict_tail(prediction, measured, Engine("free", 0.0, 0.0, 0.0, "torchserve", tail=1.5), cores=1, load=0.7).tail
+    assert (noisy.p99, noisy.p50, noisy.mean_batch) == (pytest.approx(1.5 * plain.p99), plain.p50, plain.mean_batch)
