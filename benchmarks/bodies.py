@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
-from pathlib import Path
 
-from markit.client.cli import content_type_for
+from markit.ops.load.body import Body, file_body
 
 __all__ = ["Body", "coffee_jpeg", "file_body", "json_base64", "json_text", "large_jpeg"]
 
 QUALITY = 90
 SMALL = (600, 400)  # the coffee photo's own size (width, height)
 LARGE = (4000, 3000)  # 12 megapixels, a phone photo's size
-
-
-@dataclass(frozen=True)
-class Body:
-    """A request body and its content type; ``label`` says what it is in printed reports."""
-
-    data: bytes
-    content_type: str
-    label: str
 
 
 def _coffee(size: tuple[int, int]) -> Body:
@@ -45,13 +34,6 @@ def coffee_jpeg() -> Body:
 def large_jpeg() -> Body:
     """The coffee photo upscaled to 4000x3000 (12 MP), as a quality-90 JPEG."""
     return _coffee(LARGE)
-
-
-def file_body(path: Path, content_type: str | None = None) -> Body:
-    """A file sent as it is, with the given content type or the one its name implies."""
-    kind = content_type or content_type_for(path.name)
-    data = Path(path).read_bytes()
-    return Body(data, kind, f"{path.name} ({len(data) // 1024} KiB, {kind})")
 
 
 

@@ -507,12 +507,12 @@ def _sweep(args: argparse.Namespace, built: Path) -> int:
 
 def _load(args: argparse.Namespace, built: Path) -> int:
     from benchmarks.compare import archive_summary
-    from benchmarks.openloop import WARMUP, open_loop
     from benchmarks.report import machine
     from benchmarks.sequential import sequential
     from benchmarks.servers import bench_server
-    from benchmarks.wrk import run_wrk
     from markit.archive.mar_file import read_mar
+    from markit.ops.load.openloop import WARMUP, open_loop
+    from markit.ops.load.wrk import run_wrk
 
     archive, origin = _archive(args, built)
     info = read_mar(archive)

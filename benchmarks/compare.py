@@ -32,16 +32,16 @@ from typing import Any
 from benchmarks import litserve_peer, stock, stock_onnx
 from benchmarks.bodies import Body, json_base64, json_text
 from benchmarks.inprocess import Ceiling, ceiling
-from benchmarks.openloop import WARMUP
 from benchmarks.report import Ratio, machine, ratio_table
 from benchmarks.sequential import sequential
 from benchmarks.servers import REPO, BenchServer, FrontendCounters, bench_server, place
 from benchmarks.sides import Load, Target, closed_loop, kserve_runtime, latency_goal
-from benchmarks.stats import LoadResult
 from benchmarks.sweep import DISTURBED
-from benchmarks.wrk import run_wrk
 from markit.archive.mar_file import MarInfo, read_mar
 from markit.ops.launch import WORKER_ENVIRONMENT
+from markit.ops.load.openloop import WARMUP
+from markit.ops.load.stats import LoadResult
+from markit.ops.load.wrk import run_wrk
 
 __all__ = ["FULL_DECODE", "CompareOptions", "Figures", "Round", "archive_summary", "compare", "ratios", "render"]
 

@@ -23,9 +23,9 @@ from benchmarks.bodies import Body, file_body
 from benchmarks.detectors import DetectorOptions, DetectorRuns, closed_loop, measure_detectors, render_detectors
 from benchmarks.servers import REPO, bench_server
 from benchmarks.stages import StageTimes, measure_stages, stage_names
-from benchmarks.stats import LoadResult
 from benchmarks.stock import StockError
 from markit.archive.mar_file import read_mar
+from markit.ops.load.stats import LoadResult
 
 __all__ = ["DETECTORS", "DetectionFigures", "build_detectors", "measure_detection", "render_detection"]
 

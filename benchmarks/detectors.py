@@ -27,10 +27,10 @@ from benchmarks.bodies import Body
 from benchmarks.report import machine
 from benchmarks.sequential import sequential
 from benchmarks.servers import bench_server
-from benchmarks.stats import LoadResult
 from benchmarks.stock import StockError, ensure_stock_venv
-from benchmarks.wrk import run_wrk
 from markit.archive.mar_file import read_mar
+from markit.ops.load.stats import LoadResult
+from markit.ops.load.wrk import run_wrk
 
 __all__ = ["DetectorOptions", "closed_loop", "measure_detectors", "render_detectors"]
 

@@ -18,14 +18,14 @@ from pathlib import Path
 
 from benchmarks.bodies import Body
 from benchmarks.compare import archive_summary
-from benchmarks.cpu import CpuWatch
 from benchmarks.report import Ratio, machine, ratio_table
 from benchmarks.sequential import sequential
 from benchmarks.servers import bench_server, place
-from benchmarks.stats import LoadResult
-from benchmarks.wrk import run_wrk
 from harness import KServeRuntimeProcess
 from markit.archive.mar_file import read_mar
+from markit.ops.load.cpu import CpuWatch
+from markit.ops.load.stats import LoadResult
+from markit.ops.load.wrk import run_wrk
 
 __all__ = ["EngineOptions", "EngineRuns", "measure_engines", "render_engines"]
 

@@ -20,10 +20,10 @@ from pathlib import Path
 from benchmarks.report import machine
 from benchmarks.sequential import sequential
 from benchmarks.servers import bench_server, place
-from benchmarks.stats import LoadResult
-from benchmarks.wrk import run_wrk
 from harness import KServeRuntimeProcess
 from markit.archive.mar_file import read_mar
+from markit.ops.load.stats import LoadResult
+from markit.ops.load.wrk import run_wrk
 
 __all__ = ["G2POptions", "measure_g2p", "render_g2p"]
 

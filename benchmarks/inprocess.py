@@ -98,7 +98,7 @@ def ceiling(archive: Path, body: bytes, content_type: str, *, processes: int, th
             seconds: float = 20.0, warmup: float = 5.0, forward_only: bool = False) -> Ceiling:
     """Run ``processes`` handler processes of ``threads`` torch threads each; their summed images/s (with
     ``forward_only``: of the model alone)."""
-    from benchmarks.cpu import CpuWatch
+    from markit.ops.load.cpu import CpuWatch
 
     context = multiprocessing.get_context("spawn")
     barrier, results = context.Barrier(processes), context.Queue()

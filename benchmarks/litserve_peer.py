@@ -47,10 +47,10 @@ from typing import Any
 import requests
 
 from benchmarks.bodies import Body, coffee_jpeg, json_base64, json_text
-from benchmarks.cpu import PROC, CpuWatch
 from benchmarks.servers import REPO, THREAD_VARIABLES
-from benchmarks.stats import LoadResult
 from markit.errors import MarkitError, report
+from markit.ops.load.cpu import PROC, CpuWatch
+from markit.ops.load.stats import LoadResult
 
 __all__ = ["API_KEY_HEADER", "Agreement", "KINDS", "LITSERVE_VENV", "PACKAGES", "SENTENCE", "LitServeError", "LitServePeer", "PeerSettings",
            "body_for", "compare_classifications", "compare_embeddings", "ensure_litserve_venv", "group_pids", "image_body",
@@ -176,7 +176,7 @@ class LitServePeer:
 
     @property
     def group(self) -> int:
-        """The server's process group (started in a session of its own): ``benchmarks.cpu.CpuWatch(group)``."""
+        """The server's process group (started in a session of its own): ``markit.ops.load.cpu.CpuWatch(group)``."""
         return self.process.pid
 
     @property
@@ -203,8 +203,8 @@ def start_litserve(kind: str, archive: Path, root: Path, *, workers: int | None 
     archive's serving section unless a setting is given; ready (``/health`` answers 200) when yielded, and its
     whole process group killed on exit. ``env`` adds to the server's environment (thread variables are not
     inherited from this one)."""
-    from harness.ports import free_port
     from markit.archive.unpack import unpack_verified
+    from markit.ops.ports import free_port
 
     unpacked = unpack_verified(Path(archive), Path(root) / "archive").directory
     spec = json.loads((unpacked / "manifest.json").read_text(encoding="utf-8"))["spec"]
@@ -372,7 +372,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from benchmarks.wrk import run_wrk
+    from markit.ops.load.wrk import run_wrk
 
     args = _parser().parse_args(argv)
     say = _progress

@@ -30,11 +30,11 @@ import requests
 
 from benchmarks.bodies import Body
 from benchmarks.servers import REPO, bench_server
-from benchmarks.stats import LoadResult
-from benchmarks.wrk import run_wrk
 from markit.archive.verify import verify_mar
 from markit.builder import build_archive
 from markit.offline import LocalArchive, LocalRequest
+from markit.ops.load.stats import LoadResult
+from markit.ops.load.wrk import run_wrk
 from markit.tasks.pipeline.glue import crop_boxes, filtered
 from markit.tasks.pipeline.manifest import Filter
 

@@ -386,7 +386,7 @@ def _serve_kserve(home: Path, _config: Path, store: Path, trust: Path | None, pi
     import subprocess
 
     from benchmarks.servers import REPO
-    from harness.ports import free_ports
+    from markit.ops.ports import free_ports
 
     http, grpc = free_ports(2)
     env = {**os.environ, "KSERVE_HOME": str(home), "MODEL_STORE": str(store), "KSERVE_HTTP_PORT": str(http),

@@ -6,9 +6,9 @@ import asyncio
 import time
 from collections import Counter
 
-from benchmarks.cpu import cores_used
-from benchmarks.openloop import Poster
-from benchmarks.stats import LoadResult, is_ok
+from markit.ops.load.cpu import cores_used
+from markit.ops.load.openloop import Poster
+from markit.ops.load.stats import LoadResult, is_ok
 
 __all__ = ["sequential"]
 

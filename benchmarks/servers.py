@@ -21,11 +21,11 @@ from pathlib import Path
 
 import requests
 
-from benchmarks.cpu import CpuWatch
-from benchmarks.stats import LoadResult
 from harness.torchserve import ServerError, TorchServeProcess
 from markit.client import TorchServeClient
 from markit.client.tokens import TokenError
+from markit.ops.load.cpu import CpuWatch
+from markit.ops.load.stats import LoadResult
 
 __all__ = ["BASE_CONFIG", "REPO", "BenchServer", "FrontendCounters", "bench_server", "parse_counters", "place", "worker_pids"]
 

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.bodies import Body
-from benchmarks.cpu import CpuWatch
-from benchmarks.openloop import open_loop
 from benchmarks.sequential import sequential
 from benchmarks.servers import place
-from benchmarks.stats import LoadResult
-from benchmarks.wrk import run_wrk
+from markit.ops.load.cpu import CpuWatch
+from markit.ops.load.openloop import open_loop
+from markit.ops.load.stats import LoadResult
+from markit.ops.load.wrk import run_wrk
 
 __all__ = ["Latency", "Load", "Target", "closed_loop", "kserve_runtime", "latency_goal"]
 

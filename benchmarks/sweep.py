@@ -20,40 +20,29 @@ from __future__ import annotations
 import itertools
 import math
 import tempfile
-import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 from benchmarks.bodies import Body
-from benchmarks.openloop import WARMUP, open_loop
 from benchmarks.sequential import sequential
 from benchmarks.servers import BenchServer, bench_server
-from benchmarks.stats import LoadResult
-from benchmarks.wrk import run_wrk
 from markit.archive.mar_file import read_mar
+from markit.ops.fit.measure import THREADS_VARIABLE, honours_thread_override
+from markit.ops.fit.setting import Setting, serving_section
+from markit.ops.load.openloop import WARMUP, open_loop
+from markit.ops.load.stats import LoadResult
+from markit.ops.load.wrk import run_wrk
 
 __all__ = ["THREADS_VARIABLE", "Measured", "Setting", "Tail", "candidates", "check_tails", "grid", "honours_thread_override",
            "recommend", "run_sweep", "serving_section", "table", "tail_table"]
 
-THREADS_VARIABLE = "ARCHIVE_TORCH_THREADS"
 TIE = 0.03  # throughputs within 3 % of the best are a tie (run-to-run noise is about that)
 DISTURBED = 0.25  # cores kept busy by processes outside the benchmark above which a run is marked
 CANDIDATES = 0.10  # settings within 10 % of the best closed-loop throughput get their tail measured
 OPEN_FRACTION = 0.7  # the tail check's open-loop rate, as a fraction of the setting's closed-loop rate
 TAIL_GOAL = 3.0  # open-loop p99 / unloaded p50 at most this (the speed goals' latency line)
-
-
-@dataclass(frozen=True, order=True)
-class Setting:
-    threads: int  # first: the sweep restarts the server per thread count
-    batch_size: int
-    max_batch_delay: int
-    workers: int
-
-    def label(self) -> str:
-        return f"{self.workers} x {self.threads} thread(s), batch {self.batch_size}, delay {self.max_batch_delay} ms"
 
 
 @dataclass(frozen=True)
@@ -127,15 +116,6 @@ def recommend(measured: Sequence[Measured], tie: float = TIE) -> Measured:
     return min(tied, key=lambda m: (m.result.p99_ms, -m.result.throughput))
 
 
-def serving_section(setting: Setting, response_timeout: int | None = None) -> str:
-    """The spec's ``serving:`` YAML for ``setting``."""
-    lines = ["serving:", f"  workers: {setting.workers}", f"  torch_threads: {setting.threads}",
-             f"  batch_size: {setting.batch_size}", f"  max_batch_delay: {setting.max_batch_delay}"]
-    if response_timeout is not None:
-        lines.append(f"  response_timeout: {response_timeout}")
-    return "\n".join(lines) + "\n"
-
-
 def table(measured: Sequence[Measured], chosen: Measured | None = None) -> str:
     """One row per setting: images/s, p50, p99, failures, cores busy (server / other processes); the
     chosen one marked, and runs disturbed by other processes starred."""
@@ -160,12 +140,6 @@ def _check_applied(reported: dict[str, int], setting: Setting) -> None:
               "maxWorkers": setting.workers}
     if reported != wanted:
         raise RuntimeError(f"TorchServe reports {reported} after registering and scaling for {wanted}")
-
-
-def honours_thread_override(archive: Path) -> bool:
-    """Whether the run-time code inside the archive reads ``ARCHIVE_TORCH_THREADS``."""
-    with zipfile.ZipFile(archive) as mar:
-        return any(THREADS_VARIABLE.encode() in mar.read(name) for name in mar.namelist() if name.endswith(".py"))
 
 
 def _servers(archive: Path, settings: Sequence[Setting]) -> Iterator[tuple[BenchServer, Setting]]:

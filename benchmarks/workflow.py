@@ -72,12 +72,12 @@ from benchmarks.digit_pages import blank_page, bold_page, not_an_image
 from benchmarks.report import machine
 from benchmarks.sequential import sequential
 from benchmarks.servers import BenchServer, FrontendCounters, bench_server
-from benchmarks.stats import LoadResult
 from benchmarks.war import ARCHIVER, DAG, STEPS, WORKFLOW, WorkflowError, register_workflow
 from benchmarks.war_glue import crop_pngs, one_per_digit
-from benchmarks.wrk import run_wrk
 from markit.archive.mar_file import read_mar
 from markit.errors import MarkitError
+from markit.ops.load.stats import LoadResult
+from markit.ops.load.wrk import run_wrk
 
 __all__ = ["OURS", "Measured", "PipelineOptions", "PipelineRuns", "Probe", "excerpt", "measure_ours", "measure_pipelines",
            "measure_workflow", "per_call", "render_workflow",

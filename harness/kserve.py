@@ -21,8 +21,8 @@ import requests
 from markit.client.client import TorchServeClient
 from markit.client.retry import NO_RETRY
 from markit.ops.launch import with_worker_defaults
+from markit.ops.ports import free_ports
 
-from .ports import free_ports
 from .torchserve import ServerError
 
 __all__ = ["KServeRuntimeProcess"]

@@ -32,8 +32,7 @@ from markit.client.retry import NO_RETRY
 from markit.client.tokens import TokenError
 from markit.errors import MarkitError
 from markit.ops.launch import with_worker_defaults
-
-from .ports import free_ports
+from markit.ops.ports import free_ports
 
 __all__ = ["ServerError", "TorchServeProcess"]
 

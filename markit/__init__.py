@@ -10,7 +10,9 @@ TorchServe or by this project's KServe runtime with generic handlers. Packages, 
 - ``markit.tasks``      one folder per task: its handler (run time) and its build step
 - ``markit.offline``    running an archive in process, without a server (golden checks, predict.sh)
 - ``markit.client``     what an application imports: the token-aware client, catalog, health probe, CLI
-- ``markit.ops``        deploying: container launch, capacity check, serving settings, KServe's TorchServe layout
+- ``markit.ops``        deploying: container launch, capacity check, serving settings, KServe's TorchServe layout;
+                        serving settings chosen by measurement (``ops.fit``) and the load that confirms them (``ops.load``)
+- ``markit.cli``        the ``markit`` command line (``python -m markit``): ``markit capacity``
 
 An archive carries its own copy of ``core``, ``protocols``, ``tasks`` (without their build steps) and
 ``engines.torchserve``, and of this file (the one ``__version__``): see ``markit.builder.staging``.

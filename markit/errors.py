@@ -2,8 +2,8 @@
 
 Every command (``python -m markit.builder``, ``markit.offline.predict``, ``markit.client``,
 ``markit.client.health``, ``markit.client.catalog``, ``markit.ops.capacity``,
-``markit.ops.torchserve_on_kserve``, and the checkout's ``benchmarks``) ends on a ``MarkitError`` with one
-line on stderr and the error's ``exit_code``, never a traceback:
+``markit.ops.torchserve_on_kserve``, ``markit capacity``, and the checkout's ``benchmarks``) ends on a
+``MarkitError`` with one line on stderr and the error's ``exit_code``, never a traceback:
 
     0  success
     1  the command ran and the answer is no: a build or golden check failed, the server is
@@ -17,6 +17,8 @@ line on stderr and the error's ``exit_code``, never a traceback:
     ├── markit.offline.ArchiveLoadError  exit 2
     ├── markit.archive.mar_file.MarFileError exit 2  (LayoutError)
     ├── markit.ops.ServerError       exit 1
+    ├── markit.ops.fit: NoSettingMeets, NotConfirmed, TrialError, MeasureError   exit 1
+    ├── markit.ops.load.wrk.WrkError exit 1
     ├── markit.client.TokenError     exit 2
     ├── markit.client.health.Unhealthy        exit 1
     ├── markit.client.catalog.NoModelError    exit 1

@@ -11,11 +11,11 @@ import pytest
 
 from benchmarks.bodies import Body
 from benchmarks.inprocess import ceiling
-from benchmarks.openloop import open_loop
 from benchmarks.sequential import sequential
 from benchmarks.servers import BenchServer, bench_server
 from benchmarks.sweep import check_tails, grid, recommend, run_sweep
-from benchmarks.wrk import run_wrk
+from markit.ops.load.openloop import open_loop
+from markit.ops.load.wrk import run_wrk
 
 from helpers import png_bytes
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from harness.ports import free_ports
+from markit.ops.ports import free_ports
 
 from helpers import REPO, png_bytes
 

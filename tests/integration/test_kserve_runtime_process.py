@@ -17,8 +17,8 @@ import requests
 
 from benchmarks.tampering import HIDDEN, marker_for, relabel, rewrite
 from harness import KServeRuntimeProcess
-from harness.ports import free_ports
 from markit.archive.verify import verify_mar
+from markit.ops.ports import free_ports
 
 from helpers import REPO, png_bytes
 from integration_helpers import rewrite_manifest

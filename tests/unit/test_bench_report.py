@@ -7,7 +7,7 @@ import math
 from benchmarks.compare import Figures, Round, ratios
 from benchmarks.inprocess import Ceiling
 from benchmarks.report import Ratio, cpu_model, ratio_table
-from benchmarks.stats import LoadResult
+from markit.ops.load.stats import LoadResult
 
 
 def test_at_least_and_at_most_goals():

@@ -9,9 +9,9 @@ import pytest
 import yaml
 
 from benchmarks import sweep
-from benchmarks.cpu import CpuShare
-from benchmarks.stats import LoadResult
 from benchmarks.sweep import Measured, Setting, Tail, candidates, grid, honours_thread_override, recommend, serving_section, table
+from markit.ops.load.cpu import CpuShare
+from markit.ops.load.stats import LoadResult
 
 
 def test_the_default_grid_on_two_cores():

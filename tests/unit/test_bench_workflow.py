@@ -22,9 +22,9 @@ from benchmarks import war, war_glue, workflow
 from benchmarks.bodies import Body
 from benchmarks.digit_pages import BOLD, blank_page, bold_page, number_of
 from benchmarks.servers import FrontendCounters
-from benchmarks.stats import LoadResult
 from benchmarks.war_glue import crop_box, crops_request, reading
 from markit.archive.mar_file import MarInfo
+from markit.ops.load.stats import LoadResult
 
 SETTINGS = {"digit_boxes": {"minWorkers": 1, "maxWorkers": 1, "batchSize": 8, "maxBatchDelay": 5, "responseTimeout": 120},
             "digits": {"minWorkers": 1, "maxWorkers": 2, "batchSize": 16, "maxBatchDelay": 10, "responseTimeout": 120}}

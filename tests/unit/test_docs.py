@@ -116,6 +116,7 @@ BUILD = {"./scripts/build_mar.sh", "./scripts/build_examples.sh", "./scripts/kse
          "./scripts/pin.sh"}
 LONG = {"./scripts/demo.sh", "./scripts/test.sh", "./scripts/benchmark.sh", "./scripts/reliability.sh"}
 LONG_MODULES = ("benchmarks",)
+LONG_COMMANDS = re.compile(r"^(\.venv/bin/)?python -m markit capacity ")  # measures, then serves a trial: a minute or two
 
 
 def modules(line: str) -> list[str]:
@@ -134,7 +135,7 @@ def kind(line: str) -> str:
         return "server"
     if first in BUILD or re.match(r"^(\.venv/bin/)?python examples/", text):
         return "build"
-    if first in LONG or any(m.startswith(LONG_MODULES) for m in named):
+    if first in LONG or any(m.startswith(LONG_MODULES) for m in named) or LONG_COMMANDS.match(text):
         return "long"
     return ""
 
@@ -186,6 +187,7 @@ def test_a_build_output_is_recognised_only_where_its_example_writes_it():
     ("python examples/g2p_en/port.py --output model_store # port", "build"),
     ("./scripts/benchmark.sh sweep      # workers", "long"),
     (".venv/bin/python -m benchmarks fault --seconds 60", "long"),
+    (".venv/bin/python -m markit capacity model_store/digits.mar --p99 40", "long"),
     ("docker build -t x .   # not run here", "elsewhere"),
     ("KEY=$(docker exec torchserve python -c 'print(1)')   # not run here", "elsewhere"),
     (".venv/bin/kubectl kustomize deploy/kubernetes   # rendered", "run"),

@@ -69,6 +69,8 @@ MISTAKES = [
      "catalog: "),
     ("health: no config", lambda t: ["markit.client.health", "--config", str(t / "nope.properties")], EXIT_FAILED, "unhealthy: "),
     ("capacity: broken archive", lambda t: ["markit.ops.capacity", not_an_archive(t)], EXIT_USAGE, "capacity: broken.mar"),
+    ("markit capacity: no archive", lambda t: ["markit", "capacity", str(t / "nope.mar"), "--p99", "50"], EXIT_USAGE,
+     "markit capacity: "),
     ("kserve_layout: no store", lambda t: ["markit.ops.torchserve_on_kserve", str(t / "nope"), str(t / "out")], EXIT_USAGE,
      "kserve_layout: model store"),
 ]

@@ -16,9 +16,9 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from harness.ports import free_ports
 from markit.engines.kserve.http_limits import HeaderCount, HttpLimits, bounded_protocol
 from markit.errors import UsageError
+from markit.ops.ports import free_ports
 
 LIMITS = HttpLimits(max_header_bytes=4096, max_headers=20, header_seconds=0.6, body_seconds=0.6)
 

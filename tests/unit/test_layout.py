@@ -13,7 +13,8 @@ from helpers import REPO
 
 LIGHT = ["markit", "markit.errors", "markit.client", "markit.client.cli", "markit.client.health", "markit.client.catalog",
          "markit.ops", "markit.ops.launch", "markit.ops.capacity", "markit.ops.torchserve_on_kserve", "markit.archive.mar_file",
-         "markit.ops.settings", "markit.archive.unpack", "markit.archive.verify"]
+         "markit.ops.settings", "markit.archive.unpack", "markit.archive.verify", "markit.cli", "markit.ops.fit.command",
+         "markit.ops.load.openloop", "markit.ops.load.wrk"]
 # the run-time modules the tooling checks archives with: the standard library only
 CHECKS = {"markit.core", "markit.core.errors", "markit.core.limits", "markit.core.manifest", "markit.engines", "markit.engines.torchserve",
           "markit.engines.torchserve.entry"}

@@ -33,9 +33,9 @@ from benchmarks.litserve_peer import (
     server_command,
     text_body,
 )
-from harness.ports import free_port
 from markit.core.budgets import Budgets
 from markit.core.payload import Payload, binary_input, text_input
+from markit.ops.ports import free_port
 
 SERVING = {"workers": 2, "batch_size": 2, "max_batch_delay": 1, "response_timeout": 60, "torch_threads": 1}
 OURS = {"predictions": [{"label": "espresso", "index": 967, "probability": 0.951055},

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import socket
 
-from harness.ports import ephemeral_range, free_ports
+from markit.ops.ports import ephemeral_range, free_ports
 
 
 def test_ports_lie_below_the_ephemeral_range_and_are_distinct(tmp_path):

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from benchmarks.openloop import DROPPED, NO_ANSWER, Outcome, Poster, parse_head, run_timetable, summarize, timetable
+from markit.ops.load.openloop import DROPPED, NO_ANSWER, Outcome, Poster, parse_head, run_timetable, summarize, timetable
 
 
 def test_the_timetable_is_evenly_spaced_at_the_rate():

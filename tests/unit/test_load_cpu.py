@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.cpu import CpuWatch, group_seconds, machine_busy_seconds
+from markit.ops.load.cpu import CpuWatch, group_seconds, machine_busy_seconds
 
 TICK = os.sysconf("SC_CLK_TCK")
 

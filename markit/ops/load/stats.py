@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from benchmarks.cpu import CpuShare
+from .cpu import CpuShare
 
 __all__ = ["LoadResult", "is_ok", "percentile"]
 

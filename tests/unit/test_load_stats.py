@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from benchmarks.stats import LoadResult, percentile
+from markit.ops.load.stats import LoadResult, percentile
 
 
 @pytest.mark.parametrize(("p", "expected"), [(50, 50), (90, 90), (99, 99), (100, 100), (1, 1), (0.5, 1)])

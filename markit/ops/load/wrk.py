@@ -21,8 +21,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from benchmarks.stats import LoadResult
-from markit.errors import MarkitError
+from ...errors import MarkitError
+from .stats import LoadResult
 
 __all__ = ["LUA_SCRIPT", "WrkError", "header_lines", "parse_output", "run_wrk", "wrk_executable"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.wrk import WrkError, header_lines, parse_output
+from markit.ops.load.wrk import WrkError, header_lines, parse_output
 
 WRK_STDOUT = """Running 20s test @ http://127.0.0.1:8080/predictions/efficientnet_lite0
   1 threads and 8 connections

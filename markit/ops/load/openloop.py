@@ -24,8 +24,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from benchmarks.cpu import cores_used
-from benchmarks.stats import LoadResult, is_ok
+from .cpu import cores_used
+from .stats import LoadResult, is_ok
 
 __all__ = ["WARMUP", "Outcome", "Poster", "open_loop", "run_timetable", "summarize", "timetable"]
 
