@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 
 __all__ = ["main"]
 
-COMMANDS = ("compare", "sweep", "load", "fault", "engines", "g2p", "stages", "detectors", "pipelines", "reliability")
+COMMANDS = ("compare", "sweep", "capacity", "load", "fault", "engines", "g2p", "stages", "detectors", "pipelines", "reliability")
 EXAMPLE_SPEC = REPO / "examples" / "efficientnet_lite0" / "spec.yaml"
 
 
@@ -112,19 +112,12 @@ def _parser() -> argparse.ArgumentParser:
                          "checkout (default: build them)")
 
     sweep = commands.add_parser("sweep", parents=[common], help="serving settings chosen by measurement")
-    sweep.add_argument("--workers", type=_ints, default=[1, 2], help="worker counts (default 1,2)")
-    sweep.add_argument("--threads", type=_ints, default=[1, 2], help="torch threads per worker (default 1,2)")
-    sweep.add_argument("--batch-sizes", type=_ints, default=[1, 2, 4, 8], help="batch sizes (default 1,2,4,8)")
-    sweep.add_argument("--delays", type=_delays, default=[1, 5, 20],
-                       help="max batch delays in ms, at least 1: an archive's 0 means TorchServe's default 100 (default 1,5,20)")
-    sweep.add_argument("--cores", type=int, default=len(os.sched_getaffinity(0)),
-                       help="workers x threads may not exceed this (default: this machine's cores)")
-    sweep.add_argument("--seconds", type=float, default=8.0, help="each configuration's window (default 8)")
-    sweep.add_argument("--warmup", type=float, default=3.0, help="warm-up before each window (default 3)")
-    sweep.add_argument("--open-seconds", type=float, default=12.0,
-                       help="the tail check's open-loop window per candidate, after a 2 s warm-up (default 12)")
-    sweep.add_argument("--retries", type=int, default=1,
-                       help="measure a setting again when other processes kept the cores busy meanwhile (default 1)")
+    _sweep_options(sweep)
+
+    capacity = commands.add_parser("capacity", parents=[common], help="markit capacity against the full sweep, same archive "
+                                   "and body")
+    capacity.add_argument("--p99", type=float, default=50.0, help="the p99 target in ms both choose within (default 50)")
+    _sweep_options(capacity)
 
     load = commands.add_parser("load", parents=[common], help="one archive with its own settings under load")
     load.add_argument("--seconds", type=float, default=20.0)
@@ -181,6 +174,23 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _sweep_options(parser: argparse.ArgumentParser) -> None:
+    """The sweep's grid and windows (sweep, and capacity's sweep)."""
+    parser.add_argument("--workers", type=_ints, default=[1, 2], help="worker counts (default 1,2)")
+    parser.add_argument("--threads", type=_ints, default=[1, 2], help="torch threads per worker (default 1,2)")
+    parser.add_argument("--batch-sizes", type=_ints, default=[1, 2, 4, 8], help="batch sizes (default 1,2,4,8)")
+    parser.add_argument("--delays", type=_delays, default=[1, 5, 20],
+                       help="max batch delays in ms, at least 1: an archive's 0 means TorchServe's default 100 (default 1,5,20)")
+    parser.add_argument("--cores", type=int, default=len(os.sched_getaffinity(0)),
+                       help="workers x threads may not exceed this (default: this machine's cores)")
+    parser.add_argument("--seconds", type=float, default=8.0, help="each configuration's window (default 8)")
+    parser.add_argument("--warmup", type=float, default=3.0, help="warm-up before each window (default 3)")
+    parser.add_argument("--open-seconds", type=float, default=12.0,
+                       help="the tail check's open-loop window per candidate, after a 2 s warm-up (default 12)")
+    parser.add_argument("--retries", type=int, default=1,
+                       help="measure a setting again when other processes kept the cores busy meanwhile (default 1)")
+
+
 def _results_name(args: argparse.Namespace) -> str:
     return "fault-kserve" if args.command == "fault" and args.engine == "kserve" else args.command
 
@@ -190,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args_list or args_list[0] not in (*COMMANDS, "-h", "--help"):
         args_list.insert(0, "compare")
     args = _parser().parse_args(args_list)
-    run = {"compare": _compare, "sweep": _sweep, "load": _load, "fault": _fault, "engines": _engines, "g2p": _g2p,
+    run = {"compare": _compare, "sweep": _sweep, "capacity": _capacity, "load": _load, "fault": _fault, "engines": _engines, "g2p": _g2p,
            "stages": _stages, "detectors": _detectors, "pipelines": _pipelines, "reliability": _reliability}[args.command]
     name = _results_name(args)
     try:
@@ -292,7 +302,8 @@ def _stage_report(args: argparse.Namespace, archive: Path, store: Path) -> str:
     from benchmarks.chart import draw_stage_chart
     from benchmarks.report import machine
     from benchmarks.served_stages import measure_served, render_served
-    from benchmarks.stages import golden_body, measure_stages, render_stages
+    from benchmarks.stages import measure_stages, render_stages
+    from markit.ops.load.body import golden_body
 
     staged = []
     for path in (archive, *(store / f"{name}.mar" for name in STAGE_EXAMPLES)):
@@ -461,12 +472,19 @@ def _g2p(args: argparse.Namespace, built: Path) -> int:
 
 
 def _sweep(args: argparse.Namespace, built: Path) -> int:
+    archive, origin = _archive(args, built)
+    lines, _ = _swept(args, archive, origin, _body(args))
+    print("\n".join(lines))
+    return 0
+
+
+def _swept(args: argparse.Namespace, archive: Path, origin: str, body: Any) -> tuple[list[str], list[Any]]:
+    """The sweep of ``archive`` with ``body``: its report's lines, and the settings whose tail it checked."""
     from benchmarks import sweep
     from benchmarks.compare import archive_summary
     from benchmarks.report import machine
     from markit.archive.mar_file import read_mar
 
-    archive, origin = _archive(args, built)
     info = read_mar(archive)
     threads = args.threads
     note = ""
@@ -479,7 +497,6 @@ def _sweep(args: argparse.Namespace, built: Path) -> int:
     if not settings:
         raise ValueError("no setting left after pruning (workers x threads <= cores, batch size <= connections)")
     _progress(f"sweep: {len(settings)} settings x ({args.warmup:g} s warm-up + {args.seconds:g} s) ...")
-    body = _body(args)
     measured = sweep.run_sweep(archive, body, settings, connections=args.connections, seconds=args.seconds,
                                warmup=args.warmup, retries=args.retries, progress=_progress)
     shortlist = sweep.candidates(measured)
@@ -501,7 +518,28 @@ def _sweep(args: argparse.Namespace, built: Path) -> int:
              f"their unloaded p50, ties within 3% to the lowest open-loop p99; else the lowest open-loop p99): "
              f"{chosen.setting.label()}",
              sweep.serving_section(chosen.setting, info.settings["responseTimeout"])]
-    print("\n".join(lines))
+    return lines, checked
+
+
+def _capacity(args: argparse.Namespace, built: Path) -> int:
+    """``markit capacity`` and the full sweep on the same archive and body: both choices, both capacities, the ratio."""
+    from benchmarks.capacity import render_agreement, within_target
+    from markit.ops.fit.command import add_parser, fit
+    from markit.ops.load.body import golden_body
+
+    archive, origin = _archive(args, built)
+    body = golden_body(archive) if args.body is None and args.archive is not None else _body(args)
+    body_file = built / "body"
+    body_file.write_bytes(body.data)
+    parser = argparse.ArgumentParser(prog="markit")
+    add_parser(parser.add_subparsers())
+    fit_args = parser.parse_args(["capacity", str(archive), "--p99", f"{args.p99:g}", "--body", str(body_file), "--content-type",
+                                  body.content_type, "--connections", str(args.connections), "--cores", str(args.cores)])
+    fit_lines: list[str] = []
+    fitted = fit(fit_args, say=lambda line: (fit_lines.append(line), _progress(line)))
+    sweep_lines, checked = _swept(args, archive, origin, body)
+    print("\n".join(["== markit capacity", *fit_lines, "", "== the full sweep (benchmark.sh sweep)", *sweep_lines, "",
+                     render_agreement(fitted, within_target(checked, args.p99), args.p99)]))
     return 0
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import io
 import json
-import mimetypes
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -34,9 +33,9 @@ from typing import Any
 
 from PIL import Image, ImageOps
 
-from benchmarks.bodies import Body
+from markit.ops.load.body import Body, golden_body
 
-__all__ = ["MODEL_CALLABLES", "ORDER", "StageTimes", "golden_body", "measure_stages", "render_stages", "stage_names"]
+__all__ = ["MODEL_CALLABLES", "ORDER", "StageTimes", "measure_stages", "render_stages", "stage_names"]
 
 # the task's attributes that hold the model's programs, and the stage each one's time counts under
 MODEL_CALLABLES = {"model": "forward", "encode": "encoder", "decode_step": "decoder steps"}
@@ -72,20 +71,6 @@ class _Clock:
             finally:
                 self.spent[stage] = self.spent.get(stage, 0.0) + time.perf_counter() - started
         return timed
-
-
-def golden_body(archive: Path) -> Body:
-    """The archive's first golden example as a body (read from the archive, as the engines replay it)."""
-    from markit.offline import LocalArchive
-
-    with LocalArchive(archive, batch_size=1) as local:
-        examples = local.task_handler.archive.spec.golden
-        if not examples:
-            raise ValueError(f"{archive.name} has no golden example: give its body (ARCHIVE=BODY)")
-        path = local.directory / examples[0].input
-        data = path.read_bytes()
-    kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    return Body(data, kind, f"{path.name} ({len(data) // 1024} KiB, {kind}; its golden example)")
 
 
 def measure_stages(archive: Path, body: Body | None = None, repeat: int = 30, warmup: int = 3) -> StageTimes:

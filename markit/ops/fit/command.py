@@ -38,7 +38,7 @@ from .report import candidates_table, comparison, costs_lines
 from .setting import serving_section
 from .trial import serve
 
-__all__ = ["NotConfirmed", "add_parser", "run"]
+__all__ = ["Fitted", "NotConfirmed", "add_parser", "fit", "run"]
 
 DEFAULT_CONFIG = Path("config") / "config.properties"
 BUDGET = 180.0  # s: a second trial runs only if the whole command still ends within this
@@ -114,8 +114,26 @@ class _Context:
     say: Callable[[str], None]
 
 
+@dataclass(frozen=True)
+class Fitted:
+    """What the command chose, the trial's figures (None with ``--no-confirm``) and how long it all took."""
+
+    chosen: Prediction
+    measured: Confirmation | None
+    seconds: float
+
+
 def run(args: argparse.Namespace, say: Callable[[str], None] = print) -> int:
     """Measure, predict, try, print; the exit code (``NotConfirmed`` when the trial's p99 missed ``--p99``)."""
+    fitted = fit(args, say)
+    if fitted.measured is not None and fitted.measured.opened.p99_ms > args.p99:
+        raise NotConfirmed(f"the trial measured a p99 of {fitted.measured.opened.p99_ms:.1f} ms, over --p99 {args.p99:g}: rerun "
+                           "on a quieter machine, or relax --p99")
+    return 0
+
+
+def fit(args: argparse.Namespace, say: Callable[[str], None] = print) -> Fitted:
+    """Measure, predict, try and print (the ``capacity`` subcommand's options in ``args``)."""
     started = time.monotonic()
     context = _inputs(args, say)
     info = read_mar(context.archive)
@@ -135,11 +153,9 @@ def run(args: argparse.Namespace, say: Callable[[str], None] = print) -> int:
         chosen, measured = _confirmed(context, costs, chosen, started)
     say(f"recommended: {chosen.setting.label()}")
     say(serving_section(chosen.setting, info.settings["responseTimeout"]).rstrip())
-    say(f"elapsed: {time.monotonic() - started:.0f} s")
-    if measured is not None and measured.opened.p99_ms > args.p99:
-        raise NotConfirmed(f"the trial measured a p99 of {measured.opened.p99_ms:.1f} ms, over --p99 {args.p99:g}: rerun on a "
-                           "quieter machine, or relax --p99")
-    return 0
+    elapsed = time.monotonic() - started
+    say(f"elapsed: {elapsed:.0f} s")
+    return Fitted(chosen, measured, elapsed)
 
 
 def _confirmed(context: _Context, costs: Costs, chosen: Prediction, started: float) -> tuple[Prediction, Confirmation]:
