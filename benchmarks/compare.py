@@ -7,16 +7,20 @@ figures that are ratios of two measurements are taken in **rounds**, and every r
 servers afresh and measures, back to back,
 
 1. the in-process ceiling of our archive (same workers x threads; both batch sizes in round 1,
-   then the better one),
-2. ours with its shipped settings: closed loop (capacity), unloaded latency, an open loop at a
-   fraction of that round's capacity, and the 12-MP photo unloaded, on ours and (on the same
-   server, under another model name) on the archive rebuilt with ``preprocess.draft=false``;
-3. the stock ``image_classifier`` with the same network as TorchScript, tuned like ours (same
-   workers, batch size and delay, ``OMP_NUM_THREADS`` = our torch threads): closed loop;
+   then the better one), and the model alone (same workers x threads, the archive's batch size), for the image
+   archive and the text archive;
+2. ours on TorchServe with its shipped settings: closed loop (capacity), unloaded latency, an open loop at a
+   fraction of that round's capacity, a closed loop of the photo as JSON base64, and the 12-MP photo unloaded, on
+   ours and (on the same server, under another model name) on the archive rebuilt with ``preprocess.draft=false``;
+3. ours on the KServe runtime: the same, but the 12-MP photo;
+4. the stock ``image_classifier`` subclassed to run our archive's ONNX graph, tuned like ours (same workers,
+   batch size and delay, ``OMP_NUM_THREADS`` = our torch threads): closed loop;
+5. LitServe on our ONNX graph (``litserve_peer.py``), the photo as JSON base64: closed loop;
+6. the text archive on both engines and LitServe on its exported program, the same JSON string: closed loops.
 
-ours and the stock handler take turns going first. A ratio is the median of its per-round ratios;
-the report shows their range. Once after the rounds: the stock handler on TorchServe's defaults
-(workers = cores, batch 1, no thread setting).
+The sides take turns going first. A ratio is the median of its per-round ratios; the report shows their range.
+Once after the rounds: the stock handler with the network as TorchScript on TorchServe's defaults (workers =
+cores, batch 1, no thread setting).
 """
 
 from __future__ import annotations
