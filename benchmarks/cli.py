@@ -149,8 +149,9 @@ def _parser() -> argparse.ArgumentParser:
     g2p.add_argument("--warmup", type=float, default=3.0, help="warm-up before each window (default 3)")
     g2p.add_argument("--unloaded-requests", type=int, default=30, help="sequential requests for the unloaded p50 (default 30)")
     stages = commands.add_parser("stages", help="where one request's time goes, stage by stage, in process")
-    stages.add_argument("pairs", nargs="+", metavar="ARCHIVE=BODY", type=Path,
-                        help="an archive and the image file sent to it, e.g. model_store/faces.mar=examples/faces/build/group.png")
+    stages.add_argument("pairs", nargs="+", metavar="ARCHIVE[=BODY]", type=Path,
+                        help="an archive and the file sent to it, e.g. model_store/faces.mar=examples/faces/build/group.png "
+                             "(without =BODY: the archive's first golden example)")
     stages.add_argument("--repeat", type=int, default=30, help="requests measured per pair, after 3 of warm-up (default 30)")
     detectors = commands.add_parser("detectors", help="ours against TorchServe's stock object_detector on the same graph")
     detectors.add_argument("--archive", type=Path, default=REPO / "model_store" / "digit_boxes.mar",
@@ -367,10 +368,8 @@ def _stages(args: argparse.Namespace, _built: Path) -> int:
     results = []
     for pair in args.pairs:
         archive, sep, body = str(pair).partition("=")
-        if not sep:
-            raise ValueError(f"{pair}: expected ARCHIVE=BODY, e.g. model_store/faces.mar=examples/faces/build/group.png")
-        _progress(f"{archive} <- {body} ...")
-        results.append(measure_stages(Path(archive), file_body(Path(body)), args.repeat))
+        _progress(f"{archive} <- {body or 'its golden example'} ...")
+        results.append(measure_stages(Path(archive), file_body(Path(body)) if sep else None, args.repeat))
     print(machine())
     print(render_stages(results, args.repeat))
     return 0
