@@ -195,7 +195,7 @@ def _inputs(args: argparse.Namespace, say: Callable[[str], None]) -> _Context:
     if args.overhead_ms is not None:
         if args.overhead_ms < 0:
             raise UsageError(f"--overhead-ms must be at least 0, got {args.overhead_ms:g}")
-        engine = dataclasses.replace(engine, request_cpu=args.overhead_ms / 1000)
+        engine = dataclasses.replace(engine, request_cpu=args.overhead_ms / 1000, batch_cpu=0.0)
     config = None
     if not args.no_confirm:
         try:
@@ -238,7 +238,8 @@ def _predict(context: _Context, costs: Costs, scale: float = 1.0) -> Prediction:
     chosen, considered = choose(predictions, args.p99 / 1000, tail)
     if scale == 1.0:
         context.say(f"prediction: {len(settings)} candidate settings; {engine.name} adding {1000 * engine.request_cpu:.2f} ms of "
-                    f"CPU and {1000 * engine.latency:.1f} ms of latency per request and {1000 * engine.handoff:.1f} ms per batch; "
+                    f"CPU and {1000 * engine.latency:.1f} ms of latency per request, {1000 * engine.batch_cpu:.1f} ms of CPU and "
+                    f"{1000 * engine.handoff:.1f} ms of a worker's time per batch; "
                     "simulated by capacity, until the choice was settled:")
     context.say(candidates_table(considered, chosen, args.p99 / 1000, args.load))
     return chosen

@@ -4,13 +4,15 @@ Capacity (requests/s under a closed loop, batches full). With ``w`` workers of `
 ``b`` and the handler's line ``t(b)``, slowed by ``crowding(w)`` when ``w`` workers run side by side, a worker
 turns a batch around in ``t'(b) = t(b) x crowding(w) + handoff``, and
 
-    capacity = min(w x b / t'(b),  cores / (T x t(b) x cpu_crowding(w) / b + request_cpu))
+    capacity = min(w x b / t'(b),  cores / (T x t(b) x cpu_crowding(w) / b + request_cpu + batch_cpu / b))
 
-the workers' own limit, or the cores' when the workers' threads and what the engine spends per request beside
-the handler (``Engine.request_cpu``: HTTP, TorchServe's Java frontend and its socket protocol to the workers, or
-the KServe runtime's event loop) need all of them. ``handoff`` is the time a worker spends per batch outside the
-handler and not computing (taking the batch, answering it). In the cores' limit crowding counts only where it costs
-CPU (``Costs.cpu_crowding``): worker processes stalling on memory do, threads waiting for the GIL do not. A closed
+the workers' own limit, or the cores' when the workers' threads and what the engine spends beside the handler need
+all of them: per request (``Engine.request_cpu``: HTTP, TorchServe's Java frontend, or the KServe runtime's event
+loop) and per batch (``Engine.batch_cpu``: TorchServe's socket protocol to its Python worker, which carries a batch
+as one message, and the worker's own loop, metrics and logging around the handler). ``handoff`` is the time a
+worker spends per batch outside the handler and not computing (taking the batch, answering it). In the cores'
+limit crowding counts only where it costs CPU (``Costs.cpu_crowding``): worker processes stalling on memory do,
+threads waiting for the GIL do not. A closed
 loop of ``connections`` requests in flight fills ``w`` batches of ``b`` only if ``w x b <= connections``: larger
 batches are not candidates (the sweep prunes batch sizes above the connections likewise).
 
@@ -40,8 +42,9 @@ SIMULATED_REQUESTS = (2000, 6000)
 
 @dataclass(frozen=True)
 class Engine:
-    """What an engine adds to the handler's own cost, in seconds: CPU per request on any core (``request_cpu``), a
-    worker's time per batch outside the handler (``handoff``), latency per request (``latency``); its batching rule
+    """What an engine adds to the handler's own cost, in seconds: CPU per request on any core (``request_cpu``), CPU
+    per batch (``batch_cpu``), a worker's time per batch outside the handler (``handoff``), latency per request
+    (``latency``); its batching rule
     (``simulate.BATCHING``); and how much higher a served p99 runs than the simulated one (``tail``: the scheduling
     noise of the cores the workers share with the engine and the load generator, which the simulation leaves out)."""
 
@@ -51,18 +54,27 @@ class Engine:
     latency: float
     batching: str
     tail: float = 1.0
+    batch_cpu: float = 0.0
+
+    def cpu(self, batch_size: int) -> float:
+        """The engine's CPU per request beside the handler's, at ``batch_size`` requests per batch."""
+        return self.request_cpu + self.batch_cpu / batch_size
 
 
-# From the recorded runs on this project's 2-core machine (quiet, EfficientNet-Lite0). TorchServe: 229 images/s served
-# where the same handler in 2 processes answered 277 in process (docs/results/compare.md: 2/229 - 2/277 s = 1.5 ms of
-# CPU per request); one worker 66.4/s where two reached 122.8 (docs/results/sweep.md: 0.3 ms per batch beside the
+# From the recorded runs on this project's 2-core machine (quiet, EfficientNet-Lite0, 2 workers x 1 thread, the
+# handler 7.3 ms per image in process). TorchServe: served at batch 1, 191.2/s with the server on 1.89 cores
+# (docs/results/capacity-image.md: 2.35 ms of CPU per request beyond the handler's); at batch 2, 220.6/s on 1.92 cores
+# (docs/results/compare.md: 1.4 ms). Most of it goes per batch: 2.0 ms per batch and 0.3 ms per request fit both.
+# One worker 66.4/s where two reached 122.8 (docs/results/sweep.md: 0.3 ms per batch of a worker's time beside the
 # handler's); unloaded in 11 ms where the handler takes 7.6 ms and the delay 1 ms; an open-loop p99 of 18-26 ms at
-# 70 % load where the simulation gives 13 (1.5x; the MiniLM archive's first trial here: 41 ms measured, 27 simulated).
-# The KServe runtime, one process: 1.04x TorchServe's throughput and 3 ms less unloaded (docs/results/engines.md);
-# its tail is taken as TorchServe's, not measured. ``markit capacity`` prints what its trial measured on this
-# machine; ``--overhead-ms`` sets ``request_cpu``.
+# 70 % load where the simulation gives 13-18 (1.5x; the MiniLM archive's first trial here: 41 ms measured, 27
+# simulated). The KServe runtime, one process: 220.9/s at batch 2 on 1.76 cores (docs/results/compare.md: 0.6 ms per
+# request beyond the handler's) and 3 ms less unloaded than TorchServe; its tail is taken as TorchServe's, not
+# measured. ``markit capacity`` prints what its trial measured on this machine; ``--overhead-ms`` sets
+# ``request_cpu`` (and the per-batch part to none).
 ENGINES = {
-    "torchserve": Engine("torchserve", request_cpu=0.0015, handoff=0.0003, latency=0.0025, batching="torchserve", tail=1.5),
+    "torchserve": Engine("torchserve", request_cpu=0.0003, handoff=0.0003, latency=0.0025, batching="torchserve", tail=1.5,
+                         batch_cpu=0.0020),
     "kserve": Engine("kserve", request_cpu=0.0009, handoff=0.0001, latency=0.0015, batching="kserve", tail=1.5),
 }
 
@@ -104,13 +116,13 @@ def predict_capacity(setting: Setting, costs: Costs, engine: Engine, cores: int)
     alone = costs.line(setting.threads).at(setting.batch_size)
     by_workers = setting.workers * setting.batch_size / (alone * costs.crowding(setting.workers) + engine.handoff)
     cpu = setting.threads * alone * costs.cpu_crowding(setting.workers) / setting.batch_size
-    by_cores = cores / (cpu + engine.request_cpu)
+    by_cores = cores / (cpu + engine.cpu(setting.batch_size))
     return Prediction(setting, min(by_workers, by_cores), "workers" if by_workers <= by_cores else "cores")
 
 
 def service_time(setting: Setting, costs: Costs, engine: Engine, cores: int, rate: float, seed: int = 0) -> Service:
     """The simulation's batch time for ``setting`` at ``rate`` requests/s (``simulate``'s formula)."""
-    line, frontend = costs.line(setting.threads), rate * engine.request_cpu
+    line, frontend = costs.line(setting.threads), rate * engine.cpu(setting.batch_size)
 
     def base(size: int, running: int) -> float:
         stretch = max(1.0, (running * setting.threads + frontend) / cores)

@@ -58,7 +58,8 @@ def comparison(chosen: Prediction, confirmation: Confirmation, engine: Engine, h
     if confirmation.server_cpu is not None:
         beyond = confirmation.server_cpu - handler_cpu
         lines.append(f"  the engine's CPU per request beyond the handler's: measured {1000 * beyond:.2f} ms, assumed "
-                     f"{1000 * engine.request_cpu:.2f} ms (--overhead-ms sets it)")
+                     f"{1000 * engine.cpu(chosen.setting.batch_size):.2f} ms at batch {chosen.setting.batch_size} "
+                     "(--overhead-ms sets it)")
     if closed.cores is not None and closed.cores.others > DISTURBED:
         lines.append(f"  caution: other processes kept {closed.cores.others:.2f} cores busy during the closed loop")
     return lines

@@ -3,10 +3,10 @@
 The queueing model. Requests arrive at a fixed rate (as the confirmation's open loop sends them: request ``i`` at
 ``i / rate``). A batch of ``k`` requests, started while ``n`` batches run (itself included), takes
 
-    t(k) x crowding(n) x max(1, (n x threads + rate x request_cpu) / cores) x jitter + handoff
+    t(k) x crowding(n) x max(1, (n x threads + rate x engine cpu per request) / cores) x jitter + handoff
 
 seconds: the fitted line, slowed by the measured cost of processes side by side, stretched when its threads, the
-others' and the engine's own share of CPU (``request_cpu`` per request) want more cores than there are, times a
+others' and the engine's own share of CPU (``Engine.cpu``: per request and per batch) want more cores than there are, times a
 draw from the measured spread of batch times around their median, plus the worker's time per batch outside the
 handler (``model.Engine``). Each request's latency is the time from its arrival to its batch's end, plus
 ``overhead_latency`` (what the engine adds to every answer unloaded). So
