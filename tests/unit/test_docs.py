@@ -116,7 +116,8 @@ BUILD = {"./scripts/build_mar.sh", "./scripts/build_examples.sh", "./scripts/kse
          "./scripts/pin.sh"}
 LONG = {"./scripts/demo.sh", "./scripts/test.sh", "./scripts/benchmark.sh", "./scripts/reliability.sh"}
 LONG_MODULES = ("benchmarks",)
-LONG_COMMANDS = re.compile(r"^(\.venv/bin/)?python -m markit capacity ")  # measures, then serves a trial: a minute or two
+# measures, then serves a trial: a minute or two (python -m markit, or the console script setup.sh installs)
+LONG_COMMANDS = re.compile(r"^((\.venv/bin/)?python -m markit|\.venv/bin/markit) capacity ")
 
 
 def modules(line: str) -> list[str]:
