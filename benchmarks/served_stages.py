@@ -24,7 +24,8 @@ from pathlib import Path
 
 from benchmarks.bodies import Body
 from benchmarks.sequential import sequential
-from benchmarks.servers import bench_server, place
+from benchmarks.servers import bench_server
+from benchmarks.sides import kserve_runtime
 from benchmarks.stages import StageTimes
 from markit.archive.mar_file import read_mar
 
@@ -50,8 +51,6 @@ class EngineShare:
 
 def measure_served(staged: Sequence[tuple[Path, Body, StageTimes]], count: int, progress: Callable[[str], None]) -> list[EngineShare]:
     """Each (archive, body, its stages) served unloaded by TorchServe, then by the KServe runtime."""
-    from harness import KServeRuntimeProcess
-
     shares: list[EngineShare] = []
     infos = [read_mar(archive) for archive, _, _ in staged]
     with tempfile.TemporaryDirectory(prefix="bench-stages-") as scratch:
@@ -64,15 +63,10 @@ def measure_served(staged: Sequence[tuple[Path, Body, StageTimes]], count: int, 
                 waited = sequential(server.url(info.name), body.data, body.content_type, server.token, count=count)
                 counted = server.counters(info.name) - before
                 shares.append(_torchserve(stages.archive, waited.p50_ms, counted, stages, waited.failed))
-        store = root / "kserve-store"
-        store.mkdir()
-        for archive, _, _ in staged:
-            place(archive, store / archive.name)
         progress(f"stages served: {len(staged)} archive(s) on the KServe runtime ...")
-        with KServeRuntimeProcess(store, root / "kserve") as runtime:
-            runtime.wait_ready()
+        with kserve_runtime([archive for archive, _, _ in staged], root) as (base, target):
             for info, (_, body, stages) in zip(infos, staged, strict=True):
-                waited = sequential(f"{runtime.url()}/predictions/{info.name}", body.data, body.content_type, runtime.token(),
+                waited = sequential(f"{base}/predictions/{info.name}", body.data, body.content_type, target.token,
                                     count=count)
                 own = {ENGINE_SHARES[3]: max(0.0, waited.p50_ms - stages.total)}
                 shares.append(EngineShare(KSERVE, stages.archive, waited.p50_ms, own, waited.failed))

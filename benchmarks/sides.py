@@ -18,9 +18,8 @@ from benchmarks.bodies import Body
 from benchmarks.sequential import sequential
 from benchmarks.servers import place
 from markit.ops.load.cpu import CpuWatch
-from markit.ops.load.openloop import open_loop
+from markit.ops.load.runs import watched_closed_loop, watched_open_loop
 from markit.ops.load.stats import LoadResult
-from markit.ops.load.wrk import run_wrk
 
 __all__ = ["Latency", "Load", "Target", "closed_loop", "kserve_runtime", "latency_goal"]
 
@@ -52,12 +51,8 @@ class Latency:
 
 def closed_loop(target: Target, body: Body, load: Load) -> LoadResult:
     """wrk for ``load.warmup`` s (not counted), then ``load.seconds`` counted, the server's CPU watched."""
-    run_wrk(target.url, body.data, body.content_type, target.token, connections=load.connections, seconds=load.warmup,
-            headers=target.headers)
-    with CpuWatch(target.group) as watch:
-        result = run_wrk(target.url, body.data, body.content_type, target.token, connections=load.connections,
-                         seconds=load.seconds, headers=target.headers)
-    return dataclasses.replace(result, cores=watch.share)
+    return watched_closed_loop(target.url, target.token, target.group, body, connections=load.connections,
+                               seconds=load.seconds, warmup=load.warmup, headers=target.headers)
 
 
 def latency_goal(target: Target, body: Body, load: Load, capacity: float) -> Latency:
@@ -68,10 +63,8 @@ def latency_goal(target: Target, body: Body, load: Load, capacity: float) -> Lat
     rate = load.open_fraction * capacity
     if rate <= 0:
         return Latency(unloaded, None)
-    with CpuWatch(target.group) as watch:
-        opened = open_loop(target.url, body.data, body.content_type, target.token, rate=rate, seconds=load.open_seconds,
-                           warmup=load.open_warmup)
-    return Latency(unloaded, dataclasses.replace(opened, cores=watch.share))
+    return Latency(unloaded, watched_open_loop(target.url, target.token, target.group, body, rate=rate,
+                                               seconds=load.open_seconds, warmup=load.open_warmup))
 
 
 @contextmanager

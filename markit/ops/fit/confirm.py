@@ -8,15 +8,12 @@ each request's due time, the first 2 s not counted).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..load.body import Body
-from ..load.cpu import CpuWatch
-from ..load.openloop import WARMUP, open_loop
+from ..load.runs import watched_closed_loop, watched_open_loop
 from ..load.stats import LoadResult
-from ..load.wrk import run_wrk
 from .trial import Served, TrialError
 
 __all__ = ["Confirmation", "confirm"]
@@ -38,16 +35,12 @@ class Confirmation:
 def confirm(served: Served, body: Body, *, connections: int, seconds: float, warmup: float, load: float,
             progress: Callable[[str], None] = print) -> Confirmation:
     """Warm-up, closed loop, then open loop at ``load`` x the closed loop's rate, each ``seconds`` long."""
-    run_wrk(served.url, body.data, body.content_type, served.token, connections=connections, seconds=warmup)
-    with CpuWatch(served.group) as watch:
-        closed = run_wrk(served.url, body.data, body.content_type, served.token, connections=connections, seconds=seconds)
-    closed = dataclasses.replace(closed, cores=watch.share)
+    closed = watched_closed_loop(served.url, served.token, served.group, body, connections=connections, seconds=seconds,
+                                 warmup=warmup)
     progress(f"  closed loop, {connections} connections: {closed.summary()}")
     rate = load * closed.throughput
     if rate <= 0:
         raise TrialError(f"the trial server answered no request under the closed loop: {closed.summary()}")
-    with CpuWatch(served.group) as watch:
-        opened = open_loop(served.url, body.data, body.content_type, served.token, rate=rate, seconds=seconds, warmup=WARMUP)
-    opened = dataclasses.replace(opened, cores=watch.share)
+    opened = watched_open_loop(served.url, served.token, served.group, body, rate=rate, seconds=seconds)
     progress(f"  open loop: {opened.summary()}")
     return Confirmation(closed, opened)
