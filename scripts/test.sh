@@ -11,4 +11,19 @@ cd "$root"
 ./scripts/install_wrk.sh || true
 .venv/bin/python examples/efficientnet_lite0/prepare_labels.py >/dev/null
 .venv/bin/ruff check .
-exec .venv/bin/python -m pytest "$@"
+# Every scratch file of the run lives in one directory: pytest's temp dirs (a passing test's removed as it
+# ends), the servers' TMPDIRs, torch's compile cache, and what a killed server leaves (AOTInductor unpacks each
+# compiled program to a temp dir that only a clean exit removes). A passing run removes it, leaving the disk as
+# it found it; a failing one keeps it for the failures' files and says where.
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/markit-test.XXXXXX")
+export TMPDIR="$scratch" TORCHINDUCTOR_CACHE_DIR="$scratch/torchinductor"
+status=0
+.venv/bin/python -m pytest "$@" || status=$?
+size=$(du -sh "$scratch" | cut -f1)
+if [[ $status == 0 ]]; then
+  rm -rf "$scratch"
+  echo "test scratch: $size, removed"
+else
+  echo "test scratch kept for the failures: $scratch ($size)"
+fi
+exit "$status"
