@@ -28,6 +28,7 @@ from helpers import REPO, png_bytes, write_tiny_spec
 pytestmark = pytest.mark.integration
 
 RED = png_bytes((220, 20, 30))
+IDLE_SECONDS = 6.5  # longer than uvicorn's default keep-alive (5 s), far shorter than the runtime's
 
 
 @pytest.fixture(scope="module")
@@ -148,6 +149,28 @@ def test_the_runtime_closes_a_connection_whose_header_never_ends_after_10_s(runt
     answer, seconds = raw(runtime.url(), b"POST /predictions/tiny HTTP/1.1\r\nHost: x\r\n")
     assert answer.startswith(b"HTTP/1.1 408") and b"not complete within 10 s" in answer
     assert 9 < seconds < 15
+
+
+def test_a_kept_alive_connection_idle_past_uvicorns_5_s_default_still_answers_on_both_engines(runtime, torchserve):
+    """A proxy's or client's connection pool keeps idle connections for a minute or more (nginx, an ALB: 60 s);
+    a server that closes them sooner races the pool's next request, which then gets a reset, not an answer."""
+    for engine, (url, token) in engines(runtime, torchserve).items():
+        host, port = url.split("//")[1].split(":")
+        connection = http.client.HTTPConnection(host, int(port), timeout=30)
+        try:
+            statuses, sockets = [], []
+            for pause in (0, IDLE_SECONDS):
+                time.sleep(pause)
+                connection.request("POST", "/predictions/tiny", body=RED, headers={"Authorization": f"Bearer {token}",
+                                                                                   "Content-Type": "image/png"})
+                response = connection.getresponse()
+                response.read()
+                statuses.append(response.status)
+                sockets.append(connection.sock)
+            assert statuses == [200, 200], (engine, statuses)
+            assert sockets[1] is sockets[0] is not None, engine  # the one connection, not a new one
+        finally:
+            connection.close()
 
 
 def test_while_the_store_loads_readiness_and_metadata_are_503_json_and_each_poll_logs_one_line(tmp_path):

@@ -117,7 +117,7 @@ def test_a_kept_alive_connection_serves_several_requests_within_the_limits(port)
             time.sleep(0.4)  # idle between requests: not a header timeout (0.6 s from the next request's first byte)
 
 
-@pytest.mark.parametrize("fields", [{"max_headers": 0}, {"body_seconds": 0}])
+@pytest.mark.parametrize("fields", [{"max_headers": 0}, {"body_seconds": 0}, {"keep_alive_seconds": 0}])
 def test_limits_that_cannot_work_are_refused(fields):
     with pytest.raises(UsageError, match="every limit must be positive"):
         HttpLimits(**fields)

@@ -9,6 +9,10 @@ for ever). ``bounded_protocol`` wraps the HTTP protocol uvicorn would pick (``au
   byte of the next request on a kept-alive connection) gets 408 and the connection is closed;
 - ``body_seconds``: a body not complete that long after its header gets 408 and the connection is closed.
 
+``keep_alive_seconds`` is how long an idle kept-alive connection stays open (uvicorn's own default is 5 s).
+A proxy's or client's pool keeps idle connections longer (nginx and cloud load balancers: 60 s); a server
+that closes first races the pool's next request on that connection, which gets a reset, not an answer.
+
 ``HeaderCount`` (ASGI) answers 431 to a request with more than ``max_headers`` headers before anything
 else reads them. Every refusal has a JSON body naming the limit.
 """
@@ -41,9 +45,10 @@ class HttpLimits:
     max_headers: int = 100
     header_seconds: float = 10.0
     body_seconds: float = 60.0  # a 10 MiB body (the default --max-request-bytes) at about 1.4 Mbit/s
+    keep_alive_seconds: int = 75  # longer than the 60 s pools of nginx and cloud load balancers, as gunicorn and nginx advise
 
     def __post_init__(self) -> None:
-        if min(self.max_header_bytes, self.max_headers) < 1 or min(self.header_seconds, self.body_seconds) <= 0:
+        if min(self.max_header_bytes, self.max_headers, self.keep_alive_seconds) < 1 or min(self.header_seconds, self.body_seconds) <= 0:
             raise UsageError(f"HTTP limits {self}: every limit must be positive")
 
 

@@ -67,7 +67,7 @@ log = logging.getLogger(__name__)
 
 EXTENSIONS = ("binary_tensor_data",)  # Triton's names of the v2 extensions served (GET /v2, gRPC ServerMetadata)
 MAX_GRPC_MESSAGE = 16 * 1024 * 1024  # gRPC's own bound on a message (binary tensors take less room than JSON)
-HTTP_LIMITS = HttpLimits()  # header size and count, header and body read timeouts on REST (http_limits.py)
+HTTP_LIMITS = HttpLimits()  # header size and count, header and body read timeouts, keep-alive on REST (http_limits.py)
 
 
 @dataclass(frozen=True)
@@ -164,6 +164,7 @@ async def serve(options: Options) -> int:
     token = load_or_create_token(options.key_file) if options.key_file else None
     app = _rest_app(dataplane, extension, models, metrics, token, options)
     http = _Uvicorn(uvicorn.Config(app, http=bounded_protocol(HTTP_LIMITS), h11_max_incomplete_event_size=2 * HTTP_LIMITS.max_header_bytes,
+                                   timeout_keep_alive=HTTP_LIMITS.keep_alive_seconds,
                                    host=options.host, port=options.http_port, log_config=None, loop="asyncio",
                                    lifespan="off", access_log=False, timeout_graceful_shutdown=int(options.grace_seconds)))
     grpc_server = _grpc_server(dataplane, extension, token, options)
