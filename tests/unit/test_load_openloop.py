@@ -195,3 +195,34 @@ def test_the_poster_sends_body_type_and_token_and_reads_every_status(local_serve
 def test_no_server_is_no_answer():
     poster = Poster("http://127.0.0.1:9/x", b"", "text/plain", None, timeout=5)
     assert asyncio.run(poster.send()) == NO_ANSWER
+
+
+class _ClosingHandler(_Handler):
+    """Answers, then closes the connection without saying so: as a server whose keep-alive timeout ran out."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+        self.close_connection = True
+
+
+def test_a_pooled_connection_the_server_closed_meanwhile_is_not_reused():
+    server = http.server.HTTPServer(("127.0.0.1", 0), _ClosingHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    poster = Poster(f"http://127.0.0.1:{server.server_address[1]}/x", b"{}", "application/json", None, timeout=5)
+
+    async def two_apart() -> list[int]:
+        try:
+            first = await poster.send()
+            await asyncio.sleep(0.2)  # the server's close arrives while the connection is idle in the pool
+            return [first, await poster.send()]
+        finally:
+            poster.close()
+
+    try:
+        assert asyncio.run(two_apart()) == [200, 200]
+    finally:
+        server.shutdown()
+        server.server_close()

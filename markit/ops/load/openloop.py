@@ -4,7 +4,8 @@ A closed loop (wrk) sends the next request only when an answer came back, so a s
 the client down and the slow period is sampled by few requests ("coordinated omission"). Here
 request ``i`` is due at ``start + i / rate``; each one is sent on its own keep-alive connection
 from a pool (a new one is opened when none is idle), and its latency is measured **from the time
-it was due**, not from when it actually left. If the generator itself falls behind (a pause, a
+it was due**, not from when it actually left (a pooled connection the server closed meanwhile is not
+reused, as standard clients check before reusing one). If the generator itself falls behind (a pause, a
 busy core), the delay lands in the latencies and the send counts as *late*; if more than
 ``max_outstanding`` requests are in flight at a due time, the send is *dropped* and counted as
 failed (status 0) instead of being postponed. The schedule starts with a warm-up at the same rate
@@ -151,8 +152,18 @@ class Poster:
         except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError):
             return NO_ANSWER
 
+    async def _connection(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """An idle connection the server has not closed meanwhile (as standard clients check before reusing
+        one), else a new one."""
+        while self._idle:
+            reader, writer = self._idle.pop()
+            if not (reader.at_eof() or writer.is_closing()):
+                return reader, writer
+            writer.close()
+        return await asyncio.open_connection(self.host, self.port)
+
     async def _exchange(self) -> int:
-        reader, writer = self._idle.pop() if self._idle else await asyncio.open_connection(self.host, self.port)
+        reader, writer = await self._connection()
         try:
             writer.write(self.request)
             await writer.drain()
