@@ -10,7 +10,10 @@ the builder records it, the worker checks against it.
 from __future__ import annotations
 
 import logging
+import os
 import platform
+import tempfile
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -22,6 +25,7 @@ __all__ = ["ISA_LEVELS", "load_package", "target", "unmet_requirement"]
 # x86-64 instruction-set levels as torch reports them (torch.backends.cpu.get_cpu_capability), in order:
 # a program compiled for a level runs on that level and above.
 ISA_LEVELS = ("DEFAULT", "AVX2", "AVX512")
+_UNPACKING = threading.Lock()  # one load at a time sets TMPDIR (below)
 
 
 def target() -> dict[str, str]:
@@ -48,9 +52,29 @@ def unmet_requirement(requires: Mapping[str, Any], here: Mapping[str, str] | Non
 
 
 def load_package(path: str) -> Any:
-    """Load an AOTInductor package (``.pt2``) as a callable on the CPU."""
-    with _without_isa_mismatch_warning():
+    """Load an AOTInductor package (``.pt2``) as a callable on the CPU.
+
+    torch unpacks the package into a temp dir that only its loader's destructor removes, which never runs in a
+    worker that is killed (TorchServe kills one past its response timeout): MiniLM's left 92 MB in TMPDIR each
+    time. Here it unpacks into a private dir, removed as soon as the program is loaded: its code is mapped and
+    its weights are in memory by then."""
+    with _UNPACKING, tempfile.TemporaryDirectory(prefix="markit-aoti-") as private, _temp_dir(private), \
+            _without_isa_mismatch_warning():
         return torch._inductor.aoti_load_package(path)
+
+
+@contextmanager
+def _temp_dir(path: str) -> Iterator[None]:
+    """TMPDIR set to ``path`` for one load: torch's loader reads the variable itself and takes no directory."""
+    before = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = path
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["TMPDIR"]
+        else:
+            os.environ["TMPDIR"] = before
 
 
 class _IsaMismatch(logging.Filter):

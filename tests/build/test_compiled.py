@@ -3,8 +3,13 @@ model shipped beside it serves where the program cannot run; same answers and id
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import shutil
+import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -14,7 +19,7 @@ from markit.core.errors import ArchiveError
 from markit.core.loading import load_model
 from markit.offline import LocalArchive, LocalRequest
 
-from helpers import build_formats, mar_manifest, png_bytes, quiet, unpacked, write_tiny_spec
+from helpers import REPO, build_formats, mar_manifest, png_bytes, quiet, unpacked, write_tiny_spec
 
 HERE = {"torch": "2.13.0", "machine": "x86_64", "cpu_capability": "AVX512"}
 
@@ -71,6 +76,31 @@ def test_the_compiled_program_serves_where_it_can(compiled, tmp_path):
     root = unpacked(compiled["aoti"], tmp_path)
     loaded = load_model(root, mar_manifest(compiled["aoti"])["spec"]["model"])
     assert loaded.format == "aoti" and loaded.fallback_reason is None
+
+
+LOAD_AND_WAIT = """
+import json, sys, time
+from pathlib import Path
+from markit.core.loading import load_model
+loaded = load_model(Path(sys.argv[1]), json.loads(sys.argv[2]))
+print(loaded.format, flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_worker_killed_after_loading_the_program_leaves_nothing_in_its_tmpdir(compiled, tmp_path):
+    """torch unpacks a package to a temp dir only its destructor removes; a killed worker never runs it."""
+    root, tmp = unpacked(compiled["aoti"], tmp_path / "model"), tmp_path / "tmp"
+    tmp.mkdir()
+    model = json.dumps(mar_manifest(compiled["aoti"])["spec"]["model"])
+    worker = subprocess.Popen([sys.executable, "-c", LOAD_AND_WAIT, str(root), model], stdout=subprocess.PIPE, text=True,
+                              cwd=REPO, env={**os.environ, "TMPDIR": str(tmp), "PYTHONPATH": str(REPO)})
+    try:
+        assert worker.stdout.readline().strip() == "aoti"
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+    assert [path.name for path in tmp.iterdir()] == []
 
 
 def test_another_torch_gets_the_eager_fallback_and_says_why(compiled, tmp_path, caplog):
