@@ -29,12 +29,10 @@ import contextlib
 import ctypes
 import logging
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -42,6 +40,7 @@ from pathlib import Path
 
 from ...errors import EXIT_USAGE, UsageError
 from .auth import load_or_create_token
+from .workdir import owned_dir
 
 __all__ = ["EXIT_CRASH_LOOP", "METRICS_DIR_ENV", "Backoff", "Supervisor", "supervise"]
 
@@ -190,16 +189,15 @@ def supervise(child_args: Sequence[str], processes: int, host: str, http_port: i
     if key_file is not None:
         load_or_create_token(key_file)
     listener = _listening_socket(host, http_port)  # held open here for the children to come
-    metrics_dir = tempfile.mkdtemp(prefix="markit-kserve-metrics-")
     command = [sys.executable, "-m", "markit.engines.kserve", *child_args, "--http-socket", str(listener.fileno()),
                "--processes", str(processes)]
-    supervisor = Supervisor(command, processes, env={**os.environ, METRICS_DIR_ENV: metrics_dir},
-                            pass_fds=[listener.fileno()], backoff=backoff)
     try:
-        return supervisor.run()
+        with owned_dir("markit-kserve-metrics-") as metrics_dir:
+            supervisor = Supervisor(command, processes, env={**os.environ, METRICS_DIR_ENV: str(metrics_dir)},
+                                    pass_fds=[listener.fileno()], backoff=backoff)
+            return supervisor.run()
     finally:
         listener.close()
-        shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def _listening_socket(host: str, port: int) -> socket.socket:

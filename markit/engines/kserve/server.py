@@ -19,10 +19,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import shutil
 import signal
 import socket
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -60,6 +58,7 @@ from .limits import MAX_REQUEST_BYTES, BodyLimit
 from .metrics import ServerMetrics
 from .model import ArchiveModel, BoundedServicer
 from .rest import add_inference_routes, add_ping_route, add_version_routes, error_response
+from .workdir import owned_dir
 
 __all__ = ["Options", "StoreDataPlane", "serve"]
 
@@ -67,6 +66,7 @@ log = logging.getLogger(__name__)
 
 EXTENSIONS = ("binary_tensor_data",)  # Triton's names of the v2 extensions served (GET /v2, gRPC ServerMetadata)
 MAX_GRPC_MESSAGE = 16 * 1024 * 1024  # gRPC's own bound on a message (binary tensors take less room than JSON)
+WORK_PREFIX = "markit-kserve-"  # a process's temp dir; a killed one's is removed by the next to start (workdir.py)
 HTTP_LIMITS = HttpLimits()  # header size and count, header and body read timeouts, keep-alive on REST (http_limits.py)
 
 
@@ -168,7 +168,8 @@ async def serve(options: Options) -> int:
                                    host=options.host, port=options.http_port, log_config=None, loop="asyncio",
                                    lifespan="off", access_log=False, timeout_graceful_shutdown=int(options.grace_seconds)))
     grpc_server = _grpc_server(dataplane, extension, token, options)
-    workdir = Path(tempfile.mkdtemp(prefix="markit-kserve-"))
+    owned = contextlib.ExitStack()
+    workdir = owned.enter_context(owned_dir(WORK_PREFIX))  # its archives, unpacked
     batchers: list[asyncio.Task] = []
     loader = asyncio.create_task(_load_store(store, models, workdir, (policy, pins), metrics, options, http, batchers))
     try:
@@ -188,7 +189,7 @@ async def serve(options: Options) -> int:
             model.ready = False
         await grpc_server.stop(http.grace_left(options.grace_seconds))  # both listeners drain within one grace
         _report_abandoned(models.values())
-        shutil.rmtree(workdir, ignore_errors=True)
+        owned.close()
     return 2 if loaded is False else 0
 
 

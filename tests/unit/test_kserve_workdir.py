@@ -1,0 +1,55 @@
+"""The runtime's temp dirs: removed at exit, and a killed runtime's removed by the next one that starts, never a
+running one's (its lock is held) nor one without a lock file (maybe being made)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from markit.engines.kserve.workdir import LOCK, owned_dir, remove_abandoned
+
+from helpers import REPO
+
+HOLD = """
+import sys, time
+from pathlib import Path
+from markit.engines.kserve.workdir import owned_dir
+with owned_dir("markit-kserve-", Path(sys.argv[1])) as path:
+    (path / "unpacked").write_bytes(b"x" * 1000)
+    print(path, flush=True)
+    time.sleep(60)
+"""
+
+
+def holder(root: Path) -> tuple[subprocess.Popen, Path]:
+    process = subprocess.Popen([sys.executable, "-c", HOLD, str(root)], stdout=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONPATH": str(REPO)})
+    return process, Path(process.stdout.readline().strip())
+
+
+def test_the_dir_is_locked_while_in_use_and_removed_after(tmp_path):
+    with owned_dir("markit-kserve-", tmp_path) as path:
+        assert path.parent == tmp_path and path.name.startswith("markit-kserve-") and (path / LOCK).exists()
+        assert remove_abandoned("markit-kserve-", tmp_path) == []
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_killed_processs_dir_goes_when_the_next_starts_a_running_ones_and_an_unlocked_one_stay(tmp_path):
+    killed, killed_dir = holder(tmp_path)
+    running, running_dir = holder(tmp_path)
+    being_made = tmp_path / "markit-kserve-new"
+    being_made.mkdir()
+    other = tmp_path / "other-dir"
+    other.mkdir()
+    try:
+        killed.send_signal(signal.SIGKILL)
+        killed.wait()
+        assert killed_dir.is_dir()  # a killed process removes nothing
+        with owned_dir("markit-kserve-", tmp_path) as mine:
+            assert sorted(tmp_path.iterdir()) == sorted([mine, running_dir, being_made, other])
+    finally:
+        running.send_signal(signal.SIGTERM)
+        running.wait()
