@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 import time
+from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -18,7 +21,7 @@ from markit.engines.kserve.batching import Batcher, Limits
 from markit.engines.kserve.limits import BodyLimit
 from markit.engines.kserve.metrics import ServerMetrics
 from markit.engines.kserve.model import ArchiveModel, Refused, _infer_response, _v2_body, grpc_code
-from markit.engines.kserve.server import StoreDataPlane, _answer_batch
+from markit.engines.kserve.server import Options, StoreDataPlane, _answer_batch, _warn_of_turns
 from markit.errors import UsageError
 
 
@@ -313,3 +316,22 @@ def test_each_batch_thread_runs_with_its_archives_torch_threads():
             return [torch.get_num_threads()]
 
     assert _in_a_new_thread(lambda: _answer_batch(Core(), None, [])) == [fresh + 1]
+
+
+def _loaded(fmt: str | None, workers: int) -> SimpleNamespace:
+    model = None if fmt is None else SimpleNamespace(format=fmt)
+    archive = SimpleNamespace(spec=SimpleNamespace(model=model))
+    return SimpleNamespace(name="minilm", info=SimpleNamespace(settings={"maxWorkers": workers}),
+                           opened=SimpleNamespace(batch_core=SimpleNamespace(task=SimpleNamespace(archive=archive))))
+
+
+@pytest.mark.parametrize(("fmt", "workers", "processes", "warned"), [
+    ("aoti", 2, 1, True), ("aoti", 2, 2, False), ("aoti", 1, 1, False), ("onnx", 2, 1, False), (None, 4, 1, False),
+])
+def test_workers_that_take_turns_on_a_compiled_program_are_named_with_the_option_that_parts_them(caplog, fmt, workers,
+                                                                                                 processes, warned):
+    with caplog.at_level(logging.WARNING):
+        _warn_of_turns(_loaded(fmt, workers), Options(model_store=Path("store"), processes=processes))
+    expected = ("minilm: its 2 workers in this process take turns, as its compiled (aoti) program holds Python's GIL "
+                "while it runs; start the runtime with --processes 2 to run them at once")
+    assert [record.getMessage() for record in caplog.records] == ([expected] if warned else [])

@@ -260,12 +260,23 @@ async def _load_store(store: list, models: dict[str, ArchiveModel], workdir: Pat
             log.error("not serving the store: %s", err)
             http.should_exit = True
             return False
+        _warn_of_turns(loaded, options)
         batcher = _batcher(loaded, metrics, options)
         batchers.append(asyncio.create_task(batcher.run(), name=f"batcher-{info.name}"))
         models[info.name].serve(loaded, batcher)
     freeze_loaded_heap()  # what loading made lives as long as the process
     log.info("all %d models ready", len(store))
     return True
+
+
+def _warn_of_turns(loaded: LoadedArchive, options: Options) -> None:
+    """A compiled (AOTInductor) program holds Python's GIL while it runs (torch's binding does not release it), so
+    the workers of one process take turns on it (``markit capacity`` measures it as crowding, docs/serving.md)."""
+    model, slots = loaded.opened.batch_core.task.archive.spec.model, _slots(loaded.info, options)
+    if slots > 1 and model is not None and model.format == "aoti":
+        log.warning("%s: its %d workers in this process take turns, as its compiled (aoti) program holds Python's GIL "
+                    "while it runs; start the runtime with --processes %d to run them at once", loaded.name, slots,
+                    loaded.info.settings["maxWorkers"])
 
 
 def _batcher(loaded: LoadedArchive, metrics: ServerMetrics, options: Options) -> Batcher:
