@@ -53,3 +53,16 @@ def test_a_killed_processs_dir_goes_when_the_next_starts_a_running_ones_and_an_u
     finally:
         running.send_signal(signal.SIGTERM)
         running.wait()
+
+
+def test_another_users_dir_and_a_link_are_left_alone(tmp_path, monkeypatch):
+    killed, killed_dir = holder(tmp_path)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    link = tmp_path / "markit-kserve-link"
+    link.symlink_to(killed_dir)
+    monkeypatch.setattr(os, "getuid", lambda: os.geteuid() + 1)  # as if another user had started it
+    assert remove_abandoned("markit-kserve-", tmp_path) == []
+    monkeypatch.undo()
+    assert remove_abandoned("markit-kserve-", tmp_path) == [killed_dir]
+    assert link.is_symlink() and not link.exists()  # the link itself stays: it is not a dir of ours

@@ -5,7 +5,8 @@ A process holds an exclusive lock on its dir's ``.lock`` for as long as it runs 
 another name, then renamed, so no one sees it unlocked), and the kernel drops the lock when the process dies
 however it dies. A dir whose lock can be taken is therefore no running process's: an OOM-killed or SIGKILLed
 runtime's, left in a TMPDIR that outlives it (a pod's emptyDir survives a container restart, and the MiniLM
-store unpacked is 437 MB). A dir without a ``.lock`` is left alone: it may be one being made right now.
+store unpacked is 437 MB). A dir without a ``.lock`` is left alone: it may be one being made right now; so is
+another user's.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import fcntl
 import logging
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,10 +51,19 @@ def remove_abandoned(prefix: str, root: Path) -> list[Path]:
     """Remove the dirs ``ROOT/PREFIX*`` whose ``.lock`` no process holds; the ones removed."""
     gone = []
     for path in sorted(Path(root).glob(f"{prefix}*")):
-        if path.is_dir() and not path.is_symlink() and _abandoned(path / LOCK):
+        if _ours(path) and _abandoned(path / LOCK):
             shutil.rmtree(path, ignore_errors=True)
             gone.append(path)
     return gone
+
+
+def _ours(path: Path) -> bool:
+    """A real dir (not a link) of this user's: another user's dirs in a shared /tmp are not ours to judge."""
+    try:
+        status = path.lstat()
+    except OSError:
+        return False
+    return stat.S_ISDIR(status.st_mode) and status.st_uid == os.getuid()
 
 
 def _abandoned(lock: Path) -> bool:
