@@ -106,9 +106,11 @@ def recorded(path: Path | None, name: str, command: str, run: Callable[[], int],
              when: datetime | None = None, revision: str | None = None) -> int:
     """Run a report command, its stdout also kept; then write ``path`` unless it printed nothing or raised.
 
-    A report that ends in a non-zero status (the reliability report's misses) is written too, with that status."""
+    A report that ends in a non-zero status (the reliability report's misses) is written too, with that status.
+    The commit is read before the run: the code that ran, not the files it wrote (compare's chart) since."""
     if path is None:
         return run()
+    revision = revision if revision is not None else commit()
     kept = io.StringIO()
     with contextlib.redirect_stdout(_Tee(sys.stdout, kept)):
         status = run()

@@ -97,3 +97,16 @@ def test_a_module_benchmark_keeps_its_report_unless_told_not_to(tmp_path, monkey
     assert list(tmp_path.iterdir()) == []
     assert results.run_module("hugepages", parser(), run, []) == 0
     assert "| `python -m benchmarks.hugepages` |" in (tmp_path / "hugepages.md").read_text(encoding="utf-8")
+
+
+def test_the_commit_is_the_one_before_the_run_not_after_the_files_it_wrote(tmp_path, monkeypatch):
+    wrote = []  # the run writes a tracked file (compare's chart), so the tree differs from HEAD after it
+
+    def run() -> int:
+        wrote.append("chart.png")
+        print("report")
+        return 0
+
+    monkeypatch.setattr(results, "commit", lambda: "abc1234 with uncommitted changes" if wrote else "abc1234")
+    results.recorded(tmp_path / "compare.md", "compare", "c", run)
+    assert "| abc1234 |" in (tmp_path / "compare.md").read_text(encoding="utf-8")
