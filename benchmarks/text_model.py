@@ -206,7 +206,7 @@ def _aoti(eager: torch.nn.Module, inputs: dict[str, tuple[torch.Tensor, torch.Te
     options = portable_target()[0] if target == "portable" else {}
     with torch._inductor.config.patch(options):
         torch._inductor.aoti_compile_and_package(_exported_program(eager, inputs), package_path=str(path))
-    return torch._inductor.aoti_load_package(str(path))
+    return load_program("aoti", path)
 
 
 if __name__ == "__main__":

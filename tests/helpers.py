@@ -5,8 +5,10 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import zipfile
@@ -348,3 +350,16 @@ def write_pipeline_spec(directory: Path, name: str, steps: dict[str, Path], grap
     path = directory / "spec.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
     return path
+
+
+def started(code: str, *args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+    """``python -c code args`` with this checkout importable, and the first line it prints (once it has)."""
+    process = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, text=True, cwd=REPO,
+                               env={**os.environ, **(env or {}), "PYTHONPATH": str(REPO)})
+    return process, process.stdout.readline().strip()
+
+
+def kill(process: subprocess.Popen) -> None:
+    """SIGKILL, as the OOM killer or a worker's response timeout ends a process: nothing of it runs after."""
+    process.send_signal(signal.SIGKILL)
+    process.wait()

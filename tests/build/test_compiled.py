@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
-import signal
-import subprocess
-import sys
 
 import pytest
 
@@ -19,7 +15,7 @@ from markit.core.errors import ArchiveError
 from markit.core.loading import load_model
 from markit.offline import LocalArchive, LocalRequest
 
-from helpers import REPO, build_formats, mar_manifest, png_bytes, quiet, unpacked, write_tiny_spec
+from helpers import build_formats, kill, mar_manifest, png_bytes, quiet, started, unpacked, write_tiny_spec
 
 HERE = {"torch": "2.13.0", "machine": "x86_64", "cpu_capability": "AVX512"}
 
@@ -93,13 +89,11 @@ def test_a_worker_killed_after_loading_the_program_leaves_nothing_in_its_tmpdir(
     root, tmp = unpacked(compiled["aoti"], tmp_path / "model"), tmp_path / "tmp"
     tmp.mkdir()
     model = json.dumps(mar_manifest(compiled["aoti"])["spec"]["model"])
-    worker = subprocess.Popen([sys.executable, "-c", LOAD_AND_WAIT, str(root), model], stdout=subprocess.PIPE, text=True,
-                              cwd=REPO, env={**os.environ, "TMPDIR": str(tmp), "PYTHONPATH": str(REPO)})
+    worker, loaded = started(LOAD_AND_WAIT, str(root), model, env={"TMPDIR": str(tmp)})
     try:
-        assert worker.stdout.readline().strip() == "aoti"
+        assert loaded == "aoti"
     finally:
-        worker.send_signal(signal.SIGKILL)
-        worker.wait()
+        kill(worker)
     assert [path.name for path in tmp.iterdir()] == []
 
 

@@ -6,12 +6,11 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 from markit.engines.kserve.workdir import LOCK, owned_dir, remove_abandoned
 
-from helpers import REPO
+from helpers import kill, started
 
 HOLD = """
 import sys, time
@@ -25,9 +24,8 @@ with owned_dir("markit-kserve-", Path(sys.argv[1])) as path:
 
 
 def holder(root: Path) -> tuple[subprocess.Popen, Path]:
-    process = subprocess.Popen([sys.executable, "-c", HOLD, str(root)], stdout=subprocess.PIPE, text=True,
-                               env={**os.environ, "PYTHONPATH": str(REPO)})
-    return process, Path(process.stdout.readline().strip())
+    process, path = started(HOLD, str(root))
+    return process, Path(path)
 
 
 def test_the_dir_is_locked_while_in_use_and_removed_after(tmp_path):
@@ -45,8 +43,7 @@ def test_a_killed_processs_dir_goes_when_the_next_starts_a_running_ones_and_an_u
     other = tmp_path / "other-dir"
     other.mkdir()
     try:
-        killed.send_signal(signal.SIGKILL)
-        killed.wait()
+        kill(killed)
         assert killed_dir.is_dir()  # a killed process removes nothing
         with owned_dir("markit-kserve-", tmp_path) as mine:
             assert sorted(tmp_path.iterdir()) == sorted([mine, running_dir, being_made, other])
@@ -57,8 +54,7 @@ def test_a_killed_processs_dir_goes_when_the_next_starts_a_running_ones_and_an_u
 
 def test_another_users_dir_and_a_link_are_left_alone(tmp_path, monkeypatch):
     killed, killed_dir = holder(tmp_path)
-    killed.send_signal(signal.SIGKILL)
-    killed.wait()
+    kill(killed)
     link = tmp_path / "markit-kserve-link"
     link.symlink_to(killed_dir)
     monkeypatch.setattr(os, "getuid", lambda: os.geteuid() + 1)  # as if another user had started it

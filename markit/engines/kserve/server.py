@@ -168,29 +168,27 @@ async def serve(options: Options) -> int:
                                    host=options.host, port=options.http_port, log_config=None, loop="asyncio",
                                    lifespan="off", access_log=False, timeout_graceful_shutdown=int(options.grace_seconds)))
     grpc_server = _grpc_server(dataplane, extension, token, options)
-    owned = contextlib.ExitStack()
-    workdir = owned.enter_context(owned_dir(WORK_PREFIX))  # its archives, unpacked
-    batchers: list[asyncio.Task] = []
-    loader = asyncio.create_task(_load_store(store, models, workdir, (policy, pins), metrics, options, http, batchers))
-    try:
-        if options.http_socket is not None and not await loader:
-            return 2
-        await grpc_server.start()
-        log.info("serving %s on http://%s:%d and grpc %s:%d (%s)", options.model_store, options.host, options.http_port,
-                 options.host, options.grpc_port, "token authorization on" if token else "no token check")
-        shared = [socket.socket(fileno=options.http_socket)] if options.http_socket is not None else None
-        await http.serve(sockets=shared)
-    finally:
-        loader.cancel()
-        for task in batchers:
-            task.cancel()
-        loaded = await _outcome(loader)
-        for model in models.values():
-            model.ready = False
-        await grpc_server.stop(http.grace_left(options.grace_seconds))  # both listeners drain within one grace
-        _report_abandoned(models.values())
-        owned.close()
-    return 2 if loaded is False else 0
+    with owned_dir(WORK_PREFIX) as workdir:  # its archives, unpacked
+        batchers: list[asyncio.Task] = []
+        loader = asyncio.create_task(_load_store(store, models, workdir, (policy, pins), metrics, options, http, batchers))
+        try:
+            if options.http_socket is not None and not await loader:
+                return 2
+            await grpc_server.start()
+            log.info("serving %s on http://%s:%d and grpc %s:%d (%s)", options.model_store, options.host, options.http_port,
+                     options.host, options.grpc_port, "token authorization on" if token else "no token check")
+            shared = [socket.socket(fileno=options.http_socket)] if options.http_socket is not None else None
+            await http.serve(sockets=shared)
+        finally:
+            loader.cancel()
+            for task in batchers:
+                task.cancel()
+            loaded = await _outcome(loader)
+            for model in models.values():
+                model.ready = False
+            await grpc_server.stop(http.grace_left(options.grace_seconds))  # both listeners drain within one grace
+            _report_abandoned(models.values())
+        return 2 if loaded is False else 0
 
 
 def _slots(info: Any, options: Options) -> int:
